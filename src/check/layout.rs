@@ -1,0 +1,227 @@
+//! Layout checks of one file: every tensor's canonical dims against its role's formula.
+//!
+//! `dims-reversed` when the dims are exactly the reverse of the rule's (GH-186/187/188:
+//! embedding recorded `[hidden, vocab]` → PAD-token floods), `shape-mismatch` otherwise; K-quant
+//! rows a multiple of 256; square weights whose orientation only numbers can see (info, so nobody is
+//! misled into thinking a transposed square q_proj was checked); the APR `LAYOUT_COLUMN_MAJOR` flag
+//! and entrenar checkpoints (stored `[in, out]` under an `[out, in]`-looking shape).
+
+use crate::diag::{Finding, Lint, Severity};
+use crate::format::Container;
+use crate::format::apr::flags;
+use crate::model::ModelView;
+use crate::quant::DType;
+use crate::report::load_log::{LoadLine, Verdict};
+use crate::rules::Resolved;
+
+pub static DIMS_REVERSED: Lint = Lint {
+    code: "APRL-L001",
+    class: "dims-reversed",
+    severity: Severity::Error,
+    summary: "a 2-D tensor's dims are recorded in GGML order ([in, out])",
+    explain: "What it catches: a tensor whose dims are exactly the reverse of what its role's rule says, e.g. an embedding recorded as [hidden, vocab] instead of [vocab, hidden], or a projection as [in, out].
+Why it matters: GGUF lists dims contiguous-first over bytes that are row-major [out, in]; a converter that copies `ne` without reversing it produces a file that loads and computes nonsense (the classic PAD-token flood).
+How to fix: reverse the dims in the converter and keep the bytes unchanged (a correct GGUF→APR conversion never moves data).
+Precedent: aprender GH-186/187/188, BUG-IMPORT-001.",
+};
+
+pub static SHAPE_MISMATCH: Lint = Lint {
+    code: "APRL-L002",
+    class: "shape-mismatch",
+    severity: Severity::Error,
+    summary: "a tensor's dims disagree with its role's rule",
+    explain: "What it catches: dims that are neither the rule's nor their reverse: a wrong head count, a padded vocab, a fused QKV split wrongly, a K projection sized with n_head instead of n_head_kv.
+Why it matters: the loader either refuses the file or multiplies mismatched matrices.
+How to fix: check the converter's shape arithmetic against the config (`apr-lint rules --arch <arch>` shows the formulas).
+Precedent: llama.cpp `check_tensor_dims` (\"expected 3840, 262144, got 3840, 256000\"), mlxcel PR #928.",
+};
+
+pub static KQUANT_ROW: Lint = Lint {
+    code: "APRL-L003",
+    class: "dims-reversed",
+    severity: Severity::Error,
+    summary: "a K-quantized tensor's row length is not a multiple of 256",
+    explain: "What it catches: a 2-D Q2_K…Q6_K tensor whose last (contiguous) dim is not a multiple of the 256-element super-block.
+Why it matters: ggml blocks run along rows; a row that is not a whole number of blocks means the dims are recorded in the wrong order (or the blocks cross rows).
+How to fix: reverse the dims if the first dim is the multiple of 256; otherwise re-quantize.
+Precedent: aprender LAYOUT-001 (#155), llama-quantize's fallback for rows % 256 != 0.",
+};
+
+pub static ORIENTATION_UNCHECKED: Lint = Lint {
+    code: "APRL-L004",
+    class: "transposed",
+    severity: Severity::Info,
+    summary: "square weights: their orientation can only be checked with values",
+    explain: "What it catches: nothing wrong yet — it says which tensors are square ([n, n]), where a transposed copy has the same dims as a correct one.
+Why it matters: no static rule can see a transposed square q_proj or o_proj; only the numeric stage (`--against` a reference) can.
+How to fix: run `apr-lint model.apr --against model.gguf` so values are compared.
+Precedent: aprender GH-202 (importer transposed data), realizar PR #160.",
+};
+
+pub static COLUMN_MAJOR: Lint = Lint {
+    code: "APRL-L005",
+    class: "column-major",
+    severity: Severity::Error,
+    summary: "the APR file says its tensors are column-major",
+    explain: "What it catches: the LAYOUT_COLUMN_MAJOR flag (0x0800), or metadata `format: \"entrenar-checkpoint\"` (entrenar stores linear weights [in, out] under an [out, in]-looking shape).
+Why it matters: every [out, in] kernel misreads such weights; aprender refuses the flag.
+How to fix: transpose the data of every 2-D weight and clear the flag (or export the checkpoint with `apr export`).
+Precedent: aprender GH-202 (V1), entrenar checkpoints (cuBLAS layout).",
+};
+
+pub static ALL: &[&Lint] = &[
+    &DIMS_REVERSED,
+    &SHAPE_MISMATCH,
+    &KQUANT_ROW,
+    &ORIENTATION_UNCHECKED,
+    &COLUMN_MAJOR,
+];
+
+fn is_kquant(d: DType) -> bool {
+    matches!(
+        d,
+        DType::Q2_K | DType::Q3_K | DType::Q4_K | DType::Q5_K | DType::Q6_K | DType::Q8_K
+    )
+}
+
+pub fn check(view: &ModelView, r: &Resolved<'_>, out: &mut Vec<Finding>) {
+    let mut square = Vec::new();
+    for (i, t) in view.tensors.iter().enumerate() {
+        if let Some((role, layer)) = r.role_of(i) {
+            let Ok(expected) = r.expected_dims(role) else {
+                continue;
+            };
+            if t.dims != expected {
+                let rev: Vec<u64> = t.dims.iter().rev().copied().collect();
+                if t.dims.len() >= 2 && rev == expected {
+                    out.push(
+                        Finding::new(
+                            &DIMS_REVERSED,
+                            format!(
+                                "`{}` dims {:?} are in GGML order; the `{}` rule expects {:?}",
+                                t.name, t.dims, role.key, expected
+                            ),
+                        )
+                        .tensor(&t.name)
+                        .layer(layer)
+                        .span(t.dims_span)
+                        .help("reverse the dims and keep the bytes"),
+                    );
+                } else {
+                    out.push(
+                        Finding::new(
+                            &SHAPE_MISMATCH,
+                            format!("`{}` dims {:?} disagree with the `{}` rule {:?} = [{}]", t.name, t.dims, role.key, expected, role.dims.join(", ")),
+                        )
+                        .tensor(&t.name)
+                        .layer(layer)
+                        .span(t.dims_span)
+                        .help("check the converter's shape arithmetic against the config (`apr-lint rules` shows the formulas)"),
+                    );
+                }
+                continue;
+            }
+            if t.dims.len() == 2 && t.dims[0] == t.dims[1] {
+                square.push(t.name.clone());
+            }
+        }
+        if t.dims.len() == 2 && is_kquant(t.dtype) && t.dims[1] % 256 != 0 {
+            let reversible = t.dims[0] % 256 == 0;
+            let mut f = Finding::new(
+                &KQUANT_ROW,
+                format!(
+                    "`{}` is {} but its row length {} is not a multiple of 256{}",
+                    t.name,
+                    t.dtype,
+                    t.dims[1],
+                    if reversible {
+                        format!("; {} is", t.dims[0])
+                    } else {
+                        String::new()
+                    }
+                ),
+            )
+            .tensor(&t.name)
+            .span(t.dims_span)
+            .help(if reversible {
+                "reverse the dims and keep the bytes"
+            } else {
+                "re-quantize: these blocks cannot be whole rows"
+            });
+            if !reversible {
+                f.class = "quant-block-corrupt";
+            }
+            out.push(f);
+        }
+    }
+    if !square.is_empty() {
+        out.push(
+            Finding::new(
+                &ORIENTATION_UNCHECKED,
+                format!("{} square tensors ({}{}) cannot show a transpose in their dims; only the numeric stage can verify their orientation", square.len(), square.iter().take(3).cloned().collect::<Vec<_>>().join(", "), if square.len() > 3 { ", …" } else { "" }),
+            )
+            .help("run with `--against <reference.gguf>` so their values are compared"),
+        );
+    }
+    if let Container::Apr(a) = &view.container {
+        if a.header.flags & flags::LAYOUT_COLUMN_MAJOR != 0 {
+            out.push(
+                Finding::new(&COLUMN_MAJOR, format!("flags {:#06x} include LAYOUT_COLUMN_MAJOR (0x0800); aprender refuses such a file", a.header.flags))
+                    .span(crate::diag::Span::new(6, 2))
+                    .help("transpose every 2-D weight's data and clear the flag"),
+            );
+        }
+        if a.get_value("format")
+            .and_then(|v| v.as_str().map(|s| s == "entrenar-checkpoint"))
+            == Some(true)
+        {
+            out.push(
+                Finding::new(&COLUMN_MAJOR, "metadata `format` is \"entrenar-checkpoint\": linear weights are stored [in, out] under an [out, in]-looking shape")
+                    .span(a.metadata_span)
+                    .help("export the checkpoint with `apr export` (which transposes) before serving it"),
+            );
+        }
+    }
+}
+
+/// The `[APR-LOAD]` lines for every tensor of an APR file, with the rules' verdict.
+pub fn load_lines<'a>(view: &'a ModelView, r: &Resolved<'_>) -> Vec<LoadLine<'a>> {
+    view.tensors
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let role = r.role_of(i);
+            let expected = role.and_then(|(role, _)| r.expected_dims(role).ok());
+            let expected_layout = match (role, t.dims.len()) {
+                (Some((ro, _)), 2) if ro.key == "token_embd" || ro.key == "output" => {
+                    "[vocab, hidden] (row = token)"
+                }
+                (_, 2) => "[out_dim, in_dim] for matmul",
+                (_, 1) => "[n] (1-D)",
+                _ => "row-major, outermost first",
+            };
+            let mut verdict = match expected {
+                Some(e) if e == t.dims => Verdict::Ok,
+                Some(e) => Verdict::TransposeNeeded { expected: e },
+                None => Verdict::Unchecked,
+            };
+            if verdict != Verdict::Ok
+                && t.dims.len() == 2
+                && is_kquant(t.dtype)
+                && t.dims[1] % 256 != 0
+                && t.dims[0] % 256 == 0
+            {
+                verdict = Verdict::TransposeNeeded {
+                    expected: vec![t.dims[1], t.dims[0]],
+                };
+            }
+            LoadLine {
+                name: &t.name,
+                dims: &t.dims,
+                dtype: t.dtype.name(),
+                expected_layout,
+                verdict,
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,369 @@
+//! Pair checks: the file under test (APR) against its reference (GGUF), role by role and key by
+//! key, before any tensor data is read: the same roles on both sides, canonical dims equal per role,
+//! dtypes compatible (and whether bytes can be compared directly), every config value equal, rope
+//! type against the row order the rules expect, and tokenizer agreement.
+
+use serde_json::json;
+
+use crate::diag::{Finding, Lint, Severity};
+use crate::model::tokenizer::{Tokenizer, fingerprint};
+use crate::model::{ModelView, RopeType};
+use crate::rules::Resolved;
+
+macro_rules! lint {
+    ($name:ident, $code:literal, $class:literal, $sev:ident, $summary:literal, $explain:literal) => {
+        pub static $name: Lint = Lint {
+            code: $code,
+            class: $class,
+            severity: Severity::$sev,
+            summary: $summary,
+            explain: $explain,
+        };
+    };
+}
+
+lint!(ARCH_DIFFERS, "APRL-M020", "metadata-mismatch", Error, "the two files name different architectures",
+"What it catches: the file under test and the reference select different rule sets (qwen2 vs llama).
+Why it matters: nothing else can be compared role by role.
+How to fix: pair the APR file with the GGUF it was converted from, or fix the architecture key.
+Precedent: —");
+
+lint!(ROLE_ONE_SIDE, "APRL-M021", "missing-tensor", Error, "a role is present in one file only",
+"What it catches: a role (with its layer) that the reference has and the file under test lacks (missing-tensor), or the other way round (unexpected-tensor).
+Why it matters: the converter dropped or invented a weight; loaders zero-fill what is missing.
+How to fix: fix the converter's name mapping.
+Precedent: aprender #194.");
+
+lint!(DIMS_DIFFER, "APRL-L010", "dims-reversed", Error, "a role's canonical dims differ between the files",
+"What it catches: the same role with different canonical dims in the two files: exactly reversed (dims-reversed) or otherwise (shape-mismatch).
+Why it matters: a correct conversion keeps the canonical [out, in] dims: GGUF `ne` reversed equals the APR dims.
+How to fix: reverse the dims (keep the bytes) when they are reversed; otherwise fix the converter's shape arithmetic.
+Precedent: aprender GH-186/187/188.");
+
+lint!(DTYPE_NOTE, "APRL-M022", "value-mismatch", Info, "dtypes differ: values will be compared within the quantization tolerance",
+"What it catches: roles stored in different dtypes on the two sides (APR F32 vs GGUF Q4_K, a re-quantization).
+Why it matters: bytes cannot be compared directly; the numeric stage compares dequantized values with the rule set's per-dtype tolerance.
+How to fix: nothing, if the re-quantization was intended.
+Precedent: —");
+
+lint!(CONFIG_DIFFERS, "APRL-M023", "metadata-mismatch", Error, "a config value differs between the files",
+"What it catches: hidden, layers, heads, kv heads, head_dim, vocab, ffn, rope θ, rms eps or the tied flag disagreeing between the file under test and its reference.
+Why it matters: the loader builds the model from these numbers: a wrong rope θ only shows at far positions, a wrong eps shifts every norm.
+How to fix: copy the reference's value.
+Precedent: aprender CORRECTNESS-011, F-REGR-231 (`eps`); llama.cpp PR #2773 (rope base).");
+
+lint!(ROPE_ORDER, "APRL-M024", "rope-permuted", Info, "the APR rope type implies a Q/K row order the numbers must confirm",
+"What it catches: a llama-family APR whose declared rope type needs Hugging Face (un-permuted) Q/K rows while its GGUF reference holds llama.cpp's permuted rows, or the other way round.
+Why it matters: both are legitimate if the rows match the rotation; the numeric stage checks the rows.
+How to fix: nothing if the numeric stage agrees; otherwise permute the rows or change `rope_type`.
+Precedent: llama.cpp #2376, transformers #31766.");
+
+lint!(TOKENIZER_DIFFERS, "APRL-M025", "tokenizer-mismatch", Error, "the two files carry different tokenizers",
+"What it catches: a different vocabulary size, BOS/EOS ids, token strings or merges.
+Why it matters: the same prompt becomes different ids: every comparison after the embedding is meaningless, and generation emits the wrong text.
+How to fix: copy the reference's tokenizer into the converted file.
+Precedent: aprender #1623, PR #1105.");
+
+pub static ALL: &[&Lint] = &[
+    &ARCH_DIFFERS,
+    &ROLE_ONE_SIDE,
+    &DIMS_DIFFER,
+    &DTYPE_NOTE,
+    &CONFIG_DIFFERS,
+    &ROPE_ORDER,
+    &TOKENIZER_DIFFERS,
+];
+
+/// Compare `a` (under test) with `b` (reference). Returns the number of roles matched on both sides.
+pub fn check(
+    a: &ModelView,
+    ra: &Resolved<'_>,
+    b: &ModelView,
+    rb: &Resolved<'_>,
+    out: &mut Vec<Finding>,
+) -> usize {
+    let pa = a.path().display().to_string();
+    let (Some(arch_a), Some(arch_b)) = (ra.arch, rb.arch) else {
+        return 0;
+    };
+    if arch_a.arch != arch_b.arch {
+        out.push(
+            Finding::new(
+                &ARCH_DIFFERS,
+                format!(
+                    "`{}` is {} but the reference is {}",
+                    pa, arch_a.arch, arch_b.arch
+                ),
+            )
+            .help("pair the APR file with the GGUF it was converted from"),
+        );
+        return 0;
+    }
+    config(a, b, &pa, out);
+    // Roles on both sides.
+    let mut matched = 0;
+    let mut dtype_diffs: Vec<String> = Vec::new();
+    for (ib, tb) in b.tensors.iter().enumerate() {
+        let Some((role, layer)) = rb.role_of(ib) else {
+            continue;
+        };
+        match ra.find(&role.key, layer) {
+            None => {
+                if role
+                    .tied_to
+                    .as_deref()
+                    .is_some_and(|t| ra.find(t, None).is_some())
+                    && a.config.tied.as_ref().is_some_and(|v| v.value)
+                {
+                    continue;
+                }
+                out.push(
+                    Finding::new(
+                        &ROLE_ONE_SIDE,
+                        format!(
+                            "`{}`{} is in the reference (`{}`) but not in `{pa}`",
+                            role.key,
+                            layer_txt(layer),
+                            tb.name
+                        ),
+                    )
+                    .layer(layer)
+                    .file(a.path())
+                    .help("fix the converter's name mapping"),
+                );
+            }
+            Some(ia) => {
+                matched += 1;
+                let ta = &a.tensors[ia];
+                if ta.dims != tb.dims && !(ta.data.len == 0) {
+                    let rev: Vec<u64> = ta.dims.iter().rev().copied().collect();
+                    let mut f = Finding::new(
+                        &DIMS_DIFFER,
+                        format!(
+                            "`{}` dims {:?} differ from the reference's {:?} (`{}`)",
+                            ta.name, ta.dims, tb.dims, tb.name
+                        ),
+                    )
+                    .tensor(&ta.name)
+                    .layer(layer)
+                    .span(ta.dims_span)
+                    .file(a.path());
+                    if rev == tb.dims {
+                        f = f.help("reverse the dims and keep the bytes");
+                    } else {
+                        f.class = "shape-mismatch";
+                        f = f.help("fix the converter's shape arithmetic");
+                    }
+                    out.push(f);
+                }
+                if ta.dtype != tb.dtype && dtype_diffs.len() < 1000 {
+                    dtype_diffs.push(format!("{} {}→{}", role.key, tb.dtype, ta.dtype));
+                }
+            }
+        }
+    }
+    for (ia, ta) in a.tensors.iter().enumerate() {
+        let Some((role, layer)) = ra.role_of(ia) else {
+            continue;
+        };
+        if rb.find(&role.key, layer).is_none() {
+            if role.tied_to.is_some()
+                && rb
+                    .find(role.tied_to.as_deref().unwrap_or(""), None)
+                    .is_some()
+            {
+                continue; // lm_head synthesized from a tied embedding (checked numerically).
+            }
+            let mut f = Finding::new(
+                &ROLE_ONE_SIDE,
+                format!(
+                    "`{}`{} (`{}`) is in `{pa}` but not in the reference",
+                    role.key,
+                    layer_txt(layer),
+                    ta.name
+                ),
+            )
+            .tensor(&ta.name)
+            .layer(layer)
+            .span(ta.record)
+            .file(a.path())
+            .help("drop it, or check that the reference is the file this one was converted from");
+            f.class = "unexpected-tensor";
+            f.severity = Severity::Warning;
+            out.push(f);
+        }
+    }
+    if !dtype_diffs.is_empty() {
+        dtype_diffs.sort();
+        dtype_diffs.dedup();
+        out.push(
+            Finding::new(&DTYPE_NOTE, format!("{} role dtypes differ between the files ({}{}); values are compared within the rules' tolerance", dtype_diffs.len(), dtype_diffs.iter().take(4).cloned().collect::<Vec<_>>().join(", "), if dtype_diffs.len() > 4 { ", …" } else { "" }))
+                .file(a.path())
+                .help("nothing to do if the re-quantization was intended"),
+        );
+    }
+    rope_order(a, ra, b, rb, out);
+    tokenizer(a, b, out);
+    matched
+}
+
+fn layer_txt(l: Option<u32>) -> String {
+    l.map(|l| format!(" (layer {l})")).unwrap_or_default()
+}
+
+fn config(a: &ModelView, b: &ModelView, pa: &str, out: &mut Vec<Finding>) {
+    let (ca, cb) = (&a.config, &b.config);
+    let ints = [
+        ("hidden size", &ca.hidden, &cb.hidden),
+        ("layer count", &ca.layers, &cb.layers),
+        ("head count", &ca.heads, &cb.heads),
+        ("KV head count", &ca.kv_heads, &cb.kv_heads),
+        ("head_dim", &ca.head_dim, &cb.head_dim),
+        ("vocabulary size", &ca.vocab, &cb.vocab),
+        ("feed-forward width", &ca.ffn, &cb.ffn),
+    ];
+    for (what, x, y) in ints {
+        if let (Some(x), Some(y)) = (x, y)
+            && x.value != y.value
+        {
+            let mut f = Finding::new(
+                &CONFIG_DIFFERS,
+                format!(
+                    "{what}: `{}` = {} in `{pa}`, `{}` = {} in the reference",
+                    x.key, x.value, y.key, y.value
+                ),
+            )
+            .help(format!("set `{}` to {}", x.key, y.value))
+            .file(a.path())
+            .evidence(json!({"apr": x.value, "reference": y.value}));
+            f.span = x.span;
+            out.push(f);
+        }
+    }
+    let floats = [
+        ("rope θ", &ca.rope_theta, &cb.rope_theta, 1e-6),
+        ("rms eps", &ca.rms_eps, &cb.rms_eps, 1e-3),
+    ];
+    for (what, x, y, rel) in floats {
+        if let (Some(x), Some(y)) = (x, y)
+            && (x.value - y.value).abs() > rel * y.value.abs().max(f64::MIN_POSITIVE)
+        {
+            let mut f = Finding::new(
+                &CONFIG_DIFFERS,
+                format!(
+                    "{what}: `{}` = {} in `{pa}`, `{}` = {} in the reference",
+                    x.key, x.value, y.key, y.value
+                ),
+            )
+            .help(format!("set `{}` to {}", x.key, y.value))
+            .file(a.path())
+            .evidence(json!({"apr": x.value, "reference": y.value}));
+            f.span = x.span;
+            out.push(f);
+        }
+    }
+}
+
+/// What rotation each side will apply, against the Q/K row order each side holds.
+fn rope_order(
+    a: &ModelView,
+    ra: &Resolved<'_>,
+    b: &ModelView,
+    rb: &Resolved<'_>,
+    out: &mut Vec<Finding>,
+) {
+    let Some(arch) = ra.arch else { return };
+    let _ = rb;
+    let declared = a
+        .config
+        .rope_type
+        .as_ref()
+        .and_then(|v| RopeType::from_code(v.value));
+    let reference_rope = match b.format() {
+        crate::format::Format::Gguf => arch.rope_type,
+        crate::format::Format::Apr => b
+            .config
+            .rope_type
+            .as_ref()
+            .and_then(|v| RopeType::from_code(v.value))
+            .unwrap_or(arch.rope_type),
+    };
+    if let Some(d) = declared
+        && d != reference_rope
+    {
+        if arch.gguf_qk_order == RopeType::Norm && d == RopeType::Neox {
+            out.push(
+                Finding::new(
+                    &ROPE_ORDER,
+                    format!("`{}` declares rope_type {} (NEOX): legitimate only if its Q/K rows are in Hugging Face order, i.e. un-permuted from the reference's", a.path().display(), d.code()),
+                )
+                .file(a.path())
+                .help("the numeric stage checks the Q/K rows; nothing to do if it passes"),
+            );
+        } else {
+            let mut f = Finding::new(
+                &CONFIG_DIFFERS,
+                format!("`{}` declares rope_type {} ({}), the reference rotates {} and the {} rules expect {}", a.path().display(), d.code(), d.as_str(), reference_rope.as_str(), arch.arch, reference_rope.as_str()),
+            )
+            .file(a.path())
+            .help(format!("set `rope_type` to {}", reference_rope.code()));
+            f.span = a.config.rope_type.as_ref().and_then(|v| v.span);
+            out.push(f);
+        }
+    }
+}
+
+fn tokenizer(a: &ModelView, b: &ModelView, out: &mut Vec<Finding>) {
+    let (ta, tb) = (&a.tokenizer, &b.tokenizer);
+    let mut diffs = Vec::new();
+    let opt = |v: Option<u64>| v.map(|x| x.to_string()).unwrap_or_else(|| "none".into());
+    if ta.n_tokens.is_some() && tb.n_tokens.is_some() && ta.n_tokens != tb.n_tokens {
+        diffs.push(format!(
+            "vocabulary {} vs {} tokens",
+            opt(ta.n_tokens),
+            opt(tb.n_tokens)
+        ));
+    }
+    if ta.bos.is_some() && tb.bos.is_some() && ta.bos != tb.bos {
+        diffs.push(format!("BOS {} vs {}", opt(ta.bos), opt(tb.bos)));
+    }
+    if ta.eos.is_some() && tb.eos.is_some() && ta.eos != tb.eos {
+        diffs.push(format!("EOS {} vs {}", opt(ta.eos), opt(tb.eos)));
+    }
+    if diffs.is_empty() && ta.n_tokens.is_some() && ta.n_tokens == tb.n_tokens {
+        let (xa, xb) = (
+            Tokenizer::tokens(&a.container),
+            Tokenizer::tokens(&b.container),
+        );
+        if fingerprint(&xa) != fingerprint(&xb) {
+            let first = xa.iter().zip(&xb).position(|(x, y)| x != y);
+            diffs.push(match first {
+                Some(i) => format!("token {i} is {:?} vs {:?}", xa[i], xb[i]),
+                None => "token lists differ".into(),
+            });
+        }
+        if ta.n_merges.is_some() && tb.n_merges.is_some() {
+            let (ma, mb) = (
+                Tokenizer::merges(&a.container),
+                Tokenizer::merges(&b.container),
+            );
+            if fingerprint(&ma) != fingerprint(&mb) {
+                diffs.push(format!("merges differ ({} vs {})", ma.len(), mb.len()));
+            }
+        }
+    }
+    if !diffs.is_empty() {
+        out.push(
+            Finding::new(
+                &TOKENIZER_DIFFERS,
+                format!(
+                    "`{}` and the reference carry different tokenizers: {}",
+                    a.path().display(),
+                    diffs.join("; ")
+                ),
+            )
+            .file(a.path())
+            .help("copy the reference's tokenizer into the converted file"),
+        );
+    }
+}

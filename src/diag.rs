@@ -1,0 +1,223 @@
+//! Shared vocabulary of every stage: byte spans, severities, lint metadata, findings and the
+//! coded `ReadError` that stops the reading of a file.
+//!
+//! Takes nothing from the rest of the crate. Must not print, exit or know about any format.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// An absolute byte range of a file: `offset` from the start of the file, `len` bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+pub struct Span {
+    pub offset: u64,
+    pub len: u64,
+}
+
+impl Span {
+    pub const fn new(offset: u64, len: u64) -> Self {
+        Span { offset, len }
+    }
+    pub const fn at(offset: u64) -> Self {
+        Span { offset, len: 0 }
+    }
+    pub fn end(&self) -> u64 {
+        self.offset.saturating_add(self.len)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Warning,
+    Error,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+            Severity::Info => "info",
+        }
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What `explain`, the rule listing and SARIF know about one code. Every code the tool can emit has
+/// exactly one `Lint`, listed in `registry.rs`.
+#[derive(Debug)]
+pub struct Lint {
+    /// `APRL-` + stage letter + three digits. Never reused or renumbered.
+    pub code: &'static str,
+    /// Bug-class slug from `bug-classes.md`.
+    pub class: &'static str,
+    pub severity: Severity,
+    /// One line, lowercase, no final period.
+    pub summary: &'static str,
+    /// Sections *What it catches / Why it matters / How to fix / Precedent*.
+    pub explain: &'static str,
+}
+
+/// Something wrong (or worth knowing) in a file that could be read.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Finding {
+    pub code: &'static str,
+    pub severity: Severity,
+    pub class: &'static str,
+    pub message: String,
+    pub file: Option<String>,
+    pub tensor: Option<String>,
+    pub layer: Option<u32>,
+    #[serde(skip)]
+    pub span: Option<Span>,
+    pub help: String,
+    pub evidence: Option<serde_json::Value>,
+}
+
+impl PartialEq for Lint {
+    fn eq(&self, other: &Self) -> bool {
+        self.code == other.code
+    }
+}
+
+impl Finding {
+    /// A finding with the lint's default severity and class.
+    pub fn new(lint: &'static Lint, message: impl Into<String>) -> Self {
+        Finding {
+            code: lint.code,
+            severity: lint.severity,
+            class: lint.class,
+            message: message.into(),
+            file: None,
+            tensor: None,
+            layer: None,
+            span: None,
+            help: String::new(),
+            evidence: None,
+        }
+    }
+    pub fn help(mut self, help: impl Into<String>) -> Self {
+        self.help = help.into();
+        self
+    }
+    pub fn span(mut self, span: Span) -> Self {
+        self.span = Some(span);
+        self
+    }
+    pub fn tensor(mut self, name: impl Into<String>) -> Self {
+        self.tensor = Some(name.into());
+        self
+    }
+    pub fn layer(mut self, layer: Option<u32>) -> Self {
+        self.layer = layer;
+        self
+    }
+    pub fn file(mut self, path: &Path) -> Self {
+        self.file = Some(path.display().to_string());
+        self
+    }
+    pub fn severity(mut self, severity: Severity) -> Self {
+        self.severity = severity;
+        self
+    }
+    pub fn evidence(mut self, evidence: serde_json::Value) -> Self {
+        self.evidence = Some(evidence);
+        self
+    }
+    pub fn byte_offset(&self) -> Option<u64> {
+        self.span.map(|s| s.offset)
+    }
+}
+
+/// The file cannot be trusted: reading it stopped here. Always a container-level problem with a code
+/// (`APRL-F…`), an absolute byte offset where one applies, and a help line.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReadError {
+    pub lint: &'static Lint,
+    pub message: String,
+    pub path: Option<PathBuf>,
+    pub span: Option<Span>,
+    pub help: String,
+}
+
+impl ReadError {
+    pub fn new(lint: &'static Lint, message: impl Into<String>) -> Self {
+        ReadError {
+            lint,
+            message: message.into(),
+            path: None,
+            span: None,
+            help: String::new(),
+        }
+    }
+    pub fn at(mut self, offset: u64) -> Self {
+        self.span = Some(Span::at(offset));
+        self
+    }
+    pub fn span(mut self, span: Span) -> Self {
+        self.span = Some(span);
+        self
+    }
+    pub fn help(mut self, help: impl Into<String>) -> Self {
+        self.help = help.into();
+        self
+    }
+    pub fn with_path(mut self, path: &Path) -> Self {
+        self.path = Some(path.to_path_buf());
+        self
+    }
+    pub fn code(&self) -> &'static str {
+        self.lint.code
+    }
+    pub fn byte_offset(&self) -> Option<u64> {
+        self.span.map(|s| s.offset)
+    }
+    /// The same problem as a finding (for JSON reports of files that could not be read).
+    pub fn to_finding(&self) -> Finding {
+        let mut f = Finding::new(self.lint, self.message.clone())
+            .help(self.help.clone())
+            .severity(Severity::Error);
+        f.span = self.span;
+        if let Some(p) = &self.path {
+            f = f.file(p);
+        }
+        f
+    }
+}
+
+impl fmt::Display for ReadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(p) = &self.path {
+            write!(f, "{}: ", p.display())?;
+        }
+        f.write_str(&self.message)?;
+        if let Some(off) = self.byte_offset() {
+            write!(f, " (at byte offset {off} = {off:#x})")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ReadError {}
+
+impl miette::Diagnostic for ReadError {
+    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        Some(Box::new(self.lint.code))
+    }
+    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        if self.help.is_empty() {
+            None
+        } else {
+            Some(Box::new(&self.help))
+        }
+    }
+    fn severity(&self) -> Option<miette::Severity> {
+        Some(miette::Severity::Error)
+    }
+}

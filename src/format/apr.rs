@@ -1,0 +1,694 @@
+//! Strict APR v2 reader, as real files have it (`shared/spec/apr-v2.md`).
+//!
+//! Checks the 64-byte header and its CRC, the flags, the JSON metadata (duplicate keys kept and
+//! reported), the packed index (sorted, unique, every entry in bounds, where parsing stopped), tensor
+//! bounds, 64-byte alignment, non-overlap (not monotonic order), the footer, and resolves every
+//! tensor's dtype from its code AND its byte size, keeping what aprender and realizar would read.
+//!
+//! Takes a `Source`; returns an `AprFile` (records in file order, with byte spans) and reader findings,
+//! or the first `ReadError`. Must not interpret roles or config.
+
+use serde::de::{Deserializer as _, MapAccess, Visitor};
+use serde_json::value::RawValue;
+
+use crate::diag::{Finding, ReadError, Severity, Span};
+use crate::format::crc32;
+use crate::format::cursor::{Cursor, pad_to};
+use crate::format::lints;
+use crate::format::source::Source;
+use crate::quant::{self, DType};
+
+pub const MAGIC: &[u8; 4] = b"APR\0";
+pub const HEADER_LEN: u64 = 64;
+pub const ALIGN: u64 = 64;
+/// aprender's writers cap ndim at 8.
+pub const MAX_DIMS: u8 = 8;
+/// Files up to this size get their footer CRC verified on read; larger ones on request
+/// (`verify_footer`), since that reads every byte.
+pub const AUTO_VERIFY_FOOTER_MAX: u64 = 256 << 20;
+
+pub mod flags {
+    pub const LZ4: u16 = 0x0001;
+    pub const ZSTD: u16 = 0x0002;
+    pub const ENCRYPTED: u16 = 0x0004;
+    pub const SIGNED: u16 = 0x0008;
+    pub const SHARDED: u16 = 0x0010;
+    pub const QUANTIZED: u16 = 0x0020;
+    pub const HAS_FILTERBANK: u16 = 0x0040;
+    pub const HAS_MODEL_CARD: u16 = 0x0080;
+    pub const STREAMING: u16 = 0x0100;
+    pub const HAS_VOCAB: u16 = 0x0200;
+    pub const LAYOUT_ROW_MAJOR: u16 = 0x0400;
+    pub const LAYOUT_COLUMN_MAJOR: u16 = 0x0800;
+    pub const NAMES: &[(u16, &str)] = &[
+        (LZ4, "LZ4"),
+        (ZSTD, "ZSTD"),
+        (ENCRYPTED, "ENCRYPTED"),
+        (SIGNED, "SIGNED"),
+        (SHARDED, "SHARDED"),
+        (QUANTIZED, "QUANTIZED"),
+        (HAS_FILTERBANK, "HAS_FILTERBANK"),
+        (HAS_MODEL_CARD, "HAS_MODEL_CARD"),
+        (STREAMING, "STREAMING"),
+        (HAS_VOCAB, "HAS_VOCAB"),
+        (LAYOUT_ROW_MAJOR, "LAYOUT_ROW_MAJOR"),
+        (LAYOUT_COLUMN_MAJOR, "LAYOUT_COLUMN_MAJOR"),
+    ];
+    pub fn names(bits: u16) -> Vec<&'static str> {
+        NAMES
+            .iter()
+            .filter(|(b, _)| bits & b != 0)
+            .map(|(_, n)| *n)
+            .collect()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Header {
+    pub magic: [u8; 4],
+    pub version_major: u8,
+    pub version_minor: u8,
+    pub flags: u16,
+    pub tensor_count: u32,
+    pub metadata_offset: u64,
+    pub metadata_size: u32,
+    pub tensor_index_offset: u64,
+    pub data_offset: u64,
+    pub header_crc: u32,
+    pub computed_crc: u32,
+}
+
+/// How a dtype code was resolved.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct DtypeResolution {
+    pub code: u8,
+    /// The type this tensor's bytes are taken as (code and byte size agree).
+    pub dtype: DType,
+    /// What aprender's loader reads this code as (None: it rejects the code).
+    pub aprender: Option<DType>,
+    /// What realizar's loader reads this code as (None: it rejects the code).
+    pub realizar: Option<DType>,
+    /// The byte size matches `dtype` for the dims.
+    pub size_ok: bool,
+}
+
+impl DtypeResolution {
+    /// aprender and realizar read the code differently (for a tensor of this size).
+    pub fn is_ambiguous(&self) -> bool {
+        self.aprender != self.realizar
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct IndexEntry {
+    pub name: String,
+    pub resolution: DtypeResolution,
+    /// As stored: outermost first, last dim contiguous.
+    pub dims: Vec<u64>,
+    /// Relative to `data_offset`.
+    pub offset: u64,
+    /// Payload bytes (unpadded).
+    pub size: u64,
+    pub record: Span,
+    pub dims_span: Span,
+}
+
+impl IndexEntry {
+    pub fn dtype(&self) -> DType {
+        self.resolution.dtype
+    }
+    pub fn data_span(&self, data_offset: u64) -> Span {
+        Span::new(data_offset.saturating_add(self.offset), self.size)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Footer {
+    Absent,
+    Valid,
+    Invalid {
+        stored: u32,
+        computed: u32,
+    },
+    /// Present but not checked (large file; see `AUTO_VERIFY_FOOTER_MAX`).
+    Unverified,
+}
+
+/// One top-level metadata key: its raw JSON text, kept in file order (duplicates included).
+#[derive(Clone, Debug)]
+pub struct MetaEntry {
+    pub key: String,
+    pub raw: Box<RawValue>,
+}
+
+impl MetaEntry {
+    pub fn parse(&self) -> Option<serde_json::Value> {
+        serde_json::from_str(self.raw.get()).ok()
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct AprFile {
+    pub source: Source,
+    pub header: Header,
+    pub metadata: Vec<MetaEntry>,
+    pub metadata_span: Span,
+    pub tensors: Vec<IndexEntry>,
+    pub index_span: Span,
+    pub footer: Footer,
+    pub findings: Vec<Finding>,
+}
+
+impl AprFile {
+    /// The value a JSON reader that lets the last duplicate win would see (as upstream does).
+    pub fn get(&self, key: &str) -> Option<&MetaEntry> {
+        self.metadata.iter().rev().find(|e| e.key == key)
+    }
+    pub fn get_value(&self, key: &str) -> Option<serde_json::Value> {
+        self.get(key)
+            .and_then(|e| e.parse())
+            .filter(|v| !v.is_null())
+    }
+    pub fn tensor(&self, name: &str) -> Option<&IndexEntry> {
+        self.tensors.iter().find(|t| t.name == name)
+    }
+    pub fn tensor_bytes(&self, t: &IndexEntry) -> &[u8] {
+        let s = t.data_span(self.header.data_offset);
+        self.source.slice(s.offset, s.len).unwrap_or(&[])
+    }
+    /// CRC-32 of every byte but the last four, against the last four. Reads the whole file.
+    pub fn verify_footer(&self) -> Footer {
+        match self.footer {
+            Footer::Absent => Footer::Absent,
+            _ => footer_check(self.source.bytes()),
+        }
+    }
+}
+
+fn footer_check(bytes: &[u8]) -> Footer {
+    let n = bytes.len();
+    if n < 4 {
+        return Footer::Absent;
+    }
+    let stored = u32::from_le_bytes([bytes[n - 4], bytes[n - 3], bytes[n - 2], bytes[n - 1]]);
+    let computed = crc32::crc32(&bytes[..n - 4]);
+    if stored == computed {
+        Footer::Valid
+    } else {
+        Footer::Invalid { stored, computed }
+    }
+}
+
+/// Header CRC: CRC-32 over bytes 0..40 followed by 44..64.
+pub fn header_crc(header: &[u8]) -> u32 {
+    let c = crc32::update(0, &header[..40]);
+    crc32::update(c, &header[44..64])
+}
+
+/// What each loader reads a dtype code as, for a tensor of `n_elems` elements and `size` bytes.
+/// Returns (resolved, aprender, realizar); None when the code is unknown to both.
+pub fn resolve_dtype(code: u8, dims: &[u64], size: u64) -> Option<DtypeResolution> {
+    use DType::*;
+    let fits = |d: DType| quant::tensor_n_bytes(d, dims) == Some(size);
+    let (aprender, realizar): (Option<DType>, Option<DType>) = match code {
+        0 => (Some(F32), Some(F32)),
+        1 => (Some(F16), Some(F16)),
+        2 => (None, Some(Q4_0)),
+        3 => (Some(F64), Some(Q4_1)),
+        4 => (Some(I32), None),
+        5 => (Some(I64), None),
+        6 => (Some(I8), Some(Q5_0)),
+        7 => (Some(U8), Some(Q5_1)),
+        8 => (Some(AprQ4), Some(if fits(Q8_0) { Q8_0 } else { AprQ4 })),
+        9 => (Some(AprQ8), Some(AprQ8)),
+        10 => (None, Some(Q2_K)),
+        11 => (None, Some(Q3_K)),
+        12 => (Some(Q4_K), Some(Q4_K)),
+        13 => (None, Some(Q5_K)),
+        14 => (Some(Q6_K), Some(Q6_K)),
+        30 => (Some(BF16), Some(BF16)),
+        128 => (Some(AprQ4), Some(AprQ4)),
+        129 => (Some(AprQ8), Some(AprQ8)),
+        c if c < 32 => {
+            // Other GGML ids: neither loader reads them, but the bytes may still be GGML blocks.
+            let d = DType::from_ggml_id(c as u32)?;
+            return Some(DtypeResolution {
+                code,
+                dtype: d,
+                aprender: None,
+                realizar: None,
+                size_ok: fits(d),
+            });
+        }
+        _ => return None,
+    };
+    // Code 2: old aprender wrote BF16 under it.
+    let mut candidates: Vec<DType> = aprender.into_iter().chain(realizar).collect();
+    if code == 2 {
+        candidates.push(BF16);
+    }
+    let dtype = candidates
+        .iter()
+        .copied()
+        .find(|&d| fits(d))
+        .or(realizar)
+        .or(aprender)?;
+    Some(DtypeResolution {
+        code,
+        dtype,
+        aprender,
+        realizar,
+        size_ok: fits(dtype),
+    })
+}
+
+struct TopLevel(Vec<MetaEntry>);
+
+fn parse_metadata(bytes: &[u8], at: u64) -> Result<Vec<MetaEntry>, ReadError> {
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        ReadError::new(
+            &lints::APR_METADATA_JSON,
+            format!("metadata is not UTF-8: {e}"),
+        )
+        .at(at + e.valid_up_to() as u64)
+        .help("the metadata is corrupt; re-convert")
+    })?;
+    let mut de = serde_json::Deserializer::from_str(text);
+    let top = de
+        .deserialize_map(TopLevelVisitor)
+        .map_err(|e| json_err(e, text, at))?;
+    de.end().map_err(|e| json_err(e, text, at))?;
+    Ok(top.0)
+}
+
+struct TopLevelVisitor;
+impl<'de> Visitor<'de> for TopLevelVisitor {
+    type Value = TopLevel;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<TopLevel, A::Error> {
+        let mut out = Vec::new();
+        while let Some((key, raw)) = map.next_entry::<String, Box<RawValue>>()? {
+            out.push(MetaEntry { key, raw });
+        }
+        Ok(TopLevel(out))
+    }
+}
+
+fn json_err(e: serde_json::Error, text: &str, at: u64) -> ReadError {
+    // serde_json gives line/column; turn it into a byte offset.
+    let mut off = 0usize;
+    for (i, line) in text.split_inclusive('\n').enumerate() {
+        if i + 1 == e.line() {
+            off += e.column().saturating_sub(1);
+            break;
+        }
+        off += line.len();
+    }
+    ReadError::new(
+        &lints::APR_METADATA_JSON,
+        format!("metadata is not a valid JSON object: {e}"),
+    )
+    .at(at + off as u64)
+    .help("the metadata is corrupt or truncated; re-convert")
+}
+
+/// Read and validate a whole APR v2 file.
+pub fn read(source: Source) -> Result<AprFile, ReadError> {
+    let path = source.path().to_path_buf();
+    read_inner(source)
+        .map_err(|e| e.with_path(&path))
+        .map(|mut f| {
+            for x in &mut f.findings {
+                x.file = Some(path.display().to_string());
+            }
+            f
+        })
+}
+
+fn read_inner(source: Source) -> Result<AprFile, ReadError> {
+    let bytes = source.bytes();
+    let file_len = bytes.len() as u64;
+    let mut findings = Vec::new();
+    let mut c = Cursor::new(bytes);
+    let hb = c.take(HEADER_LEN, "APR header")?;
+    let magic = [hb[0], hb[1], hb[2], hb[3]];
+    match &magic {
+        b"APR\0" => {}
+        b"APR2" => findings.push(
+            Finding::new(
+                &lints::APR_LEGACY_MAGIC,
+                "magic is `APR2`: realizar reads it, aprender's reader rejects it",
+            )
+            .span(Span::new(0, 4))
+            .help("rewrite the magic as `APR\\0` and recompute the header CRC"),
+        ),
+        _ => {
+            return Err(
+                ReadError::new(&lints::UNKNOWN_FORMAT, "magic is not `APR\\0`")
+                    .span(Span::new(0, 4)),
+            );
+        }
+    }
+    let mut h = Cursor::new(hb);
+    h.skip(4, "magic")?;
+    let version_major = h.u8("version major")?;
+    let version_minor = h.u8("version minor")?;
+    let flags = h.u16("flags")?;
+    let tensor_count = h.u32("tensor count")?;
+    let metadata_offset = h.u64("metadata offset")?;
+    let metadata_size = h.u32("metadata size")?;
+    let tensor_index_offset = h.u64("tensor index offset")?;
+    let data_offset = h.u64("data offset")?;
+    let header_crc_stored = h.u32("header crc")?;
+    let header = Header {
+        magic,
+        version_major,
+        version_minor,
+        flags,
+        tensor_count,
+        metadata_offset,
+        metadata_size,
+        tensor_index_offset,
+        data_offset,
+        header_crc: header_crc_stored,
+        computed_crc: header_crc(hb),
+    };
+    if version_major != 2 {
+        return Err(ReadError::new(&lints::VERSION, format!("APR version {version_major}.{version_minor}; only 2.x is an APR v2 tensor container"))
+            .span(Span::new(4, 2))
+            .help("re-convert the model with a current `apr import`"));
+    }
+    if header.computed_crc != header.header_crc {
+        findings.push(
+            Finding::new(
+                &lints::HEADER_CRC,
+                format!("header CRC is {:#010x}, the header's bytes give {:#010x}", header.header_crc, header.computed_crc),
+            )
+            .severity(Severity::Error)
+            .span(Span::new(40, 4))
+            .help("the header was edited or corrupted; aprender refuses the file (realizar does not check)"),
+        );
+    }
+    let bad = flags & (flags::LZ4 | flags::ZSTD | flags::ENCRYPTED);
+    if bad != 0 {
+        return Err(ReadError::new(
+            &lints::APR_UNSUPPORTED_FLAGS,
+            format!(
+                "flags {flags:#06x} say {}: apr-lint cannot read through compression or encryption",
+                flags::names(bad).join("+")
+            ),
+        )
+        .span(Span::new(6, 2))
+        .help("write the file uncompressed and unencrypted"));
+    }
+    let field_err = |msg: String, span: Span| {
+        ReadError::new(&lints::APR_HEADER_FIELD, msg)
+            .span(span)
+            .help("the header is corrupt or the file truncated; re-convert")
+    };
+    let meta_end = metadata_offset.checked_add(metadata_size as u64);
+    if metadata_offset < HEADER_LEN || meta_end.is_none_or(|e| e > tensor_index_offset) {
+        return Err(field_err(
+            format!(
+                "metadata [{metadata_offset}, +{metadata_size}) does not lie between the header (64 bytes) and the index at {tensor_index_offset}"
+            ),
+            Span::new(12, 12),
+        ));
+    }
+    if tensor_index_offset > data_offset {
+        return Err(field_err(
+            format!(
+                "tensor index offset {tensor_index_offset} is past the data offset {data_offset}"
+            ),
+            Span::new(24, 16),
+        ));
+    }
+    if data_offset > file_len {
+        return Err(ReadError::new(
+            &lints::TRUNCATED,
+            format!("data offset {data_offset} is past the end of the file ({file_len} bytes)"),
+        )
+        .span(Span::new(32, 8))
+        .help("the file is truncated; download or convert it again"));
+    }
+    if data_offset % ALIGN != 0 {
+        return Err(field_err(
+            format!("data offset {data_offset} is not a multiple of 64"),
+            Span::new(32, 8),
+        ));
+    }
+    let metadata_span = Span::new(metadata_offset, metadata_size as u64);
+    let meta_bytes = source
+        .slice(metadata_offset, metadata_size as u64)
+        .unwrap_or(&[]);
+    let metadata = parse_metadata(meta_bytes, metadata_offset)?;
+    // Padding after metadata up to the index should be zero.
+    if let Some(pad) = source.slice(
+        meta_end.unwrap_or(0),
+        tensor_index_offset - meta_end.unwrap_or(0),
+    ) && pad.iter().any(|&b| b != 0)
+    {
+        findings.push(
+            Finding::new(
+                &lints::APR_PADDING,
+                "padding between metadata and index is not zero",
+            )
+            .span(Span::new(meta_end.unwrap_or(0), pad.len() as u64))
+            .help("re-convert; the file may have been overwritten in place"),
+        );
+    }
+    for (i, e) in metadata.iter().enumerate() {
+        if metadata[..i].iter().any(|p| p.key == e.key) {
+            findings.push(
+                Finding::new(
+                    &lints::DUPLICATE_KEY,
+                    format!(
+                        "metadata key `{}` occurs twice; upstream's JSON reader keeps the last",
+                        e.key
+                    ),
+                )
+                .severity(Severity::Warning)
+                .span(metadata_span)
+                .help("write each key once"),
+            );
+        }
+    }
+
+    // Tensor index.
+    let index_len = data_offset - tensor_index_offset;
+    let index_bytes = source.slice(tensor_index_offset, index_len).unwrap_or(&[]);
+    let index_span = Span::new(tensor_index_offset, index_len);
+    if index_bytes.first() == Some(&b'[') {
+        return Err(ReadError::new(
+            &lints::APR_JSON_INDEX,
+            "the tensor index is JSON (old realizar single-tensor variant)",
+        )
+        .at(tensor_index_offset)
+        .help("re-convert with a current `apr import`"));
+    }
+    let mut ic = Cursor::new(index_bytes);
+    // Smallest entry: name_len 2 + dtype 1 + ndim 1 + offset 8 + size 8.
+    ic.check_count(tensor_count as u64, 20, "tensor index entry")
+        .map_err(|e| e.span(Span::new(8, 4)))?;
+    let mut tensors: Vec<IndexEntry> = Vec::with_capacity(tensor_count as usize);
+    let rebase = |mut e: ReadError, n: usize| {
+        if let Some(s) = e.span.as_mut() {
+            s.offset += tensor_index_offset;
+        }
+        e.message = format!("index entry {n}: {} (parsing stopped here)", e.message);
+        e
+    };
+    for n in 0..tensor_count as usize {
+        let start = ic.pos();
+        let name_len = ic.u16("name length").map_err(|e| rebase(e, n))?;
+        let name_bytes = ic.take(name_len as u64, "name").map_err(|e| rebase(e, n))?;
+        let name = std::str::from_utf8(name_bytes)
+            .map_err(|e| {
+                ReadError::new(
+                    &lints::BAD_UTF8,
+                    format!("index entry {n}: tensor name is not UTF-8 ({e})"),
+                )
+                .at(tensor_index_offset + start + 2)
+                .help("the index is corrupt; re-convert")
+            })?
+            .to_owned();
+        let code = ic.u8("dtype").map_err(|e| rebase(e, n))?;
+        let ndim_at = ic.pos();
+        let ndim = ic.u8("ndim").map_err(|e| rebase(e, n))?;
+        if ndim > MAX_DIMS {
+            return Err(ReadError::new(
+                &lints::TOO_MANY_DIMS,
+                format!("tensor `{name}` has ndim {ndim}; APR writers cap it at {MAX_DIMS}"),
+            )
+            .at(tensor_index_offset + ndim_at)
+            .help("the index is corrupt; re-convert"));
+        }
+        let dims_at = ic.pos();
+        let mut dims = Vec::with_capacity(ndim as usize);
+        for _ in 0..ndim {
+            dims.push(ic.u64("dim").map_err(|e| rebase(e, n))?);
+        }
+        let dims_span = Span::new(tensor_index_offset + dims_at, 8 * ndim as u64);
+        let n_elems = dims.iter().try_fold(1u64, |a, &d| {
+            a.checked_mul(d).filter(|&x| x <= i64::MAX as u64)
+        });
+        if n_elems.is_none() {
+            return Err(ReadError::new(
+                &lints::BAD_DIMS,
+                format!("tensor `{name}`: dims {dims:?} overflow the element count"),
+            )
+            .span(dims_span)
+            .help("the index is corrupt; re-convert"));
+        }
+        let offset_at = ic.pos();
+        let offset = ic.u64("offset").map_err(|e| rebase(e, n))?;
+        let size = ic.u64("size").map_err(|e| rebase(e, n))?;
+        let record = Span::new(tensor_index_offset + start, ic.pos() - start);
+        let resolution = resolve_dtype(code, &dims, size).ok_or_else(|| {
+            ReadError::new(&lints::UNKNOWN_DTYPE, format!("tensor `{name}` has dtype code {code}, which neither aprender nor realizar reads"))
+                .at(tensor_index_offset + dims_at - 2)
+                .help("re-convert with a supported dtype")
+        })?;
+        if let Some(prev) = tensors.last() {
+            if prev.name == name {
+                return Err(ReadError::new(
+                    &lints::DUPLICATE_TENSOR,
+                    format!("tensor `{name}` appears twice in the index"),
+                )
+                .span(record)
+                .help("fix the converter's name mapping: two source tensors were given one name"));
+            }
+            if prev.name.as_bytes() > name.as_bytes() {
+                findings.push(
+                    Finding::new(&lints::APR_INDEX_ORDER, format!("index entry `{name}` comes after `{}`: the index is not sorted by name", prev.name))
+                        .tensor(&name)
+                        .span(record)
+                        .help("sort the index by name; aprender rejects unsorted indexes"),
+                );
+            }
+        }
+        if offset % ALIGN != 0 {
+            return Err(ReadError::new(
+                &lints::OFFSET_MISALIGNED,
+                format!("tensor `{name}` offset {offset} is not a multiple of 64"),
+            )
+            .at(tensor_index_offset + offset_at)
+            .help("re-write the file with 64-byte alignment"));
+        }
+        let end = data_offset
+            .checked_add(offset)
+            .and_then(|s| s.checked_add(size));
+        if end.is_none_or(|e| e > file_len) {
+            return Err(ReadError::new(
+                &lints::OUT_OF_BOUNDS,
+                format!("tensor `{name}` data [{}, +{size}) runs past the end of the file ({file_len} bytes)", data_offset.saturating_add(offset)),
+            )
+            .at(tensor_index_offset + offset_at)
+            .help("the file is truncated (compare its size with the source's) or the offset is corrupt"));
+        }
+        if !resolution.size_ok && size != 0 {
+            let expected = quant::tensor_n_bytes(resolution.dtype, &dims)
+                .map(|v| v.to_string())
+                .unwrap_or_else(|| "?".into());
+            findings.push(
+                Finding::new(
+                    &lints::SIZE_MISMATCH,
+                    format!("tensor `{name}` holds {size} bytes; dtype code {code} ({}) with dims {dims:?} needs {expected}", resolution.dtype),
+                )
+                .tensor(&name)
+                .span(Span::new(tensor_index_offset + offset_at + 8, 8))
+                .help("check the dtype label; if it is right, the converter wrote the wrong number of bytes"),
+            );
+        }
+        tensors.push(IndexEntry {
+            name,
+            resolution,
+            dims,
+            offset,
+            size,
+            record,
+            dims_span,
+        });
+    }
+    let parsed_end = ic.pos();
+    if index_bytes[parsed_end as usize..].iter().any(|&b| b != 0) {
+        return Err(ReadError::new(
+            &lints::APR_INDEX_TRAILING,
+            format!("the index holds non-zero bytes after its {tensor_count} entries (parsing stopped at offset {})", tensor_index_offset + parsed_end),
+        )
+        .at(tensor_index_offset + parsed_end)
+        .help("tensor_count and the index disagree; re-convert"));
+    }
+    // Non-overlap (payload order need not follow index order).
+    let mut order: Vec<usize> = (0..tensors.len()).collect();
+    order.sort_by_key(|&i| (tensors[i].offset, tensors[i].size));
+    for w in order.windows(2) {
+        let (a, b) = (&tensors[w[0]], &tensors[w[1]]);
+        if a.size > 0 && b.size > 0 && a.offset + a.size > b.offset {
+            return Err(ReadError::new(
+                &lints::OVERLAP,
+                format!("tensors `{}` [{}, +{}) and `{}` [{}, +{}) overlap (offsets relative to the data section)", a.name, a.offset, a.size, b.name, b.offset, b.size),
+            )
+            .span(b.record)
+            .help("fix the writer's offset arithmetic"));
+        }
+    }
+    // Footer and trailing bytes.
+    let unpadded_end = tensors
+        .iter()
+        .map(|t| data_offset + t.offset + t.size)
+        .max()
+        .unwrap_or(data_offset);
+    let padded_end = tensors
+        .iter()
+        .map(|t| data_offset + t.offset + pad_to(t.size, ALIGN).unwrap_or(t.size))
+        .max()
+        .unwrap_or(data_offset);
+    let footer = if file_len == padded_end || file_len == unpadded_end {
+        Footer::Absent
+    } else if file_len == padded_end + 4 || file_len == unpadded_end + 4 {
+        if file_len <= AUTO_VERIFY_FOOTER_MAX {
+            footer_check(bytes)
+        } else {
+            Footer::Unverified
+        }
+    } else {
+        findings.push(
+            Finding::new(
+                &lints::TRAILING_BYTES,
+                format!(
+                    "{} bytes after the last tensor's data (which ends at offset {padded_end})",
+                    file_len - padded_end
+                ),
+            )
+            .span(Span::new(padded_end, file_len - padded_end))
+            .help("truncate the file at the end of the data, or re-convert"),
+        );
+        Footer::Absent
+    };
+    if let Footer::Invalid { stored, computed } = footer {
+        findings.push(
+            Finding::new(
+                &lints::FOOTER_CRC,
+                format!("footer CRC is {stored:#010x}, the file's bytes give {computed:#010x}"),
+            )
+            .span(Span::new(file_len - 4, 4))
+            .help(
+                "some bytes changed after writing; re-convert or compare checksums with the source",
+            ),
+        );
+    }
+    Ok(AprFile {
+        source,
+        header,
+        metadata,
+        metadata_span,
+        tensors,
+        index_span,
+        footer,
+        findings,
+    })
+}

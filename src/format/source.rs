@@ -1,0 +1,123 @@
+//! The bytes of one input file: a read-only memory map, or an owned buffer (tests, fuzzing).
+//!
+//! Files are opened read-only and never written. A file that shrinks while mapped would make the
+//! kernel raise SIGBUS on access to the vanished pages; `open` therefore records the length and
+//! modification time it mapped, and `is_unchanged` lets callers re-check before they report.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::diag::ReadError;
+use crate::format::lints;
+
+enum Store {
+    Mmap(memmap2::Mmap),
+    Owned(Vec<u8>),
+    Empty,
+}
+
+/// An immutable view of a whole file. Cheap to clone.
+#[derive(Clone)]
+pub struct Source {
+    store: Arc<Store>,
+    path: PathBuf,
+    mtime: Option<std::time::SystemTime>,
+}
+
+impl std::fmt::Debug for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Source({}, {} bytes)", self.path.display(), self.len())
+    }
+}
+
+impl Source {
+    /// Map `path` read-only.
+    pub fn open(path: &Path) -> Result<Source, ReadError> {
+        let io_err = |what: &str, e: std::io::Error| {
+            ReadError::new(
+                &lints::IO,
+                format!("cannot {what} `{}`: {e}", path.display()),
+            )
+            .help("pass the path of a regular, readable model file")
+            .with_path(path)
+        };
+        let meta = std::fs::metadata(path).map_err(|e| io_err("read", e))?;
+        if meta.is_dir() {
+            return Err(
+                ReadError::new(&lints::IO, format!("`{}` is a directory", path.display()))
+                    .help("pass a .gguf or .apr file, not a folder")
+                    .with_path(path),
+            );
+        }
+        let file = File::open(path).map_err(|e| io_err("open", e))?;
+        let len = file.metadata().map_err(|e| io_err("stat", e))?.len();
+        let mtime = meta.modified().ok();
+        if len == 0 {
+            return Ok(Source {
+                store: Arc::new(Store::Empty),
+                path: path.to_path_buf(),
+                mtime,
+            });
+        }
+        // SAFETY: the map is read-only (the file was opened read-only, so nothing in this process can
+        // write through it). We assume no other process truncates the file while it is mapped: if one
+        // does, access to the vanished pages raises SIGBUS. `is_unchanged` detects a change of length
+        // or mtime after the fact, and the CLI refuses to report on a file that changed.
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| io_err("map", e))?;
+        Ok(Source {
+            store: Arc::new(Store::Mmap(map)),
+            path: path.to_path_buf(),
+            mtime,
+        })
+    }
+
+    /// Bytes already in memory (tests, fuzzing), under a display name.
+    pub fn from_vec(bytes: Vec<u8>, name: impl Into<PathBuf>) -> Source {
+        Source {
+            store: Arc::new(Store::Owned(bytes)),
+            path: name.into(),
+            mtime: None,
+        }
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        match &*self.store {
+            Store::Mmap(m) => m,
+            Store::Owned(v) => v,
+            Store::Empty => &[],
+        }
+    }
+
+    pub fn len(&self) -> u64 {
+        self.bytes().len() as u64
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.bytes().is_empty()
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Bytes `offset..offset+len`, or None when the range is not inside the file.
+    pub fn slice(&self, offset: u64, len: u64) -> Option<&[u8]> {
+        let end = offset.checked_add(len)?;
+        if end > self.len() {
+            return None;
+        }
+        self.bytes().get(offset as usize..end as usize)
+    }
+
+    /// True when the file on disk still has the length and mtime it had when mapped.
+    pub fn is_unchanged(&self) -> bool {
+        if matches!(&*self.store, Store::Owned(_)) {
+            return true;
+        }
+        match std::fs::metadata(&self.path) {
+            Ok(m) => m.len() == self.len() && m.modified().ok() == self.mtime,
+            Err(_) => false,
+        }
+    }
+}

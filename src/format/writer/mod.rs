@@ -1,0 +1,8 @@
+//! Writers for tests, fixtures and benchmarks: a GGUF writer and an APR v2 writer (aprender and
+//! realizar flavours). They write what real producers write, so a damaged copy differs from a clean
+//! one in exactly one place.
+
+pub mod apr;
+pub mod convert;
+pub mod generate;
+pub mod gguf;

@@ -1,0 +1,312 @@
+//! The transformer config of a file, read from that format's own keys: GGUF
+//! `<arch>.embedding_length`…, APR typed keys and the aliases realizar accepts. Every value keeps the
+//! key it came from and that key's byte span, so a finding can point at it.
+
+use crate::diag::Span;
+use crate::format::Container;
+use crate::format::gguf::Value;
+use crate::model::TensorView;
+
+/// Rotary embedding pairing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RopeType {
+    /// Rotate adjacent pairs (2i, 2i+1): llama.cpp's LLAMA_ROPE_TYPE_NORM, APR `rope_type` 0.
+    Norm,
+    /// Rotate pairs (i, i + d/2): LLAMA_ROPE_TYPE_NEOX, APR `rope_type` 2.
+    Neox,
+}
+
+impl RopeType {
+    pub fn from_code(code: i64) -> Option<RopeType> {
+        match code {
+            0 => Some(RopeType::Norm),
+            2 => Some(RopeType::Neox),
+            _ => None,
+        }
+    }
+    pub fn code(self) -> i64 {
+        match self {
+            RopeType::Norm => 0,
+            RopeType::Neox => 2,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RopeType::Norm => "norm",
+            RopeType::Neox => "neox",
+        }
+    }
+}
+
+/// One config quantity and where it came from.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConfigValue<T> {
+    pub value: T,
+    /// The key it was read from (`qwen2.embedding_length`, `hidden_size`, `n_embd` …), or a
+    /// description of how it was derived (`derived: hidden / n_head`).
+    pub key: String,
+    pub span: Option<Span>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Config {
+    pub architecture: Option<ConfigValue<String>>,
+    pub hidden: Option<ConfigValue<u64>>,
+    pub layers: Option<ConfigValue<u64>>,
+    pub heads: Option<ConfigValue<u64>>,
+    pub kv_heads: Option<ConfigValue<u64>>,
+    pub head_dim: Option<ConfigValue<u64>>,
+    pub vocab: Option<ConfigValue<u64>>,
+    pub ffn: Option<ConfigValue<u64>>,
+    pub context_length: Option<ConfigValue<u64>>,
+    pub rope_theta: Option<ConfigValue<f64>>,
+    /// Rope type: APR `rope_type`; GGUF has no key, so it is left empty here and the rules supply
+    /// the architecture's rope type.
+    pub rope_type: Option<ConfigValue<i64>>,
+    pub rms_eps: Option<ConfigValue<f64>>,
+    /// APR `tied_embeddings`; GGUF has no flag.
+    pub tied: Option<ConfigValue<bool>>,
+    /// Keys that were present with the wrong JSON/GGUF type, or that collide with an alias:
+    /// (key, problem, span).
+    pub problems: Vec<(String, String, Option<Span>)>,
+}
+
+/// APR typed keys and the aliases realizar accepts (apr-v2.md, "Metadata").
+pub const APR_ALIASES: &[(&str, &[&str])] = &[
+    ("hidden_size", &["hidden_dim", "d_model", "n_embd"]),
+    ("num_layers", &["num_hidden_layers", "n_layers", "n_layer"]),
+    ("num_heads", &["num_attention_heads", "n_heads", "n_head"]),
+    ("num_kv_heads", &["num_key_value_heads", "n_kv_heads"]),
+    ("vocab_size", &["n_vocab"]),
+    (
+        "intermediate_size",
+        &["ffn_dim", "intermediate_dim", "n_inner"],
+    ),
+    (
+        "max_position_embeddings",
+        &["max_seq_len", "context_length", "n_ctx"],
+    ),
+    ("rms_norm_eps", &["layer_norm_eps", "norm_eps", "eps"]),
+];
+
+impl Config {
+    pub fn read(c: &Container, tensors: &[TensorView]) -> Config {
+        match c {
+            Container::Gguf(g) => {
+                let mut cfg = Config::default();
+                let arch = g.get("general.architecture").and_then(|kv| {
+                    kv.value.as_str().map(|s| ConfigValue {
+                        value: s.to_owned(),
+                        key: kv.key.clone(),
+                        span: Some(kv.span),
+                    })
+                });
+                let a = arch.as_ref().map(|v| v.value.clone()).unwrap_or_default();
+                let int = |cfg: &mut Config, suffix: &str| -> Option<ConfigValue<u64>> {
+                    let key = format!("{a}.{suffix}");
+                    let kv = g.get(&key)?;
+                    match kv.value.as_int() {
+                        Some(v) if v >= 0 && v <= u64::MAX as i128 => Some(ConfigValue {
+                            value: v as u64,
+                            key,
+                            span: Some(kv.span),
+                        }),
+                        _ => {
+                            cfg.problems.push((
+                                key,
+                                format!(
+                                    "expected a non-negative integer, found {:?}",
+                                    kv.value.value_type()
+                                ),
+                                Some(kv.span),
+                            ));
+                            None
+                        }
+                    }
+                };
+                let float = |cfg: &mut Config, suffix: &str| -> Option<ConfigValue<f64>> {
+                    let key = format!("{a}.{suffix}");
+                    let kv = g.get(&key)?;
+                    match kv.value {
+                        Value::F32(v) => Some(ConfigValue {
+                            value: v as f64,
+                            key,
+                            span: Some(kv.span),
+                        }),
+                        Value::F64(v) => Some(ConfigValue {
+                            value: v,
+                            key,
+                            span: Some(kv.span),
+                        }),
+                        ref v => {
+                            cfg.problems.push((
+                                key,
+                                format!("expected a float, found {:?}", v.value_type()),
+                                Some(kv.span),
+                            ));
+                            None
+                        }
+                    }
+                };
+                cfg.hidden = int(&mut cfg, "embedding_length");
+                cfg.layers = int(&mut cfg, "block_count");
+                cfg.heads = int(&mut cfg, "attention.head_count");
+                cfg.kv_heads = int(&mut cfg, "attention.head_count_kv");
+                cfg.head_dim = int(&mut cfg, "attention.key_length");
+                cfg.ffn = int(&mut cfg, "feed_forward_length");
+                cfg.context_length = int(&mut cfg, "context_length");
+                cfg.vocab = int(&mut cfg, "vocab_size");
+                cfg.rope_theta = float(&mut cfg, "rope.freq_base");
+                cfg.rms_eps = float(&mut cfg, "attention.layer_norm_rms_epsilon");
+                if cfg.vocab.is_none()
+                    && let Some(kv) = g.get("tokenizer.ggml.tokens")
+                    && let Value::Array(arr) = &kv.value
+                {
+                    cfg.vocab = Some(ConfigValue {
+                        value: arr.len,
+                        key: "tokenizer.ggml.tokens (length)".into(),
+                        span: Some(kv.span),
+                    });
+                }
+                cfg.architecture = arch;
+                cfg.derive(tensors);
+                cfg
+            }
+            Container::Apr(f) => {
+                let mut cfg = Config::default();
+                let span = Some(f.metadata_span);
+                let find = |names: &[&str]| -> Option<(String, serde_json::Value)> {
+                    names
+                        .iter()
+                        .find_map(|k| f.get_value(k).map(|v| ((*k).to_owned(), v)))
+                };
+                let keys_for = |canon: &'static str| -> Vec<&'static str> {
+                    let mut v = vec![canon];
+                    if let Some((_, al)) = APR_ALIASES.iter().find(|(k, _)| *k == canon) {
+                        v.extend_from_slice(al);
+                    }
+                    v
+                };
+                let int = |cfg: &mut Config, canon: &'static str| -> Option<ConfigValue<u64>> {
+                    let (key, v) = find(&keys_for(canon))?;
+                    match v.as_u64() {
+                        Some(x) => Some(ConfigValue {
+                            value: x,
+                            key,
+                            span,
+                        }),
+                        None => {
+                            cfg.problems.push((
+                                key,
+                                format!("expected a non-negative integer, found {v}"),
+                                span,
+                            ));
+                            None
+                        }
+                    }
+                };
+                let float = |cfg: &mut Config, canon: &'static str| -> Option<ConfigValue<f64>> {
+                    let (key, v) = find(&keys_for(canon))?;
+                    match v.as_f64() {
+                        Some(x) => Some(ConfigValue {
+                            value: x,
+                            key,
+                            span,
+                        }),
+                        None => {
+                            cfg.problems
+                                .push((key, format!("expected a number, found {v}"), span));
+                            None
+                        }
+                    }
+                };
+                cfg.architecture =
+                    find(&["architecture", "model_type", "hf_model_type"]).and_then(|(key, v)| {
+                        v.as_str().map(|s| ConfigValue {
+                            value: s.to_owned(),
+                            key,
+                            span,
+                        })
+                    });
+                cfg.hidden = int(&mut cfg, "hidden_size");
+                cfg.layers = int(&mut cfg, "num_layers");
+                cfg.heads = int(&mut cfg, "num_heads");
+                cfg.kv_heads = int(&mut cfg, "num_kv_heads");
+                cfg.head_dim = int(&mut cfg, "head_dim");
+                cfg.vocab = int(&mut cfg, "vocab_size");
+                cfg.ffn = int(&mut cfg, "intermediate_size");
+                cfg.context_length = int(&mut cfg, "max_position_embeddings");
+                cfg.rope_theta = float(&mut cfg, "rope_theta");
+                cfg.rms_eps = float(&mut cfg, "rms_norm_eps");
+                if let Some((key, v)) = find(&["rope_type"]) {
+                    match v.as_i64() {
+                        Some(x) => {
+                            cfg.rope_type = Some(ConfigValue {
+                                value: x,
+                                key,
+                                span,
+                            })
+                        }
+                        None => cfg.problems.push((
+                            key,
+                            format!("expected an integer, found {v}"),
+                            span,
+                        )),
+                    }
+                }
+                if let Some((key, v)) = find(&["tied_embeddings"]) {
+                    match v.as_bool() {
+                        Some(x) => {
+                            cfg.tied = Some(ConfigValue {
+                                value: x,
+                                key,
+                                span,
+                            })
+                        }
+                        None => cfg.problems.push((
+                            key,
+                            format!("expected true or false, found {v}"),
+                            span,
+                        )),
+                    }
+                }
+                // A key and its alias both present: realizar drops ALL metadata.
+                for (canon, aliases) in APR_ALIASES {
+                    let present: Vec<&str> = std::iter::once(*canon)
+                        .chain(aliases.iter().copied())
+                        .filter(|k| f.get(k).is_some())
+                        .collect();
+                    if present.len() > 1 {
+                        cfg.problems.push((
+                            present.join(", "),
+                            format!("keys {} are aliases of one quantity; realizar then drops all metadata", present.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(" and ")),
+                            span,
+                        ));
+                    }
+                }
+                cfg.derive(tensors);
+                cfg
+            }
+        }
+    }
+
+    /// Fill what the format leaves implicit: head_dim = hidden / n_head when not given.
+    fn derive(&mut self, _tensors: &[TensorView]) {
+        if self.head_dim.is_none()
+            && let (Some(h), Some(n)) = (&self.hidden, &self.heads)
+            && n.value > 0
+            && h.value % n.value == 0
+        {
+            self.head_dim = Some(ConfigValue {
+                value: h.value / n.value,
+                key: "derived: hidden / n_head".into(),
+                span: None,
+            });
+        }
+    }
+
+    pub fn arch(&self) -> Option<&str> {
+        self.architecture.as_ref().map(|v| v.value.as_str())
+    }
+}

@@ -1,0 +1,169 @@
+//! One view of a model file, whichever its format: per tensor its name, canonical dims (row-major,
+//! outermost first: GGUF `ne` reversed, APR dims as stored), the dims as recorded, dtype and byte
+//! spans; per file the config and a tokenizer summary read from that format's own keys.
+//!
+//! Takes a `Container`; returns a `ModelView`. Must not know about roles or rules (the rule engine
+//! maps names to roles), print, or read tensor data beyond what is asked.
+
+pub mod config;
+pub mod tokenizer;
+
+use std::path::Path;
+
+use crate::diag::{Finding, ReadError, Span};
+use crate::format::apr::DtypeResolution;
+use crate::format::{self, Container, Format, Source};
+use crate::quant::{self, DType, DequantError};
+
+pub use config::{Config, ConfigValue, RopeType};
+pub use tokenizer::Tokenizer;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct TensorView {
+    pub name: String,
+    /// Canonical row-major dims, outermost first (`[out, in]` for a correct weight).
+    pub dims: Vec<u64>,
+    /// As the file records them (GGUF `ne`, APR dims as stored).
+    pub file_dims: Vec<u64>,
+    pub dtype: DType,
+    /// Absolute byte range of the data.
+    pub data: Span,
+    /// The header record (GGUF tensor info, APR index entry).
+    pub record: Span,
+    /// The dims field inside the record.
+    pub dims_span: Span,
+    /// APR only: how the dtype code was resolved.
+    pub apr_dtype: Option<DtypeResolution>,
+}
+
+impl TensorView {
+    pub fn n_elems(&self) -> u64 {
+        self.dims.iter().product()
+    }
+    /// Number of rows (all dims but the last) and row length (the last dim).
+    pub fn rows_cols(&self) -> (u64, u64) {
+        match self.dims.split_last() {
+            Some((&cols, rest)) => (rest.iter().product(), cols),
+            None => (1, 1),
+        }
+    }
+    /// The byte size the dtype and dims need equals the bytes the file holds.
+    pub fn size_ok(&self) -> bool {
+        quant::tensor_n_bytes(self.dtype, &self.dims) == Some(self.data.len)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct ModelView {
+    pub container: Container,
+    pub tensors: Vec<TensorView>,
+    pub config: Config,
+    pub tokenizer: Tokenizer,
+    /// Findings from reading the container.
+    pub findings: Vec<Finding>,
+}
+
+impl ModelView {
+    pub fn open(path: &Path) -> Result<ModelView, ReadError> {
+        Ok(Self::from_container(format::open(path)?))
+    }
+
+    pub fn from_source(source: Source) -> Result<ModelView, ReadError> {
+        Ok(Self::from_container(format::read_source(source)?))
+    }
+
+    pub fn from_container(container: Container) -> ModelView {
+        let (tensors, findings): (Vec<TensorView>, Vec<Finding>) = match &container {
+            Container::Gguf(g) => (
+                g.tensors
+                    .iter()
+                    .map(|t| TensorView {
+                        name: t.name.clone(),
+                        dims: t.ne.iter().rev().copied().collect(),
+                        file_dims: t.ne.clone(),
+                        dtype: t.dtype,
+                        data: t.data_span(g.data_offset),
+                        record: t.record,
+                        dims_span: t.ne_span,
+                        apr_dtype: None,
+                    })
+                    .collect(),
+                g.findings.clone(),
+            ),
+            Container::Apr(a) => (
+                a.tensors
+                    .iter()
+                    .map(|t| TensorView {
+                        name: t.name.clone(),
+                        dims: t.dims.clone(),
+                        file_dims: t.dims.clone(),
+                        dtype: t.dtype(),
+                        data: t.data_span(a.header.data_offset),
+                        record: t.record,
+                        dims_span: t.dims_span,
+                        apr_dtype: Some(t.resolution.clone()),
+                    })
+                    .collect(),
+                a.findings.clone(),
+            ),
+        };
+        let config = Config::read(&container, &tensors);
+        let tokenizer = Tokenizer::read(&container);
+        ModelView {
+            container,
+            tensors,
+            config,
+            tokenizer,
+            findings,
+        }
+    }
+
+    pub fn format(&self) -> Format {
+        self.container.format()
+    }
+    pub fn source(&self) -> &Source {
+        self.container.source()
+    }
+    pub fn path(&self) -> &Path {
+        self.source().path()
+    }
+    pub fn tensor(&self, name: &str) -> Option<&TensorView> {
+        self.tensors.iter().find(|t| t.name == name)
+    }
+    /// The raw bytes of a tensor's data (in bounds: the reader checked).
+    pub fn bytes(&self, t: &TensorView) -> &[u8] {
+        self.source()
+            .slice(t.data.offset, t.data.len)
+            .unwrap_or(&[])
+    }
+    /// The whole tensor as f32, in canonical order.
+    pub fn dequantize(&self, t: &TensorView) -> Result<Vec<f32>, DequantError> {
+        quant::dequantize_to_vec(t.dtype, self.bytes(t), &t.dims)
+    }
+    /// Rows `rows` of a tensor (canonical order), touching only their bytes.
+    pub fn dequantize_rows(
+        &self,
+        t: &TensorView,
+        rows: std::ops::Range<u64>,
+    ) -> Result<Vec<f32>, DequantError> {
+        let (n_rows, cols) = t.rows_cols();
+        if rows.end > n_rows || rows.start > rows.end {
+            return Err(DequantError::RowRange {
+                start: rows.start,
+                end: rows.end,
+                rows: n_rows,
+            });
+        }
+        let n = (rows.end.saturating_sub(rows.start)).saturating_mul(cols);
+        let mut out = vec![0f32; n as usize];
+        quant::dequantize_rows(t.dtype, self.bytes(t), &t.dims, rows, &mut out)?;
+        Ok(out)
+    }
+    /// The version of the container (GGUF 2/3, APR major 2).
+    pub fn version(&self) -> u32 {
+        match &self.container {
+            Container::Gguf(g) => g.version,
+            Container::Apr(a) => a.header.version_major as u32,
+        }
+    }
+}

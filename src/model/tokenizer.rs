@@ -1,0 +1,103 @@
+//! A tokenizer summary from each format's own keys: GGUF `tokenizer.ggml.*`, APR `tokenizer.*`.
+//! Token and merge lists are decoded on demand (150k strings are not needed by `inspect`).
+
+use crate::format::Container;
+use crate::format::gguf::Value;
+
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct Tokenizer {
+    /// `gpt2` (byte-level BPE), `llama` (SentencePiece), …
+    pub model: Option<String>,
+    /// GGUF `tokenizer.ggml.pre` / APR `tokenizer.pre_type`.
+    pub pre: Option<String>,
+    pub n_tokens: Option<u64>,
+    pub n_merges: Option<u64>,
+    pub bos: Option<u64>,
+    pub eos: Option<u64>,
+    pub add_bos: Option<bool>,
+}
+
+impl Tokenizer {
+    pub fn read(c: &Container) -> Tokenizer {
+        match c {
+            Container::Gguf(g) => {
+                let s = |k: &str| g.get(k).and_then(|kv| kv.value.as_str()).map(str::to_owned);
+                let n = |k: &str| {
+                    g.get(k)
+                        .and_then(|kv| kv.value.as_int())
+                        .filter(|&v| v >= 0)
+                        .map(|v| v as u64)
+                };
+                let len = |k: &str| match g.get(k).map(|kv| &kv.value) {
+                    Some(Value::Array(a)) => Some(a.len),
+                    _ => None,
+                };
+                Tokenizer {
+                    model: s("tokenizer.ggml.model"),
+                    pre: s("tokenizer.ggml.pre"),
+                    n_tokens: len("tokenizer.ggml.tokens"),
+                    n_merges: len("tokenizer.ggml.merges"),
+                    bos: n("tokenizer.ggml.bos_token_id"),
+                    eos: n("tokenizer.ggml.eos_token_id"),
+                    add_bos: g
+                        .get("tokenizer.ggml.add_bos_token")
+                        .and_then(|kv| kv.value.as_bool()),
+                }
+            }
+            Container::Apr(a) => {
+                let v = |k: &str| a.get_value(k);
+                let arr_len = |k: &str| v(k).and_then(|x| x.as_array().map(|a| a.len() as u64));
+                Tokenizer {
+                    model: v("tokenizer.model")
+                        .or_else(|| v("tokenizer.model_type"))
+                        .and_then(|x| x.as_str().map(str::to_owned)),
+                    pre: v("tokenizer.pre_type").and_then(|x| x.as_str().map(str::to_owned)),
+                    n_tokens: arr_len("tokenizer.vocabulary")
+                        .or_else(|| v("tokenizer.vocab_size").and_then(|x| x.as_u64())),
+                    n_merges: arr_len("tokenizer.merges"),
+                    bos: v("tokenizer.bos_token_id").and_then(|x| x.as_u64()),
+                    eos: v("tokenizer.eos_token_id").and_then(|x| x.as_u64()),
+                    add_bos: v("tokenizer.add_bos_token").and_then(|x| x.as_bool()),
+                }
+            }
+        }
+    }
+
+    /// The token strings, index = id (empty when the file has none).
+    pub fn tokens(c: &Container) -> Vec<String> {
+        Self::strings(c, "tokenizer.ggml.tokens", "tokenizer.vocabulary")
+    }
+
+    /// The merges, `"a b"` each.
+    pub fn merges(c: &Container) -> Vec<String> {
+        Self::strings(c, "tokenizer.ggml.merges", "tokenizer.merges")
+    }
+
+    fn strings(c: &Container, gguf_key: &str, apr_key: &str) -> Vec<String> {
+        match c {
+            Container::Gguf(g) => match g.get(gguf_key).map(|kv| &kv.value) {
+                Some(Value::Array(a)) => {
+                    g.array_strings(a).into_iter().map(str::to_owned).collect()
+                }
+                _ => Vec::new(),
+            },
+            Container::Apr(a) => a
+                .get(apr_key)
+                .and_then(|e| serde_json::from_str::<Vec<String>>(e.raw.get()).ok())
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// FNV-1a 64 over a list of strings (each followed by a 0 byte): a stable fingerprint to compare two
+/// files' vocabularies or merges.
+pub fn fingerprint(items: &[String]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for s in items {
+        for &b in s.as_bytes().iter().chain(std::iter::once(&0u8)) {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    h
+}

@@ -1,0 +1,5 @@
+//! Numeric lints (`APRL-N…`).
+
+use crate::diag::Lint;
+
+pub static ALL: &[&Lint] = &[];

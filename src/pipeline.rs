@@ -1,0 +1,236 @@
+//! The only place that knows the order of stages. Returns an `Outcome`; never prints or exits.
+//!
+//! 1. container checks of each file (done by the readers; their findings are collected here);
+//! 2. the rule set against each file, then the pair (no tensor data);
+//! 3. the numeric stage (sampled weights with transform search, the probe) when a reference is given;
+//! 4. severity overrides, applied once, then the verdict (a run that compared nothing is inconclusive).
+
+use std::path::Path;
+use std::time::Instant;
+
+use crate::check;
+use crate::diag::{Finding, Lint, ReadError, Severity};
+use crate::format::Format;
+use crate::model::ModelView;
+use crate::rules::{Resolved, RuleSet};
+
+pub static INCONCLUSIVE: Lint = Lint {
+    code: "APRL-T001",
+    class: "value-mismatch",
+    severity: Severity::Warning,
+    summary: "nothing was compared: the result is inconclusive",
+    explain: "What it catches: a run that could not compare what it must — no rule set for the architecture, no role matched in both files, a probe that could not run.
+Why it matters: a check that compared nothing is not a pass; CI must not go green on it.
+How to fix: read the other findings: add rules for the architecture, pair the right files, or pass `--tokens`.
+Precedent: aprender #2394 (a corrupt file reported VALID).",
+};
+
+pub static INPUT_CHANGED: Lint = Lint {
+    code: "APRL-T002",
+    class: "container",
+    severity: Severity::Error,
+    summary: "an input file changed while it was being checked",
+    explain: "What it catches: a file whose size or modification time changed between mapping and reporting (a download or conversion still writing it).
+Why it matters: the results describe bytes that no longer exist; a file that shrinks under a memory map can crash a reader.
+How to fix: wait for the writer to finish and lint again.
+Precedent: pre-commit hooks racing an editor or a converter.",
+};
+
+pub static ALL: &[&Lint] = &[&INCONCLUSIVE, &INPUT_CHANGED];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Override {
+    Deny,
+    Warn,
+    Allow,
+}
+
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub rules: RuleSet,
+    /// `-D/-W/-A CODE`, in the order given (later wins).
+    pub overrides: Vec<(String, Override)>,
+    pub prompt: String,
+    pub tokens: Option<Vec<u32>>,
+    pub threshold: f64,
+    pub no_probe: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            rules: RuleSet::builtin(),
+            overrides: Vec::new(),
+            prompt: "2+2=".into(),
+            tokens: None,
+            threshold: 1e-3,
+            no_probe: false,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Pass,
+    Fail,
+    Inconclusive,
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct InputInfo {
+    pub path: String,
+    pub format: Format,
+    pub architecture: Option<String>,
+    pub tensor_count: usize,
+}
+
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    pub inputs: Vec<InputInfo>,
+    pub findings: Vec<Finding>,
+    pub probe: Option<serde_json::Value>,
+    pub tensors_compared: usize,
+    pub verdict: Verdict,
+    pub elapsed_ms: u128,
+}
+
+impl Outcome {
+    pub fn count(&self, s: Severity) -> usize {
+        self.findings.iter().filter(|f| f.severity == s).count()
+    }
+}
+
+/// Put the file under test first: the APR side is under test and the GGUF the reference, unless
+/// both are the same format (then the order given).
+pub fn order_pair(model: ModelView, against: ModelView) -> (ModelView, ModelView) {
+    if model.format() == Format::Gguf && against.format() == Format::Apr {
+        (against, model)
+    } else {
+        (model, against)
+    }
+}
+
+fn info(v: &ModelView) -> InputInfo {
+    InputInfo {
+        path: v.path().display().to_string(),
+        format: v.format(),
+        architecture: v.config.arch().map(str::to_owned),
+        tensor_count: v.tensors.len(),
+    }
+}
+
+/// Lint one file, or a pair (`against` = the reference).
+pub fn lint(model: &ModelView, against: Option<&ModelView>, opts: &Options) -> Outcome {
+    let t0 = Instant::now();
+    let mut findings = Vec::new();
+    let mut inputs = vec![info(model)];
+    findings.extend(model.findings.iter().cloned());
+    let ra = Resolved::new(model, &opts.rules);
+    check::check_file(model, &ra, &mut findings);
+    let mut compared = 0usize;
+    let mut probe = None;
+    let mut inconclusive_why: Option<String> = None;
+    match against {
+        None => {
+            if ra.arch.is_none() {
+                inconclusive_why = Some(
+                    "no rule set applies to this file, so nothing was checked against rules".into(),
+                );
+            } else {
+                compared = ra.roles.iter().filter(|r| r.is_some()).count();
+                if compared == 0 {
+                    inconclusive_why = Some("no tensor matched a role of the rules".into());
+                }
+            }
+        }
+        Some(reference) => {
+            inputs.push(info(reference));
+            findings.extend(reference.findings.iter().cloned());
+            let rb = Resolved::new(reference, &opts.rules);
+            check::check_file(reference, &rb, &mut findings);
+            let matched = check::pair::check(model, &ra, reference, &rb, &mut findings);
+            let numeric = crate::numeric::run(model, &ra, reference, &rb, opts, &mut findings);
+            compared = numeric
+                .tensors_compared
+                .max(if numeric.ran { 0 } else { matched });
+            probe = numeric.probe;
+            if matched == 0 {
+                inconclusive_why =
+                    Some("no role was found in both files, so nothing was compared".into());
+            } else if numeric.ran && numeric.tensors_compared == 0 {
+                inconclusive_why =
+                    Some("the numeric stage compared no tensor (every role was skipped)".into());
+            }
+        }
+    }
+    for v in std::iter::once(model).chain(against) {
+        if !v.source().is_unchanged() {
+            findings.push(
+                Finding::new(
+                    &INPUT_CHANGED,
+                    format!(
+                        "`{}` changed on disk while it was being checked",
+                        v.path().display()
+                    ),
+                )
+                .file(v.path())
+                .help("wait for the writer to finish and lint again"),
+            );
+        }
+    }
+    if let Some(why) = &inconclusive_why {
+        findings.push(
+            Finding::new(&INCONCLUSIVE, format!("inconclusive: {why}"))
+                .help("read the findings above; a run that compared nothing is never a pass"),
+        );
+    }
+    apply_overrides(&mut findings, &opts.overrides);
+    let has_error = findings.iter().any(|f| f.severity == Severity::Error);
+    let verdict = if has_error {
+        Verdict::Fail
+    } else if inconclusive_why.is_some() {
+        Verdict::Inconclusive
+    } else {
+        Verdict::Pass
+    };
+    Outcome {
+        inputs,
+        findings,
+        probe,
+        tensors_compared: compared,
+        verdict,
+        elapsed_ms: t0.elapsed().as_millis(),
+    }
+}
+
+/// `-D/-W/-A`: deny makes an error, warn a warning, allow drops the finding. Applied once, here.
+pub fn apply_overrides(findings: &mut Vec<Finding>, overrides: &[(String, Override)]) {
+    if overrides.is_empty() {
+        return;
+    }
+    findings.retain_mut(|f| {
+        let mut keep = true;
+        for (code, o) in overrides {
+            if code.eq_ignore_ascii_case(f.code) || code.eq_ignore_ascii_case(f.class) {
+                match o {
+                    Override::Deny => {
+                        f.severity = Severity::Error;
+                        keep = true;
+                    }
+                    Override::Warn => {
+                        f.severity = Severity::Warning;
+                        keep = true;
+                    }
+                    Override::Allow => keep = false,
+                }
+            }
+        }
+        keep
+    });
+}
+
+/// Open a model file (read-only) into a view.
+pub fn load(path: &Path) -> Result<ModelView, ReadError> {
+    ModelView::open(path)
+}

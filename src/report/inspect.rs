@@ -1,0 +1,150 @@
+//! `inspect` output: the header, config and tensor table of one file, human or JSON (cli.md).
+
+use std::fmt::Write as _;
+
+use serde_json::{Value, json};
+
+use crate::format::Container;
+use crate::format::apr::flags;
+use crate::model::ModelView;
+use crate::rules::Resolved;
+
+/// The JSON document of `inspect --format json` (schema_version 1).
+pub fn json(view: &ModelView, resolved: &Resolved<'_>) -> Value {
+    let c = &view.config;
+    let cfg = json!({
+        "hidden_size": c.hidden.as_ref().map(|v| v.value),
+        "num_layers": c.layers.as_ref().map(|v| v.value),
+        "num_heads": c.heads.as_ref().map(|v| v.value),
+        "num_kv_heads": c.kv_heads.as_ref().map(|v| v.value),
+        "vocab_size": c.vocab.as_ref().map(|v| v.value),
+        "intermediate_size": c.ffn.as_ref().map(|v| v.value),
+        "rope_theta": c.rope_theta.as_ref().map(|v| v.value),
+        "rope_type": c.rope_type.as_ref().map(|v| v.value),
+        "rms_norm_eps": c.rms_eps.as_ref().map(|v| v.value),
+        "head_dim": c.head_dim.as_ref().map(|v| v.value),
+        "context_length": c.context_length.as_ref().map(|v| v.value),
+        "tied_embeddings": c.tied.as_ref().map(|v| v.value),
+    });
+    let tensors: Vec<Value> = view
+        .tensors
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let (role, layer) = match resolved.role_of(i) {
+                Some((r, l)) => (Some(r.key.clone()), l),
+                None => (None, None),
+            };
+            let mut o = json!({
+                "name": t.name, "role": role, "layer": layer, "dtype": t.dtype.name(),
+                "dims": t.dims, "file_dims": t.file_dims, "offset": t.data.offset, "size": t.data.len,
+            });
+            if let Some(r) = &t.apr_dtype {
+                o["dtype_code"] = json!(r.code);
+            }
+            o
+        })
+        .collect();
+    let mut doc = json!({
+        "schema_version": 1,
+        "path": view.path().display().to_string(),
+        "format": view.format().as_str(),
+        "version": view.version(),
+        "architecture": c.arch(),
+        "config": cfg,
+        "tokenizer": view.tokenizer,
+        "tensor_count": view.tensors.len(),
+        "tensors": tensors,
+    });
+    if let Container::Apr(a) = &view.container {
+        doc["apr"] = json!({
+            "flags": a.header.flags, "flag_names": flags::names(a.header.flags),
+            "header_crc_ok": a.header.header_crc == a.header.computed_crc,
+            "footer": a.footer, "metadata_keys": a.metadata.len(),
+            "data_offset": a.header.data_offset,
+        });
+    }
+    if let Container::Gguf(g) = &view.container {
+        doc["gguf"] = json!({"alignment": g.alignment, "data_offset": g.data_offset, "metadata_keys": g.metadata.len()});
+    }
+    doc
+}
+
+pub fn human(view: &ModelView, resolved: &Resolved<'_>) -> String {
+    let mut s = String::new();
+    let c = &view.config;
+    let _ = writeln!(
+        s,
+        "{} — {} v{}, {} bytes",
+        view.path().display(),
+        view.format().as_str().to_uppercase(),
+        view.version(),
+        view.source().len()
+    );
+    if let Container::Apr(a) = &view.container {
+        let _ = writeln!(
+            s,
+            "flags {:#06x} [{}], header CRC {}, footer {:?}",
+            a.header.flags,
+            flags::names(a.header.flags).join(" "),
+            if a.header.header_crc == a.header.computed_crc {
+                "ok"
+            } else {
+                "BAD"
+            },
+            a.footer
+        );
+    }
+    let o = |v: Option<u64>| v.map(|x| x.to_string()).unwrap_or_else(|| "?".into());
+    let _ = writeln!(
+        s,
+        "architecture {} (rules: {}), hidden {}, layers {}, heads {}/{} kv, head_dim {}, vocab {}, ffn {}",
+        c.arch().unwrap_or("?"),
+        resolved.arch.map(|a| a.arch.as_str()).unwrap_or("none"),
+        o(c.hidden.as_ref().map(|v| v.value)),
+        o(c.layers.as_ref().map(|v| v.value)),
+        o(c.heads.as_ref().map(|v| v.value)),
+        o(c.kv_heads.as_ref().map(|v| v.value)),
+        o(c.head_dim.as_ref().map(|v| v.value)),
+        o(c.vocab.as_ref().map(|v| v.value)),
+        o(c.ffn.as_ref().map(|v| v.value)),
+    );
+    let t = &view.tokenizer;
+    let _ = writeln!(
+        s,
+        "rope θ {}, rms eps {}, tokenizer {} ({} tokens, {} merges)\n",
+        c.rope_theta
+            .as_ref()
+            .map(|v| v.value.to_string())
+            .unwrap_or("?".into()),
+        c.rms_eps
+            .as_ref()
+            .map(|v| v.value.to_string())
+            .unwrap_or("?".into()),
+        t.model.as_deref().unwrap_or("none"),
+        o(t.n_tokens),
+        o(t.n_merges)
+    );
+    let _ = writeln!(
+        s,
+        "{:<52} {:<12} {:<7} {:<18} {:>12} {:>10}",
+        "tensor", "role", "dtype", "dims [out, in]", "offset", "bytes"
+    );
+    for (i, tv) in view.tensors.iter().enumerate() {
+        let role = resolved
+            .role_of(i)
+            .map(|(r, _)| r.key.as_str())
+            .unwrap_or("-");
+        let _ = writeln!(
+            s,
+            "{:<52} {:<12} {:<7} {:<18} {:>12} {:>10}",
+            tv.name,
+            role,
+            tv.dtype.name(),
+            format!("{:?}", tv.dims),
+            tv.data.offset,
+            tv.data.len
+        );
+    }
+    s
+}
