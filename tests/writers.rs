@@ -10,7 +10,8 @@ use apr_lint::format::writer::apr::{AprTensor, AprWriter, Flavour, apr_code};
 use apr_lint::format::writer::convert::{gguf_to_apr, hf_name, write_gguf_as_apr};
 use apr_lint::format::writer::generate::{self, QWEN2_5_0_5B, Shape, TINY};
 use apr_lint::format::writer::gguf::{GgufTensor, GgufWriter, MetaValue};
-use apr_lint::format::{Source, crc32};
+use apr_lint::format::{Container, Source, crc32};
+use apr_lint::model::ModelView;
 use apr_lint::quant::{DType, bench_support_random_blocks, tensor_n_bytes};
 use serde_json::json;
 
@@ -227,21 +228,64 @@ fn gguf_overrides_write_raw_fields() {
     assert_eq!(g.data_offset % 64, 0);
 }
 
+/// Both fixtures: `tiny-llama-q8_0.gguf` was written by gguf-py alone, `tiny-qwen2-lq-q4_k_m.gguf`
+/// re-written by llama-quantize (ggml's `gguf_write_to_file`); the two lay files out the same way.
 #[test]
-fn gguf_writer_reproduces_llama_quantize_file_byte_for_byte() {
-    let path = fixture("gguf/tiny-qwen2-lq-q4_k_m.gguf");
-    let original = std::fs::read(&path).expect("fixture present");
-    let g = gguf::read(Source::open(&path).unwrap()).unwrap();
-    assert!(g.findings.is_empty(), "{:?}", g.findings);
-    let w = GgufWriter::from_file(&g);
-    assert_eq!(w.tensors.len(), 27);
-    let rebuilt = w.to_bytes();
-    assert_eq!(rebuilt.len(), original.len());
-    let first_diff = rebuilt.iter().zip(&original).position(|(a, b)| a != b);
-    assert_eq!(first_diff, None, "rebuilt file differs from the fixture");
+fn gguf_writer_reproduces_real_files_byte_for_byte() {
+    for (name, n_tensors) in [
+        ("gguf/tiny-qwen2-lq-q4_k_m.gguf", 27),
+        ("gguf/tiny-llama-q8_0.gguf", 21),
+    ] {
+        let path = fixture(name);
+        let original = std::fs::read(&path).expect("fixture present");
+        let g = gguf::read(Source::open(&path).unwrap()).unwrap();
+        assert!(g.findings.is_empty(), "{name}: {:?}", g.findings);
+        let w = GgufWriter::from_file(&g);
+        assert_eq!(w.tensors.len(), n_tensors, "{name}");
+        let rebuilt = w.to_bytes();
+        assert_eq!(rebuilt.len(), original.len(), "{name}");
+        let first_diff = rebuilt.iter().zip(&original).position(|(a, b)| a != b);
+        assert_eq!(
+            first_diff, None,
+            "{name}: rebuilt file differs from the fixture"
+        );
+    }
+}
+
+/// Both files give the same config and tokenizer summary through the model view.
+fn check_same_config(g: &GgufFile, a: &AprFile) {
+    let gv = ModelView::from_container(Container::Gguf(g.clone()));
+    let av = ModelView::from_container(Container::Apr(a.clone()));
+    let (gc, ac) = (&gv.config, &av.config);
+    assert!(ac.problems.is_empty(), "{:?}", ac.problems);
+    let v = |x: &Option<apr_lint::model::ConfigValue<u64>>| x.as_ref().map(|c| c.value);
+    let f = |x: &Option<apr_lint::model::ConfigValue<f64>>| x.as_ref().map(|c| c.value);
+    assert_eq!(ac.arch(), gc.arch());
+    for (what, gx, ax) in [
+        ("hidden", &gc.hidden, &ac.hidden),
+        ("layers", &gc.layers, &ac.layers),
+        ("heads", &gc.heads, &ac.heads),
+        ("kv_heads", &gc.kv_heads, &ac.kv_heads),
+        ("head_dim", &gc.head_dim, &ac.head_dim),
+        ("vocab", &gc.vocab, &ac.vocab),
+        ("ffn", &gc.ffn, &ac.ffn),
+        ("context_length", &gc.context_length, &ac.context_length),
+    ] {
+        assert!(v(gx).is_some(), "{what} missing from the GGUF");
+        assert_eq!(v(gx), v(ax), "{what}");
+    }
+    // f32 in GGUF, its shortest decimal in APR JSON.
+    for (what, gx, ax) in [
+        ("rope_theta", &gc.rope_theta, &ac.rope_theta),
+        ("rms_eps", &gc.rms_eps, &ac.rms_eps),
+    ] {
+        assert_eq!(f(gx).map(|x| x as f32), f(ax).map(|x| x as f32), "{what}");
+    }
+    assert_eq!(gv.tokenizer, av.tokenizer);
 }
 
 fn check_conversion(g: &GgufFile, flavour: Flavour, a: &AprFile) {
+    check_same_config(g, a);
     assert!(a.findings.is_empty(), "{flavour:?}: {:?}", a.findings);
     assert_eq!(a.header.header_crc, a.header.computed_crc);
     assert_eq!(a.header.magic, *b"APR\0");
@@ -270,12 +314,13 @@ fn check_conversion(g: &GgufFile, flavour: Flavour, a: &AprFile) {
     for w in a.tensors.windows(2) {
         assert!(w[0].name.as_bytes() < w[1].name.as_bytes());
     }
+    let is_hf = flavour == Flavour::Aprender && arch == "qwen2";
     for t in &g.tensors {
-        let name = match flavour {
-            Flavour::Realizar => t.name.clone(),
-            Flavour::Aprender => hf_name(&t.name).unwrap(),
+        let name = if is_hf {
+            hf_name(&t.name).unwrap()
+        } else {
+            t.name.clone()
         };
-        assert!(arch == "qwen2");
         let e = a.tensor(&name).unwrap_or_else(|| panic!("{name} missing"));
         assert_eq!(
             e.dims,
@@ -292,15 +337,13 @@ fn check_conversion(g: &GgufFile, flavour: Flavour, a: &AprFile) {
     for e in &a.tensors {
         assert_eq!(shapes[&e.name], json!(e.dims), "{}", e.name);
     }
-    assert_eq!(a.get_value("architecture"), Some(json!("qwen2")));
-    assert_eq!(a.get_value("rope_type"), Some(json!(2)));
+    assert_eq!(a.get_value("architecture"), Some(json!(arch)));
+    // qwen2 rotates NEOX pairs; GGUF llama Q/K rows are permuted for NORM rotation.
+    let rope_type = if arch == "qwen2" { 2 } else { 0 };
+    assert_eq!(a.get_value("rope_type"), Some(json!(rope_type)));
     assert_eq!(a.get_value("original_format"), Some(json!("gguf")));
-    let hidden = g
-        .get("qwen2.embedding_length")
-        .unwrap()
-        .value
-        .as_int()
-        .unwrap() as u64;
+    let hidden_key = format!("{arch}.embedding_length");
+    let hidden = g.get(&hidden_key).unwrap().value.as_int().unwrap() as u64;
     assert_eq!(a.get_value("hidden_size"), Some(json!(hidden)));
     assert_eq!(a.get_value("rms_norm_eps"), Some(json!(1e-6)));
     assert_eq!(a.get_value("rope_theta"), Some(json!(1e6)));
@@ -325,30 +368,77 @@ fn check_conversion(g: &GgufFile, flavour: Flavour, a: &AprFile) {
 }
 
 #[test]
-fn gguf_to_apr_of_real_file_in_both_flavours() {
-    let path = fixture("gguf/tiny-qwen2-lq-q4_k_m.gguf");
-    let g = gguf::read(Source::open(&path).unwrap()).unwrap();
-    for flavour in [Flavour::Aprender, Flavour::Realizar] {
-        let w = gguf_to_apr(&g, flavour);
-        let bytes = w.to_bytes();
-        let a = read_apr(bytes.clone());
-        check_conversion(&g, flavour, &a);
-        assert_eq!(
-            a.tensors.len(),
-            g.tensors.len(),
-            "untied: nothing synthesized"
-        );
-        assert_eq!(a.get_value("tied_embeddings"), None);
-        // The streaming path writes the same bytes.
-        let dir = tempfile::tempdir().unwrap();
-        let out = dir.path().join("m.apr");
-        write_gguf_as_apr(&g, flavour, &out).unwrap();
-        assert_eq!(
-            std::fs::read(&out).unwrap(),
-            bytes,
-            "{flavour:?}: streamed copy differs"
-        );
+fn gguf_to_apr_of_real_files_in_both_flavours() {
+    for fixture_name in [
+        "gguf/tiny-qwen2-lq-q4_k_m.gguf",
+        "gguf/tiny-llama-q8_0.gguf",
+    ] {
+        let g = gguf::read(Source::open(&fixture(fixture_name)).unwrap()).unwrap();
+        for flavour in [Flavour::Aprender, Flavour::Realizar] {
+            let w = gguf_to_apr(&g, flavour);
+            let bytes = w.to_bytes();
+            let a = read_apr(bytes.clone());
+            check_conversion(&g, flavour, &a);
+            assert_eq!(
+                a.tensors.len(),
+                g.tensors.len(),
+                "untied: nothing synthesized"
+            );
+            assert_eq!(a.get_value("tied_embeddings"), None);
+            // The streaming path writes the same bytes.
+            let dir = tempfile::tempdir().unwrap();
+            let out = dir.path().join("m.apr");
+            write_gguf_as_apr(&g, flavour, &out).unwrap();
+            assert_eq!(
+                std::fs::read(&out).unwrap(),
+                bytes,
+                "{fixture_name} {flavour:?}: streamed copy differs"
+            );
+        }
     }
+}
+
+#[test]
+fn hf_names_follow_apr_v2_spec() {
+    let cases = [
+        ("token_embd.weight", "model.embed_tokens.weight"),
+        (
+            "blk.0.attn_norm.weight",
+            "model.layers.0.input_layernorm.weight",
+        ),
+        (
+            "blk.3.attn_q.weight",
+            "model.layers.3.self_attn.q_proj.weight",
+        ),
+        ("blk.3.attn_k.bias", "model.layers.3.self_attn.k_proj.bias"),
+        (
+            "blk.3.attn_output.weight",
+            "model.layers.3.self_attn.o_proj.weight",
+        ),
+        (
+            "blk.3.attn_q_norm.weight",
+            "model.layers.3.self_attn.q_norm.weight",
+        ),
+        (
+            "blk.12.ffn_norm.weight",
+            "model.layers.12.post_attention_layernorm.weight",
+        ),
+        (
+            "blk.12.ffn_gate.weight",
+            "model.layers.12.mlp.gate_proj.weight",
+        ),
+        (
+            "blk.12.ffn_down.weight",
+            "model.layers.12.mlp.down_proj.weight",
+        ),
+        ("output_norm.weight", "model.norm.weight"),
+        ("output.weight", "lm_head.weight"),
+    ];
+    for (gguf_name, hf) in cases {
+        assert_eq!(hf_name(gguf_name).as_deref(), Some(hf));
+    }
+    assert_eq!(hf_name("blk.x.attn_q.weight"), None);
+    assert_eq!(hf_name("rope_freqs.weight"), None);
 }
 
 #[test]

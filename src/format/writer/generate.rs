@@ -90,7 +90,7 @@ fn fallback(dt: DType) -> DType {
 pub fn weight_dtype(dt: DType, cols: u64) -> DType {
     let mut t = dt;
     for _ in 0..3 {
-        if cols % t.block_elems() == 0 {
+        if cols.is_multiple_of(t.block_elems()) {
             return t;
         }
         t = fallback(t);
