@@ -135,7 +135,7 @@ pub fn check(
             Some(ia) => {
                 matched += 1;
                 let ta = &a.tensors[ia];
-                if ta.dims != tb.dims && !(ta.data.len == 0) {
+                if ta.dims != tb.dims && ta.data.len != 0 {
                     let rev: Vec<u64> = ta.dims.iter().rev().copied().collect();
                     let mut f = Finding::new(
                         &DIMS_DIFFER,

@@ -61,11 +61,7 @@ fn hex_view(src: &Source, f: &Finding) -> Option<(NamedSource<String>, LabeledSp
     if span.offset > file_len {
         return None;
     }
-    let shown_len = span
-        .len
-        .clamp(1, 32)
-        .min(file_len.saturating_sub(span.offset))
-        .max(0);
+    let shown_len = span.len.clamp(1, 32).min(file_len.saturating_sub(span.offset));
     let start = span.offset.saturating_sub(8);
     let end = (span.offset + shown_len + 8).min(file_len);
     let bytes = src.slice(start, end - start)?;

@@ -1,0 +1,1075 @@
+//! The corrupt-input corpus: damaged copies of real GGUF fixtures and of APR files our writer makes
+//! from them — truncations at every structural boundary and at random points, bit flips in every
+//! region, hostile counts and lengths, bad offsets, invalid UTF-8, duplicates, bad CRCs, wrong magics
+//! and versions — each read with `read_source` and `ModelView::from_source` (and, when readable,
+//! row 0 of every tensor dequantized and the per-file checks run) under `catch_unwind`.
+//!
+//! Every case must finish quickly without a panic, with either a coded `APRL-F…` error (for the
+//! targeted cases, the expected code; for truncations and bad offsets, a byte offset inside the
+//! file) or a readable file whose reader findings point inside it. Cases that would make a naive
+//! reader allocate from a hostile count are included on purpose: an OOM here is a reader bug.
+//!
+//! Regression tests for crashes found by `fuzz/` are at the end, named after what they caught.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use apr_lint::check::check_file;
+use apr_lint::format::apr::{self as apr_fmt, AprFile};
+use apr_lint::format::gguf::{self, GgufFile, Value};
+use apr_lint::format::writer::apr::{AprTensor, AprWriter, Flavour};
+use apr_lint::format::writer::convert::gguf_to_apr;
+use apr_lint::format::writer::gguf::{GgufTensor, GgufWriter, MetaValue};
+use apr_lint::format::{Source, read_source};
+use apr_lint::model::ModelView;
+use apr_lint::quant::DType;
+use apr_lint::rules::{Resolved, RuleSet};
+
+// ---------------------------------------------------------------------------------------------
+// Codes (src/format/lints.rs).
+
+const UNKNOWN_FORMAT: &str = "APRL-F002";
+const EMPTY: &str = "APRL-F003";
+const LFS: &str = "APRL-F004";
+const VERSION: &str = "APRL-F005";
+const BIG_ENDIAN: &str = "APRL-F006";
+const TRUNCATED: &str = "APRL-F007";
+const DUP_KEY: &str = "APRL-F008";
+const DUP_TENSOR: &str = "APRL-F009";
+const NAME_TOO_LONG: &str = "APRL-F010";
+const TOO_MANY_DIMS: &str = "APRL-F011";
+const BAD_DIMS: &str = "APRL-F012";
+const UNKNOWN_DTYPE: &str = "APRL-F013";
+const BLOCK_MISALIGNED: &str = "APRL-F014";
+const BAD_ALIGNMENT: &str = "APRL-F015";
+const OFFSET_MISALIGNED: &str = "APRL-F016";
+const OUT_OF_BOUNDS: &str = "APRL-F017";
+const OVERLAP: &str = "APRL-F018";
+const NON_CONTIGUOUS: &str = "APRL-F019";
+const TRAILING: &str = "APRL-F020";
+const BAD_UTF8: &str = "APRL-F021";
+const BAD_VALUE_TYPE: &str = "APRL-F022";
+const HEADER_CRC: &str = "APRL-F023";
+const APR_V1: &str = "APRL-F024";
+const APR_LEGACY_MAGIC: &str = "APRL-F025";
+const JSON_INDEX: &str = "APRL-F026";
+const METADATA_JSON: &str = "APRL-F027";
+const INDEX_ORDER: &str = "APRL-F028";
+const FOOTER_CRC: &str = "APRL-F029";
+const UNSUPPORTED_FLAGS: &str = "APRL-F030";
+const SIZE_MISMATCH: &str = "APRL-F031";
+const HEADER_FIELD: &str = "APRL-F032";
+const INDEX_TRAILING: &str = "APRL-F033";
+const PADDING: &str = "APRL-F034";
+
+const GGUF_FIXTURES: &[&str] = &["tiny-qwen2-lq-q4_k_m.gguf", "tiny-llama-q8_0.gguf"];
+
+/// Whole corpus, debug build (the test profile has opt-level 1), both cores.
+const CORPUS_BUDGET: Duration = Duration::from_secs(20);
+/// Any single case.
+const CASE_BUDGET: Duration = Duration::from_secs(2);
+
+// ---------------------------------------------------------------------------------------------
+// Cases.
+
+#[derive(Clone, Debug)]
+enum Expect {
+    /// Readable, or a coded container error.
+    Any,
+    /// Readable: a bit flip in tensor data must not make the file unreadable.
+    Ok,
+    /// Readable, with a reader finding of this code.
+    Finding(&'static str),
+    /// An error with one of these codes; with `offset`, a byte offset inside the file.
+    Err { codes: &'static [&'static str], offset: bool },
+    /// A file cut at a point: an error with an offset inside the file before `needed` bytes (the
+    /// end of the last tensor's data), readable from there on.
+    Cut { needed: u64 },
+}
+
+struct Case {
+    name: String,
+    ext: &'static str,
+    bytes: Vec<u8>,
+    expect: Expect,
+}
+
+fn err(codes: &'static [&'static str]) -> Expect {
+    Expect::Err { codes, offset: false }
+}
+
+fn err_at(codes: &'static [&'static str]) -> Expect {
+    Expect::Err { codes, offset: true }
+}
+
+/// SplitMix64: a fixed seed gives the same corpus on every machine.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    /// Uniform in `lo..hi` (`hi > lo`).
+    fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.next() % (hi - lo)
+    }
+}
+
+fn patched(base: &[u8], at: u64, with: &[u8]) -> Vec<u8> {
+    let mut v = base.to_vec();
+    let at = at as usize;
+    v[at..at + with.len()].copy_from_slice(with);
+    v
+}
+
+fn flipped(base: &[u8], bit: u64) -> Vec<u8> {
+    let mut v = base.to_vec();
+    v[(bit / 8) as usize] ^= 1 << (bit % 8);
+    v
+}
+
+fn appended(base: &[u8], tail: &[u8]) -> Vec<u8> {
+    let mut v = base.to_vec();
+    v.extend_from_slice(tail);
+    v
+}
+
+fn fixture_path(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/gguf").join(name)
+}
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(fixture_path(name)).unwrap_or_else(|e| panic!("fixture {name}: {e}"))
+}
+
+fn read_gguf(bytes: &[u8]) -> GgufFile {
+    gguf::read(Source::from_vec(bytes.to_vec(), "clean.gguf")).expect("the clean GGUF reads")
+}
+
+fn read_apr(bytes: &[u8]) -> AprFile {
+    apr_fmt::read(Source::from_vec(bytes.to_vec(), "clean.apr")).expect("the clean APR reads")
+}
+
+fn rules() -> &'static RuleSet {
+    static RULES: OnceLock<RuleSet> = OnceLock::new();
+    RULES.get_or_init(RuleSet::builtin)
+}
+
+// ---------------------------------------------------------------------------------------------
+// GGUF: field positions of a clean file.
+
+struct KvAt {
+    start: u64,
+    key_len: u64,
+    /// The value type field.
+    type_at: u64,
+    /// The value (after the type).
+    value_at: u64,
+    end: u64,
+}
+
+struct TensorAt {
+    start: u64,
+    name_at: u64,
+    n_dims_at: u64,
+    ne_at: u64,
+    n_dims: u64,
+    type_at: u64,
+    offset_at: u64,
+    end: u64,
+    /// Absolute data range.
+    data: (u64, u64),
+}
+
+fn gguf_kvs(g: &GgufFile) -> Vec<KvAt> {
+    g.metadata
+        .iter()
+        .map(|kv| {
+            let start = kv.span.offset;
+            let key_len = kv.key.len() as u64;
+            KvAt { start, key_len, type_at: start + 8 + key_len, value_at: start + 12 + key_len, end: kv.span.end() }
+        })
+        .collect()
+}
+
+fn gguf_tensors(g: &GgufFile) -> Vec<TensorAt> {
+    g.tensors
+        .iter()
+        .map(|t| {
+            let start = t.record.offset;
+            let n_dims_at = start + 8 + t.name.len() as u64;
+            let type_at = t.ne_span.end();
+            let d = t.data_span(g.data_offset);
+            TensorAt {
+                start,
+                name_at: start + 8,
+                n_dims_at,
+                ne_at: t.ne_span.offset,
+                n_dims: t.ne.len() as u64,
+                type_at,
+                offset_at: type_at + 4,
+                end: t.record.end(),
+                data: (d.offset, d.end()),
+            }
+        })
+        .collect()
+}
+
+fn gguf_needed(g: &GgufFile) -> u64 {
+    g.tensors.iter().map(|t| t.data_span(g.data_offset).end()).max().unwrap_or(g.data_offset)
+}
+
+fn gguf_cases(fixture_name: &str, base: &[u8], rng: &mut Rng, out: &mut Vec<Case>) {
+    let g = read_gguf(base);
+    let kvs = gguf_kvs(&g);
+    let ts = gguf_tensors(&g);
+    let len = base.len() as u64;
+    let needed = gguf_needed(&g);
+    let mut push = |what: String, bytes: Vec<u8>, expect: Expect| {
+        out.push(Case { name: format!("{fixture_name}: {what}"), ext: "gguf", bytes, expect });
+    };
+
+    // Truncation at every structural boundary.
+    let mut cuts: Vec<u64> = vec![0, 1, 3, 4, 6, 8, 12, 16, 20, 24];
+    for k in &kvs {
+        cuts.extend([k.start, k.start + 4, k.start + 8, k.type_at, k.value_at, k.value_at + 4, k.end - 1, k.end]);
+    }
+    for t in &ts {
+        cuts.extend([t.start, t.name_at, t.n_dims_at, t.ne_at, t.ne_at + 8, t.type_at, t.offset_at, t.end - 1, t.end]);
+        cuts.extend([t.data.0, t.data.0 + 1, (t.data.0 + t.data.1) / 2, t.data.1.saturating_sub(1), t.data.1]);
+    }
+    cuts.extend([g.data_offset - 1, g.data_offset, g.data_offset + 1, len - 1]);
+    // Random points.
+    for _ in 0..60 {
+        cuts.push(rng.range(0, len));
+    }
+    cuts.sort_unstable();
+    cuts.dedup();
+    for cut in cuts.into_iter().filter(|&c| c < len) {
+        push(format!("truncated at {cut}"), base[..cut as usize].to_vec(), Expect::Cut { needed });
+    }
+
+    // Bit flips: header, metadata, tensor infos, data.
+    let meta_end = ts.first().map_or(g.data_offset, |t| t.start);
+    let infos_end = ts.last().map_or(meta_end, |t| t.end);
+    for (region, lo, hi, n, expect) in [
+        ("header", 0, 24, 24, Expect::Any),
+        ("metadata", 24, meta_end, 60, Expect::Any),
+        ("tensor info", meta_end, infos_end, 60, Expect::Any),
+        ("tensor data", g.data_offset, needed, 40, Expect::Ok),
+    ] {
+        for _ in 0..n {
+            let bit = rng.range(lo * 8, hi * 8);
+            push(format!("bit {bit} flipped in {region}"), flipped(base, bit), expect.clone());
+        }
+    }
+
+    // Hostile counts and lengths.
+    let u64b = |v: u64| v.to_le_bytes();
+    push("tensor_count 2^63".into(), patched(base, 8, &u64b(1 << 63)), err_at(&[TRUNCATED]));
+    push("tensor_count 2^64-1".into(), patched(base, 8, &u64b(u64::MAX)), err_at(&[TRUNCATED]));
+    push("tensor_count + 1".into(), patched(base, 8, &u64b(g.tensors.len() as u64 + 1)), Expect::Any);
+    push("kv_count 2^64-1".into(), patched(base, 16, &u64b(u64::MAX)), err_at(&[TRUNCATED]));
+    push("kv_count 2^63".into(), patched(base, 16, &u64b(1 << 63)), err_at(&[TRUNCATED]));
+    push("kv_count + 1".into(), patched(base, 16, &u64b(g.metadata.len() as u64 + 1)), Expect::Any);
+    push("kv_count 0".into(), patched(base, 16, &u64b(0)), Expect::Any);
+    push("first key length 2^64-1".into(), patched(base, 24, &u64b(u64::MAX)), err_at(&[TRUNCATED]));
+    push("first key length 2^63".into(), patched(base, 24, &u64b(1 << 63)), err_at(&[TRUNCATED]));
+    push("first key length = file length".into(), patched(base, 24, &u64b(len)), err_at(&[TRUNCATED]));
+    for (i, (kv, k)) in g.metadata.iter().zip(&kvs).enumerate() {
+        push(format!("kv {i} value type 13"), patched(base, k.type_at, &13u32.to_le_bytes()), err_at(&[BAD_VALUE_TYPE]));
+        push(format!("kv {i} value type 2^32-1"), patched(base, k.type_at, &u32::MAX.to_le_bytes()), err_at(&[BAD_VALUE_TYPE]));
+        push(format!("kv {i} key byte 0xFF"), patched(base, k.start + 8, &[0xFF]), if k.key_len > 0 { err_at(&[BAD_UTF8]) } else { Expect::Any });
+        match &kv.value {
+            Value::String(s) => {
+                push(format!("kv {i} string length 2^64-1"), patched(base, k.value_at, &u64b(u64::MAX)), err_at(&[TRUNCATED]));
+                push(format!("kv {i} string length 2^63+1"), patched(base, k.value_at, &u64b((1 << 63) + 1)), err_at(&[TRUNCATED]));
+                if !s.is_empty() {
+                    push(format!("kv {i} string byte 0xFF"), patched(base, k.value_at + 8, &[0xFF]), err_at(&[BAD_UTF8]));
+                }
+            }
+            Value::Array(a) => {
+                let len_at = k.value_at + 4;
+                push(format!("kv {i} array length 2^64-1"), patched(base, len_at, &u64b(u64::MAX)), err_at(&[TRUNCATED]));
+                push(format!("kv {i} array length 2^61"), patched(base, len_at, &u64b(1 << 61)), err_at(&[TRUNCATED]));
+                push(format!("kv {i} array length 2^32"), patched(base, len_at, &u64b(1 << 32)), err_at(&[TRUNCATED]));
+                push(format!("kv {i} array length + 1"), patched(base, len_at, &u64b(a.len + 1)), Expect::Any);
+                push(format!("kv {i} array element type 9 (nested)"), patched(base, k.value_at, &9u32.to_le_bytes()), err_at(&[BAD_VALUE_TYPE]));
+                push(format!("kv {i} array element type 13"), patched(base, k.value_at, &13u32.to_le_bytes()), err_at(&[BAD_VALUE_TYPE]));
+                if a.elem == gguf::ValueType::String && a.len > 0 {
+                    push(format!("kv {i} first array string length 2^64-1"), patched(base, a.span.offset, &u64b(u64::MAX)), err_at(&[TRUNCATED]));
+                    push(format!("kv {i} first array string byte 0xFF"), patched(base, a.span.offset + 8, &[0xFF]), Expect::Any);
+                }
+                // Any element type id: a wrong width misparses everything after it.
+                for elem in [0u32, 4, 6, 7, 8, 10, 12] {
+                    push(format!("kv {i} array element type {elem}"), patched(base, k.value_at, &elem.to_le_bytes()), Expect::Any);
+                }
+            }
+            Value::Bool(_) => {
+                push(format!("kv {i} bool value 2"), patched(base, k.value_at, &[2]), err_at(&[BAD_VALUE_TYPE]));
+            }
+            _ => {}
+        }
+    }
+
+    // Tensor records: every field set to hostile values (first few tensors and the last).
+    let picks: Vec<usize> = (0..ts.len()).filter(|&i| i < 4 || i + 1 == ts.len()).collect();
+    for &i in &picks {
+        let t = &ts[i];
+        let info = &g.tensors[i];
+        push(format!("tensor {i} name length 2^64-1"), patched(base, t.start, &u64b(u64::MAX)), err_at(&[TRUNCATED]));
+        push(format!("tensor {i} name length 64"), patched(base, t.start, &u64b(64)), Expect::Any);
+        push(format!("tensor {i} name byte 0xFF"), patched(base, t.name_at, &[0xFF]), err_at(&[BAD_UTF8]));
+        push(format!("tensor {i} n_dims 200"), patched(base, t.n_dims_at, &200u32.to_le_bytes()), err_at(&[TOO_MANY_DIMS]));
+        push(format!("tensor {i} n_dims 5"), patched(base, t.n_dims_at, &5u32.to_le_bytes()), err_at(&[TOO_MANY_DIMS]));
+        push(format!("tensor {i} n_dims 2^32-1"), patched(base, t.n_dims_at, &u32::MAX.to_le_bytes()), err_at(&[TOO_MANY_DIMS]));
+        push(format!("tensor {i} n_dims 0"), patched(base, t.n_dims_at, &0u32.to_le_bytes()), Expect::Any);
+        push(format!("tensor {i} ne[0] = -1"), patched(base, t.ne_at, &u64b(u64::MAX)), err_at(&[BAD_DIMS]));
+        push(format!("tensor {i} ne[0] = i64::MAX"), patched(base, t.ne_at, &u64b(i64::MAX as u64)), err_at(&[BAD_DIMS, BLOCK_MISALIGNED, OUT_OF_BOUNDS]));
+        push(format!("tensor {i} ne[0] = 0"), patched(base, t.ne_at, &u64b(0)), Expect::Any);
+        if t.n_dims >= 2 {
+            let mut v = patched(base, t.ne_at, &u64b(1 << 32));
+            v[(t.ne_at + 8) as usize..(t.ne_at + 16) as usize].copy_from_slice(&u64b(1 << 32));
+            push(format!("tensor {i} ne product overflows 63 bits"), v, err_at(&[BAD_DIMS]));
+            let mut v = patched(base, t.ne_at, &u64b(0));
+            v[(t.ne_at + 8) as usize..(t.ne_at + 16) as usize].copy_from_slice(&u64b(1 << 62));
+            push(format!("tensor {i} ne = [0, 2^62]"), v, Expect::Any);
+            push(format!("tensor {i} ne[1] = 2^40"), patched(base, t.ne_at + 8, &u64b(1 << 40)), err_at(&[OUT_OF_BOUNDS, BAD_DIMS]));
+        }
+        if info.dtype.block_elems() > 1 {
+            push(format!("tensor {i} ne[0] not a block multiple"), patched(base, t.ne_at, &u64b(info.ne[0] + 1)), err_at(&[BLOCK_MISALIGNED]));
+        }
+        for id in [4u32, 5, 31, 40, 255, u32::MAX] {
+            push(format!("tensor {i} type id {id}"), patched(base, t.type_at, &id.to_le_bytes()), err_at(&[UNKNOWN_DTYPE]));
+        }
+        for id in [0u32, 1, 2, 8, 12, 14, 16, 19, 20, 23, 29, 30, 34, 39] {
+            push(format!("tensor {i} type id {id} (relabelled)"), patched(base, t.type_at, &id.to_le_bytes()), Expect::Any);
+        }
+        push(format!("tensor {i} offset + 1"), patched(base, t.offset_at, &u64b(info.offset + 1)), err_at(&[OFFSET_MISALIGNED]));
+        push(format!("tensor {i} offset 2^40"), patched(base, t.offset_at, &u64b(1 << 40)), err_at(&[OUT_OF_BOUNDS]));
+        push(format!("tensor {i} offset 2^64-32"), patched(base, t.offset_at, &u64b(u64::MAX & !31)), err_at(&[OUT_OF_BOUNDS]));
+        push(format!("tensor {i} offset = data length"), patched(base, t.offset_at, &u64b((len - g.data_offset + 31) & !31)), err_at(&[OUT_OF_BOUNDS]));
+    }
+    // Overlap and out-of-order offsets.
+    if ts.len() >= 2 {
+        push("tensor 1 offset = tensor 0 offset".into(), patched(base, ts[1].offset_at, &u64b(g.tensors[0].offset)), err_at(&[OVERLAP]));
+        let last = ts.len() - 1;
+        push(
+            "last tensor offset = previous offset".into(),
+            patched(base, ts[last].offset_at, &u64b(g.tensors[last - 1].offset)),
+            err_at(&[OVERLAP, OUT_OF_BOUNDS]),
+        );
+        push("tensor 0 offset + 32".into(), patched(base, ts[0].offset_at, &u64b(g.tensors[0].offset + 32)), err_at(&[OVERLAP, OUT_OF_BOUNDS]));
+        // Two tensors of one size swap places: disjoint but not in table order.
+        let pair = (0..g.tensors.len())
+            .flat_map(|a| (a + 1..g.tensors.len()).map(move |b| (a, b)))
+            .find(|&(a, b)| g.tensors[a].n_bytes == g.tensors[b].n_bytes);
+        if let Some((a, b)) = pair {
+            let mut v = patched(base, ts[a].offset_at, &u64b(g.tensors[b].offset));
+            v[ts[b].offset_at as usize..ts[b].offset_at as usize + 8].copy_from_slice(&u64b(g.tensors[a].offset));
+            push(format!("tensors {a} and {b} swap offsets"), v, Expect::Finding(NON_CONTIGUOUS));
+        }
+    }
+
+    // Magic and version.
+    push("GGUF v1".into(), patched(base, 4, &1u32.to_le_bytes()), err(&[VERSION]));
+    push("GGUF v0".into(), patched(base, 4, &0u32.to_le_bytes()), err(&[VERSION]));
+    push("GGUF v4".into(), patched(base, 4, &4u32.to_le_bytes()), err(&[VERSION]));
+    push("GGUF v2^32-1".into(), patched(base, 4, &u32::MAX.to_le_bytes()), err(&[VERSION]));
+    push("big-endian version 3".into(), patched(base, 4, &3u32.to_be_bytes()), err(&[BIG_ENDIAN]));
+    push("big-endian version 2".into(), patched(base, 4, &2u32.to_be_bytes()), err(&[BIG_ENDIAN]));
+    push("byte-swapped magic FUGG".into(), patched(base, 0, b"FUGG"), err(&[BIG_ENDIAN]));
+    push("magic GGUG".into(), patched(base, 0, b"GGUG"), err(&[UNKNOWN_FORMAT]));
+    push("magic ggml".into(), patched(base, 0, b"ggml"), err(&[UNKNOWN_FORMAT]));
+
+    // Trailing garbage.
+    push("trailing 100 bytes".into(), appended(base, &[0xAB; 100]), Expect::Finding(TRAILING));
+    push("trailing 1 byte past padding".into(), appended(&base[..needed as usize], &[0; 33]), Expect::Finding(TRAILING));
+
+    // Through the writer: damage a byte patch cannot express.
+    let w = GgufWriter::from_file(&g);
+    let mut d = w.clone();
+    let first = d.metadata[0].clone();
+    d.metadata.push(first);
+    push("duplicate key (first key again, last)".into(), d.to_bytes(), err_at(&[DUP_KEY]));
+    let mut d = w.clone();
+    let second = d.metadata[1].clone();
+    d.metadata.insert(2, second);
+    push("duplicate key (adjacent)".into(), d.to_bytes(), err_at(&[DUP_KEY]));
+    let mut d = w.clone();
+    d.tensors[1].name = d.tensors[0].name.clone();
+    push("duplicate tensor name".into(), d.to_bytes(), err_at(&[DUP_TENSOR]));
+    let mut d = w.clone();
+    let n = d.tensors.len() - 1;
+    d.tensors[n].name = d.tensors[0].name.clone();
+    push("duplicate tensor name (last = first)".into(), d.to_bytes(), err_at(&[DUP_TENSOR]));
+    let mut d = w.clone();
+    d.tensors[0].name = "x".repeat(64);
+    push("tensor name of 64 bytes".into(), d.to_bytes(), err_at(&[NAME_TOO_LONG]));
+    let mut d = w.clone();
+    d.tensors[0].name = "y".repeat(63);
+    push("tensor name of 63 bytes".into(), d.to_bytes(), Expect::Ok);
+    for (what, v) in [
+        ("general.alignment 3", MetaValue::U32(3)),
+        ("general.alignment 0", MetaValue::U32(0)),
+        ("general.alignment as u64", MetaValue::U64(32)),
+        ("general.alignment as string", MetaValue::string("32")),
+    ] {
+        let mut d = w.clone();
+        d.metadata.retain(|(k, _)| k != "general.alignment");
+        d.metadata.push(("general.alignment".into(), v));
+        push(what.into(), d.to_bytes(), err_at(&[BAD_ALIGNMENT]));
+    }
+    let mut d = w.clone();
+    d.metadata.retain(|(k, _)| k != "general.alignment");
+    d.metadata.push(("general.alignment".into(), MetaValue::U32(1 << 31)));
+    push("general.alignment 2^31".into(), d.to_bytes(), err_at(&[OFFSET_MISALIGNED, TRUNCATED]));
+    let mut d = w.clone();
+    d.metadata.retain(|(k, _)| k != "general.alignment");
+    d.metadata.push(("general.alignment".into(), MetaValue::U32(64)));
+    push("general.alignment 64 over a 32-aligned layout".into(), d.to_bytes(), Expect::Any);
+    let mut d = w.clone();
+    d.tensors[0].offset_override = Some(needed);
+    push("writer: tensor 0 offset past the data".into(), d.to_bytes(), err_at(&[OUT_OF_BOUNDS, OFFSET_MISALIGNED]));
+    let mut d = w.clone();
+    d.tensors.clear();
+    push("no tensors, metadata only".into(), d.to_bytes(), Expect::Ok);
+    let mut d = w.clone();
+    d.metadata.clear();
+    push("no metadata, tensors only".into(), d.to_bytes(), Expect::Ok);
+    let mut d = w.clone();
+    d.metadata.push(("general.architecture".into(), MetaValue::U32(7)));
+    push("general.architecture twice, second a u32".into(), d.to_bytes(), err_at(&[DUP_KEY]));
+    let mut d = w.clone();
+    for (k, v) in d.metadata.iter_mut() {
+        if k.ends_with(".embedding_length") || k.ends_with(".block_count") || k.ends_with(".head_count") {
+            *v = MetaValue::U64(u64::MAX);
+        }
+    }
+    push("config counts 2^64-1".into(), d.to_bytes(), Expect::Ok);
+    let mut d = w.clone();
+    for (k, v) in d.metadata.iter_mut() {
+        if k.ends_with(".embedding_length") || k.ends_with(".head_count") || k.ends_with(".head_count_kv") {
+            *v = MetaValue::U32(0);
+        }
+    }
+    push("config counts 0".into(), d.to_bytes(), Expect::Ok);
+    let mut d = w.clone();
+    for (_, v) in d.metadata.iter_mut() {
+        if let MetaValue::ArrayString(s) = v {
+            s.clear();
+        }
+    }
+    push("empty token and merge arrays".into(), d.to_bytes(), Expect::Ok);
+}
+
+// ---------------------------------------------------------------------------------------------
+// APR: field positions of a clean file.
+
+struct EntryAt {
+    start: u64,
+    name_at: u64,
+    name_len: u64,
+    dtype_at: u64,
+    ndim_at: u64,
+    dims_at: u64,
+    ndim: u64,
+    offset_at: u64,
+    size_at: u64,
+    end: u64,
+    data: (u64, u64),
+}
+
+fn apr_entries(a: &AprFile) -> Vec<EntryAt> {
+    a.tensors
+        .iter()
+        .map(|t| {
+            let start = t.record.offset;
+            let name_len = t.name.len() as u64;
+            let d = t.data_span(a.header.data_offset);
+            EntryAt {
+                start,
+                name_at: start + 2,
+                name_len,
+                dtype_at: start + 2 + name_len,
+                ndim_at: start + 3 + name_len,
+                dims_at: t.dims_span.offset,
+                ndim: t.dims.len() as u64,
+                offset_at: t.dims_span.end(),
+                size_at: t.dims_span.end() + 8,
+                end: t.record.end(),
+                data: (d.offset, d.end()),
+            }
+        })
+        .collect()
+}
+
+/// Recompute the header CRC after a header patch, so the damage under test is the only one.
+fn fix_crc(mut v: Vec<u8>) -> Vec<u8> {
+    let crc = apr_fmt::header_crc(&v[..64]);
+    v[40..44].copy_from_slice(&crc.to_le_bytes());
+    v
+}
+
+fn apr_cases(label: &str, w: &AprWriter, rng: &mut Rng, out: &mut Vec<Case>) {
+    let base = w.to_bytes();
+    let a = read_apr(&base);
+    let es = apr_entries(&a);
+    let h = &a.header;
+    let len = base.len() as u64;
+    let needed = es.iter().map(|e| e.data.1).max().unwrap_or(h.data_offset);
+    let base = &base[..];
+    let mut push = |what: String, bytes: Vec<u8>, expect: Expect| {
+        out.push(Case { name: format!("{label}: {what}"), ext: "apr", bytes, expect });
+    };
+    let u64b = |v: u64| v.to_le_bytes();
+
+    // Truncations: header fields, metadata, index entries, data, footer, random.
+    let mut cuts: Vec<u64> = vec![0, 1, 3, 4, 5, 6, 8, 12, 20, 24, 32, 40, 44, 63, 64];
+    cuts.extend([h.metadata_offset + h.metadata_size as u64 / 2, h.metadata_offset + h.metadata_size as u64]);
+    cuts.extend([h.tensor_index_offset - 1, h.tensor_index_offset]);
+    for e in &es {
+        cuts.extend([e.start, e.start + 1, e.name_at, e.dtype_at, e.ndim_at, e.dims_at, e.offset_at, e.size_at, e.end - 1, e.end]);
+        cuts.extend([e.data.0, e.data.0 + 1, (e.data.0 + e.data.1) / 2, e.data.1 - 1, e.data.1]);
+    }
+    cuts.extend([h.data_offset - 1, h.data_offset, h.data_offset + 1, len - 4, len - 3, len - 1]);
+    for _ in 0..50 {
+        cuts.push(rng.range(0, len));
+    }
+    cuts.sort_unstable();
+    cuts.dedup();
+    for cut in cuts.into_iter().filter(|&c| c < len) {
+        push(format!("truncated at {cut}"), base[..cut as usize].to_vec(), Expect::Cut { needed });
+    }
+
+    // Bit flips.
+    let meta_end = h.metadata_offset + h.metadata_size as u64;
+    let footer_expect = if a.footer == apr_fmt::Footer::Valid { Expect::Finding(FOOTER_CRC) } else { Expect::Ok };
+    for (region, lo, hi, n, expect) in [
+        ("header", 0, 64, 40, Expect::Any),
+        ("metadata", h.metadata_offset, meta_end, 50, Expect::Any),
+        ("index", h.tensor_index_offset, es.last().map_or(h.data_offset, |e| e.end), 60, Expect::Any),
+        ("tensor data", h.data_offset, needed, 30, footer_expect.clone()),
+    ] {
+        for _ in 0..n {
+            let bit = rng.range(lo * 8, hi * 8);
+            push(format!("bit {bit} flipped in {region}"), flipped(base, bit), expect.clone());
+        }
+    }
+
+    // Header fields (CRC recomputed unless the CRC is the point).
+    let hp = |at: u64, with: &[u8]| fix_crc(patched(base, at, with));
+    push("tensor_count 2^32-1".into(), hp(8, &u32::MAX.to_le_bytes()), err_at(&[TRUNCATED]));
+    push("tensor_count 2^31".into(), hp(8, &(1u32 << 31).to_le_bytes()), err_at(&[TRUNCATED]));
+    push("tensor_count + 1".into(), hp(8, &(h.tensor_count + 1).to_le_bytes()), Expect::Any);
+    push("tensor_count - 1".into(), hp(8, &(h.tensor_count - 1).to_le_bytes()), err_at(&[INDEX_TRAILING]));
+    push("tensor_count 0".into(), hp(8, &0u32.to_le_bytes()), err_at(&[INDEX_TRAILING]));
+    push("metadata_offset 2^64-1".into(), hp(12, &u64b(u64::MAX)), err_at(&[HEADER_FIELD]));
+    push("metadata_offset 0".into(), hp(12, &u64b(0)), err_at(&[HEADER_FIELD]));
+    push("metadata_offset 2^63".into(), hp(12, &u64b(1 << 63)), err_at(&[HEADER_FIELD]));
+    push("metadata_size 2^32-1".into(), hp(20, &u32::MAX.to_le_bytes()), err_at(&[HEADER_FIELD]));
+    push("metadata_size 0".into(), hp(20, &0u32.to_le_bytes()), err_at(&[METADATA_JSON]));
+    push("metadata_size - 1".into(), hp(20, &(h.metadata_size - 1).to_le_bytes()), err_at(&[METADATA_JSON]));
+    push("tensor_index_offset 2^64-1".into(), hp(24, &u64b(u64::MAX)), err_at(&[HEADER_FIELD]));
+    push("tensor_index_offset 0".into(), hp(24, &u64b(0)), err_at(&[HEADER_FIELD]));
+    push("tensor_index_offset past data".into(), hp(24, &u64b(h.data_offset + 64)), err_at(&[HEADER_FIELD]));
+    push("data_offset 2^64-1".into(), hp(32, &u64b(u64::MAX)), err_at(&[TRUNCATED, HEADER_FIELD]));
+    push("data_offset 2^64-64".into(), hp(32, &u64b(u64::MAX & !63)), err_at(&[TRUNCATED]));
+    push("data_offset past the end".into(), hp(32, &u64b((len + 64) & !63)), err_at(&[TRUNCATED]));
+    push("data_offset + 1".into(), hp(32, &u64b(h.data_offset + 1)), err_at(&[HEADER_FIELD]));
+    push("data_offset + 64".into(), hp(32, &u64b(h.data_offset + 64)), Expect::Any);
+    push("data_offset = index offset".into(), hp(32, &u64b(h.tensor_index_offset)), err_at(&[TRUNCATED]));
+    push("version 1.0".into(), hp(4, &[1, 0]), err(&[VERSION]));
+    push("version 3.0".into(), hp(4, &[3, 0]), err(&[VERSION]));
+    push("version 2.7 (minor not enforced)".into(), hp(4, &[2, 7]), Expect::Ok);
+    for (what, f) in [("LZ4", 0x0001u16), ("ZSTD", 0x0002), ("ENCRYPTED", 0x0004), ("all flags", 0xFFFF)] {
+        push(format!("flags {what}"), hp(6, &(h.flags | f).to_le_bytes()), err_at(&[UNSUPPORTED_FLAGS]));
+    }
+    push("flags COLUMN_MAJOR".into(), hp(6, &0x0800u16.to_le_bytes()), Expect::Ok);
+    push("header CRC flipped".into(), flipped(base, 40 * 8), Expect::Finding(HEADER_CRC));
+    push("reserved header byte set".into(), patched(base, 50, &[1]), Expect::Finding(HEADER_CRC));
+    push("tensor_count changed, CRC not".into(), patched(base, 8, &(h.tensor_count + 1).to_le_bytes()), Expect::Any);
+    push("magic APR2".into(), hp(0, b"APR2"), Expect::Finding(APR_LEGACY_MAGIC));
+    push("magic APR2, CRC stale".into(), patched(base, 0, b"APR2"), Expect::Finding(HEADER_CRC));
+    push("magic APRN".into(), patched(base, 0, b"APRN"), err(&[APR_V1]));
+    push("magic APR1".into(), patched(base, 0, b"APR1"), err(&[VERSION]));
+    push("magic APR3".into(), patched(base, 0, b"APR3"), err(&[UNKNOWN_FORMAT]));
+
+    // Metadata.
+    let mo = h.metadata_offset;
+    push("metadata `{` → `[`".into(), patched(base, mo, b"["), err_at(&[METADATA_JSON]));
+    push("metadata `{` → `x`".into(), patched(base, mo, b"x"), err_at(&[METADATA_JSON]));
+    push("metadata invalid UTF-8".into(), patched(base, mo + 2, &[0xFF]), err_at(&[METADATA_JSON]));
+    push("metadata last `}` → space".into(), patched(base, meta_end - 1, b" "), err_at(&[METADATA_JSON]));
+    if h.tensor_index_offset > meta_end {
+        push("metadata padding not zero".into(), patched(base, meta_end, &[7]), Expect::Finding(PADDING));
+    }
+
+    // Index entries.
+    let io = h.tensor_index_offset;
+    push("JSON index (`[` first)".into(), patched(base, io, b"["), err_at(&[JSON_INDEX]));
+    let mut v = base.to_vec();
+    let json = br#"[{"name":"weights","dtype":"json","shape":[4],"offset":0,"size":16}]"#;
+    v[io as usize..io as usize + json.len()].copy_from_slice(json);
+    push("JSON index variant".into(), v, err_at(&[JSON_INDEX]));
+    let picks: Vec<usize> = (0..es.len()).filter(|&i| i < 3 || i + 1 == es.len()).collect();
+    for &i in &picks {
+        let e = &es[i];
+        let t = &a.tensors[i];
+        push(format!("entry {i} name_len 2^16-1"), patched(base, e.start, &u16::MAX.to_le_bytes()), err_at(&[TRUNCATED, BAD_UTF8, UNKNOWN_DTYPE, TOO_MANY_DIMS]));
+        push(format!("entry {i} name_len 0"), patched(base, e.start, &0u16.to_le_bytes()), Expect::Any);
+        if e.name_len > 0 {
+            push(format!("entry {i} name byte 0xFF"), patched(base, e.name_at, &[0xFF]), err_at(&[BAD_UTF8]));
+            push(format!("entry {i} name byte 0xC0 (overlong)"), patched(base, e.name_at, &[0xC0]), err_at(&[BAD_UTF8]));
+        }
+        for code in [31u8, 127, 200, 255] {
+            push(format!("entry {i} dtype {code}"), patched(base, e.dtype_at, &[code]), err_at(&[UNKNOWN_DTYPE]));
+        }
+        for code in [0u8, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 20, 23, 29, 30, 128, 129] {
+            push(format!("entry {i} dtype {code} (relabelled)"), patched(base, e.dtype_at, &[code]), Expect::Any);
+        }
+        push(format!("entry {i} ndim 200"), patched(base, e.ndim_at, &[200]), err_at(&[TOO_MANY_DIMS]));
+        push(format!("entry {i} ndim 9"), patched(base, e.ndim_at, &[9]), err_at(&[TOO_MANY_DIMS]));
+        push(format!("entry {i} ndim 0"), patched(base, e.ndim_at, &[0]), Expect::Any);
+        push(format!("entry {i} ndim 8"), patched(base, e.ndim_at, &[8]), Expect::Any);
+        push(format!("entry {i} dims[0] 2^64-1"), patched(base, e.dims_at, &u64b(u64::MAX)), err_at(&[BAD_DIMS]));
+        push(format!("entry {i} dims[0] 0"), patched(base, e.dims_at, &u64b(0)), Expect::Any);
+        if e.ndim >= 2 {
+            let mut v = patched(base, e.dims_at, &u64b(1 << 32));
+            v[(e.dims_at + 8) as usize..(e.dims_at + 16) as usize].copy_from_slice(&u64b(1 << 32));
+            push(format!("entry {i} dims product overflows 63 bits"), v, err_at(&[BAD_DIMS]));
+            // Dims that multiply fine but describe far more than the bytes: readable (a size
+            // finding), and row 0 must not be allocated from the dims.
+            let mut v = patched(base, e.dims_at, &u64b(1 << 20));
+            v[(e.dims_at + 8) as usize..(e.dims_at + 16) as usize].copy_from_slice(&u64b(1 << 40));
+            push(format!("entry {i} dims [2^20, 2^40]"), v, Expect::Finding(SIZE_MISMATCH));
+            let mut v = patched(base, e.dims_at, &u64b(1));
+            v[(e.dims_at + 8) as usize..(e.dims_at + 16) as usize].copy_from_slice(&u64b(i64::MAX as u64));
+            push(format!("entry {i} dims [1, 2^63-1]"), v, Expect::Finding(SIZE_MISMATCH));
+            let mut v = patched(base, e.dims_at, &u64b(0));
+            v[(e.dims_at + 8) as usize..(e.dims_at + 16) as usize].copy_from_slice(&u64b(1 << 62));
+            push(format!("entry {i} dims [0, 2^62]"), v, Expect::Any);
+        } else {
+            push(format!("entry {i} dims[0] 2^60"), patched(base, e.dims_at, &u64b(1 << 60)), Expect::Finding(SIZE_MISMATCH));
+        }
+        push(format!("entry {i} offset + 1"), patched(base, e.offset_at, &u64b(t.offset + 1)), err_at(&[OFFSET_MISALIGNED]));
+        push(format!("entry {i} offset + 32"), patched(base, e.offset_at, &u64b(t.offset + 32)), err_at(&[OFFSET_MISALIGNED]));
+        push(format!("entry {i} offset 2^40"), patched(base, e.offset_at, &u64b(1 << 40)), err_at(&[OUT_OF_BOUNDS]));
+        push(format!("entry {i} offset 2^64-64"), patched(base, e.offset_at, &u64b(u64::MAX & !63)), err_at(&[OUT_OF_BOUNDS]));
+        push(format!("entry {i} size 2^64-1"), patched(base, e.size_at, &u64b(u64::MAX)), err_at(&[OUT_OF_BOUNDS]));
+        push(format!("entry {i} size = file length"), patched(base, e.size_at, &u64b(len)), err_at(&[OUT_OF_BOUNDS]));
+        push(format!("entry {i} size 0"), patched(base, e.size_at, &u64b(0)), Expect::Any);
+        push(format!("entry {i} size - 1"), patched(base, e.size_at, &u64b(t.size - 1)), Expect::Finding(SIZE_MISMATCH));
+        push(format!("entry {i} size + 1"), patched(base, e.size_at, &u64b(t.size + 1)), Expect::Any);
+    }
+    if es.len() >= 2 {
+        push("entry 1 offset = entry 0 offset".into(), patched(base, es[1].offset_at, &u64b(a.tensors[0].offset)), err_at(&[OVERLAP, OUT_OF_BOUNDS]));
+        let last = es.len() - 1;
+        push(
+            "last entry offset = previous offset".into(),
+            patched(base, es[last].offset_at, &u64b(a.tensors[last - 1].offset)),
+            err_at(&[OVERLAP, OUT_OF_BOUNDS]),
+        );
+        // The first two entries swapped in place (names now out of order, payloads unchanged).
+        let (e0, e1) = (&es[0], &es[1]);
+        let mut v = base.to_vec();
+        let first = base[e0.start as usize..e0.end as usize].to_vec();
+        let second = base[e1.start as usize..e1.end as usize].to_vec();
+        v[e0.start as usize..e0.start as usize + second.len()].copy_from_slice(&second);
+        v[e0.start as usize + second.len()..e1.end as usize].copy_from_slice(&first);
+        push("first two index entries swapped".into(), v, Expect::Finding(INDEX_ORDER));
+    }
+
+    // Footer and trailing bytes.
+    push("trailing 100 bytes".into(), appended(base, &[0xCD; 100]), Expect::Finding(TRAILING));
+    push("trailing 5 bytes".into(), appended(base, &[1, 2, 3, 4, 5]), Expect::Finding(TRAILING));
+    if a.footer == apr_fmt::Footer::Valid {
+        push("footer flipped".into(), flipped(base, (len - 1) * 8), Expect::Finding(FOOTER_CRC));
+        push("footer cut by 2 bytes".into(), base[..len as usize - 2].to_vec(), Expect::Finding(TRAILING));
+    } else {
+        push("4 bytes appended (an invalid footer)".into(), appended(base, &[1, 2, 3, 4]), Expect::Finding(FOOTER_CRC));
+    }
+
+    // Through the writer.
+    let mut d = w.clone();
+    let first = d.metadata[0].clone();
+    d.metadata.push(first);
+    push("duplicate metadata key".into(), d.to_bytes(), Expect::Finding(DUP_KEY));
+    let mut d = w.clone();
+    d.tensors[1].name = d.tensors[0].name.clone();
+    push("duplicate tensor name".into(), d.to_bytes(), err_at(&[DUP_TENSOR]));
+    let mut d = w.clone();
+    d.sort_index = false;
+    d.tensors.sort_by(|x, y| y.name.cmp(&x.name));
+    push("unsorted index (names descending)".into(), d.to_bytes(), Expect::Finding(INDEX_ORDER));
+    let mut d = w.clone();
+    d.metadata.clear();
+    push("empty metadata object".into(), d.to_bytes(), Expect::Ok);
+    let mut d = w.clone();
+    d.tensors.clear();
+    push("no tensors".into(), d.to_bytes(), Expect::Ok);
+    let mut d = w.clone();
+    for (k, v) in d.metadata.iter_mut() {
+        if matches!(k.as_str(), "hidden_size" | "num_heads" | "num_layers" | "vocab_size") {
+            *v = serde_json::json!(u64::MAX);
+        }
+    }
+    push("config counts 2^64-1".into(), d.to_bytes(), Expect::Ok);
+    let mut d = w.clone();
+    for (k, v) in d.metadata.iter_mut() {
+        if matches!(k.as_str(), "hidden_size" | "num_heads" | "num_kv_heads" | "head_dim") {
+            *v = serde_json::json!(0);
+        }
+    }
+    push("config counts 0".into(), d.to_bytes(), Expect::Ok);
+    let mut d = w.clone();
+    for (_, v) in d.metadata.iter_mut() {
+        if v.is_number() {
+            *v = serde_json::json!("not a number");
+        } else if v.is_array() {
+            *v = serde_json::json!({"nested": [1, [2, [3]]]});
+        }
+    }
+    push("every number a string, every array an object".into(), d.to_bytes(), Expect::Ok);
+    let mut d = w.clone();
+    d.meta("hidden_dim", serde_json::json!(8));
+    d.meta("tokenizer.vocabulary", serde_json::json!([1, 2, 3]));
+    push("alias collision and a non-string vocabulary".into(), d.to_bytes(), Expect::Ok);
+    let mut d = w.clone();
+    d.tensors[0].bytes.clear();
+    push("tensor 0 with 0 bytes (tied-lm_head defect shape)".into(), d.to_bytes(), Expect::Any);
+}
+
+/// Small hand-made APR files whose sizes are not multiples of 64 (odd payloads, no padding
+/// after the last one): the footer/trailing-bytes arithmetic must hold at every length.
+fn odd_apr_cases(out: &mut Vec<Case>) {
+    for flavour in [Flavour::Aprender, Flavour::Realizar] {
+        let mut w = AprWriter::new(flavour);
+        w.meta("architecture", serde_json::json!("qwen2"));
+        let f32s = |n: usize| (0..n).flat_map(|i| (i as f32).to_le_bytes()).collect::<Vec<u8>>();
+        w.tensor(AprTensor::new("a", vec![3], DType::F32, f32s(3)));
+        w.tensor(AprTensor::new("b", vec![5], DType::F32, f32s(5)));
+        let full = w.to_bytes();
+        let a = read_apr(&full);
+        let needed = a.tensors.iter().map(|t| t.data_span(a.header.data_offset).end()).max().unwrap_or(0);
+        let label = format!("odd-size APR ({flavour:?})");
+        // Every length from the header to past the end, and the last tensor's padding dropped.
+        for cut in 60..full.len() as u64 {
+            out.push(Case { name: format!("{label}: truncated at {cut}"), ext: "apr", bytes: full[..cut as usize].to_vec(), expect: Expect::Cut { needed } });
+        }
+        let mut unpadded = full[..needed as usize].to_vec();
+        for extra in 0..8u8 {
+            out.push(Case { name: format!("{label}: unpadded + {extra} bytes"), ext: "apr", bytes: unpadded.clone(), expect: Expect::Any });
+            unpadded.push(extra);
+        }
+    }
+}
+
+fn generic_cases(out: &mut Vec<Case>) {
+    let mut push = |name: &str, ext: &'static str, bytes: Vec<u8>, expect: Expect| {
+        out.push(Case { name: name.into(), ext, bytes, expect });
+    };
+    let lfs = b"version https://git-lfs.github.com/spec/v1\noid sha256:09363326c4978060a277ddad0daa081039d8133c626075743f6c3594c1aacb04\nsize 1147744\n".to_vec();
+    for ext in ["gguf", "apr"] {
+        push("empty file", ext, Vec::new(), err(&[EMPTY]));
+        push("Git LFS pointer", ext, lfs.clone(), err(&[LFS]));
+        push("Git LFS pointer, first line only", ext, b"version https://git-lfs.github.com/spec/v1".to_vec(), err(&[LFS]));
+        push("one byte", ext, b"G".to_vec(), err(&[UNKNOWN_FORMAT]));
+        push("SafeTensors header", ext, b"\x10\x00\x00\x00\x00\x00\x00\x00{\"__metadata__\":{}}".to_vec(), err(&[UNKNOWN_FORMAT]));
+        push("zip", ext, b"PK\x03\x04\x14\x00\x00\x00".to_vec(), err(&[UNKNOWN_FORMAT]));
+        push("text", ext, b"hello world\n".to_vec(), err(&[UNKNOWN_FORMAT]));
+        push("zeros", ext, vec![0; 4096], err(&[UNKNOWN_FORMAT]));
+    }
+    push("magic only GGUF", "gguf", b"GGUF".to_vec(), err_at(&[TRUNCATED]));
+    push("GGUF v3 header, counts missing", "gguf", b"GGUF\x03\x00\x00\x00".to_vec(), err_at(&[TRUNCATED]));
+    let mut minimal = b"GGUF\x03\x00\x00\x00".to_vec();
+    minimal.extend_from_slice(&0u64.to_le_bytes());
+    minimal.extend_from_slice(&0u64.to_le_bytes());
+    push("GGUF with nothing in it", "gguf", minimal.clone(), Expect::Ok);
+    push("GGUF v1 minimal", "gguf", patched(&minimal, 4, &1u32.to_le_bytes()), err(&[VERSION]));
+    push("GGUF big-endian minimal", "gguf", patched(&minimal, 4, &3u32.to_be_bytes()), err(&[BIG_ENDIAN]));
+    let mut huge = b"GGUF\x03\x00\x00\x00".to_vec();
+    huge.extend_from_slice(&u64::MAX.to_le_bytes());
+    huge.extend_from_slice(&u64::MAX.to_le_bytes());
+    push("GGUF both counts 2^64-1, nothing else", "gguf", huge, err_at(&[TRUNCATED]));
+    push("magic only APR", "apr", b"APR\0".to_vec(), err_at(&[TRUNCATED]));
+    push("APRN blob", "apr", b"APRN\x01\x00\x00\x00\x81\xa1a\x01".to_vec(), err(&[APR_V1]));
+    push("APR1 blob", "apr", b"APR1[{\"name\":\"w\"}]".to_vec(), err(&[VERSION]));
+    let mut h = vec![0u8; 64];
+    h[..4].copy_from_slice(b"APR\0");
+    h[4] = 2;
+    push("APR header of zeros", "apr", fix_crc(h.clone()), err_at(&[HEADER_FIELD]));
+    // A header claiming everything at 64: metadata of 0 bytes is not a JSON object.
+    h[12..20].copy_from_slice(&64u64.to_le_bytes());
+    h[24..32].copy_from_slice(&64u64.to_le_bytes());
+    h[32..40].copy_from_slice(&64u64.to_le_bytes());
+    push("APR header only, sections empty", "apr", fix_crc(h.clone()), err_at(&[METADATA_JSON]));
+    // `{}` as metadata, no tensors.
+    let mut v = h.clone();
+    v[20..24].copy_from_slice(&2u32.to_le_bytes());
+    v[24..32].copy_from_slice(&128u64.to_le_bytes());
+    v[32..40].copy_from_slice(&128u64.to_le_bytes());
+    v.extend_from_slice(b"{}");
+    v.resize(128, 0);
+    push("APR with `{}` and no tensors", "apr", fix_crc(v.clone()), Expect::Ok);
+    let mut w = v.clone();
+    w[8..12].copy_from_slice(&u32::MAX.to_le_bytes());
+    push("APR empty index, tensor_count 2^32-1", "apr", fix_crc(w), err_at(&[TRUNCATED]));
+    let mut w = v.clone();
+    w[64..66].copy_from_slice(b"[]");
+    push("APR metadata `[]`", "apr", fix_crc(w), err_at(&[METADATA_JSON]));
+}
+
+fn corpus() -> Vec<Case> {
+    let mut rng = Rng(0x00A9_121E_C0DE);
+    let mut cases = Vec::new();
+    generic_cases(&mut cases);
+    odd_apr_cases(&mut cases);
+    for name in GGUF_FIXTURES {
+        let bytes = fixture(name);
+        gguf_cases(name, &bytes, &mut rng, &mut cases);
+        let g = read_gguf(&bytes);
+        for flavour in [Flavour::Aprender, Flavour::Realizar] {
+            let w = gguf_to_apr(&g, flavour);
+            apr_cases(&format!("{name} → APR ({flavour:?})"), &w, &mut rng, &mut cases);
+        }
+    }
+    cases
+}
+
+// ---------------------------------------------------------------------------------------------
+// Running a case.
+
+/// What reading a file gave.
+#[derive(Debug)]
+enum Seen {
+    Err { code: &'static str, offset: Option<u64> },
+    Ok { findings: Vec<&'static str> },
+}
+
+/// Read, view, dequantize row 0 of each tensor, run the per-file checks. Returns what was seen, or
+/// a description of an inconsistency (the two entry points disagreeing, a span outside the file).
+fn exercise(bytes: Vec<u8>, ext: &str) -> Result<Seen, String> {
+    let len = bytes.len() as u64;
+    let src = Source::from_vec(bytes, format!("case.{ext}"));
+    let read = read_source(src.clone());
+    let view = ModelView::from_source(src);
+    match (read, view) {
+        (Err(a), Err(b)) => {
+            if a.code() != b.code() || a.byte_offset() != b.byte_offset() {
+                return Err(format!("read_source gave {} but ModelView gave {}", a.code(), b.code()));
+            }
+            if let Some(o) = a.byte_offset()
+                && o > len
+            {
+                return Err(format!("{} at offset {o}, past the end of the {len}-byte file", a.code()));
+            }
+            Ok(Seen::Err { code: a.code(), offset: a.byte_offset() })
+        }
+        (Ok(_), Ok(v)) => {
+            for t in &v.tensors {
+                let _ = v.dequantize_rows(t, 0..1);
+            }
+            let r = Resolved::new(&v, rules());
+            let mut out = Vec::new();
+            check_file(&v, &r, &mut out);
+            for f in &v.findings {
+                if let Some(s) = f.span
+                    && s.offset.checked_add(s.len).is_none_or(|e| e > len)
+                {
+                    return Err(format!("finding {} spans [{}, +{}), outside the {len}-byte file", f.code, s.offset, s.len));
+                }
+            }
+            Ok(Seen::Ok { findings: v.findings.iter().map(|f| f.code).collect() })
+        }
+        (Ok(_), Err(e)) => Err(format!("read_source read it but ModelView gave {}", e.code())),
+        (Err(e), Ok(_)) => Err(format!("ModelView read it but read_source gave {}", e.code())),
+    }
+}
+
+fn judge(case: &Case, seen: &Seen) -> Result<(), String> {
+    let len = case.bytes.len() as u64;
+    if let Seen::Err { code, .. } = seen
+        && !code.starts_with("APRL-F")
+    {
+        return Err(format!("error code {code} is not a container code"));
+    }
+    let want_err = |codes: &[&str], offset: bool| -> Result<(), String> {
+        match seen {
+            Seen::Err { code, offset: o } => {
+                if !codes.contains(code) {
+                    return Err(format!("expected one of {codes:?}, got {code}"));
+                }
+                if offset && o.is_none_or(|o| o > len) {
+                    return Err(format!("{code}: expected a byte offset ≤ {len}, got {o:?}"));
+                }
+                Ok(())
+            }
+            Seen::Ok { findings } => Err(format!("expected an error {codes:?}, the file read (findings {findings:?})")),
+        }
+    };
+    match &case.expect {
+        Expect::Any => Ok(()),
+        Expect::Ok => match seen {
+            Seen::Ok { .. } => Ok(()),
+            Seen::Err { code, .. } => Err(format!("expected the file to read, got {code}")),
+        },
+        Expect::Finding(want) => match seen {
+            Seen::Ok { findings } if findings.contains(want) => Ok(()),
+            other => Err(format!("expected a finding {want}, got {other:?}")),
+        },
+        Expect::Err { codes, offset } => want_err(codes, *offset),
+        Expect::Cut { needed } => {
+            if len == 0 {
+                want_err(&[EMPTY], false)
+            } else if len < 4 {
+                // Too short to carry a magic: sniffing, not the reader, answers.
+                want_err(&[UNKNOWN_FORMAT], false)
+            } else if len < *needed {
+                want_err(&[TRUNCATED, OUT_OF_BOUNDS], true)
+            } else {
+                match seen {
+                    Seen::Ok { .. } => Ok(()),
+                    Seen::Err { code, .. } => Err(format!("cut after all tensor data ({needed}), expected the file to read, got {code}")),
+                }
+            }
+        }
+    }
+}
+
+/// Runs one case under `catch_unwind`; Err describes the failure.
+fn run(case: &Case) -> Result<Duration, String> {
+    let t0 = Instant::now();
+    let bytes = case.bytes.clone();
+    let ext = case.ext;
+    let seen = catch_unwind(AssertUnwindSafe(|| exercise(bytes, ext)))
+        .map_err(|p| {
+            let msg = p
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            format!("PANIC: {msg}")
+        })??;
+    judge(case, &seen)?;
+    let took = t0.elapsed();
+    if took > CASE_BUDGET {
+        return Err(format!("took {took:?}"));
+    }
+    Ok(took)
+}
+
+#[test]
+fn corrupt_corpus() {
+    let t0 = Instant::now();
+    let cases = corpus();
+    let n_gguf = cases.iter().filter(|c| c.ext == "gguf").count();
+    let n_apr = cases.len() - n_gguf;
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).min(4);
+    let failures: Vec<String> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|k| {
+                let cases = &cases;
+                s.spawn(move || {
+                    let mut failed = Vec::new();
+                    let mut slowest = Duration::ZERO;
+                    for case in cases.iter().skip(k).step_by(threads) {
+                        match run(case) {
+                            Ok(d) => slowest = slowest.max(d),
+                            Err(e) => failed.push(format!("{} [{} bytes]: {e}", case.name, case.bytes.len())),
+                        }
+                    }
+                    failed
+                })
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().expect("runner threads catch every panic")).collect()
+    });
+    let took = t0.elapsed();
+    eprintln!("corrupt corpus: {} cases ({n_gguf} GGUF, {n_apr} APR) in {took:?}", cases.len());
+    assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), cases.len(), failures.join("\n"));
+    assert!(cases.len() >= 500, "only {} cases", cases.len());
+    assert!(n_gguf >= 200 && n_apr >= 200, "{n_gguf} GGUF and {n_apr} APR cases");
+    assert!(took < CORPUS_BUDGET, "the corpus took {took:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The input is never modified, and reading is deterministic.
+
+fn fnv(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3))
+}
+
+#[test]
+fn opening_and_dequantizing_never_modifies_the_file() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let g = read_gguf(&fixture(GGUF_FIXTURES[0]));
+    let files = [
+        ("model.gguf", fixture(GGUF_FIXTURES[0])),
+        ("model.apr", gguf_to_apr(&g, Flavour::Aprender).to_bytes()),
+        ("realizar.apr", gguf_to_apr(&g, Flavour::Realizar).to_bytes()),
+    ];
+    for (name, bytes) in files {
+        let path = dir.path().join(name);
+        std::fs::write(&path, &bytes).expect("write temp copy");
+        let before = (fnv(&std::fs::read(&path).expect("read")), std::fs::metadata(&path).expect("stat").modified().ok());
+        {
+            let v = ModelView::open(&path).expect("the copy reads");
+            for t in &v.tensors {
+                let (rows, _) = t.rows_cols();
+                let _ = v.dequantize_rows(t, 0..rows.min(4));
+                let _ = v.dequantize(t);
+            }
+            let r = Resolved::new(&v, rules());
+            check_file(&v, &r, &mut Vec::new());
+        }
+        let after = (fnv(&std::fs::read(&path).expect("read")), std::fs::metadata(&path).expect("stat").modified().ok());
+        assert_eq!(before, after, "{name} changed");
+        assert_eq!(before.0, fnv(&bytes), "{name} differs from what was written");
+    }
+}
+
+#[test]
+fn reading_twice_gives_identical_findings() {
+    let bytes = fixture(GGUF_FIXTURES[0]);
+    let g = read_gguf(&bytes);
+    // A file with several findings: unsorted index, duplicate key, trailing bytes, stale CRC.
+    let mut w = gguf_to_apr(&g, Flavour::Aprender);
+    w.sort_index = false;
+    w.tensors.sort_by(|x, y| y.name.cmp(&x.name));
+    let k = w.metadata[0].clone();
+    w.metadata.push(k);
+    let mut damaged = w.to_bytes();
+    damaged[50] = 1;
+    damaged.extend_from_slice(&[9; 70]);
+    for (name, b) in [("fixture.gguf", bytes), ("damaged.apr", damaged)] {
+        let once = || {
+            let v = ModelView::from_source(Source::from_vec(b.clone(), name)).expect("readable");
+            let r = Resolved::new(&v, rules());
+            let mut out = v.findings.clone();
+            check_file(&v, &r, &mut out);
+            format!("{:?} {:?} {:?}", out, v.config, v.tensors)
+        };
+        assert_eq!(once(), once(), "{name}");
+    }
+    let v = ModelView::from_source(Source::from_vec(
+        {
+            let mut w = gguf_to_apr(&g, Flavour::Aprender);
+            w.sort_index = false;
+            w.tensors.sort_by(|x, y| y.name.cmp(&x.name));
+            w.to_bytes()
+        },
+        "x.apr",
+    ))
+    .expect("readable");
+    assert!(v.findings.iter().any(|f| f.code == INDEX_ORDER));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Regressions.
