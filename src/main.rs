@@ -117,6 +117,20 @@ enum Cmd {
     },
 }
 
+/// Print to stdout; a closed pipe (`apr-lint … | head`) is not an error worth a panic.
+macro_rules! out {
+    ($($t:tt)*) => {{
+        let _ = std::io::stdout().lock().write_all(format!($($t)*).as_bytes());
+    }};
+}
+macro_rules! outln {
+    ($($t:tt)*) => {{
+        let mut s = format!($($t)*);
+        s.push('\n');
+        let _ = std::io::stdout().lock().write_all(s.as_bytes());
+    }};
+}
+
 const SUBCOMMANDS: &[&str] = &[
     "lint",
     "inspect",
@@ -164,7 +178,7 @@ fn report_read_error(e: &ReadError, common: &Common) -> u8 {
     if common.format == OutFormat::Json {
         let doc = serde_json::json!({"schema_version": 1, "tool": {"name": "apr-lint", "version": env!("CARGO_PKG_VERSION")},
             "error": report::json::finding(&e.to_finding())});
-        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        outln!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
     }
     let handler = miette::GraphicalReportHandler::new_themed(if color_on(common.color) {
         miette::GraphicalTheme::unicode()
@@ -310,20 +324,20 @@ fn run(cli: Cli) -> Result<u8, String> {
                 .collect();
             let timings = std::env::var_os("APR_LINT_NO_TIMINGS").is_none();
             match common.format {
-                OutFormat::Json => println!(
+                OutFormat::Json => outln!(
                     "{}",
                     serde_json::to_string_pretty(&report::json::outcome(&outcome, timings))
                         .unwrap_or_default()
                 ),
-                OutFormat::Sarif => println!(
+                OutFormat::Sarif => outln!(
                     "{}",
                     serde_json::to_string_pretty(&report::sarif::outcome(&outcome))
                         .unwrap_or_default()
                 ),
-                OutFormat::Github => print!("{}", report::github::outcome(&outcome)),
+                OutFormat::Github => out!("{}", report::github::outcome(&outcome)),
                 OutFormat::Human => {
                     if !common.quiet || outcome.verdict != Verdict::Pass {
-                        print!(
+                        out!(
                             "{}",
                             report::human::render(
                                 &outcome,
@@ -345,12 +359,12 @@ fn run(cli: Cli) -> Result<u8, String> {
             };
             let r = Resolved::new(&v, &opts.rules);
             match common.format {
-                OutFormat::Json => println!(
+                OutFormat::Json => outln!(
                     "{}",
                     serde_json::to_string_pretty(&report::inspect::json(&v, &r))
                         .unwrap_or_default()
                 ),
-                _ => print!("{}", report::inspect::human(&v, &r)),
+                _ => out!("{}", report::inspect::human(&v, &r)),
             }
             Ok(0)
         }
@@ -370,12 +384,12 @@ fn run(cli: Cli) -> Result<u8, String> {
         Cmd::Explain { code, common } => match apr_lint::registry::find(&code) {
             Some(l) => {
                 if common.format == OutFormat::Json {
-                    println!(
+                    outln!(
                         "{}",
                         serde_json::json!({"code": l.code, "class": l.class, "severity": l.severity, "family": apr_lint::registry::family(l.code), "summary": l.summary, "explain": l.explain})
                     );
                 } else {
-                    println!(
+                    outln!(
                         "{} [{}] {} ({}, default {})\n\n{}",
                         l.code,
                         l.class,
@@ -411,10 +425,10 @@ fn run(cli: Cli) -> Result<u8, String> {
             }
             if common.format == OutFormat::Json {
                 let lints: Vec<_> = apr_lint::registry::all().iter().map(|l| serde_json::json!({"code": l.code, "class": l.class, "severity": l.severity, "summary": l.summary})).collect();
-                println!("{}", serde_json::to_string_pretty(&serde_json::json!({"schema_version": 1, "architectures": archs, "lints": lints})).unwrap_or_default());
+                outln!("{}", serde_json::to_string_pretty(&serde_json::json!({"schema_version": 1, "architectures": archs, "lints": lints})).unwrap_or_default());
             } else {
                 for a in archs {
-                    println!(
+                    outln!(
                         "{} ({}) — names {:?}, rope {}, GGUF Q/K rows in {} order",
                         a.arch,
                         a.file.display(),
@@ -423,10 +437,10 @@ fn run(cli: Cli) -> Result<u8, String> {
                         a.gguf_qk_order.as_str()
                     );
                     for (k, v) in &a.config {
-                        println!("  config {k} = {v} (when the file does not give it)");
+                        outln!("  config {k} = {v} (when the file does not give it)");
                     }
                     for r in &a.roles {
-                        println!(
+                        outln!(
                             "  {:<12} {:<9} {:<8} dims [{}]{}{}\n    gguf: {}\n    apr:  {}",
                             r.key,
                             if r.per_layer { "per-layer" } else { "global" },
@@ -452,7 +466,7 @@ fn run(cli: Cli) -> Result<u8, String> {
                                 .join(" | "),
                         );
                     }
-                    println!(
+                    outln!(
                         "  tolerances: {}",
                         a.tolerance
                             .iter()
@@ -461,9 +475,9 @@ fn run(cli: Cli) -> Result<u8, String> {
                             .join(", ")
                     );
                 }
-                println!("\nchecks:");
+                outln!("\nchecks:");
                 for l in apr_lint::registry::all() {
-                    println!(
+                    outln!(
                         "  {} {:<8} {:<22} {}",
                         l.code,
                         l.severity.as_str(),

@@ -154,9 +154,21 @@ impl ModelView {
                 rows: n_rows,
             });
         }
+        let data = self.bytes(t);
+        // An APR entry's dims may describe far more values than its bytes hold (a size finding,
+        // not a read error): check the bytes back the dims before allocating from the dims.
+        let expected = quant::tensor_n_bytes(t.dtype, &t.dims);
+        if expected != Some(data.len() as u64) {
+            return Err(DequantError::SizeMismatch {
+                dtype: t.dtype,
+                dims: t.dims.clone(),
+                expected: expected.unwrap_or(u64::MAX),
+                got: data.len() as u64,
+            });
+        }
         let n = (rows.end.saturating_sub(rows.start)).saturating_mul(cols);
         let mut out = vec![0f32; n as usize];
-        quant::dequantize_rows(t.dtype, self.bytes(t), &t.dims, rows, &mut out)?;
+        quant::dequantize_rows(t.dtype, data, &t.dims, rows, &mut out)?;
         Ok(out)
     }
     /// The version of the container (GGUF 2/3, APR major 2).
