@@ -655,7 +655,7 @@ fn read_inner(source: Source) -> Result<AprFile, ReadError> {
         } else {
             Footer::Unverified
         }
-    } else {
+    } else if file_len > padded_end {
         findings.push(
             Finding::new(
                 &lints::TRAILING_BYTES,
@@ -667,6 +667,9 @@ fn read_inner(source: Source) -> Result<AprFile, ReadError> {
             .span(Span::new(padded_end, file_len - padded_end))
             .help("truncate the file at the end of the data, or re-convert"),
         );
+        Footer::Absent
+    } else {
+        // The file ends inside the last tensor's padding: the data is whole and nothing trails it.
         Footer::Absent
     };
     if let Footer::Invalid { stored, computed } = footer {

@@ -6,6 +6,7 @@
 //! maps names to roles), print, or read tensor data beyond what is asked.
 
 pub mod config;
+pub mod tokenize;
 pub mod tokenizer;
 
 use std::path::Path;

@@ -1,0 +1,348 @@
+//! Each file's own tokenizer, as llama.cpp runs it: byte-level BPE (`gpt2`) with the qwen2,
+//! llama-bpe (Llama 3), smollm and default GPT-2 pre-tokenizers, and SentencePiece (`llama`) with
+//! byte fallback. Enough to turn a probe prompt into the ids the model would see; special tokens in
+//! the text are not parsed.
+
+use std::collections::HashMap;
+
+use crate::format::Container;
+use crate::model::tokenizer::Tokenizer;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PreTokenizer {
+    /// `tokenizer.ggml.pre = qwen2`: digits one at a time.
+    Qwen2,
+    /// `llama-bpe` (Llama 3): digits in groups of up to three.
+    Llama3,
+    /// `smollm`: digits one at a time, then the GPT-2 pattern.
+    Smollm,
+    /// GPT-2's own pattern (the default).
+    Gpt2,
+}
+
+#[derive(Debug)]
+pub enum Engine {
+    Bpe { pre: PreTokenizer, ranks: HashMap<(String, String), usize> },
+    Spm { scores: Vec<f32> },
+}
+
+#[derive(Debug)]
+pub struct TextTokenizer {
+    engine: Engine,
+    vocab: HashMap<String, u32>,
+    bos: Option<u32>,
+    add_bos: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum TokenizeError {
+    NoTokenizer,
+    Unsupported(String),
+}
+
+impl std::fmt::Display for TokenizeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TokenizeError::NoTokenizer => f.write_str("the file carries no tokenizer"),
+            TokenizeError::Unsupported(m) => write!(f, "tokenizer model `{m}` is not supported (gpt2 and llama are)"),
+        }
+    }
+}
+
+impl TextTokenizer {
+    pub fn from_container(c: &Container) -> Result<TextTokenizer, TokenizeError> {
+        let summary = Tokenizer::read(c);
+        let tokens = Tokenizer::tokens(c);
+        if tokens.is_empty() {
+            return Err(TokenizeError::NoTokenizer);
+        }
+        let vocab: HashMap<String, u32> = tokens.iter().enumerate().map(|(i, t)| (t.clone(), i as u32)).rev().collect();
+        let model = summary.model.clone().unwrap_or_else(|| "gpt2".into());
+        let engine = match model.as_str() {
+            "gpt2" => {
+                let merges = Tokenizer::merges(c);
+                let ranks = merges
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, m)| m.split_once(' ').map(|(a, b)| ((a.to_string(), b.to_string()), i)))
+                    .collect();
+                let pre = match summary.pre.as_deref() {
+                    Some("qwen2") | Some("deepseek-r1-qwen") => PreTokenizer::Qwen2,
+                    Some("llama-bpe") | Some("llama3") => PreTokenizer::Llama3,
+                    Some("smollm") => PreTokenizer::Smollm,
+                    _ => PreTokenizer::Gpt2,
+                };
+                Engine::Bpe { pre, ranks }
+            }
+            "llama" => Engine::Spm { scores: scores(c, tokens.len()) },
+            other => return Err(TokenizeError::Unsupported(other.into())),
+        };
+        Ok(TextTokenizer {
+            engine,
+            vocab,
+            bos: summary.bos.map(|b| b as u32),
+            add_bos: summary.add_bos.unwrap_or(matches!(model.as_str(), "llama")),
+        })
+    }
+
+    pub fn encode(&self, text: &str) -> Vec<u32> {
+        let mut out = Vec::new();
+        if self.add_bos
+            && let Some(b) = self.bos
+        {
+            out.push(b);
+        }
+        match &self.engine {
+            Engine::Bpe { pre, ranks } => {
+                for piece in pre_tokenize(text, *pre) {
+                    let mapped: String = piece.bytes().map(byte_to_unicode).collect();
+                    for sym in bpe(&mapped, ranks) {
+                        match self.vocab.get(&sym) {
+                            Some(&id) => out.push(id),
+                            None => out.extend(sym.chars().filter_map(|ch| self.vocab.get(&ch.to_string()).copied())),
+                        }
+                    }
+                }
+            }
+            Engine::Spm { scores } => out.extend(self.spm(text, scores)),
+        }
+        out
+    }
+
+    fn spm(&self, text: &str, scores: &[f32]) -> Vec<u32> {
+        let text = format!(" {text}").replace(' ', "\u{2581}");
+        let mut syms: Vec<String> = text.chars().map(|c| c.to_string()).collect();
+        // Merge the adjacent pair whose merged piece has the highest score, leftmost on ties.
+        loop {
+            let mut best: Option<(usize, f32)> = None;
+            for i in 0..syms.len().saturating_sub(1) {
+                let merged = format!("{}{}", syms[i], syms[i + 1]);
+                if let Some(&id) = self.vocab.get(&merged) {
+                    let s = scores.get(id as usize).copied().unwrap_or(0.0);
+                    if best.is_none_or(|(_, bs)| s > bs) {
+                        best = Some((i, s));
+                    }
+                }
+            }
+            let Some((i, _)) = best else { break };
+            let right = syms.remove(i + 1);
+            syms[i].push_str(&right);
+        }
+        let mut out = Vec::new();
+        for s in syms {
+            match self.vocab.get(&s) {
+                Some(&id) => out.push(id),
+                None => {
+                    for b in s.bytes() {
+                        if let Some(&id) = self.vocab.get(&format!("<0x{b:02X}>")) {
+                            out.push(id);
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+fn scores(c: &Container, n: usize) -> Vec<f32> {
+    match c {
+        Container::Gguf(g) => match g.get("tokenizer.ggml.scores").map(|kv| &kv.value) {
+            Some(crate::format::gguf::Value::Array(a)) => g.array_numbers(a).into_iter().map(|x| x as f32).collect(),
+            _ => vec![0.0; n],
+        },
+        Container::Apr(a) => a
+            .get_value("tokenizer.scores")
+            .and_then(|v| v.as_array().map(|arr| arr.iter().map(|x| x.as_f64().unwrap_or(0.0) as f32).collect()))
+            .unwrap_or_else(|| vec![0.0; n]),
+    }
+}
+
+/// GPT-2's reversible byte → printable-char map.
+pub fn byte_to_unicode(b: u8) -> char {
+    let printable = (b'!'..=b'~').contains(&b) || (0xA1..=0xAC).contains(&b) || (0xAE..=0xFF).contains(&b);
+    if printable {
+        return char::from(b);
+    }
+    // Non-printable bytes map to 256 + their rank among non-printables.
+    let mut n = 0u32;
+    for x in 0..b {
+        let p = (b'!'..=b'~').contains(&x) || (0xA1..=0xAC).contains(&x) || (0xAE..=0xFF).contains(&x);
+        if !p {
+            n += 1;
+        }
+    }
+    char::from_u32(256 + n).unwrap_or('?')
+}
+
+fn bpe(word: &str, ranks: &HashMap<(String, String), usize>) -> Vec<String> {
+    let mut syms: Vec<String> = word.chars().map(|c| c.to_string()).collect();
+    loop {
+        let mut best: Option<(usize, usize)> = None;
+        for i in 0..syms.len().saturating_sub(1) {
+            if let Some(&r) = ranks.get(&(syms[i].clone(), syms[i + 1].clone()))
+                && best.is_none_or(|(_, br)| r < br)
+            {
+                best = Some((i, r));
+            }
+        }
+        let Some((i, _)) = best else { break };
+        let right = syms.remove(i + 1);
+        syms[i].push_str(&right);
+    }
+    syms
+}
+
+fn is_l(c: char) -> bool {
+    c.is_alphabetic()
+}
+fn is_n(c: char) -> bool {
+    c.is_numeric()
+}
+fn is_nl(c: char) -> bool {
+    c == '\r' || c == '\n'
+}
+
+/// Split text as the pre-tokenizer regex would.
+pub fn pre_tokenize(text: &str, pre: PreTokenizer) -> Vec<String> {
+    let cs: Vec<char> = text.chars().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < cs.len() {
+        let n = match pre {
+            PreTokenizer::Qwen2 | PreTokenizer::Llama3 => match_llama3(&cs, i, if pre == PreTokenizer::Qwen2 { 1 } else { 3 }),
+            PreTokenizer::Gpt2 | PreTokenizer::Smollm => match_gpt2(&cs, i, pre == PreTokenizer::Smollm),
+        }
+        .max(1);
+        out.push(cs[i..i + n].iter().collect());
+        i += n;
+    }
+    out
+}
+
+fn contraction(cs: &[char], i: usize) -> usize {
+    if cs[i] != '\'' {
+        return 0;
+    }
+    let lower: String = cs[i + 1..(i + 3).min(cs.len())].iter().flat_map(|c| c.to_lowercase()).collect();
+    if lower.starts_with("re") || lower.starts_with("ve") || lower.starts_with("ll") {
+        3
+    } else if lower.starts_with('s') || lower.starts_with('t') || lower.starts_with('m') || lower.starts_with('d') {
+        2
+    } else {
+        0
+    }
+}
+
+fn whitespace(cs: &[char], i: usize) -> usize {
+    let mut j = i;
+    while j < cs.len() && cs[j].is_whitespace() {
+        j += 1;
+    }
+    let run = j - i;
+    if run == 0 {
+        return 0;
+    }
+    // \s+(?!\S): give the last space to the following word.
+    if j < cs.len() && run > 1 { run - 1 } else { run }
+}
+
+/// `(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,D}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`
+fn match_llama3(cs: &[char], i: usize, max_digits: usize) -> usize {
+    let c = contraction(cs, i);
+    if c > 0 {
+        return c;
+    }
+    // [^\r\n\p{L}\p{N}]?\p{L}+
+    let mut j = i;
+    if !is_nl(cs[j]) && !is_l(cs[j]) && !is_n(cs[j]) && j + 1 < cs.len() && is_l(cs[j + 1]) {
+        j += 1;
+    }
+    if is_l(cs[j]) {
+        while j < cs.len() && is_l(cs[j]) {
+            j += 1;
+        }
+        return j - i;
+    }
+    if is_n(cs[i]) {
+        let mut j = i;
+        while j < cs.len() && is_n(cs[j]) && j - i < max_digits {
+            j += 1;
+        }
+        return j - i;
+    }
+    // ' ?[^\s\p{L}\p{N}]+[\r\n]*'
+    let mut j = i;
+    if cs[j] == ' ' && j + 1 < cs.len() {
+        j += 1;
+    }
+    let st = j;
+    while j < cs.len() && !cs[j].is_whitespace() && !is_l(cs[j]) && !is_n(cs[j]) {
+        j += 1;
+    }
+    if j > st {
+        while j < cs.len() && is_nl(cs[j]) {
+            j += 1;
+        }
+        return j - i;
+    }
+    // \s*[\r\n]+ : the longest whitespace prefix ending in a newline.
+    let mut j = i;
+    let mut last_nl = None;
+    while j < cs.len() && cs[j].is_whitespace() {
+        if is_nl(cs[j]) {
+            last_nl = Some(j);
+        }
+        j += 1;
+    }
+    if let Some(k) = last_nl {
+        return k + 1 - i;
+    }
+    whitespace(cs, i)
+}
+
+/// `'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+` (smollm first splits digits).
+fn match_gpt2(cs: &[char], i: usize, single_digits: bool) -> usize {
+    if single_digits && is_n(cs[i]) {
+        return 1;
+    }
+    let c = contraction(cs, i);
+    if c > 0 {
+        return c;
+    }
+    let st = if cs[i] == ' ' && i + 1 < cs.len() { i + 1 } else { i };
+    for class in [is_l as fn(char) -> bool, is_n] {
+        if is_n(cs[st]) && single_digits {
+            break;
+        }
+        let mut j = st;
+        while j < cs.len() && class(cs[j]) {
+            j += 1;
+        }
+        if j > st {
+            return j - i;
+        }
+    }
+    let mut j = st;
+    while j < cs.len() && !cs[j].is_whitespace() && !is_l(cs[j]) && !is_n(cs[j]) {
+        j += 1;
+    }
+    if j > st {
+        return j - i;
+    }
+    whitespace(cs, i)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn pre_tokenizers() {
+        assert_eq!(pre_tokenize("Hello my name is Tiny", PreTokenizer::Qwen2), vec!["Hello", " my", " name", " is", " Tiny"]);
+        assert_eq!(pre_tokenize("2+2=", PreTokenizer::Qwen2), vec!["2", "+", "2", "="]);
+        assert_eq!(pre_tokenize("x  12345", PreTokenizer::Llama3), vec!["x", " ", " ", "123", "45"]);
+        assert_eq!(pre_tokenize("it's\n\n ok", PreTokenizer::Gpt2), vec!["it", "'s", "\n\n", " ok"]);
+        assert_eq!(byte_to_unicode(b' '), 'Ġ');
+        assert_eq!(byte_to_unicode(b'\n'), 'Ċ');
+    }
+}

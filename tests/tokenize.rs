@@ -1,0 +1,30 @@
+//! Each file's own tokenizer against llama.cpp's ids for the oracle prompt.
+
+mod common;
+use common::*;
+
+use apr_lint::format::writer::apr::Flavour;
+use apr_lint::model::tokenize::TextTokenizer;
+
+// shared/oracle/act/<model>/tokens.npy: llama.cpp's tokenization of "Hello my name is Tiny".
+const QWEN2_IDS: &[u32] = &[357, 267, 121, 273, 359, 32, 336, 32, 455];
+const LLAMA_IDS: &[u32] = &[509, 357, 267, 121, 273, 359, 32, 336, 32, 455];
+
+#[test]
+fn gguf_tokenizers_match_llama_cpp() {
+    let q = gguf_view("gguf/tiny-qwen2-lq-q4_k_m.gguf");
+    let t = TextTokenizer::from_container(&q.container).unwrap();
+    assert_eq!(t.encode("Hello my name is Tiny"), QWEN2_IDS);
+    let l = gguf_view("gguf/tiny-llama-q8_0.gguf");
+    let t = TextTokenizer::from_container(&l.container).unwrap();
+    assert_eq!(t.encode("Hello my name is Tiny"), LLAMA_IDS);
+}
+
+#[test]
+fn apr_tokenizer_agrees_with_its_gguf() {
+    for (g, ids) in [("gguf/tiny-qwen2-lq-q4_k_m.gguf", QWEN2_IDS), ("gguf/tiny-llama-q8_0.gguf", LLAMA_IDS)] {
+        let a = apr_view(&clean_apr(g, Flavour::Aprender));
+        let t = TextTokenizer::from_container(&a.container).unwrap();
+        assert_eq!(t.encode("Hello my name is Tiny"), ids, "{g}");
+    }
+}
