@@ -154,7 +154,8 @@ pub fn lint(model: &ModelView, against: Option<&ModelView>, opts: &Options) -> O
             compared = numeric
                 .tensors_compared
                 .max(if numeric.ran { 0 } else { matched });
-            probe = numeric.probe;
+            probe = crate::numeric::probe::run(model, &ra, reference, &rb, opts, &mut findings)
+                .map(|p| serde_json::to_value(p).unwrap_or_default());
             if matched == 0 {
                 inconclusive_why =
                     Some("no role was found in both files, so nothing was compared".into());

@@ -10,6 +10,7 @@ pub fn all() -> Vec<&'static Lint> {
     v.extend_from_slice(crate::rules::lints::ALL);
     v.extend(crate::check::lints());
     v.extend_from_slice(crate::numeric::lints::ALL);
+    v.extend_from_slice(crate::numeric::probe::ALL);
     v.extend_from_slice(crate::pipeline::ALL);
     v.sort_by_key(|l| l.code);
     v

@@ -16,7 +16,13 @@ fn pair_outcome(w: &AprWriter, g: &str) -> apr_lint::pipeline::Outcome {
     let a = apr_view(w);
     let b = gguf_view(g);
     let o = lint_pair(&a, &b);
-    check_findings(&o, &[("model.apr".into(), a.source().len()), (b.path().display().to_string(), b.source().len())]);
+    check_findings(
+        &o,
+        &[
+            ("model.apr".into(), a.source().len()),
+            (b.path().display().to_string(), b.source().len()),
+        ],
+    );
     o
 }
 
@@ -37,9 +43,19 @@ fn oracle_files_lint_clean_alone_and_as_pairs() {
             let w = clean_apr(g, flavour);
             let av = apr_view(&w);
             let o1 = lint_one(&av);
-            assert_eq!(o1.verdict, Verdict::Pass, "{g} {flavour:?} APR alone:\n{}", describe(&o1));
+            assert_eq!(
+                o1.verdict,
+                Verdict::Pass,
+                "{g} {flavour:?} APR alone:\n{}",
+                describe(&o1)
+            );
             let o2 = pair_outcome(&w, g);
-            assert_eq!(o2.verdict, Verdict::Pass, "{g} {flavour:?} pair:\n{}", describe(&o2));
+            assert_eq!(
+                o2.verdict,
+                Verdict::Pass,
+                "{g} {flavour:?} pair:\n{}",
+                describe(&o2)
+            );
             assert!(o2.tensors_compared > 0);
         }
     }
@@ -55,8 +71,17 @@ fn all_2d_dims_left_in_gguf_order() {
     }
     let o = pair_outcome(&w, QWEN);
     assert_eq!(o.verdict, Verdict::Fail);
-    for t in ["model.embed_tokens.weight", "lm_head.weight", "model.layers.0.self_attn.k_proj.weight", "model.layers.1.mlp.down_proj.weight"] {
-        assert!(has(&o, "dims-reversed", Some(t)), "{t} not named dims-reversed:\n{}", describe(&o));
+    for t in [
+        "model.embed_tokens.weight",
+        "lm_head.weight",
+        "model.layers.0.self_attn.k_proj.weight",
+        "model.layers.1.mlp.down_proj.weight",
+    ] {
+        assert!(
+            has(&o, "dims-reversed", Some(t)),
+            "{t} not named dims-reversed:\n{}",
+            describe(&o)
+        );
     }
 }
 
@@ -69,10 +94,21 @@ fn gh186_lm_head_and_embedding_dims_reversed() {
         }
     }
     let o = pair_outcome(&w, QWEN);
-    assert!(has(&o, "dims-reversed", Some("lm_head.weight")), "{}", describe(&o));
+    assert!(
+        has(&o, "dims-reversed", Some("lm_head.weight")),
+        "{}",
+        describe(&o)
+    );
     assert!(has(&o, "dims-reversed", Some("model.embed_tokens.weight")));
     // Nothing else is accused.
-    assert!(errors(&o).iter().all(|f| f.tensor.as_deref().is_none_or(|t| t == "lm_head.weight" || t == "model.embed_tokens.weight")), "{}", describe(&o));
+    assert!(
+        errors(&o).iter().all(|f| f
+            .tensor
+            .as_deref()
+            .is_none_or(|t| t == "lm_head.weight" || t == "model.embed_tokens.weight")),
+        "{}",
+        describe(&o)
+    );
     // The APR alone shows it too, from the rules.
     let alone = lint_one(&apr_view(&w));
     assert!(has(&alone, "dims-reversed", Some("lm_head.weight")));
@@ -83,24 +119,45 @@ fn k_projection_sized_with_n_head_under_gqa() {
     // [H, kv*hd] = [256, 128] instead of [kv*hd, H] = [128, 256] is a reversal; a K sized with
     // n_head (256 rows) is a shape mismatch.
     let mut w = clean_apr(LLAMA, Flavour::Realizar);
-    let k = w.tensors.iter_mut().find(|t| t.name == "blk.0.attn_k.weight").expect("k");
+    let k = w
+        .tensors
+        .iter_mut()
+        .find(|t| t.name == "blk.0.attn_k.weight")
+        .expect("k");
     k.dims = vec![256, 128];
     let o = pair_outcome(&w, LLAMA);
-    assert!(has(&o, "dims-reversed", Some("blk.0.attn_k.weight")), "{}", describe(&o));
+    assert!(
+        has(&o, "dims-reversed", Some("blk.0.attn_k.weight")),
+        "{}",
+        describe(&o)
+    );
     let mut w = clean_apr(LLAMA, Flavour::Realizar);
-    let k = w.tensors.iter_mut().find(|t| t.name == "blk.1.attn_k.weight").expect("k");
+    let k = w
+        .tensors
+        .iter_mut()
+        .find(|t| t.name == "blk.1.attn_k.weight")
+        .expect("k");
     k.dims = vec![256, 256];
     k.bytes.extend(vec![0u8; k.bytes.len()]);
     let o = lint_one(&apr_view(&w));
-    assert!(has(&o, "shape-mismatch", Some("blk.1.attn_k.weight")), "{}", describe(&o));
+    assert!(
+        has(&o, "shape-mismatch", Some("blk.1.attn_k.weight")),
+        "{}",
+        describe(&o)
+    );
 }
 
 #[test]
 fn missing_q_bias_in_qwen2() {
     let mut w = clean_apr(QWEN, Flavour::Aprender);
-    w.tensors.retain(|t| t.name != "model.layers.1.self_attn.q_proj.bias");
+    w.tensors
+        .retain(|t| t.name != "model.layers.1.self_attn.q_proj.bias");
     let o = pair_outcome(&w, QWEN);
-    let f = o.findings.iter().find(|f| f.class == "missing-tensor" && f.layer == Some(1)).unwrap_or_else(|| panic!("{}", describe(&o)));
+    let f = o
+        .findings
+        .iter()
+        .find(|f| f.class == "missing-tensor" && f.layer == Some(1))
+        .unwrap_or_else(|| panic!("{}", describe(&o)));
     assert!(f.message.contains("attn_q_bias"));
     assert_eq!(o.verdict, Verdict::Fail);
 }
@@ -114,19 +171,42 @@ fn gh190_layers_prefix_without_model() {
         }
     }
     let o = lint_one(&apr_view(&w));
-    let f = o.findings.iter().find(|f| f.class == "unexpected-tensor" && f.tensor.as_deref() == Some("layers.0.self_attn.q_proj.weight")).unwrap_or_else(|| panic!("{}", describe(&o)));
-    assert!(f.message.contains("model.layers.0.self_attn.q_proj.weight"), "{}", f.message);
+    let f = o
+        .findings
+        .iter()
+        .find(|f| {
+            f.class == "unexpected-tensor"
+                && f.tensor.as_deref() == Some("layers.0.self_attn.q_proj.weight")
+        })
+        .unwrap_or_else(|| panic!("{}", describe(&o)));
+    assert!(
+        f.message.contains("model.layers.0.self_attn.q_proj.weight"),
+        "{}",
+        f.message
+    );
     assert!(has(&o, "missing-tensor", None));
 }
 
 #[test]
 fn zero_byte_lm_head() {
     let mut w = clean_apr(TIED, Flavour::Aprender);
-    let h = w.tensors.iter_mut().find(|t| t.name == "lm_head.weight").expect("synthesized lm_head");
+    let h = w
+        .tensors
+        .iter_mut()
+        .find(|t| t.name == "lm_head.weight")
+        .expect("synthesized lm_head");
     h.bytes.clear();
     let o = pair_outcome(&w, TIED);
-    assert!(has(&o, "tied-embedding", Some("lm_head.weight")), "{}", describe(&o));
-    assert!(!has(&o, "container", Some("lm_head.weight")), "a 0-byte lm_head is not corruption:\n{}", describe(&o));
+    assert!(
+        has(&o, "tied-embedding", Some("lm_head.weight")),
+        "{}",
+        describe(&o)
+    );
+    assert!(
+        !has(&o, "container", Some("lm_head.weight")),
+        "a 0-byte lm_head is not corruption:\n{}",
+        describe(&o)
+    );
 }
 
 #[test]
@@ -139,19 +219,35 @@ fn config_values_disagreeing() {
         let mut w = clean_apr(QWEN, Flavour::Aprender);
         set_meta(&mut w, key, v);
         let o = pair_outcome(&w, QWEN);
-        assert!(o.findings.iter().any(|f| f.class == "metadata-mismatch" && f.message.contains(what)), "{key}:\n{}", describe(&o));
+        assert!(
+            o.findings
+                .iter()
+                .any(|f| f.class == "metadata-mismatch" && f.message.contains(what)),
+            "{key}:\n{}",
+            describe(&o)
+        );
         assert_eq!(o.verdict, Verdict::Fail, "{key}");
     }
     let mut w = clean_apr(QWEN, Flavour::Aprender);
     set_meta(&mut w, "rope_type", json!(0));
     let o = pair_outcome(&w, QWEN);
-    assert!(o.findings.iter().any(|f| f.class == "metadata-mismatch" && f.message.contains("rope_type")), "{}", describe(&o));
+    assert!(
+        o.findings
+            .iter()
+            .any(|f| f.class == "metadata-mismatch" && f.message.contains("rope_type")),
+        "{}",
+        describe(&o)
+    );
 }
 
 #[test]
 fn tokenizer_vocab_of_another_size() {
     let mut w = clean_apr(QWEN, Flavour::Aprender);
-    let vocab = w.metadata.iter_mut().find(|(k, _)| k == "tokenizer.vocabulary").expect("vocabulary");
+    let vocab = w
+        .metadata
+        .iter_mut()
+        .find(|(k, _)| k == "tokenizer.vocabulary")
+        .expect("vocabulary");
     if let serde_json::Value::Array(a) = &mut vocab.1 {
         a.truncate(500);
     }
@@ -164,10 +260,18 @@ fn bf16_code_on_f16_sized_data_is_readable_but_flagged_by_size_only_when_sizes_d
     // BF16 and F16 have the same size: statically the label is plausible (the numeric stage sees the
     // values). A BF16 code on F32-sized data is a size mismatch the reader reports.
     let mut w = clean_apr(QWEN, Flavour::Aprender);
-    let t = w.tensors.iter_mut().find(|t| t.name == "model.norm.weight").expect("norm");
+    let t = w
+        .tensors
+        .iter_mut()
+        .find(|t| t.name == "model.norm.weight")
+        .expect("norm");
     t.code = apr_code(DType::BF16);
     let o = lint_one(&apr_view(&w));
-    let f = o.findings.iter().find(|f| f.code == "APRL-F031").unwrap_or_else(|| panic!("{}", describe(&o)));
+    let f = o
+        .findings
+        .iter()
+        .find(|f| f.code == "APRL-F031")
+        .unwrap_or_else(|| panic!("{}", describe(&o)));
     assert_eq!(f.tensor.as_deref(), Some("model.norm.weight"));
 }
 
@@ -176,7 +280,11 @@ fn alias_duplicates_drop_all_metadata_in_realizar() {
     let mut w = clean_apr(QWEN, Flavour::Aprender);
     w.metadata.push(("n_embd".into(), json!(256)));
     let o = lint_one(&apr_view(&w));
-    let f = o.findings.iter().find(|f| f.code == "APRL-M004").unwrap_or_else(|| panic!("{}", describe(&o)));
+    let f = o
+        .findings
+        .iter()
+        .find(|f| f.code == "APRL-M004")
+        .unwrap_or_else(|| panic!("{}", describe(&o)));
     assert_eq!(f.class, "metadata-mismatch");
 }
 
@@ -194,7 +302,11 @@ fn ambiguous_dtype_code_is_named() {
 fn square_matrices_are_not_claimed_clean() {
     let w = clean_apr(QWEN, Flavour::Aprender);
     let o = lint_one(&apr_view(&w));
-    let f = o.findings.iter().find(|f| f.code == "APRL-L004").unwrap_or_else(|| panic!("{}", describe(&o)));
+    let f = o
+        .findings
+        .iter()
+        .find(|f| f.code == "APRL-L004")
+        .unwrap_or_else(|| panic!("{}", describe(&o)));
     assert_eq!(f.severity, apr_lint::Severity::Info);
     assert!(f.message.contains("q_proj"));
 }
@@ -210,9 +322,19 @@ fn column_major_flag() {
 #[test]
 fn tensor_shapes_metadata_disagreeing_with_index() {
     let mut w = clean_apr(QWEN, Flavour::Aprender);
-    set_meta(&mut w, "tensor_shapes", json!({"lm_head.weight": [256, 512]}));
+    set_meta(
+        &mut w,
+        "tensor_shapes",
+        json!({"lm_head.weight": [256, 512]}),
+    );
     let o = lint_one(&apr_view(&w));
-    assert!(o.findings.iter().any(|f| f.code == "APRL-M006" && f.tensor.as_deref() == Some("lm_head.weight")), "{}", describe(&o));
+    assert!(
+        o.findings
+            .iter()
+            .any(|f| f.code == "APRL-M006" && f.tensor.as_deref() == Some("lm_head.weight")),
+        "{}",
+        describe(&o)
+    );
 }
 
 #[test]
@@ -231,6 +353,11 @@ fn pair_order_does_not_matter() {
     let (a, b) = apr_lint::pipeline::order_pair(gguf_view(QWEN), apr_view(&bad));
     let o1 = lint_pair(&a, &b);
     let o2 = lint_pair(&apr_view(&bad), &gguf_view(QWEN));
-    let codes = |o: &apr_lint::pipeline::Outcome| o.findings.iter().map(|f| (f.code, f.tensor.clone())).collect::<Vec<_>>();
+    let codes = |o: &apr_lint::pipeline::Outcome| {
+        o.findings
+            .iter()
+            .map(|f| (f.code, f.tensor.clone()))
+            .collect::<Vec<_>>()
+    };
     assert_eq!(codes(&o1), codes(&o2));
 }

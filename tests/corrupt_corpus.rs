@@ -21,7 +21,7 @@ use apr_lint::format::apr::{self as apr_fmt, AprFile};
 use apr_lint::format::gguf::{self, GgufFile, Value};
 use apr_lint::format::writer::apr::{AprTensor, AprWriter, Flavour};
 use apr_lint::format::writer::convert::gguf_to_apr;
-use apr_lint::format::writer::gguf::{GgufTensor, GgufWriter, MetaValue};
+use apr_lint::format::writer::gguf::{GgufWriter, MetaValue};
 use apr_lint::format::{Source, read_source};
 use apr_lint::model::ModelView;
 use apr_lint::quant::DType;
@@ -83,7 +83,10 @@ enum Expect {
     /// Readable, with a reader finding of this code.
     Finding(&'static str),
     /// An error with one of these codes; with `offset`, a byte offset inside the file.
-    Err { codes: &'static [&'static str], offset: bool },
+    Err {
+        codes: &'static [&'static str],
+        offset: bool,
+    },
     /// A file cut at a point: an error with an offset inside the file before `needed` bytes (the
     /// end of the last tensor's data), readable from there on.
     Cut { needed: u64 },
@@ -98,11 +101,17 @@ struct Case {
 }
 
 fn err(codes: &'static [&'static str]) -> Expect {
-    Expect::Err { codes, offset: false }
+    Expect::Err {
+        codes,
+        offset: false,
+    }
 }
 
 fn err_at(codes: &'static [&'static str]) -> Expect {
-    Expect::Err { codes, offset: true }
+    Expect::Err {
+        codes,
+        offset: true,
+    }
 }
 
 /// SplitMix64: a fixed seed gives the same corpus on every machine.
@@ -169,7 +178,9 @@ fn crc(make: Make) -> Make {
 }
 
 fn fixture_path(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/gguf").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/gguf")
+        .join(name)
 }
 
 fn fixture(name: &str) -> Vec<u8> {
@@ -221,7 +232,13 @@ fn gguf_kvs(g: &GgufFile) -> Vec<KvAt> {
         .map(|kv| {
             let start = kv.span.offset;
             let key_len = kv.key.len() as u64;
-            KvAt { start, key_len, type_at: start + 8 + key_len, value_at: start + 12 + key_len, end: kv.span.end() }
+            KvAt {
+                start,
+                key_len,
+                type_at: start + 8 + key_len,
+                value_at: start + 12 + key_len,
+                end: kv.span.end(),
+            }
         })
         .collect()
 }
@@ -250,7 +267,11 @@ fn gguf_tensors(g: &GgufFile) -> Vec<TensorAt> {
 }
 
 fn gguf_needed(g: &GgufFile) -> u64 {
-    g.tensors.iter().map(|t| t.data_span(g.data_offset).end()).max().unwrap_or(g.data_offset)
+    g.tensors
+        .iter()
+        .map(|t| t.data_span(g.data_offset).end())
+        .max()
+        .unwrap_or(g.data_offset)
 }
 
 fn gguf_cases(fixture_name: &str, base: &[u8], rng: &mut Rng, out: &mut Vec<Case>) {
@@ -261,17 +282,48 @@ fn gguf_cases(fixture_name: &str, base: &[u8], rng: &mut Rng, out: &mut Vec<Case
     let needed = gguf_needed(&g);
     let base_arc = Arc::new(base.to_vec());
     let mut push = |what: String, make: Make, expect: Expect| {
-        out.push(Case { name: format!("{fixture_name}: {what}"), ext: "gguf", base: base_arc.clone(), make, expect });
+        out.push(Case {
+            name: format!("{fixture_name}: {what}"),
+            ext: "gguf",
+            base: base_arc.clone(),
+            make,
+            expect,
+        });
     };
 
     // Truncation at every structural boundary.
     let mut cuts: Vec<u64> = vec![0, 1, 3, 4, 6, 8, 12, 16, 20, 24];
     for k in &kvs {
-        cuts.extend([k.start, k.start + 4, k.start + 8, k.type_at, k.value_at, k.value_at + 4, k.end - 1, k.end]);
+        cuts.extend([
+            k.start,
+            k.start + 4,
+            k.start + 8,
+            k.type_at,
+            k.value_at,
+            k.value_at + 4,
+            k.end - 1,
+            k.end,
+        ]);
     }
     for t in &ts {
-        cuts.extend([t.start, t.name_at, t.n_dims_at, t.ne_at, t.ne_at + 8, t.type_at, t.offset_at, t.end - 1, t.end]);
-        cuts.extend([t.data.0, t.data.0 + 1, (t.data.0 + t.data.1) / 2, t.data.1.saturating_sub(1), t.data.1]);
+        cuts.extend([
+            t.start,
+            t.name_at,
+            t.n_dims_at,
+            t.ne_at,
+            t.ne_at + 8,
+            t.type_at,
+            t.offset_at,
+            t.end - 1,
+            t.end,
+        ]);
+        cuts.extend([
+            t.data.0,
+            t.data.0 + 1,
+            (t.data.0 + t.data.1) / 2,
+            t.data.1.saturating_sub(1),
+            t.data.1,
+        ]);
     }
     cuts.extend([g.data_offset - 1, g.data_offset, g.data_offset + 1, len - 1]);
     // Random points.
@@ -295,152 +347,434 @@ fn gguf_cases(fixture_name: &str, base: &[u8], rng: &mut Rng, out: &mut Vec<Case
     ] {
         for _ in 0..n {
             let bit = rng.range(lo * 8, hi * 8);
-            push(format!("bit {bit} flipped in {region}"), flip(bit), expect.clone());
+            push(
+                format!("bit {bit} flipped in {region}"),
+                flip(bit),
+                expect.clone(),
+            );
         }
     }
 
     // Hostile counts and lengths.
     let u64b = |v: u64| v.to_le_bytes();
-    push("tensor_count 2^63".into(), patch(8, &u64b(1 << 63)), err_at(&[TRUNCATED]));
-    push("tensor_count 2^64-1".into(), patch(8, &u64b(u64::MAX)), err_at(&[TRUNCATED]));
-    push("tensor_count + 1".into(), patch(8, &u64b(g.tensors.len() as u64 + 1)), Expect::Any);
-    push("kv_count 2^64-1".into(), patch(16, &u64b(u64::MAX)), err_at(&[TRUNCATED]));
-    push("kv_count 2^63".into(), patch(16, &u64b(1 << 63)), err_at(&[TRUNCATED]));
-    push("kv_count + 1".into(), patch(16, &u64b(g.metadata.len() as u64 + 1)), Expect::Any);
+    push(
+        "tensor_count 2^63".into(),
+        patch(8, &u64b(1 << 63)),
+        err_at(&[TRUNCATED]),
+    );
+    push(
+        "tensor_count 2^64-1".into(),
+        patch(8, &u64b(u64::MAX)),
+        err_at(&[TRUNCATED]),
+    );
+    push(
+        "tensor_count + 1".into(),
+        patch(8, &u64b(g.tensors.len() as u64 + 1)),
+        Expect::Any,
+    );
+    push(
+        "kv_count 2^64-1".into(),
+        patch(16, &u64b(u64::MAX)),
+        err_at(&[TRUNCATED]),
+    );
+    push(
+        "kv_count 2^63".into(),
+        patch(16, &u64b(1 << 63)),
+        err_at(&[TRUNCATED]),
+    );
+    push(
+        "kv_count + 1".into(),
+        patch(16, &u64b(g.metadata.len() as u64 + 1)),
+        Expect::Any,
+    );
     push("kv_count 0".into(), patch(16, &u64b(0)), Expect::Any);
-    push("first key length 2^64-1".into(), patch(24, &u64b(u64::MAX)), err_at(&[TRUNCATED]));
-    push("first key length 2^63".into(), patch(24, &u64b(1 << 63)), err_at(&[TRUNCATED]));
-    push("first key length = file length".into(), patch(24, &u64b(len)), err_at(&[TRUNCATED]));
+    push(
+        "first key length 2^64-1".into(),
+        patch(24, &u64b(u64::MAX)),
+        err_at(&[TRUNCATED]),
+    );
+    push(
+        "first key length 2^63".into(),
+        patch(24, &u64b(1 << 63)),
+        err_at(&[TRUNCATED]),
+    );
+    push(
+        "first key length = file length".into(),
+        patch(24, &u64b(len)),
+        err_at(&[TRUNCATED]),
+    );
     for (i, (kv, k)) in g.metadata.iter().zip(&kvs).enumerate() {
-        push(format!("kv {i} value type 13"), patch(k.type_at, &13u32.to_le_bytes()), err_at(&[BAD_VALUE_TYPE]));
-        push(format!("kv {i} value type 2^32-1"), patch(k.type_at, &u32::MAX.to_le_bytes()), err_at(&[BAD_VALUE_TYPE]));
-        push(format!("kv {i} key byte 0xFF"), patch(k.start + 8, &[0xFF]), if k.key_len > 0 { err_at(&[BAD_UTF8]) } else { Expect::Any });
+        push(
+            format!("kv {i} value type 13"),
+            patch(k.type_at, &13u32.to_le_bytes()),
+            err_at(&[BAD_VALUE_TYPE]),
+        );
+        push(
+            format!("kv {i} value type 2^32-1"),
+            patch(k.type_at, &u32::MAX.to_le_bytes()),
+            err_at(&[BAD_VALUE_TYPE]),
+        );
+        push(
+            format!("kv {i} key byte 0xFF"),
+            patch(k.start + 8, &[0xFF]),
+            if k.key_len > 0 {
+                err_at(&[BAD_UTF8])
+            } else {
+                Expect::Any
+            },
+        );
         match &kv.value {
             Value::String(s) => {
-                push(format!("kv {i} string length 2^64-1"), patch(k.value_at, &u64b(u64::MAX)), err_at(&[TRUNCATED]));
-                push(format!("kv {i} string length 2^63+1"), patch(k.value_at, &u64b((1 << 63) + 1)), err_at(&[TRUNCATED]));
+                push(
+                    format!("kv {i} string length 2^64-1"),
+                    patch(k.value_at, &u64b(u64::MAX)),
+                    err_at(&[TRUNCATED]),
+                );
+                push(
+                    format!("kv {i} string length 2^63+1"),
+                    patch(k.value_at, &u64b((1 << 63) + 1)),
+                    err_at(&[TRUNCATED]),
+                );
                 if !s.is_empty() {
-                    push(format!("kv {i} string byte 0xFF"), patch(k.value_at + 8, &[0xFF]), err_at(&[BAD_UTF8]));
+                    push(
+                        format!("kv {i} string byte 0xFF"),
+                        patch(k.value_at + 8, &[0xFF]),
+                        err_at(&[BAD_UTF8]),
+                    );
                 }
             }
             Value::Array(a) => {
                 let len_at = k.value_at + 4;
-                push(format!("kv {i} array length 2^64-1"), patch(len_at, &u64b(u64::MAX)), err_at(&[TRUNCATED]));
-                push(format!("kv {i} array length 2^61"), patch(len_at, &u64b(1 << 61)), err_at(&[TRUNCATED]));
-                push(format!("kv {i} array length 2^32"), patch(len_at, &u64b(1 << 32)), err_at(&[TRUNCATED]));
-                push(format!("kv {i} array length + 1"), patch(len_at, &u64b(a.len + 1)), Expect::Any);
-                push(format!("kv {i} array element type 9 (nested)"), patch(k.value_at, &9u32.to_le_bytes()), err_at(&[BAD_VALUE_TYPE]));
-                push(format!("kv {i} array element type 13"), patch(k.value_at, &13u32.to_le_bytes()), err_at(&[BAD_VALUE_TYPE]));
+                push(
+                    format!("kv {i} array length 2^64-1"),
+                    patch(len_at, &u64b(u64::MAX)),
+                    err_at(&[TRUNCATED]),
+                );
+                push(
+                    format!("kv {i} array length 2^61"),
+                    patch(len_at, &u64b(1 << 61)),
+                    err_at(&[TRUNCATED]),
+                );
+                push(
+                    format!("kv {i} array length 2^32"),
+                    patch(len_at, &u64b(1 << 32)),
+                    err_at(&[TRUNCATED]),
+                );
+                push(
+                    format!("kv {i} array length + 1"),
+                    patch(len_at, &u64b(a.len + 1)),
+                    Expect::Any,
+                );
+                push(
+                    format!("kv {i} array element type 9 (nested)"),
+                    patch(k.value_at, &9u32.to_le_bytes()),
+                    err_at(&[BAD_VALUE_TYPE]),
+                );
+                push(
+                    format!("kv {i} array element type 13"),
+                    patch(k.value_at, &13u32.to_le_bytes()),
+                    err_at(&[BAD_VALUE_TYPE]),
+                );
                 if a.elem == gguf::ValueType::String && a.len > 0 {
-                    push(format!("kv {i} first array string length 2^64-1"), patch(a.span.offset, &u64b(u64::MAX)), err_at(&[TRUNCATED]));
-                    push(format!("kv {i} first array string byte 0xFF"), patch(a.span.offset + 8, &[0xFF]), Expect::Any);
+                    push(
+                        format!("kv {i} first array string length 2^64-1"),
+                        patch(a.span.offset, &u64b(u64::MAX)),
+                        err_at(&[TRUNCATED]),
+                    );
+                    push(
+                        format!("kv {i} first array string byte 0xFF"),
+                        patch(a.span.offset + 8, &[0xFF]),
+                        Expect::Any,
+                    );
                 }
                 // Any element type id: a wrong width misparses everything after it.
                 for elem in [0u32, 4, 6, 7, 8, 10, 12] {
-                    push(format!("kv {i} array element type {elem}"), patch(k.value_at, &elem.to_le_bytes()), Expect::Any);
+                    push(
+                        format!("kv {i} array element type {elem}"),
+                        patch(k.value_at, &elem.to_le_bytes()),
+                        Expect::Any,
+                    );
                 }
             }
             Value::Bool(_) => {
-                push(format!("kv {i} bool value 2"), patch(k.value_at, &[2]), err_at(&[BAD_VALUE_TYPE]));
+                push(
+                    format!("kv {i} bool value 2"),
+                    patch(k.value_at, &[2]),
+                    err_at(&[BAD_VALUE_TYPE]),
+                );
             }
             _ => {}
         }
     }
 
     // Tensor records: every field set to hostile values (first few tensors and the last).
-    let picks: Vec<usize> = (0..ts.len()).filter(|&i| i < 4 || i + 1 == ts.len()).collect();
+    let picks: Vec<usize> = (0..ts.len())
+        .filter(|&i| i < 4 || i + 1 == ts.len())
+        .collect();
     for &i in &picks {
         let t = &ts[i];
         let info = &g.tensors[i];
-        push(format!("tensor {i} name length 2^64-1"), patch(t.start, &u64b(u64::MAX)), err_at(&[TRUNCATED]));
-        push(format!("tensor {i} name length 64"), patch(t.start, &u64b(64)), Expect::Any);
-        push(format!("tensor {i} name byte 0xFF"), patch(t.name_at, &[0xFF]), err_at(&[BAD_UTF8]));
-        push(format!("tensor {i} n_dims 200"), patch(t.n_dims_at, &200u32.to_le_bytes()), err_at(&[TOO_MANY_DIMS]));
-        push(format!("tensor {i} n_dims 5"), patch(t.n_dims_at, &5u32.to_le_bytes()), err_at(&[TOO_MANY_DIMS]));
-        push(format!("tensor {i} n_dims 2^32-1"), patch(t.n_dims_at, &u32::MAX.to_le_bytes()), err_at(&[TOO_MANY_DIMS]));
-        push(format!("tensor {i} n_dims 0"), patch(t.n_dims_at, &0u32.to_le_bytes()), Expect::Any);
-        push(format!("tensor {i} ne[0] = -1"), patch(t.ne_at, &u64b(u64::MAX)), err_at(&[BAD_DIMS]));
-        push(format!("tensor {i} ne[0] = i64::MAX"), patch(t.ne_at, &u64b(i64::MAX as u64)), err_at(&[BAD_DIMS, BLOCK_MISALIGNED, OUT_OF_BOUNDS]));
-        push(format!("tensor {i} ne[0] = 0"), patch(t.ne_at, &u64b(0)), Expect::Any);
+        push(
+            format!("tensor {i} name length 2^64-1"),
+            patch(t.start, &u64b(u64::MAX)),
+            err_at(&[TRUNCATED]),
+        );
+        push(
+            format!("tensor {i} name length 64"),
+            patch(t.start, &u64b(64)),
+            Expect::Any,
+        );
+        push(
+            format!("tensor {i} name byte 0xFF"),
+            patch(t.name_at, &[0xFF]),
+            err_at(&[BAD_UTF8]),
+        );
+        push(
+            format!("tensor {i} n_dims 200"),
+            patch(t.n_dims_at, &200u32.to_le_bytes()),
+            err_at(&[TOO_MANY_DIMS]),
+        );
+        push(
+            format!("tensor {i} n_dims 5"),
+            patch(t.n_dims_at, &5u32.to_le_bytes()),
+            err_at(&[TOO_MANY_DIMS]),
+        );
+        push(
+            format!("tensor {i} n_dims 2^32-1"),
+            patch(t.n_dims_at, &u32::MAX.to_le_bytes()),
+            err_at(&[TOO_MANY_DIMS]),
+        );
+        push(
+            format!("tensor {i} n_dims 0"),
+            patch(t.n_dims_at, &0u32.to_le_bytes()),
+            Expect::Any,
+        );
+        push(
+            format!("tensor {i} ne[0] = -1"),
+            patch(t.ne_at, &u64b(u64::MAX)),
+            err_at(&[BAD_DIMS]),
+        );
+        push(
+            format!("tensor {i} ne[0] = i64::MAX"),
+            patch(t.ne_at, &u64b(i64::MAX as u64)),
+            err_at(&[BAD_DIMS, BLOCK_MISALIGNED, OUT_OF_BOUNDS]),
+        );
+        push(
+            format!("tensor {i} ne[0] = 0"),
+            patch(t.ne_at, &u64b(0)),
+            Expect::Any,
+        );
         if t.n_dims >= 2 {
-            let ne2 = |a: u64, b: u64| patches(vec![(t.ne_at, u64b(a).to_vec()), (t.ne_at + 8, u64b(b).to_vec())]);
-            push(format!("tensor {i} ne product overflows 63 bits"), ne2(1 << 32, 1 << 32), err_at(&[BAD_DIMS]));
-            push(format!("tensor {i} ne = [0, 2^62]"), ne2(0, 1 << 62), Expect::Any);
-            push(format!("tensor {i} ne = [2^62, 0]"), ne2(1 << 62, 0), Expect::Any);
-            push(format!("tensor {i} ne[1] = 2^40"), patch(t.ne_at + 8, &u64b(1 << 40)), err_at(&[OUT_OF_BOUNDS, BAD_DIMS]));
+            let ne2 = |a: u64, b: u64| {
+                patches(vec![
+                    (t.ne_at, u64b(a).to_vec()),
+                    (t.ne_at + 8, u64b(b).to_vec()),
+                ])
+            };
+            push(
+                format!("tensor {i} ne product overflows 63 bits"),
+                ne2(1 << 32, 1 << 32),
+                err_at(&[BAD_DIMS]),
+            );
+            push(
+                format!("tensor {i} ne = [0, 2^62]"),
+                ne2(0, 1 << 62),
+                Expect::Any,
+            );
+            push(
+                format!("tensor {i} ne = [2^62, 0]"),
+                ne2(1 << 62, 0),
+                Expect::Any,
+            );
+            push(
+                format!("tensor {i} ne[1] = 2^40"),
+                patch(t.ne_at + 8, &u64b(1 << 40)),
+                err_at(&[OUT_OF_BOUNDS, BAD_DIMS]),
+            );
         }
         if info.dtype.block_elems() > 1 {
-            push(format!("tensor {i} ne[0] not a block multiple"), patch(t.ne_at, &u64b(info.ne[0] + 1)), err_at(&[BLOCK_MISALIGNED]));
+            push(
+                format!("tensor {i} ne[0] not a block multiple"),
+                patch(t.ne_at, &u64b(info.ne[0] + 1)),
+                err_at(&[BLOCK_MISALIGNED]),
+            );
         }
         for id in [4u32, 5, 31, 40, 255, u32::MAX] {
-            push(format!("tensor {i} type id {id}"), patch(t.type_at, &id.to_le_bytes()), err_at(&[UNKNOWN_DTYPE]));
+            push(
+                format!("tensor {i} type id {id}"),
+                patch(t.type_at, &id.to_le_bytes()),
+                err_at(&[UNKNOWN_DTYPE]),
+            );
         }
         for id in [0u32, 1, 2, 8, 12, 14, 16, 19, 20, 23, 29, 30, 34, 39] {
-            push(format!("tensor {i} type id {id} (relabelled)"), patch(t.type_at, &id.to_le_bytes()), Expect::Any);
+            push(
+                format!("tensor {i} type id {id} (relabelled)"),
+                patch(t.type_at, &id.to_le_bytes()),
+                Expect::Any,
+            );
         }
-        push(format!("tensor {i} offset + 1"), patch(t.offset_at, &u64b(info.offset + 1)), err_at(&[OFFSET_MISALIGNED]));
-        push(format!("tensor {i} offset 2^40"), patch(t.offset_at, &u64b(1 << 40)), err_at(&[OUT_OF_BOUNDS]));
-        push(format!("tensor {i} offset 2^64-32"), patch(t.offset_at, &u64b(u64::MAX & !31)), err_at(&[OUT_OF_BOUNDS]));
-        push(format!("tensor {i} offset = data length"), patch(t.offset_at, &u64b((len - g.data_offset + 31) & !31)), err_at(&[OUT_OF_BOUNDS]));
+        push(
+            format!("tensor {i} offset + 1"),
+            patch(t.offset_at, &u64b(info.offset + 1)),
+            err_at(&[OFFSET_MISALIGNED]),
+        );
+        push(
+            format!("tensor {i} offset 2^40"),
+            patch(t.offset_at, &u64b(1 << 40)),
+            err_at(&[OUT_OF_BOUNDS]),
+        );
+        push(
+            format!("tensor {i} offset 2^64-32"),
+            patch(t.offset_at, &u64b(u64::MAX & !31)),
+            err_at(&[OUT_OF_BOUNDS]),
+        );
+        push(
+            format!("tensor {i} offset = data length"),
+            patch(t.offset_at, &u64b((len - g.data_offset + 31) & !31)),
+            err_at(&[OUT_OF_BOUNDS]),
+        );
     }
     // Overlap and out-of-order offsets.
     if ts.len() >= 2 {
-        push("tensor 1 offset = tensor 0 offset".into(), patch(ts[1].offset_at, &u64b(g.tensors[0].offset)), err_at(&[OVERLAP]));
+        push(
+            "tensor 1 offset = tensor 0 offset".into(),
+            patch(ts[1].offset_at, &u64b(g.tensors[0].offset)),
+            err_at(&[OVERLAP]),
+        );
         let last = ts.len() - 1;
         push(
             "last tensor offset = previous offset".into(),
             patch(ts[last].offset_at, &u64b(g.tensors[last - 1].offset)),
             err_at(&[OVERLAP, OUT_OF_BOUNDS]),
         );
-        push("tensor 0 offset + 32".into(), patch(ts[0].offset_at, &u64b(g.tensors[0].offset + 32)), err_at(&[OVERLAP, OUT_OF_BOUNDS]));
+        push(
+            "tensor 0 offset + 32".into(),
+            patch(ts[0].offset_at, &u64b(g.tensors[0].offset + 32)),
+            err_at(&[OVERLAP, OUT_OF_BOUNDS]),
+        );
         // Two tensors of one size swap places: disjoint but not in table order.
         let pair = (0..g.tensors.len())
             .flat_map(|a| (a + 1..g.tensors.len()).map(move |b| (a, b)))
             .find(|&(a, b)| g.tensors[a].n_bytes == g.tensors[b].n_bytes);
         if let Some((a, b)) = pair {
-            let v = patches(vec![(ts[a].offset_at, u64b(g.tensors[b].offset).to_vec()), (ts[b].offset_at, u64b(g.tensors[a].offset).to_vec())]);
-            push(format!("tensors {a} and {b} swap offsets"), v, Expect::Finding(NON_CONTIGUOUS));
+            let v = patches(vec![
+                (ts[a].offset_at, u64b(g.tensors[b].offset).to_vec()),
+                (ts[b].offset_at, u64b(g.tensors[a].offset).to_vec()),
+            ]);
+            push(
+                format!("tensors {a} and {b} swap offsets"),
+                v,
+                Expect::Finding(NON_CONTIGUOUS),
+            );
         }
     }
 
     // Magic and version.
-    push("GGUF v1".into(), patch(4, &1u32.to_le_bytes()), err(&[VERSION]));
-    push("GGUF v0".into(), patch(4, &0u32.to_le_bytes()), err(&[VERSION]));
-    push("GGUF v4".into(), patch(4, &4u32.to_le_bytes()), err(&[VERSION]));
-    push("GGUF v2^32-1".into(), patch(4, &u32::MAX.to_le_bytes()), err(&[VERSION]));
-    push("big-endian version 3".into(), patch(4, &3u32.to_be_bytes()), err(&[BIG_ENDIAN]));
-    push("big-endian version 2".into(), patch(4, &2u32.to_be_bytes()), err(&[BIG_ENDIAN]));
-    push("byte-swapped magic FUGG".into(), patch(0, b"FUGG"), err(&[BIG_ENDIAN]));
-    push("magic GGUG".into(), patch(0, b"GGUG"), err(&[UNKNOWN_FORMAT]));
-    push("magic ggml".into(), patch(0, b"ggml"), err(&[UNKNOWN_FORMAT]));
+    push(
+        "GGUF v1".into(),
+        patch(4, &1u32.to_le_bytes()),
+        err(&[VERSION]),
+    );
+    push(
+        "GGUF v0".into(),
+        patch(4, &0u32.to_le_bytes()),
+        err(&[VERSION]),
+    );
+    push(
+        "GGUF v4".into(),
+        patch(4, &4u32.to_le_bytes()),
+        err(&[VERSION]),
+    );
+    push(
+        "GGUF v2^32-1".into(),
+        patch(4, &u32::MAX.to_le_bytes()),
+        err(&[VERSION]),
+    );
+    push(
+        "big-endian version 3".into(),
+        patch(4, &3u32.to_be_bytes()),
+        err(&[BIG_ENDIAN]),
+    );
+    push(
+        "big-endian version 2".into(),
+        patch(4, &2u32.to_be_bytes()),
+        err(&[BIG_ENDIAN]),
+    );
+    push(
+        "byte-swapped magic FUGG".into(),
+        patch(0, b"FUGG"),
+        err(&[BIG_ENDIAN]),
+    );
+    push(
+        "magic GGUG".into(),
+        patch(0, b"GGUG"),
+        err(&[UNKNOWN_FORMAT]),
+    );
+    push(
+        "magic ggml".into(),
+        patch(0, b"ggml"),
+        err(&[UNKNOWN_FORMAT]),
+    );
 
     // Trailing garbage.
-    push("trailing 100 bytes".into(), append(&[0xAB; 100]), Expect::Finding(TRAILING));
-    push("trailing 1 byte past padding".into(), Box::new(move |b| [&b[..needed as usize], &[0; 33][..]].concat()), Expect::Finding(TRAILING));
+    push(
+        "trailing 100 bytes".into(),
+        append(&[0xAB; 100]),
+        Expect::Finding(TRAILING),
+    );
+    push(
+        "trailing 1 byte past padding".into(),
+        Box::new(move |b| [&b[..needed as usize], &[0; 33][..]].concat()),
+        Expect::Finding(TRAILING),
+    );
 
     // Through the writer: damage a byte patch cannot express.
     let w = GgufWriter::from_file(&g);
     let mut d = w.clone();
     let first = d.metadata[0].clone();
     d.metadata.push(first);
-    push("duplicate key (first key again, last)".into(), whole(d.to_bytes()), err_at(&[DUP_KEY]));
+    push(
+        "duplicate key (first key again, last)".into(),
+        whole(d.to_bytes()),
+        err_at(&[DUP_KEY]),
+    );
     let mut d = w.clone();
     let second = d.metadata[1].clone();
     d.metadata.insert(2, second);
-    push("duplicate key (adjacent)".into(), whole(d.to_bytes()), err_at(&[DUP_KEY]));
+    push(
+        "duplicate key (adjacent)".into(),
+        whole(d.to_bytes()),
+        err_at(&[DUP_KEY]),
+    );
     let mut d = w.clone();
     d.tensors[1].name = d.tensors[0].name.clone();
-    push("duplicate tensor name".into(), whole(d.to_bytes()), err_at(&[DUP_TENSOR]));
+    push(
+        "duplicate tensor name".into(),
+        whole(d.to_bytes()),
+        err_at(&[DUP_TENSOR]),
+    );
     let mut d = w.clone();
     let n = d.tensors.len() - 1;
     d.tensors[n].name = d.tensors[0].name.clone();
-    push("duplicate tensor name (last = first)".into(), whole(d.to_bytes()), err_at(&[DUP_TENSOR]));
+    push(
+        "duplicate tensor name (last = first)".into(),
+        whole(d.to_bytes()),
+        err_at(&[DUP_TENSOR]),
+    );
     let mut d = w.clone();
     d.tensors[0].name = "x".repeat(64);
-    push("tensor name of 64 bytes".into(), whole(d.to_bytes()), err_at(&[NAME_TOO_LONG]));
+    push(
+        "tensor name of 64 bytes".into(),
+        whole(d.to_bytes()),
+        err_at(&[NAME_TOO_LONG]),
+    );
     let mut d = w.clone();
     d.tensors[0].name = "y".repeat(63);
-    push("tensor name of 63 bytes".into(), whole(d.to_bytes()), Expect::Ok);
+    push(
+        "tensor name of 63 bytes".into(),
+        whole(d.to_bytes()),
+        Expect::Ok,
+    );
     for (what, v) in [
         ("general.alignment 3", MetaValue::U32(3)),
         ("general.alignment 0", MetaValue::U32(0)),
@@ -454,34 +788,71 @@ fn gguf_cases(fixture_name: &str, base: &[u8], rng: &mut Rng, out: &mut Vec<Case
     }
     let mut d = w.clone();
     d.metadata.retain(|(k, _)| k != "general.alignment");
-    d.metadata.push(("general.alignment".into(), MetaValue::U32(1 << 31)));
-    push("general.alignment 2^31".into(), whole(d.to_bytes()), err_at(&[OFFSET_MISALIGNED, TRUNCATED]));
+    d.metadata
+        .push(("general.alignment".into(), MetaValue::U32(1 << 31)));
+    push(
+        "general.alignment 2^31".into(),
+        whole(d.to_bytes()),
+        err_at(&[OFFSET_MISALIGNED, TRUNCATED]),
+    );
     let mut d = w.clone();
     d.metadata.retain(|(k, _)| k != "general.alignment");
-    d.metadata.push(("general.alignment".into(), MetaValue::U32(64)));
-    push("general.alignment 64 over a 32-aligned layout".into(), whole(d.to_bytes()), Expect::Any);
+    d.metadata
+        .push(("general.alignment".into(), MetaValue::U32(64)));
+    push(
+        "general.alignment 64 over a 32-aligned layout".into(),
+        whole(d.to_bytes()),
+        Expect::Any,
+    );
     let mut d = w.clone();
     d.tensors[0].offset_override = Some(needed);
-    push("writer: tensor 0 offset past the data".into(), whole(d.to_bytes()), err_at(&[OUT_OF_BOUNDS, OFFSET_MISALIGNED]));
+    push(
+        "writer: tensor 0 offset past the data".into(),
+        whole(d.to_bytes()),
+        err_at(&[OUT_OF_BOUNDS, OFFSET_MISALIGNED]),
+    );
     let mut d = w.clone();
     d.tensors.clear();
-    push("no tensors, metadata only".into(), whole(d.to_bytes()), Expect::Ok);
+    push(
+        "no tensors, metadata only".into(),
+        whole(d.to_bytes()),
+        Expect::Ok,
+    );
     let mut d = w.clone();
     d.metadata.clear();
-    push("no metadata, tensors only".into(), whole(d.to_bytes()), Expect::Ok);
+    push(
+        "no metadata, tensors only".into(),
+        whole(d.to_bytes()),
+        Expect::Ok,
+    );
     let mut d = w.clone();
-    d.metadata.push(("general.architecture".into(), MetaValue::U32(7)));
-    push("general.architecture twice, second a u32".into(), whole(d.to_bytes()), err_at(&[DUP_KEY]));
+    d.metadata
+        .push(("general.architecture".into(), MetaValue::U32(7)));
+    push(
+        "general.architecture twice, second a u32".into(),
+        whole(d.to_bytes()),
+        err_at(&[DUP_KEY]),
+    );
     let mut d = w.clone();
     for (k, v) in d.metadata.iter_mut() {
-        if k.ends_with(".embedding_length") || k.ends_with(".block_count") || k.ends_with(".head_count") {
+        if k.ends_with(".embedding_length")
+            || k.ends_with(".block_count")
+            || k.ends_with(".head_count")
+        {
             *v = MetaValue::U64(u64::MAX);
         }
     }
-    push("config counts 2^64-1".into(), whole(d.to_bytes()), Expect::Ok);
+    push(
+        "config counts 2^64-1".into(),
+        whole(d.to_bytes()),
+        Expect::Ok,
+    );
     let mut d = w.clone();
     for (k, v) in d.metadata.iter_mut() {
-        if k.ends_with(".embedding_length") || k.ends_with(".head_count") || k.ends_with(".head_count_kv") {
+        if k.ends_with(".embedding_length")
+            || k.ends_with(".head_count")
+            || k.ends_with(".head_count_kv")
+        {
             *v = MetaValue::U32(0);
         }
     }
@@ -492,7 +863,11 @@ fn gguf_cases(fixture_name: &str, base: &[u8], rng: &mut Rng, out: &mut Vec<Case
             s.clear();
         }
     }
-    push("empty token and merge arrays".into(), whole(d.to_bytes()), Expect::Ok);
+    push(
+        "empty token and merge arrays".into(),
+        whole(d.to_bytes()),
+        Expect::Ok,
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -553,19 +928,52 @@ fn apr_cases(label: &str, w: &AprWriter, rng: &mut Rng, out: &mut Vec<Case>) {
     let base_arc = Arc::new(base.clone());
     let base = &base[..];
     let mut push = |what: String, make: Make, expect: Expect| {
-        out.push(Case { name: format!("{label}: {what}"), ext: "apr", base: base_arc.clone(), make, expect });
+        out.push(Case {
+            name: format!("{label}: {what}"),
+            ext: "apr",
+            base: base_arc.clone(),
+            make,
+            expect,
+        });
     };
     let u64b = |v: u64| v.to_le_bytes();
 
     // Truncations: header fields, metadata, index entries, data, footer, random.
     let mut cuts: Vec<u64> = vec![0, 1, 3, 4, 5, 6, 8, 12, 20, 24, 32, 40, 44, 63, 64];
-    cuts.extend([h.metadata_offset + h.metadata_size as u64 / 2, h.metadata_offset + h.metadata_size as u64]);
+    cuts.extend([
+        h.metadata_offset + h.metadata_size as u64 / 2,
+        h.metadata_offset + h.metadata_size as u64,
+    ]);
     cuts.extend([h.tensor_index_offset - 1, h.tensor_index_offset]);
     for e in &es {
-        cuts.extend([e.start, e.start + 1, e.name_at, e.dtype_at, e.ndim_at, e.dims_at, e.offset_at, e.size_at, e.end - 1, e.end]);
-        cuts.extend([e.data.0, e.data.0 + 1, (e.data.0 + e.data.1) / 2, e.data.1 - 1, e.data.1]);
+        cuts.extend([
+            e.start,
+            e.start + 1,
+            e.name_at,
+            e.dtype_at,
+            e.ndim_at,
+            e.dims_at,
+            e.offset_at,
+            e.size_at,
+            e.end - 1,
+            e.end,
+        ]);
+        cuts.extend([
+            e.data.0,
+            e.data.0 + 1,
+            (e.data.0 + e.data.1) / 2,
+            e.data.1 - 1,
+            e.data.1,
+        ]);
     }
-    cuts.extend([h.data_offset - 1, h.data_offset, h.data_offset + 1, len - 4, len - 3, len - 1]);
+    cuts.extend([
+        h.data_offset - 1,
+        h.data_offset,
+        h.data_offset + 1,
+        len - 4,
+        len - 3,
+        len - 1,
+    ]);
     for _ in 0..50 {
         cuts.push(rng.range(0, len));
     }
@@ -577,118 +985,408 @@ fn apr_cases(label: &str, w: &AprWriter, rng: &mut Rng, out: &mut Vec<Case>) {
 
     // Bit flips.
     let meta_end = h.metadata_offset + h.metadata_size as u64;
-    let footer_expect = if a.footer == apr_fmt::Footer::Valid { Expect::Finding(FOOTER_CRC) } else { Expect::Ok };
+    let footer_expect = if a.footer == apr_fmt::Footer::Valid {
+        Expect::Finding(FOOTER_CRC)
+    } else {
+        Expect::Ok
+    };
     for (region, lo, hi, n, expect) in [
         ("header", 0, 64, 40, Expect::Any),
         ("metadata", h.metadata_offset, meta_end, 50, Expect::Any),
-        ("index", h.tensor_index_offset, es.last().map_or(h.data_offset, |e| e.end), 60, Expect::Any),
-        ("tensor data", h.data_offset, needed, 30, footer_expect.clone()),
+        (
+            "index",
+            h.tensor_index_offset,
+            es.last().map_or(h.data_offset, |e| e.end),
+            60,
+            Expect::Any,
+        ),
+        (
+            "tensor data",
+            h.data_offset,
+            needed,
+            30,
+            footer_expect.clone(),
+        ),
     ] {
         for _ in 0..n {
             let bit = rng.range(lo * 8, hi * 8);
-            push(format!("bit {bit} flipped in {region}"), flip(bit), expect.clone());
+            push(
+                format!("bit {bit} flipped in {region}"),
+                flip(bit),
+                expect.clone(),
+            );
         }
     }
 
     // Header fields (CRC recomputed unless the CRC is the point).
     let crc_patch = |at: u64, with: &[u8]| crc(patch(at, with));
-    push("tensor_count 2^32-1".into(), crc_patch(8, &u32::MAX.to_le_bytes()), err_at(&[TRUNCATED]));
-    push("tensor_count 2^31".into(), crc_patch(8, &(1u32 << 31).to_le_bytes()), err_at(&[TRUNCATED]));
-    push("tensor_count + 1".into(), crc_patch(8, &(h.tensor_count + 1).to_le_bytes()), Expect::Any);
-    push("tensor_count - 1".into(), crc_patch(8, &(h.tensor_count - 1).to_le_bytes()), err_at(&[INDEX_TRAILING]));
-    push("tensor_count 0".into(), crc_patch(8, &0u32.to_le_bytes()), err_at(&[INDEX_TRAILING]));
-    push("metadata_offset 2^64-1".into(), crc_patch(12, &u64b(u64::MAX)), err_at(&[HEADER_FIELD]));
-    push("metadata_offset 0".into(), crc_patch(12, &u64b(0)), err_at(&[HEADER_FIELD]));
-    push("metadata_offset 2^63".into(), crc_patch(12, &u64b(1 << 63)), err_at(&[HEADER_FIELD]));
-    push("metadata_size 2^32-1".into(), crc_patch(20, &u32::MAX.to_le_bytes()), err_at(&[HEADER_FIELD]));
-    push("metadata_size 0".into(), crc_patch(20, &0u32.to_le_bytes()), err_at(&[METADATA_JSON]));
-    push("metadata_size - 1".into(), crc_patch(20, &(h.metadata_size - 1).to_le_bytes()), err_at(&[METADATA_JSON]));
-    push("tensor_index_offset 2^64-1".into(), crc_patch(24, &u64b(u64::MAX)), err_at(&[HEADER_FIELD]));
-    push("tensor_index_offset 0".into(), crc_patch(24, &u64b(0)), err_at(&[HEADER_FIELD]));
-    push("tensor_index_offset past data".into(), crc_patch(24, &u64b(h.data_offset + 64)), err_at(&[HEADER_FIELD]));
-    push("data_offset 2^64-1".into(), crc_patch(32, &u64b(u64::MAX)), err_at(&[TRUNCATED, HEADER_FIELD]));
-    push("data_offset 2^64-64".into(), crc_patch(32, &u64b(u64::MAX & !63)), err_at(&[TRUNCATED]));
-    push("data_offset past the end".into(), crc_patch(32, &u64b((len + 64) & !63)), err_at(&[TRUNCATED]));
-    push("data_offset + 1".into(), crc_patch(32, &u64b(h.data_offset + 1)), err_at(&[HEADER_FIELD]));
-    push("data_offset + 64".into(), crc_patch(32, &u64b(h.data_offset + 64)), Expect::Any);
-    push("data_offset = index offset".into(), crc_patch(32, &u64b(h.tensor_index_offset)), err_at(&[TRUNCATED]));
+    push(
+        "tensor_count 2^32-1".into(),
+        crc_patch(8, &u32::MAX.to_le_bytes()),
+        err_at(&[TRUNCATED]),
+    );
+    push(
+        "tensor_count 2^31".into(),
+        crc_patch(8, &(1u32 << 31).to_le_bytes()),
+        err_at(&[TRUNCATED]),
+    );
+    push(
+        "tensor_count + 1".into(),
+        crc_patch(8, &(h.tensor_count + 1).to_le_bytes()),
+        Expect::Any,
+    );
+    push(
+        "tensor_count - 1".into(),
+        crc_patch(8, &(h.tensor_count - 1).to_le_bytes()),
+        err_at(&[INDEX_TRAILING]),
+    );
+    push(
+        "tensor_count 0".into(),
+        crc_patch(8, &0u32.to_le_bytes()),
+        err_at(&[INDEX_TRAILING]),
+    );
+    push(
+        "metadata_offset 2^64-1".into(),
+        crc_patch(12, &u64b(u64::MAX)),
+        err_at(&[HEADER_FIELD]),
+    );
+    push(
+        "metadata_offset 0".into(),
+        crc_patch(12, &u64b(0)),
+        err_at(&[HEADER_FIELD]),
+    );
+    push(
+        "metadata_offset 2^63".into(),
+        crc_patch(12, &u64b(1 << 63)),
+        err_at(&[HEADER_FIELD]),
+    );
+    push(
+        "metadata_size 2^32-1".into(),
+        crc_patch(20, &u32::MAX.to_le_bytes()),
+        err_at(&[HEADER_FIELD]),
+    );
+    push(
+        "metadata_size 0".into(),
+        crc_patch(20, &0u32.to_le_bytes()),
+        err_at(&[METADATA_JSON]),
+    );
+    push(
+        "metadata_size - 1".into(),
+        crc_patch(20, &(h.metadata_size - 1).to_le_bytes()),
+        err_at(&[METADATA_JSON]),
+    );
+    push(
+        "tensor_index_offset 2^64-1".into(),
+        crc_patch(24, &u64b(u64::MAX)),
+        err_at(&[HEADER_FIELD]),
+    );
+    push(
+        "tensor_index_offset 0".into(),
+        crc_patch(24, &u64b(0)),
+        err_at(&[HEADER_FIELD]),
+    );
+    push(
+        "tensor_index_offset past data".into(),
+        crc_patch(24, &u64b(h.data_offset + 64)),
+        err_at(&[HEADER_FIELD]),
+    );
+    push(
+        "data_offset 2^64-1".into(),
+        crc_patch(32, &u64b(u64::MAX)),
+        err_at(&[TRUNCATED, HEADER_FIELD]),
+    );
+    push(
+        "data_offset 2^64-64".into(),
+        crc_patch(32, &u64b(u64::MAX & !63)),
+        err_at(&[TRUNCATED]),
+    );
+    push(
+        "data_offset past the end".into(),
+        crc_patch(32, &u64b((len + 64) & !63)),
+        err_at(&[TRUNCATED]),
+    );
+    push(
+        "data_offset + 1".into(),
+        crc_patch(32, &u64b(h.data_offset + 1)),
+        err_at(&[HEADER_FIELD]),
+    );
+    push(
+        "data_offset + 64".into(),
+        crc_patch(32, &u64b(h.data_offset + 64)),
+        Expect::Any,
+    );
+    push(
+        "data_offset = index offset".into(),
+        crc_patch(32, &u64b(h.tensor_index_offset)),
+        err_at(&[TRUNCATED]),
+    );
     push("version 1.0".into(), crc_patch(4, &[1, 0]), err(&[VERSION]));
     push("version 3.0".into(), crc_patch(4, &[3, 0]), err(&[VERSION]));
-    push("version 2.7 (minor not enforced)".into(), crc_patch(4, &[2, 7]), Expect::Ok);
-    for (what, f) in [("LZ4", 0x0001u16), ("ZSTD", 0x0002), ("ENCRYPTED", 0x0004), ("all flags", 0xFFFF)] {
-        push(format!("flags {what}"), crc_patch(6, &(h.flags | f).to_le_bytes()), err_at(&[UNSUPPORTED_FLAGS]));
+    push(
+        "version 2.7 (minor not enforced)".into(),
+        crc_patch(4, &[2, 7]),
+        Expect::Ok,
+    );
+    for (what, f) in [
+        ("LZ4", 0x0001u16),
+        ("ZSTD", 0x0002),
+        ("ENCRYPTED", 0x0004),
+        ("all flags", 0xFFFF),
+    ] {
+        push(
+            format!("flags {what}"),
+            crc_patch(6, &(h.flags | f).to_le_bytes()),
+            err_at(&[UNSUPPORTED_FLAGS]),
+        );
     }
-    push("flags COLUMN_MAJOR".into(), crc_patch(6, &0x0800u16.to_le_bytes()), Expect::Ok);
-    push("header CRC flipped".into(), flip(40 * 8), Expect::Finding(HEADER_CRC));
-    push("reserved header byte set".into(), patch(50, &[1]), Expect::Finding(HEADER_CRC));
-    push("tensor_count changed, CRC not".into(), patch(8, &(h.tensor_count + 1).to_le_bytes()), Expect::Any);
-    push("magic APR2".into(), crc_patch(0, b"APR2"), Expect::Finding(APR_LEGACY_MAGIC));
-    push("magic APR2, CRC stale".into(), patch(0, b"APR2"), Expect::Finding(HEADER_CRC));
+    push(
+        "flags COLUMN_MAJOR".into(),
+        crc_patch(6, &0x0800u16.to_le_bytes()),
+        Expect::Ok,
+    );
+    push(
+        "header CRC flipped".into(),
+        flip(40 * 8),
+        Expect::Finding(HEADER_CRC),
+    );
+    push(
+        "reserved header byte set".into(),
+        patch(50, &[1]),
+        Expect::Finding(HEADER_CRC),
+    );
+    push(
+        "tensor_count changed, CRC not".into(),
+        patch(8, &(h.tensor_count + 1).to_le_bytes()),
+        Expect::Any,
+    );
+    push(
+        "magic APR2".into(),
+        crc_patch(0, b"APR2"),
+        Expect::Finding(APR_LEGACY_MAGIC),
+    );
+    push(
+        "magic APR2, CRC stale".into(),
+        patch(0, b"APR2"),
+        Expect::Finding(HEADER_CRC),
+    );
     push("magic APRN".into(), patch(0, b"APRN"), err(&[APR_V1]));
     push("magic APR1".into(), patch(0, b"APR1"), err(&[VERSION]));
-    push("magic APR3".into(), patch(0, b"APR3"), err(&[UNKNOWN_FORMAT]));
+    push(
+        "magic APR3".into(),
+        patch(0, b"APR3"),
+        err(&[UNKNOWN_FORMAT]),
+    );
 
     // Metadata.
     let mo = h.metadata_offset;
-    push("metadata `{` → `[`".into(), patch(mo, b"["), err_at(&[METADATA_JSON]));
-    push("metadata `{` → `x`".into(), patch(mo, b"x"), err_at(&[METADATA_JSON]));
-    push("metadata invalid UTF-8".into(), patch(mo + 2, &[0xFF]), err_at(&[METADATA_JSON]));
-    push("metadata last `}` → space".into(), patch(meta_end - 1, b" "), err_at(&[METADATA_JSON]));
+    push(
+        "metadata `{` → `[`".into(),
+        patch(mo, b"["),
+        err_at(&[METADATA_JSON]),
+    );
+    push(
+        "metadata `{` → `x`".into(),
+        patch(mo, b"x"),
+        err_at(&[METADATA_JSON]),
+    );
+    push(
+        "metadata invalid UTF-8".into(),
+        patch(mo + 2, &[0xFF]),
+        err_at(&[METADATA_JSON]),
+    );
+    push(
+        "metadata last `}` → space".into(),
+        patch(meta_end - 1, b" "),
+        err_at(&[METADATA_JSON]),
+    );
     if h.tensor_index_offset > meta_end {
-        push("metadata padding not zero".into(), patch(meta_end, &[7]), Expect::Finding(PADDING));
+        push(
+            "metadata padding not zero".into(),
+            patch(meta_end, &[7]),
+            Expect::Finding(PADDING),
+        );
     }
 
     // Index entries.
     let io = h.tensor_index_offset;
-    push("JSON index (`[` first)".into(), patch(io, b"["), err_at(&[JSON_INDEX]));
+    push(
+        "JSON index (`[` first)".into(),
+        patch(io, b"["),
+        err_at(&[JSON_INDEX]),
+    );
     let json = br#"[{"name":"weights","dtype":"json","shape":[4],"offset":0,"size":16}]"#;
-    push("JSON index variant".into(), patch(io, json), err_at(&[JSON_INDEX]));
-    let picks: Vec<usize> = (0..es.len()).filter(|&i| i < 3 || i + 1 == es.len()).collect();
+    push(
+        "JSON index variant".into(),
+        patch(io, json),
+        err_at(&[JSON_INDEX]),
+    );
+    let picks: Vec<usize> = (0..es.len())
+        .filter(|&i| i < 3 || i + 1 == es.len())
+        .collect();
     for &i in &picks {
         let e = &es[i];
         let t = &a.tensors[i];
-        push(format!("entry {i} name_len 2^16-1"), patch(e.start, &u16::MAX.to_le_bytes()), err_at(&[TRUNCATED, BAD_UTF8, UNKNOWN_DTYPE, TOO_MANY_DIMS]));
-        push(format!("entry {i} name_len 0"), patch(e.start, &0u16.to_le_bytes()), Expect::Any);
+        push(
+            format!("entry {i} name_len 2^16-1"),
+            patch(e.start, &u16::MAX.to_le_bytes()),
+            err_at(&[TRUNCATED, BAD_UTF8, UNKNOWN_DTYPE, TOO_MANY_DIMS]),
+        );
+        push(
+            format!("entry {i} name_len 0"),
+            patch(e.start, &0u16.to_le_bytes()),
+            Expect::Any,
+        );
         if e.name_len > 0 {
-            push(format!("entry {i} name byte 0xFF"), patch(e.name_at, &[0xFF]), err_at(&[BAD_UTF8]));
-            push(format!("entry {i} name byte 0xC0 (overlong)"), patch(e.name_at, &[0xC0]), err_at(&[BAD_UTF8]));
+            push(
+                format!("entry {i} name byte 0xFF"),
+                patch(e.name_at, &[0xFF]),
+                err_at(&[BAD_UTF8]),
+            );
+            push(
+                format!("entry {i} name byte 0xC0 (overlong)"),
+                patch(e.name_at, &[0xC0]),
+                err_at(&[BAD_UTF8]),
+            );
         }
         for code in [31u8, 127, 200, 255] {
-            push(format!("entry {i} dtype {code}"), patch(e.dtype_at, &[code]), err_at(&[UNKNOWN_DTYPE]));
+            push(
+                format!("entry {i} dtype {code}"),
+                patch(e.dtype_at, &[code]),
+                err_at(&[UNKNOWN_DTYPE]),
+            );
         }
-        for code in [0u8, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 20, 23, 29, 30, 128, 129] {
-            push(format!("entry {i} dtype {code} (relabelled)"), patch(e.dtype_at, &[code]), Expect::Any);
+        for code in [
+            0u8, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 20, 23, 29, 30, 128, 129,
+        ] {
+            push(
+                format!("entry {i} dtype {code} (relabelled)"),
+                patch(e.dtype_at, &[code]),
+                Expect::Any,
+            );
         }
-        push(format!("entry {i} ndim 200"), patch(e.ndim_at, &[200]), err_at(&[TOO_MANY_DIMS]));
-        push(format!("entry {i} ndim 9"), patch(e.ndim_at, &[9]), err_at(&[TOO_MANY_DIMS]));
-        push(format!("entry {i} ndim 0"), patch(e.ndim_at, &[0]), Expect::Any);
-        push(format!("entry {i} ndim 8"), patch(e.ndim_at, &[8]), Expect::Any);
-        push(format!("entry {i} dims[0] 2^64-1"), patch(e.dims_at, &u64b(u64::MAX)), err_at(&[BAD_DIMS]));
-        push(format!("entry {i} dims[0] 0"), patch(e.dims_at, &u64b(0)), Expect::Any);
+        push(
+            format!("entry {i} ndim 200"),
+            patch(e.ndim_at, &[200]),
+            err_at(&[TOO_MANY_DIMS]),
+        );
+        push(
+            format!("entry {i} ndim 9"),
+            patch(e.ndim_at, &[9]),
+            err_at(&[TOO_MANY_DIMS]),
+        );
+        push(
+            format!("entry {i} ndim 0"),
+            patch(e.ndim_at, &[0]),
+            Expect::Any,
+        );
+        push(
+            format!("entry {i} ndim 8"),
+            patch(e.ndim_at, &[8]),
+            Expect::Any,
+        );
+        push(
+            format!("entry {i} dims[0] 2^64-1"),
+            patch(e.dims_at, &u64b(u64::MAX)),
+            err_at(&[BAD_DIMS]),
+        );
+        push(
+            format!("entry {i} dims[0] 0"),
+            patch(e.dims_at, &u64b(0)),
+            Expect::Any,
+        );
         if e.ndim >= 2 {
-            let dims2 = |a: u64, b: u64| patches(vec![(e.dims_at, u64b(a).to_vec()), (e.dims_at + 8, u64b(b).to_vec())]);
-            push(format!("entry {i} dims product overflows 63 bits"), dims2(1 << 32, 1 << 32), err_at(&[BAD_DIMS]));
+            let dims2 = |a: u64, b: u64| {
+                patches(vec![
+                    (e.dims_at, u64b(a).to_vec()),
+                    (e.dims_at + 8, u64b(b).to_vec()),
+                ])
+            };
+            push(
+                format!("entry {i} dims product overflows 63 bits"),
+                dims2(1 << 32, 1 << 32),
+                err_at(&[BAD_DIMS]),
+            );
             // Dims that multiply fine but describe far more than the bytes: readable (a size
             // finding), and row 0 must not be allocated from the dims.
-            push(format!("entry {i} dims [2^20, 2^40]"), dims2(1 << 20, 1 << 40), Expect::Finding(SIZE_MISMATCH));
-            push(format!("entry {i} dims [1, 2^63-1]"), dims2(1, i64::MAX as u64), Expect::Finding(SIZE_MISMATCH));
-            push(format!("entry {i} dims [0, 2^62]"), dims2(0, 1 << 62), Expect::Any);
-            push(format!("entry {i} dims [2^62, 0]"), dims2(1 << 62, 0), Expect::Any);
+            push(
+                format!("entry {i} dims [2^20, 2^40]"),
+                dims2(1 << 20, 1 << 40),
+                Expect::Finding(SIZE_MISMATCH),
+            );
+            push(
+                format!("entry {i} dims [1, 2^63-1]"),
+                dims2(1, i64::MAX as u64),
+                Expect::Finding(SIZE_MISMATCH),
+            );
+            push(
+                format!("entry {i} dims [0, 2^62]"),
+                dims2(0, 1 << 62),
+                Expect::Any,
+            );
+            push(
+                format!("entry {i} dims [2^62, 0]"),
+                dims2(1 << 62, 0),
+                Expect::Any,
+            );
         } else {
-            push(format!("entry {i} dims[0] 2^60"), patch(e.dims_at, &u64b(1 << 60)), Expect::Finding(SIZE_MISMATCH));
+            push(
+                format!("entry {i} dims[0] 2^60"),
+                patch(e.dims_at, &u64b(1 << 60)),
+                Expect::Finding(SIZE_MISMATCH),
+            );
         }
-        push(format!("entry {i} offset + 1"), patch(e.offset_at, &u64b(t.offset + 1)), err_at(&[OFFSET_MISALIGNED]));
-        push(format!("entry {i} offset + 32"), patch(e.offset_at, &u64b(t.offset + 32)), err_at(&[OFFSET_MISALIGNED]));
-        push(format!("entry {i} offset 2^40"), patch(e.offset_at, &u64b(1 << 40)), err_at(&[OUT_OF_BOUNDS]));
-        push(format!("entry {i} offset 2^64-64"), patch(e.offset_at, &u64b(u64::MAX & !63)), err_at(&[OUT_OF_BOUNDS]));
-        push(format!("entry {i} size 2^64-1"), patch(e.size_at, &u64b(u64::MAX)), err_at(&[OUT_OF_BOUNDS]));
-        push(format!("entry {i} size = file length"), patch(e.size_at, &u64b(len)), err_at(&[OUT_OF_BOUNDS]));
-        push(format!("entry {i} size 0"), patch(e.size_at, &u64b(0)), Expect::Any);
-        push(format!("entry {i} size - 1"), patch(e.size_at, &u64b(t.size - 1)), Expect::Finding(SIZE_MISMATCH));
-        push(format!("entry {i} size + 1"), patch(e.size_at, &u64b(t.size + 1)), Expect::Any);
+        push(
+            format!("entry {i} offset + 1"),
+            patch(e.offset_at, &u64b(t.offset + 1)),
+            err_at(&[OFFSET_MISALIGNED]),
+        );
+        push(
+            format!("entry {i} offset + 32"),
+            patch(e.offset_at, &u64b(t.offset + 32)),
+            err_at(&[OFFSET_MISALIGNED]),
+        );
+        push(
+            format!("entry {i} offset 2^40"),
+            patch(e.offset_at, &u64b(1 << 40)),
+            err_at(&[OUT_OF_BOUNDS]),
+        );
+        push(
+            format!("entry {i} offset 2^64-64"),
+            patch(e.offset_at, &u64b(u64::MAX & !63)),
+            err_at(&[OUT_OF_BOUNDS]),
+        );
+        push(
+            format!("entry {i} size 2^64-1"),
+            patch(e.size_at, &u64b(u64::MAX)),
+            err_at(&[OUT_OF_BOUNDS]),
+        );
+        push(
+            format!("entry {i} size = file length"),
+            patch(e.size_at, &u64b(len)),
+            err_at(&[OUT_OF_BOUNDS]),
+        );
+        push(
+            format!("entry {i} size 0"),
+            patch(e.size_at, &u64b(0)),
+            Expect::Any,
+        );
+        push(
+            format!("entry {i} size - 1"),
+            patch(e.size_at, &u64b(t.size - 1)),
+            Expect::Finding(SIZE_MISMATCH),
+        );
+        push(
+            format!("entry {i} size + 1"),
+            patch(e.size_at, &u64b(t.size + 1)),
+            Expect::Any,
+        );
     }
     if es.len() >= 2 {
-        push("entry 1 offset = entry 0 offset".into(), patch(es[1].offset_at, &u64b(a.tensors[0].offset)), err_at(&[OVERLAP, OUT_OF_BOUNDS]));
+        push(
+            "entry 1 offset = entry 0 offset".into(),
+            patch(es[1].offset_at, &u64b(a.tensors[0].offset)),
+            err_at(&[OVERLAP, OUT_OF_BOUNDS]),
+        );
         let last = es.len() - 1;
         push(
             "last entry offset = previous offset".into(),
@@ -700,47 +1398,97 @@ fn apr_cases(label: &str, w: &AprWriter, rng: &mut Rng, out: &mut Vec<Case>) {
         let first = base[e0.start as usize..e0.end as usize].to_vec();
         let second = base[e1.start as usize..e1.end as usize].to_vec();
         let at = e0.start + second.len() as u64;
-        push("first two index entries swapped".into(), patches(vec![(e0.start, second), (at, first)]), Expect::Finding(INDEX_ORDER));
+        push(
+            "first two index entries swapped".into(),
+            patches(vec![(e0.start, second), (at, first)]),
+            Expect::Finding(INDEX_ORDER),
+        );
     }
 
     // Footer and trailing bytes.
-    push("trailing 100 bytes".into(), append(&[0xCD; 100]), Expect::Finding(TRAILING));
-    push("trailing 5 bytes".into(), append(&[1, 2, 3, 4, 5]), Expect::Finding(TRAILING));
+    push(
+        "trailing 100 bytes".into(),
+        append(&[0xCD; 100]),
+        Expect::Finding(TRAILING),
+    );
+    push(
+        "trailing 5 bytes".into(),
+        append(&[1, 2, 3, 4, 5]),
+        Expect::Finding(TRAILING),
+    );
     if a.footer == apr_fmt::Footer::Valid {
-        push("footer flipped".into(), flip((len - 1) * 8), Expect::Finding(FOOTER_CRC));
-        push("footer cut by 2 bytes".into(), cut(len - 2), Expect::Finding(TRAILING));
+        push(
+            "footer flipped".into(),
+            flip((len - 1) * 8),
+            Expect::Finding(FOOTER_CRC),
+        );
+        push(
+            "footer cut by 2 bytes".into(),
+            cut(len - 2),
+            Expect::Finding(TRAILING),
+        );
     } else {
-        push("4 bytes appended (an invalid footer)".into(), append(&[1, 2, 3, 4]), Expect::Finding(FOOTER_CRC));
+        push(
+            "4 bytes appended (an invalid footer)".into(),
+            append(&[1, 2, 3, 4]),
+            Expect::Finding(FOOTER_CRC),
+        );
     }
 
     // Through the writer.
     let mut d = w.clone();
     let first = d.metadata[0].clone();
     d.metadata.push(first);
-    push("duplicate metadata key".into(), whole(d.to_bytes()), Expect::Finding(DUP_KEY));
+    push(
+        "duplicate metadata key".into(),
+        whole(d.to_bytes()),
+        Expect::Finding(DUP_KEY),
+    );
     let mut d = w.clone();
     d.tensors[1].name = d.tensors[0].name.clone();
-    push("duplicate tensor name".into(), whole(d.to_bytes()), err_at(&[DUP_TENSOR]));
+    push(
+        "duplicate tensor name".into(),
+        whole(d.to_bytes()),
+        err_at(&[DUP_TENSOR]),
+    );
     let mut d = w.clone();
     d.sort_index = false;
     d.tensors.sort_by(|x, y| y.name.cmp(&x.name));
-    push("unsorted index (names descending)".into(), whole(d.to_bytes()), Expect::Finding(INDEX_ORDER));
+    push(
+        "unsorted index (names descending)".into(),
+        whole(d.to_bytes()),
+        Expect::Finding(INDEX_ORDER),
+    );
     let mut d = w.clone();
     d.metadata.clear();
-    push("empty metadata object".into(), whole(d.to_bytes()), Expect::Ok);
+    push(
+        "empty metadata object".into(),
+        whole(d.to_bytes()),
+        Expect::Ok,
+    );
     let mut d = w.clone();
     d.tensors.clear();
     push("no tensors".into(), whole(d.to_bytes()), Expect::Ok);
     let mut d = w.clone();
     for (k, v) in d.metadata.iter_mut() {
-        if matches!(k.as_str(), "hidden_size" | "num_heads" | "num_layers" | "vocab_size") {
+        if matches!(
+            k.as_str(),
+            "hidden_size" | "num_heads" | "num_layers" | "vocab_size"
+        ) {
             *v = serde_json::json!(u64::MAX);
         }
     }
-    push("config counts 2^64-1".into(), whole(d.to_bytes()), Expect::Ok);
+    push(
+        "config counts 2^64-1".into(),
+        whole(d.to_bytes()),
+        Expect::Ok,
+    );
     let mut d = w.clone();
     for (k, v) in d.metadata.iter_mut() {
-        if matches!(k.as_str(), "hidden_size" | "num_heads" | "num_kv_heads" | "head_dim") {
+        if matches!(
+            k.as_str(),
+            "hidden_size" | "num_heads" | "num_kv_heads" | "head_dim"
+        ) {
             *v = serde_json::json!(0);
         }
     }
@@ -753,14 +1501,26 @@ fn apr_cases(label: &str, w: &AprWriter, rng: &mut Rng, out: &mut Vec<Case>) {
             *v = serde_json::json!({"nested": [1, [2, [3]]]});
         }
     }
-    push("every number a string, every array an object".into(), whole(d.to_bytes()), Expect::Ok);
+    push(
+        "every number a string, every array an object".into(),
+        whole(d.to_bytes()),
+        Expect::Ok,
+    );
     let mut d = w.clone();
     d.meta("hidden_dim", serde_json::json!(8));
     d.meta("tokenizer.vocabulary", serde_json::json!([1, 2, 3]));
-    push("alias collision and a non-string vocabulary".into(), whole(d.to_bytes()), Expect::Ok);
+    push(
+        "alias collision and a non-string vocabulary".into(),
+        whole(d.to_bytes()),
+        Expect::Ok,
+    );
     let mut d = w.clone();
     d.tensors[0].bytes.clear();
-    push("tensor 0 with 0 bytes (tied-lm_head defect shape)".into(), whole(d.to_bytes()), Expect::Any);
+    push(
+        "tensor 0 with 0 bytes (tied-lm_head defect shape)".into(),
+        whole(d.to_bytes()),
+        Expect::Any,
+    );
 }
 
 /// Small hand-made APR files whose sizes are not multiples of 64 (odd payloads, no padding
@@ -769,21 +1529,43 @@ fn odd_apr_cases(out: &mut Vec<Case>) {
     for flavour in [Flavour::Aprender, Flavour::Realizar] {
         let mut w = AprWriter::new(flavour);
         w.meta("architecture", serde_json::json!("qwen2"));
-        let f32s = |n: usize| (0..n).flat_map(|i| (i as f32).to_le_bytes()).collect::<Vec<u8>>();
+        let f32s = |n: usize| {
+            (0..n)
+                .flat_map(|i| (i as f32).to_le_bytes())
+                .collect::<Vec<u8>>()
+        };
         w.tensor(AprTensor::new("a", vec![3], DType::F32, f32s(3)));
         w.tensor(AprTensor::new("b", vec![5], DType::F32, f32s(5)));
         let full = w.to_bytes();
         let a = read_apr(&full);
-        let needed = a.tensors.iter().map(|t| t.data_span(a.header.data_offset).end()).max().unwrap_or(0);
+        let needed = a
+            .tensors
+            .iter()
+            .map(|t| t.data_span(a.header.data_offset).end())
+            .max()
+            .unwrap_or(0);
         let label = format!("odd-size APR ({flavour:?})");
         // Every length from the header to past the end, and the last tensor's padding dropped.
         let full = Arc::new(full);
         for c in 60..full.len() as u64 {
-            out.push(Case { name: format!("{label}: truncated at {c}"), ext: "apr", base: full.clone(), make: cut(c), expect: Expect::Cut { needed } });
+            out.push(Case {
+                name: format!("{label}: truncated at {c}"),
+                ext: "apr",
+                base: full.clone(),
+                make: cut(c),
+                expect: Expect::Cut { needed },
+            });
         }
         for extra in 0..8u8 {
-            let make: Make = Box::new(move |b| [&b[..needed as usize], &[0xEE; 8][..extra as usize]].concat());
-            out.push(Case { name: format!("{label}: unpadded + {extra} bytes"), ext: "apr", base: full.clone(), make, expect: Expect::Any });
+            let make: Make =
+                Box::new(move |b| [&b[..needed as usize], &[0xEE; 8][..extra as usize]].concat());
+            out.push(Case {
+                name: format!("{label}: unpadded + {extra} bytes"),
+                ext: "apr",
+                base: full.clone(),
+                make,
+                expect: Expect::Any,
+            });
         }
     }
 }
@@ -791,43 +1573,175 @@ fn odd_apr_cases(out: &mut Vec<Case>) {
 fn generic_cases(out: &mut Vec<Case>) {
     let none = Arc::new(Vec::new());
     let mut push = |name: &str, ext: &'static str, bytes: Vec<u8>, expect: Expect| {
-        out.push(Case { name: name.into(), ext, base: none.clone(), make: whole(bytes), expect });
+        out.push(Case {
+            name: name.into(),
+            ext,
+            base: none.clone(),
+            make: whole(bytes),
+            expect,
+        });
     };
     let lfs = b"version https://git-lfs.github.com/spec/v1\noid sha256:09363326c4978060a277ddad0daa081039d8133c626075743f6c3594c1aacb04\nsize 1147744\n".to_vec();
     for ext in ["gguf", "apr"] {
         push("empty file", ext, Vec::new(), err(&[EMPTY]));
         push("Git LFS pointer", ext, lfs.clone(), err(&[LFS]));
-        push("Git LFS pointer, first line only", ext, b"version https://git-lfs.github.com/spec/v1".to_vec(), err(&[LFS]));
+        push(
+            "Git LFS pointer, first line only",
+            ext,
+            b"version https://git-lfs.github.com/spec/v1".to_vec(),
+            err(&[LFS]),
+        );
         push("one byte", ext, b"G".to_vec(), err(&[UNKNOWN_FORMAT]));
-        push("SafeTensors header", ext, b"\x10\x00\x00\x00\x00\x00\x00\x00{\"__metadata__\":{}}".to_vec(), err(&[UNKNOWN_FORMAT]));
-        push("zip", ext, b"PK\x03\x04\x14\x00\x00\x00".to_vec(), err(&[UNKNOWN_FORMAT]));
-        push("text", ext, b"hello world\n".to_vec(), err(&[UNKNOWN_FORMAT]));
+        push(
+            "SafeTensors header",
+            ext,
+            b"\x10\x00\x00\x00\x00\x00\x00\x00{\"__metadata__\":{}}".to_vec(),
+            err(&[UNKNOWN_FORMAT]),
+        );
+        push(
+            "zip",
+            ext,
+            b"PK\x03\x04\x14\x00\x00\x00".to_vec(),
+            err(&[UNKNOWN_FORMAT]),
+        );
+        push(
+            "text",
+            ext,
+            b"hello world\n".to_vec(),
+            err(&[UNKNOWN_FORMAT]),
+        );
         push("zeros", ext, vec![0; 4096], err(&[UNKNOWN_FORMAT]));
     }
-    push("magic only GGUF", "gguf", b"GGUF".to_vec(), err_at(&[TRUNCATED]));
-    push("GGUF v3 header, counts missing", "gguf", b"GGUF\x03\x00\x00\x00".to_vec(), err_at(&[TRUNCATED]));
+    push(
+        "magic only GGUF",
+        "gguf",
+        b"GGUF".to_vec(),
+        err_at(&[TRUNCATED]),
+    );
+    push(
+        "GGUF v3 header, counts missing",
+        "gguf",
+        b"GGUF\x03\x00\x00\x00".to_vec(),
+        err_at(&[TRUNCATED]),
+    );
     let mut minimal = b"GGUF\x03\x00\x00\x00".to_vec();
     minimal.extend_from_slice(&0u64.to_le_bytes());
     minimal.extend_from_slice(&0u64.to_le_bytes());
-    push("GGUF with nothing in it", "gguf", minimal.clone(), Expect::Ok);
-    push("GGUF v1 minimal", "gguf", patched(&minimal, 4, &1u32.to_le_bytes()), err(&[VERSION]));
-    push("GGUF big-endian minimal", "gguf", patched(&minimal, 4, &3u32.to_be_bytes()), err(&[BIG_ENDIAN]));
+    push(
+        "GGUF with nothing in it",
+        "gguf",
+        minimal.clone(),
+        Expect::Ok,
+    );
+    push(
+        "GGUF v1 minimal",
+        "gguf",
+        patch(4, 1u32.to_le_bytes())(&minimal),
+        err(&[VERSION]),
+    );
+    push(
+        "GGUF big-endian minimal",
+        "gguf",
+        patch(4, 3u32.to_be_bytes())(&minimal),
+        err(&[BIG_ENDIAN]),
+    );
     let mut huge = b"GGUF\x03\x00\x00\x00".to_vec();
     huge.extend_from_slice(&u64::MAX.to_le_bytes());
     huge.extend_from_slice(&u64::MAX.to_le_bytes());
-    push("GGUF both counts 2^64-1, nothing else", "gguf", huge, err_at(&[TRUNCATED]));
-    push("magic only APR", "apr", b"APR\0".to_vec(), err_at(&[TRUNCATED]));
-    push("APRN blob", "apr", b"APRN\x01\x00\x00\x00\x81\xa1a\x01".to_vec(), err(&[APR_V1]));
-    push("APR1 blob", "apr", b"APR1[{\"name\":\"w\"}]".to_vec(), err(&[VERSION]));
+    push(
+        "GGUF both counts 2^64-1, nothing else",
+        "gguf",
+        huge,
+        err_at(&[TRUNCATED]),
+    );
+    // Many small records: duplicate detection must not be quadratic in the record count.
+    const MANY: usize = 200_000;
+    let mut many = b"GGUF\x03\x00\x00\x00".to_vec();
+    many.extend_from_slice(&0u64.to_le_bytes());
+    many.extend_from_slice(&(MANY as u64).to_le_bytes());
+    for i in 0..MANY {
+        let key = format!("k{i}");
+        many.extend_from_slice(&(key.len() as u64).to_le_bytes());
+        many.extend_from_slice(key.as_bytes());
+        many.extend_from_slice(&0u32.to_le_bytes());
+        many.push(1);
+    }
+    push("GGUF with 200k distinct keys", "gguf", many, Expect::Ok);
+    let mut w = AprWriter::new(Flavour::Realizar);
+    for i in 0..MANY {
+        w.meta(format!("k{i}"), serde_json::json!(0));
+    }
+    push(
+        "APR with 200k distinct metadata keys",
+        "apr",
+        w.to_bytes(),
+        Expect::Ok,
+    );
+    let mut w = GgufWriter::new();
+    let mut a = AprWriter::new(Flavour::Realizar);
+    for i in 0..MANY / 2 {
+        w.tensor(apr_lint::format::writer::gguf::GgufTensor::new(
+            format!("t{i}"),
+            vec![0],
+            DType::F32,
+            Vec::new(),
+        ));
+        a.tensor(AprTensor::new(
+            format!("t{i:06}"),
+            vec![0],
+            DType::F32,
+            Vec::new(),
+        ));
+    }
+    push(
+        "GGUF with 100k empty tensors",
+        "gguf",
+        w.to_bytes(),
+        Expect::Ok,
+    );
+    push(
+        "APR with 100k empty tensors",
+        "apr",
+        a.to_bytes(),
+        Expect::Ok,
+    );
+    push(
+        "magic only APR",
+        "apr",
+        b"APR\0".to_vec(),
+        err_at(&[TRUNCATED]),
+    );
+    push(
+        "APRN blob",
+        "apr",
+        b"APRN\x01\x00\x00\x00\x81\xa1a\x01".to_vec(),
+        err(&[APR_V1]),
+    );
+    push(
+        "APR1 blob",
+        "apr",
+        b"APR1[{\"name\":\"w\"}]".to_vec(),
+        err(&[VERSION]),
+    );
     let mut h = vec![0u8; 64];
     h[..4].copy_from_slice(b"APR\0");
     h[4] = 2;
-    push("APR header of zeros", "apr", fix_crc(h.clone()), err_at(&[HEADER_FIELD]));
+    push(
+        "APR header of zeros",
+        "apr",
+        fix_crc(h.clone()),
+        err_at(&[HEADER_FIELD]),
+    );
     // A header claiming everything at 64: metadata of 0 bytes is not a JSON object.
     h[12..20].copy_from_slice(&64u64.to_le_bytes());
     h[24..32].copy_from_slice(&64u64.to_le_bytes());
     h[32..40].copy_from_slice(&64u64.to_le_bytes());
-    push("APR header only, sections empty", "apr", fix_crc(h.clone()), err_at(&[METADATA_JSON]));
+    push(
+        "APR header only, sections empty",
+        "apr",
+        fix_crc(h.clone()),
+        err_at(&[METADATA_JSON]),
+    );
     // `{}` as metadata, no tensors.
     let mut v = h.clone();
     v[20..24].copy_from_slice(&2u32.to_le_bytes());
@@ -835,13 +1749,28 @@ fn generic_cases(out: &mut Vec<Case>) {
     v[32..40].copy_from_slice(&128u64.to_le_bytes());
     v.extend_from_slice(b"{}");
     v.resize(128, 0);
-    push("APR with `{}` and no tensors", "apr", fix_crc(v.clone()), Expect::Ok);
+    push(
+        "APR with `{}` and no tensors",
+        "apr",
+        fix_crc(v.clone()),
+        Expect::Ok,
+    );
     let mut w = v.clone();
     w[8..12].copy_from_slice(&u32::MAX.to_le_bytes());
-    push("APR empty index, tensor_count 2^32-1", "apr", fix_crc(w), err_at(&[TRUNCATED]));
+    push(
+        "APR empty index, tensor_count 2^32-1",
+        "apr",
+        fix_crc(w),
+        err_at(&[TRUNCATED]),
+    );
     let mut w = v.clone();
     w[64..66].copy_from_slice(b"[]");
-    push("APR metadata `[]`", "apr", fix_crc(w), err_at(&[METADATA_JSON]));
+    push(
+        "APR metadata `[]`",
+        "apr",
+        fix_crc(w),
+        err_at(&[METADATA_JSON]),
+    );
 }
 
 fn corpus() -> Vec<Case> {
@@ -855,7 +1784,12 @@ fn corpus() -> Vec<Case> {
         let g = read_gguf(&bytes);
         for flavour in [Flavour::Aprender, Flavour::Realizar] {
             let w = gguf_to_apr(&g, flavour);
-            apr_cases(&format!("{name} → APR ({flavour:?})"), &w, &mut rng, &mut cases);
+            apr_cases(
+                &format!("{name} → APR ({flavour:?})"),
+                &w,
+                &mut rng,
+                &mut cases,
+            );
         }
     }
     cases
@@ -867,8 +1801,13 @@ fn corpus() -> Vec<Case> {
 /// What reading a file gave.
 #[derive(Debug)]
 enum Seen {
-    Err { code: &'static str, offset: Option<u64> },
-    Ok { findings: Vec<&'static str> },
+    Err {
+        code: &'static str,
+        offset: Option<u64>,
+    },
+    Ok {
+        findings: Vec<&'static str>,
+    },
 }
 
 /// Read, view, dequantize row 0 of each tensor, run the per-file checks. Returns what was seen, or
@@ -881,14 +1820,24 @@ fn exercise(bytes: Vec<u8>, ext: &str) -> Result<Seen, String> {
     match (read, view) {
         (Err(a), Err(b)) => {
             if a.code() != b.code() || a.byte_offset() != b.byte_offset() {
-                return Err(format!("read_source gave {} but ModelView gave {}", a.code(), b.code()));
+                return Err(format!(
+                    "read_source gave {} but ModelView gave {}",
+                    a.code(),
+                    b.code()
+                ));
             }
             if let Some(o) = a.byte_offset()
                 && o > len
             {
-                return Err(format!("{} at offset {o}, past the end of the {len}-byte file", a.code()));
+                return Err(format!(
+                    "{} at offset {o}, past the end of the {len}-byte file",
+                    a.code()
+                ));
             }
-            Ok(Seen::Err { code: a.code(), offset: a.byte_offset() })
+            Ok(Seen::Err {
+                code: a.code(),
+                offset: a.byte_offset(),
+            })
         }
         (Ok(_), Ok(v)) => {
             for t in &v.tensors {
@@ -898,13 +1847,24 @@ fn exercise(bytes: Vec<u8>, ext: &str) -> Result<Seen, String> {
                 if let Some(s) = f.span
                     && s.offset.checked_add(s.len).is_none_or(|e| e > len)
                 {
-                    return Err(format!("finding {} spans [{}, +{}), outside the {len}-byte file", f.code, s.offset, s.len));
+                    return Err(format!(
+                        "finding {} spans [{}, +{}), outside the {len}-byte file",
+                        f.code, s.offset, s.len
+                    ));
                 }
             }
-            Ok(Seen::Ok { findings: v.findings.iter().map(|f| f.code).collect() })
+            Ok(Seen::Ok {
+                findings: v.findings.iter().map(|f| f.code).collect(),
+            })
         }
-        (Ok(_), Err(e)) => Err(format!("read_source read it but ModelView gave {}", e.code())),
-        (Err(e), Ok(_)) => Err(format!("ModelView read it but read_source gave {}", e.code())),
+        (Ok(_), Err(e)) => Err(format!(
+            "read_source read it but ModelView gave {}",
+            e.code()
+        )),
+        (Err(e), Ok(_)) => Err(format!(
+            "ModelView read it but read_source gave {}",
+            e.code()
+        )),
     }
 }
 
@@ -925,7 +1885,9 @@ fn judge(case: &Case, len: u64, seen: &Seen) -> Result<(), String> {
                 }
                 Ok(())
             }
-            Seen::Ok { findings } => Err(format!("expected an error {codes:?}, the file read (findings {findings:?})")),
+            Seen::Ok { findings } => Err(format!(
+                "expected an error {codes:?}, the file read (findings {findings:?})"
+            )),
         }
     };
     match &case.expect {
@@ -950,7 +1912,9 @@ fn judge(case: &Case, len: u64, seen: &Seen) -> Result<(), String> {
             } else {
                 match seen {
                     Seen::Ok { .. } => Ok(()),
-                    Seen::Err { code, .. } => Err(format!("cut after all tensor data ({needed}), expected the file to read, got {code}")),
+                    Seen::Err { code, .. } => Err(format!(
+                        "cut after all tensor data ({needed}), expected the file to read, got {code}"
+                    )),
                 }
             }
         }
@@ -958,26 +1922,33 @@ fn judge(case: &Case, len: u64, seen: &Seen) -> Result<(), String> {
 }
 
 /// Runs one case under `catch_unwind`; Err describes the failure.
-fn run(case: &Case) -> Result<Duration, String> {
+/// Runs one case; Ok gives its time and the error code it ended with (None: readable).
+fn run(case: &Case) -> Result<(Duration, Option<&'static str>), String> {
     let t0 = Instant::now();
     let bytes = (case.make)(&case.base);
     let len = bytes.len() as u64;
     let ext = case.ext;
-    let seen = catch_unwind(AssertUnwindSafe(|| exercise(bytes, ext)))
-        .map_err(|p| {
-            let msg = p
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_default();
-            format!("PANIC: {msg}")
-        })??;
+    let seen = catch_unwind(AssertUnwindSafe(|| exercise(bytes, ext))).map_err(|p| {
+        let msg = p
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default();
+        format!("PANIC: {msg}")
+    })??;
     judge(case, len, &seen)?;
     let took = t0.elapsed();
     if took > CASE_BUDGET {
         return Err(format!("took {took:?}"));
     }
-    Ok(took)
+    Ok((
+        took,
+        if let Seen::Err { code, .. } = seen {
+            Some(code)
+        } else {
+            None
+        },
+    ))
 }
 
 #[test]
@@ -986,31 +1957,59 @@ fn corrupt_corpus() {
     let cases = corpus();
     let n_gguf = cases.iter().filter(|c| c.ext == "gguf").count();
     let n_apr = cases.len() - n_gguf;
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).min(4);
-    let failures: Vec<String> = std::thread::scope(|s| {
+    let threads = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .min(4);
+    let mut failures: Vec<String> = Vec::new();
+    let mut outcomes: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+    let mut slowest = (Duration::ZERO, String::new());
+    std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
             .map(|k| {
                 let cases = &cases;
                 s.spawn(move || {
-                    let mut failed = Vec::new();
-                    let mut slowest = Duration::ZERO;
-                    for case in cases.iter().skip(k).step_by(threads) {
-                        match run(case) {
-                            Ok(d) => slowest = slowest.max(d),
-                            Err(e) => failed.push(format!("{}: {e}", case.name)),
-                        }
-                    }
-                    failed
+                    cases
+                        .iter()
+                        .skip(k)
+                        .step_by(threads)
+                        .map(|c| (c, run(c)))
+                        .collect::<Vec<_>>()
                 })
             })
             .collect();
-        handles.into_iter().flat_map(|h| h.join().expect("runner threads catch every panic")).collect()
+        for h in handles {
+            for (case, r) in h.join().expect("runner threads catch every panic") {
+                match r {
+                    Ok((d, code)) => {
+                        *outcomes.entry(code.unwrap_or("readable")).or_default() += 1;
+                        if d > slowest.0 {
+                            slowest = (d, case.name.clone());
+                        }
+                    }
+                    Err(e) => failures.push(format!("{}: {e}", case.name)),
+                }
+            }
+        }
     });
     let took = t0.elapsed();
-    eprintln!("corrupt corpus: {} cases ({n_gguf} GGUF, {n_apr} APR) in {took:?}", cases.len());
-    assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), cases.len(), failures.join("\n"));
+    eprintln!(
+        "corrupt corpus: {} cases ({n_gguf} GGUF, {n_apr} APR) in {took:?}",
+        cases.len()
+    );
+    eprintln!("outcomes: {outcomes:?}");
+    eprintln!("slowest case: {} ({:?})", slowest.1, slowest.0);
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
     assert!(cases.len() >= 500, "only {} cases", cases.len());
-    assert!(n_gguf >= 200 && n_apr >= 200, "{n_gguf} GGUF and {n_apr} APR cases");
+    assert!(
+        n_gguf >= 200 && n_apr >= 200,
+        "{n_gguf} GGUF and {n_apr} APR cases"
+    );
     assert!(took < CORPUS_BUDGET, "the corpus took {took:?}");
 }
 
@@ -1018,7 +2017,9 @@ fn corrupt_corpus() {
 // The input is never modified, and reading is deterministic.
 
 fn fnv(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3))
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 #[test]
@@ -1028,12 +2029,18 @@ fn opening_and_dequantizing_never_modifies_the_file() {
     let files = [
         ("model.gguf", fixture(GGUF_FIXTURES[0])),
         ("model.apr", gguf_to_apr(&g, Flavour::Aprender).to_bytes()),
-        ("realizar.apr", gguf_to_apr(&g, Flavour::Realizar).to_bytes()),
+        (
+            "realizar.apr",
+            gguf_to_apr(&g, Flavour::Realizar).to_bytes(),
+        ),
     ];
     for (name, bytes) in files {
         let path = dir.path().join(name);
         std::fs::write(&path, &bytes).expect("write temp copy");
-        let before = (fnv(&std::fs::read(&path).expect("read")), std::fs::metadata(&path).expect("stat").modified().ok());
+        let before = (
+            fnv(&std::fs::read(&path).expect("read")),
+            std::fs::metadata(&path).expect("stat").modified().ok(),
+        );
         {
             let v = ModelView::open(&path).expect("the copy reads");
             for t in &v.tensors {
@@ -1044,9 +2051,16 @@ fn opening_and_dequantizing_never_modifies_the_file() {
             let r = Resolved::new(&v, rules());
             check_file(&v, &r, &mut Vec::new());
         }
-        let after = (fnv(&std::fs::read(&path).expect("read")), std::fs::metadata(&path).expect("stat").modified().ok());
+        let after = (
+            fnv(&std::fs::read(&path).expect("read")),
+            std::fs::metadata(&path).expect("stat").modified().ok(),
+        );
         assert_eq!(before, after, "{name} changed");
-        assert_eq!(before.0, fnv(&bytes), "{name} differs from what was written");
+        assert_eq!(
+            before.0,
+            fnv(&bytes),
+            "{name} differs from what was written"
+        );
     }
 }
 

@@ -59,10 +59,17 @@ fn err_line(text: &str) -> (String, Option<usize>) {
 
 #[test]
 fn unknown_key_points_at_its_line() {
-    let bad = GOOD.replace("per_layer = true\ngguf = [\"blk.{i}.attn_q.weight\"]", "per_layers = true\ngguf = [\"blk.{i}.attn_q.weight\"]");
+    let bad = GOOD.replace(
+        "per_layer = true\ngguf = [\"blk.{i}.attn_q.weight\"]",
+        "per_layers = true\ngguf = [\"blk.{i}.attn_q.weight\"]",
+    );
     let (code, line) = err_line(&bad);
     assert_eq!(code, "APRL-R001");
-    let want = bad.lines().position(|l| l.starts_with("per_layers")).unwrap() + 1;
+    let want = bad
+        .lines()
+        .position(|l| l.starts_with("per_layers"))
+        .unwrap()
+        + 1;
     assert_eq!(line, Some(want));
 }
 
@@ -71,18 +78,34 @@ fn bad_formula_and_unknown_symbol() {
     let bad = GOOD.replace("\"n_head * head_dim\"", "\"n_head * \"");
     let (code, line) = err_line(&bad);
     assert_eq!(code, "APRL-R002");
-    assert_eq!(line, Some(bad.lines().position(|l| l.contains("n_head * \"")).unwrap() + 1));
+    assert_eq!(
+        line,
+        Some(bad.lines().position(|l| l.contains("n_head * \"")).unwrap() + 1)
+    );
     let bad = GOOD.replace("\"n_head * head_dim\"", "\"n_heads * head_dim\"");
     assert_eq!(err_line(&bad).0, "APRL-R002");
 }
 
 #[test]
 fn bad_values() {
-    assert_eq!(err_line(&GOOD.replace("rope_type = \"neox\"", "rope_type = \"gptj\"")).0, "APRL-R003");
-    assert_eq!(err_line(&GOOD.replace("rope_rows = \"n_head\"", "rope_rows = \"heads\"")).0, "APRL-R003");
-    assert_eq!(err_line(&GOOD.replace("blk.{i}.attn_q.weight", "blk.attn_q.weight")).0, "APRL-R003");
+    assert_eq!(
+        err_line(&GOOD.replace("rope_type = \"neox\"", "rope_type = \"gptj\"")).0,
+        "APRL-R003"
+    );
+    assert_eq!(
+        err_line(&GOOD.replace("rope_rows = \"n_head\"", "rope_rows = \"heads\"")).0,
+        "APRL-R003"
+    );
+    assert_eq!(
+        err_line(&GOOD.replace("blk.{i}.attn_q.weight", "blk.attn_q.weight")).0,
+        "APRL-R003"
+    );
     // Two files defining one architecture.
-    let e = RuleSet::from_texts(&[(PathBuf::from("a.toml"), GOOD.into()), (PathBuf::from("b.toml"), GOOD.into())]).unwrap_err();
+    let e = RuleSet::from_texts(&[
+        (PathBuf::from("a.toml"), GOOD.into()),
+        (PathBuf::from("b.toml"), GOOD.into()),
+    ])
+    .unwrap_err();
     assert_eq!(e[0].lint.code, "APRL-R003");
     assert!(load("not toml [[").is_err());
 }
@@ -90,12 +113,22 @@ fn bad_values() {
 #[test]
 fn cli_rules_dir_error_exits_2() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("x.toml"), GOOD.replace("dims = [\"vocab\", \"hidden\"]", "dims = [\"vocab\", \"hiden\"]")).unwrap();
+    std::fs::write(
+        dir.path().join("x.toml"),
+        GOOD.replace(
+            "dims = [\"vocab\", \"hidden\"]",
+            "dims = [\"vocab\", \"hiden\"]",
+        ),
+    )
+    .unwrap();
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_apr-lint"))
         .args(["rules", "--rules", dir.path().to_str().unwrap()])
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("APRL-R002") && err.contains("x.toml:"), "{err}");
+    assert!(
+        err.contains("APRL-R002") && err.contains("x.toml:"),
+        "{err}"
+    );
 }

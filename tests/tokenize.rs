@@ -22,7 +22,10 @@ fn gguf_tokenizers_match_llama_cpp() {
 
 #[test]
 fn apr_tokenizer_agrees_with_its_gguf() {
-    for (g, ids) in [("gguf/tiny-qwen2-lq-q4_k_m.gguf", QWEN2_IDS), ("gguf/tiny-llama-q8_0.gguf", LLAMA_IDS)] {
+    for (g, ids) in [
+        ("gguf/tiny-qwen2-lq-q4_k_m.gguf", QWEN2_IDS),
+        ("gguf/tiny-llama-q8_0.gguf", LLAMA_IDS),
+    ] {
         let a = apr_view(&clean_apr(g, Flavour::Aprender));
         let t = TextTokenizer::from_container(&a.container).unwrap();
         assert_eq!(t.encode("Hello my name is Tiny"), ids, "{g}");

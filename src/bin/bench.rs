@@ -30,6 +30,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use apr_lint::check;
 use apr_lint::format::writer::generate::{self, QWEN2_5_1_5B, Shape};
 use apr_lint::format::{self, Container, Source};
+use apr_lint::model::tokenize::TextTokenizer;
 use apr_lint::model::tokenizer::{Tokenizer, fingerprint};
 use apr_lint::model::{Config, ModelView};
 use apr_lint::numeric;
@@ -178,6 +179,12 @@ fn mem_total() -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "n/a".into())
+}
+
 fn command_line(cmd: &str, args: &[&str]) -> Option<String> {
     let o = Command::new(cmd)
         .args(args)
@@ -211,7 +218,11 @@ fn utc_now() -> String {
         .unwrap_or(0);
     let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
     let s = secs.rem_euclid(86_400);
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02} UTC", s / 3600, s % 3600 / 60)
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
+        s / 3600,
+        s % 3600 / 60
+    )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -320,17 +331,24 @@ fn run_child(cmd: &Path, args: &[&std::ffi::OsStr], cwd: &Path) -> ChildRun {
     }
 }
 
-/// Peak RSS in kB of `cmd args` through `/usr/bin/time -f %M`, or None without it.
-fn peak_rss_kb(cmd: &Path, args: &[&std::ffi::OsStr], cwd: &Path, scratch: &Path) -> Option<u64> {
+/// What `/usr/bin/time -f "%M %R %U %S"` says of one run of `cmd args`: peak RSS (kB), minor page
+/// faults, user and system CPU seconds (10 ms resolution). None without `/usr/bin/time`.
+#[derive(Clone, Copy)]
+struct Usage {
+    rss_kb: u64,
+    minor_faults: u64,
+    user_s: f64,
+    sys_s: f64,
+}
+
+fn child_usage(cmd: &Path, args: &[&std::ffi::OsStr], cwd: &Path) -> Option<Usage> {
     let time = Path::new("/usr/bin/time");
     if !time.is_file() {
         return None;
     }
-    let out = scratch.join(format!("rss-{}.txt", std::process::id()));
-    let st = Command::new(time)
-        .arg("-f")
-        .arg("%M")
-        .arg("-o")
+    let out = cwd.join(format!("usage-{}.txt", std::process::id()));
+    Command::new(time)
+        .args(["-f", "%M %R %U %S", "-o"])
         .arg(&out)
         .arg(cmd)
         .args(args)
@@ -340,19 +358,31 @@ fn peak_rss_kb(cmd: &Path, args: &[&std::ffi::OsStr], cwd: &Path, scratch: &Path
         .stderr(Stdio::null())
         .status()
         .ok()?;
-    let _ = st;
     let text = std::fs::read_to_string(&out).ok()?;
     let _ = std::fs::remove_file(&out);
     // GNU time writes "Command exited with non-zero status N" first when the exit code is not 0.
-    text.lines().last()?.trim().parse().ok()
+    let f: Vec<&str> = text.lines().last()?.split_whitespace().collect();
+    Some(Usage {
+        rss_kb: f.first()?.parse().ok()?,
+        minor_faults: f.get(1)?.parse().ok()?,
+        user_s: f.get(2)?.parse().ok()?,
+        sys_s: f.get(3)?.parse().ok()?,
+    })
 }
 
 struct ProcResult {
     wall: Stats,
+    /// Medians (minimum, maximum for the RSS) over the runs under `/usr/bin/time`.
     rss_kb: Option<(u64, u64, u64)>,
+    usage: Option<Usage>,
     codes: Vec<Option<i32>>,
     json: Option<serde_json::Value>,
     child_elapsed_ms: Option<Stats>,
+}
+
+fn median_of<T: Copy + PartialOrd>(mut v: Vec<T>) -> T {
+    v.sort_by(|a, b| a.partial_cmp(b).expect("no NaN"));
+    v[v.len() / 2]
 }
 
 fn measure_process(
@@ -382,14 +412,27 @@ fn measure_process(
     }
     codes.sort();
     codes.dedup();
-    let mut rss: Vec<u64> = (0..n)
-        .filter_map(|_| peak_rss_kb(bin, args, cwd, cwd))
-        .collect();
-    rss.sort_unstable();
-    let rss_kb = (!rss.is_empty()).then(|| (rss[rss.len() / 2], rss[0], rss[rss.len() - 1]));
+    let usages: Vec<Usage> = (0..n).filter_map(|_| child_usage(bin, args, cwd)).collect();
+    let (rss_kb, usage) = if usages.is_empty() {
+        (None, None)
+    } else {
+        let rss: Vec<u64> = usages.iter().map(|u| u.rss_kb).collect();
+        let (lo, hi) = (
+            *rss.iter().min().expect("non-empty"),
+            *rss.iter().max().expect("non-empty"),
+        );
+        let u = Usage {
+            rss_kb: median_of(rss),
+            minor_faults: median_of(usages.iter().map(|u| u.minor_faults).collect()),
+            user_s: median_of(usages.iter().map(|u| u.user_s).collect()),
+            sys_s: median_of(usages.iter().map(|u| u.sys_s).collect()),
+        };
+        (Some((u.rss_kb, lo, hi)), Some(u))
+    };
     ProcResult {
         wall: Stats::of(walls),
         rss_kb,
+        usage,
         codes,
         json,
         child_elapsed_ms: (!elapsed.is_empty()).then(|| Stats::of(elapsed)),
@@ -469,13 +512,23 @@ fn main() {
     let commit = command_line("git", &["rev-parse", "--short", "HEAD"]).map(|c| {
         let dirty = command_line("git", &["status", "--porcelain", "--untracked-files=no"])
             .is_some_and(|s| !s.is_empty());
-        if dirty { format!("{c} + uncommitted changes") } else { c }
+        if dirty {
+            format!("{c} + uncommitted changes")
+        } else {
+            c
+        }
     });
     let _ = writeln!(md, "## Run\n");
     let _ = writeln!(md, "| | |\n|---|---|");
     let _ = writeln!(md, "| date | {} |", utc_now());
     let _ = writeln!(md, "| command | `{cmdline}` |");
-    let _ = writeln!(md, "| machine | {} × `{}`, {} RAM |", nproc, cpu_model(), mem_total());
+    let _ = writeln!(
+        md,
+        "| machine | {} × `{}`, {} RAM |",
+        nproc,
+        cpu_model(),
+        mem_total()
+    );
     if let Ok(k) = std::fs::read_to_string("/proc/sys/kernel/osrelease") {
         let _ = writeln!(md, "| kernel | Linux {} |", k.trim());
     }
@@ -491,6 +544,7 @@ fn main() {
         rayon::current_num_threads()
     );
     let _ = writeln!(md, "| repetitions | N = {n} (after one untimed warm-up) |");
+    let load_start = loadavg();
 
     // ---- 1. the pair
     let pair = prepare_pair(&args);
@@ -508,7 +562,10 @@ fn main() {
          (hidden {}, {} layers, {} heads / {} KV, ffn {}, vocab {}, tied embedding).\n",
         SHAPE.hidden, SHAPE.layers, SHAPE.heads, SHAPE.kv_heads, SHAPE.ffn, SHAPE.vocab
     );
-    let _ = writeln!(md, "| file | size | tensors | dtypes |\n|---|---:|---:|---|");
+    let _ = writeln!(
+        md,
+        "| file | size | tensors | dtypes |\n|---|---:|---:|---|"
+    );
     for (v, size) in [(&gv, gsize), (&av, asize)] {
         let _ = writeln!(
             md,
@@ -581,16 +638,42 @@ fn main() {
             (Ok(b), Ok(e)) => b.modified().ok() < e.modified().ok(),
             _ => false,
         };
-    let (proc_lint, proc_version) = if bin_ok {
+    let (proc_lint, proc_others) = if bin_ok {
         let l = measure_process(&bin, &lint_args, &pair.dir, n, true);
-        let v = measure_process(&bin, &["--version".as_ref()], &pair.dir, n, false);
-        (Some(l), Some(v))
+        let inspect_args = |p: &Path| -> Vec<std::ffi::OsString> {
+            vec![
+                "inspect".into(),
+                p.into(),
+                "-q".into(),
+                "--format".into(),
+                "json".into(),
+            ]
+        };
+        let mut others = Vec::new();
+        for (name, a) in [
+            (
+                "`apr-lint inspect X.apr -q --format json`",
+                inspect_args(&pair.apr),
+            ),
+            (
+                "`apr-lint inspect X.gguf -q --format json`",
+                inspect_args(&pair.gguf),
+            ),
+            (
+                "`apr-lint --version` (start-up floor)",
+                vec!["--version".into()],
+            ),
+        ] {
+            let a: Vec<&std::ffi::OsStr> = a.iter().map(|x| x.as_os_str()).collect();
+            others.push((name, measure_process(&bin, &a, &pair.dir, n, false)));
+        }
+        (Some(l), others)
     } else {
         eprintln!(
             "warning: {} not found: run `cargo build --release` first",
             bin.display()
         );
-        (None, None)
+        (None, Vec::new())
     };
 
     // ---- main table
@@ -660,22 +743,6 @@ fn main() {
                 );
             }
         }
-        if let Some(v) = &proc_version {
-            let _ = writeln!(
-                md,
-                "| `apr-lint --version`, whole process (start-up floor) | {} | {} | {} | | |",
-                ms(v.wall.median),
-                ms(v.wall.min),
-                ms(v.wall.max)
-            );
-            if let Some((med, _, _)) = v.rss_kb {
-                let _ = writeln!(
-                    md,
-                    "| `apr-lint --version`, peak RSS | {:.1} MB | | | | |",
-                    med as f64 / 1024.0
-                );
-            }
-        }
         let summary = p.json.as_ref().map(|j| &j["summary"]);
         let _ = writeln!(
             proc_notes,
@@ -693,6 +760,35 @@ fn main() {
                 "; the child's own `summary.elapsed_ms` (pipeline::lint) median {} ms",
                 e.median.as_millis()
             )),
+        );
+        let _ = writeln!(
+            proc_notes,
+            "\n| process | wall median | min | max | peak RSS | minor faults | user CPU | sys CPU |\n|---|---:|---:|---:|---:|---:|---:|---:|"
+        );
+        for (name, r) in std::iter::once(("`apr-lint X.apr --against X.gguf -q --format json`", p))
+            .chain(proc_others.iter().map(|(n, r)| (*n, r)))
+        {
+            let (rss, faults, user, sys) = match r.usage {
+                Some(u) => (
+                    format!("{:.1} MB", u.rss_kb as f64 / 1024.0),
+                    u.minor_faults.to_string(),
+                    format!("{:.0} ms", u.user_s * 1e3),
+                    format!("{:.0} ms", u.sys_s * 1e3),
+                ),
+                None => ("n/a".into(), "n/a".into(), "n/a".into(), "n/a".into()),
+            };
+            let _ = writeln!(
+                proc_notes,
+                "| {name} | {} | {} | {} | {rss} | {faults} | {user} | {sys} |",
+                ms(r.wall.median),
+                ms(r.wall.min),
+                ms(r.wall.max)
+            );
+        }
+        let _ = writeln!(
+            proc_notes,
+            "\nRSS, faults and CPU times: medians over N runs under `/usr/bin/time -f \"%M %R %U %S\"` \
+             (CPU times have 10 ms resolution); wall times from N direct runs."
         );
         if stale {
             let _ = writeln!(
@@ -732,6 +828,10 @@ fn main() {
     // ---- breakdown of the process into steps
     eprintln!("timing the steps …");
     let opts = Options::default();
+    let no_probe = Options {
+        no_probe: true,
+        ..Options::default()
+    };
     let _ = writeln!(
         md,
         "## Where the time goes (in-process steps, median of {n})\n\n\
@@ -769,7 +869,12 @@ fn main() {
     );
     let t_open_a = measure(n, || ModelView::open(&pair.apr).expect("open"));
     let t_open_g = measure(n, || ModelView::open(&pair.gguf).expect("open"));
-    both(&mut md, "= `ModelView::open` (all of the above)", t_open_a, t_open_g);
+    both(
+        &mut md,
+        "= `ModelView::open` (all of the above)",
+        t_open_a,
+        t_open_g,
+    );
     let ra = Resolved::new(&av, &rules);
     let rb = Resolved::new(&gv, &rules);
     both(
@@ -804,6 +909,55 @@ fn main() {
         measure(n, || Tokenizer::merges(&av.container)),
         measure(n, || Tokenizer::merges(&gv.container)),
     );
+    if let Container::Apr(a) = &av.container {
+        let keys = ["tokenizer.vocabulary", "tokenizer.merges"];
+        let t_value = measure(n, || keys.map(|k| a.get_value(k)));
+        let t_raw = measure(n, || {
+            keys.map(|k| {
+                a.get(k).and_then(|e| {
+                    serde_json::from_str::<Vec<&serde_json::value::RawValue>>(e.raw.get())
+                        .ok()
+                        .map(|v| v.len())
+                })
+            })
+        });
+        let _ = writeln!(
+            md,
+            "| APR vocabulary + merges as `serde_json::Value` (what `Tokenizer::read` does to count them) | {} | |",
+            ms(t_value.median)
+        );
+        let _ = writeln!(
+            md,
+            "| APR vocabulary + merges as `Vec<&RawValue>` (count only; alternative) | {} | |",
+            ms(t_raw.median)
+        );
+    }
+    if let Container::Gguf(g) = &gv.container {
+        let arrays: Vec<_> = ["tokenizer.ggml.tokens", "tokenizer.ggml.merges"]
+            .iter()
+            .filter_map(|k| match g.get(k).map(|kv| &kv.value) {
+                Some(format::gguf::Value::Array(a)) => Some(a),
+                _ => None,
+            })
+            .collect();
+        let t = measure(n, || {
+            arrays
+                .iter()
+                .map(|a| g.array_strings(a).len())
+                .sum::<usize>()
+        });
+        let _ = writeln!(
+            md,
+            "| GGUF tokens + merges as borrowed `&str` (`array_strings`, no `String` copies) | | {} |",
+            ms(t.median)
+        );
+    }
+    both(
+        &mut md,
+        "`TextTokenizer::from_container` (vocab + merge-rank hash maps the probe builds to encode the prompt)",
+        measure(n, || TextTokenizer::from_container(&av.container).ok()),
+        measure(n, || TextTokenizer::from_container(&gv.container).ok()),
+    );
     let (toks, merges) = (
         Tokenizer::tokens(&gv.container),
         Tokenizer::merges(&gv.container),
@@ -837,6 +991,10 @@ fn main() {
             "`pipeline::lint` (the pair, views already open)",
             measure(n, || pipeline::lint(&av, Some(&gv), &opts)),
         ),
+        (
+            "`pipeline::lint` with `no_probe: true` (difference = the probe)",
+            measure(n, || pipeline::lint(&av, Some(&gv), &no_probe)),
+        ),
         ("`report::json::outcome` + `to_string_pretty`", {
             let o = pipeline::lint(&av, Some(&gv), &opts);
             measure(n, || {
@@ -861,7 +1019,8 @@ fn main() {
         "\nSum of the in-process steps of a `lint` run (2 × open + `pipeline::lint` + report + rules): {}.",
         ms(t_open_a.median
             + t_open_g.median
-            + pair_rows.iter().map(|(_, s)| s.median).skip(3).sum::<Duration>()
+            + pair_rows[3].1.median
+            + pair_rows[5].1.median
             + pair_rows[0].1.median)
     );
 
@@ -911,6 +1070,13 @@ fn main() {
             r.st.median.as_secs_f64() / r.mt.median.as_secs_f64()
         );
     }
+
+    let _ = writeln!(
+        md,
+        "\nLoad average (1/5/15 min) at the start: {load_start}; at the end: {}. \
+         Other processes on this {nproc}-core machine skew every number above.",
+        loadavg()
+    );
 
     // ---- summary of misses
     let _ = writeln!(md, "\n## Targets missed\n");

@@ -460,8 +460,10 @@ fn read_inner(source: Source) -> Result<AprFile, ReadError> {
             .help("re-convert; the file may have been overwritten in place"),
         );
     }
-    for (i, e) in metadata.iter().enumerate() {
-        if metadata[..i].iter().any(|p| p.key == e.key) {
+    // A set, not a scan of the keys before each one: the key count is the file's to choose.
+    let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
+    for e in &metadata {
+        if !seen.insert(e.key.as_str()) {
             findings.push(
                 Finding::new(
                     &lints::DUPLICATE_KEY,

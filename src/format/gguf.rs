@@ -423,9 +423,13 @@ fn read_inner(source: Source) -> Result<GgufFile, ReadError> {
         .map_err(|e| e.at(n_tensors_at))?;
 
     let mut metadata: Vec<MetaKv> = Vec::with_capacity(n_kv as usize);
+    // Key → record offset, for duplicates: a scan of `metadata` per key is quadratic in a count
+    // the file chooses (200k tiny keys took minutes).
+    let mut key_at: std::collections::HashMap<&str, u64> = std::collections::HashMap::new();
     for _ in 0..n_kv {
         let start = c.pos();
-        let key = read_string(&mut c, "metadata key", 0)?.to_owned();
+        let key_str = read_string(&mut c, "metadata key", 0)?;
+        let key = key_str.to_owned();
         let type_at = c.pos();
         let tid = c.u32("metadata value type")?;
         let t = ValueType::from_id(tid).ok_or_else(|| {
@@ -435,13 +439,10 @@ fn read_inner(source: Source) -> Result<GgufFile, ReadError> {
             )
         })?;
         let value = read_value(&mut c, t)?;
-        if let Some(prev) = metadata.iter().find(|kv| kv.key == key) {
+        if let Some(prev) = key_at.insert(key_str, start) {
             return Err(ReadError::new(
                 &lints::DUPLICATE_KEY,
-                format!(
-                    "metadata key `{key}` occurs twice (first at offset {})",
-                    prev.span.offset
-                ),
+                format!("metadata key `{key}` occurs twice (first at offset {prev})"),
             )
             .span(Span::new(start, c.pos() - start))
             .help("ggml refuses the file; write each key once"));

@@ -22,8 +22,13 @@ pub enum PreTokenizer {
 
 #[derive(Debug)]
 pub enum Engine {
-    Bpe { pre: PreTokenizer, ranks: HashMap<(String, String), usize> },
-    Spm { scores: Vec<f32> },
+    Bpe {
+        pre: PreTokenizer,
+        ranks: HashMap<(String, String), usize>,
+    },
+    Spm {
+        scores: Vec<f32>,
+    },
 }
 
 #[derive(Debug)]
@@ -44,7 +49,10 @@ impl std::fmt::Display for TokenizeError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             TokenizeError::NoTokenizer => f.write_str("the file carries no tokenizer"),
-            TokenizeError::Unsupported(m) => write!(f, "tokenizer model `{m}` is not supported (gpt2 and llama are)"),
+            TokenizeError::Unsupported(m) => write!(
+                f,
+                "tokenizer model `{m}` is not supported (gpt2 and llama are)"
+            ),
         }
     }
 }
@@ -56,7 +64,12 @@ impl TextTokenizer {
         if tokens.is_empty() {
             return Err(TokenizeError::NoTokenizer);
         }
-        let vocab: HashMap<String, u32> = tokens.iter().enumerate().map(|(i, t)| (t.clone(), i as u32)).rev().collect();
+        let vocab: HashMap<String, u32> = tokens
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.clone(), i as u32))
+            .rev()
+            .collect();
         let model = summary.model.clone().unwrap_or_else(|| "gpt2".into());
         let engine = match model.as_str() {
             "gpt2" => {
@@ -64,7 +77,10 @@ impl TextTokenizer {
                 let ranks = merges
                     .iter()
                     .enumerate()
-                    .filter_map(|(i, m)| m.split_once(' ').map(|(a, b)| ((a.to_string(), b.to_string()), i)))
+                    .filter_map(|(i, m)| {
+                        m.split_once(' ')
+                            .map(|(a, b)| ((a.to_string(), b.to_string()), i))
+                    })
                     .collect();
                 let pre = match summary.pre.as_deref() {
                     Some("qwen2") | Some("deepseek-r1-qwen") => PreTokenizer::Qwen2,
@@ -74,7 +90,9 @@ impl TextTokenizer {
                 };
                 Engine::Bpe { pre, ranks }
             }
-            "llama" => Engine::Spm { scores: scores(c, tokens.len()) },
+            "llama" => Engine::Spm {
+                scores: scores(c, tokens.len()),
+            },
             other => return Err(TokenizeError::Unsupported(other.into())),
         };
         Ok(TextTokenizer {
@@ -99,7 +117,10 @@ impl TextTokenizer {
                     for sym in bpe(&mapped, ranks) {
                         match self.vocab.get(&sym) {
                             Some(&id) => out.push(id),
-                            None => out.extend(sym.chars().filter_map(|ch| self.vocab.get(&ch.to_string()).copied())),
+                            None => out.extend(
+                                sym.chars()
+                                    .filter_map(|ch| self.vocab.get(&ch.to_string()).copied()),
+                            ),
                         }
                     }
                 }
@@ -148,26 +169,36 @@ impl TextTokenizer {
 fn scores(c: &Container, n: usize) -> Vec<f32> {
     match c {
         Container::Gguf(g) => match g.get("tokenizer.ggml.scores").map(|kv| &kv.value) {
-            Some(crate::format::gguf::Value::Array(a)) => g.array_numbers(a).into_iter().map(|x| x as f32).collect(),
+            Some(crate::format::gguf::Value::Array(a)) => {
+                g.array_numbers(a).into_iter().map(|x| x as f32).collect()
+            }
             _ => vec![0.0; n],
         },
         Container::Apr(a) => a
             .get_value("tokenizer.scores")
-            .and_then(|v| v.as_array().map(|arr| arr.iter().map(|x| x.as_f64().unwrap_or(0.0) as f32).collect()))
+            .and_then(|v| {
+                v.as_array().map(|arr| {
+                    arr.iter()
+                        .map(|x| x.as_f64().unwrap_or(0.0) as f32)
+                        .collect()
+                })
+            })
             .unwrap_or_else(|| vec![0.0; n]),
     }
 }
 
 /// GPT-2's reversible byte → printable-char map.
 pub fn byte_to_unicode(b: u8) -> char {
-    let printable = (b'!'..=b'~').contains(&b) || (0xA1..=0xAC).contains(&b) || (0xAE..=0xFF).contains(&b);
+    let printable =
+        (b'!'..=b'~').contains(&b) || (0xA1..=0xAC).contains(&b) || (0xAE..=0xFF).contains(&b);
     if printable {
         return char::from(b);
     }
     // Non-printable bytes map to 256 + their rank among non-printables.
     let mut n = 0u32;
     for x in 0..b {
-        let p = (b'!'..=b'~').contains(&x) || (0xA1..=0xAC).contains(&x) || (0xAE..=0xFF).contains(&x);
+        let p =
+            (b'!'..=b'~').contains(&x) || (0xA1..=0xAC).contains(&x) || (0xAE..=0xFF).contains(&x);
         if !p {
             n += 1;
         }
@@ -210,8 +241,12 @@ pub fn pre_tokenize(text: &str, pre: PreTokenizer) -> Vec<String> {
     let mut i = 0;
     while i < cs.len() {
         let n = match pre {
-            PreTokenizer::Qwen2 | PreTokenizer::Llama3 => match_llama3(&cs, i, if pre == PreTokenizer::Qwen2 { 1 } else { 3 }),
-            PreTokenizer::Gpt2 | PreTokenizer::Smollm => match_gpt2(&cs, i, pre == PreTokenizer::Smollm),
+            PreTokenizer::Qwen2 | PreTokenizer::Llama3 => {
+                match_llama3(&cs, i, if pre == PreTokenizer::Qwen2 { 1 } else { 3 })
+            }
+            PreTokenizer::Gpt2 | PreTokenizer::Smollm => {
+                match_gpt2(&cs, i, pre == PreTokenizer::Smollm)
+            }
         }
         .max(1);
         out.push(cs[i..i + n].iter().collect());
@@ -224,10 +259,17 @@ fn contraction(cs: &[char], i: usize) -> usize {
     if cs[i] != '\'' {
         return 0;
     }
-    let lower: String = cs[i + 1..(i + 3).min(cs.len())].iter().flat_map(|c| c.to_lowercase()).collect();
+    let lower: String = cs[i + 1..(i + 3).min(cs.len())]
+        .iter()
+        .flat_map(|c| c.to_lowercase())
+        .collect();
     if lower.starts_with("re") || lower.starts_with("ve") || lower.starts_with("ll") {
         3
-    } else if lower.starts_with('s') || lower.starts_with('t') || lower.starts_with('m') || lower.starts_with('d') {
+    } else if lower.starts_with('s')
+        || lower.starts_with('t')
+        || lower.starts_with('m')
+        || lower.starts_with('d')
+    {
         2
     } else {
         0
@@ -244,7 +286,11 @@ fn whitespace(cs: &[char], i: usize) -> usize {
         return 0;
     }
     // \s+(?!\S): give the last space to the following word.
-    if j < cs.len() && run > 1 { run - 1 } else { run }
+    if j < cs.len() && run > 1 {
+        run - 1
+    } else {
+        run
+    }
 }
 
 /// `(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,D}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`
@@ -310,7 +356,11 @@ fn match_gpt2(cs: &[char], i: usize, single_digits: bool) -> usize {
     if c > 0 {
         return c;
     }
-    let st = if cs[i] == ' ' && i + 1 < cs.len() { i + 1 } else { i };
+    let st = if cs[i] == ' ' && i + 1 < cs.len() {
+        i + 1
+    } else {
+        i
+    };
     for class in [is_l as fn(char) -> bool, is_n] {
         if is_n(cs[st]) && single_digits {
             break;
@@ -338,10 +388,22 @@ mod tests {
     use super::*;
     #[test]
     fn pre_tokenizers() {
-        assert_eq!(pre_tokenize("Hello my name is Tiny", PreTokenizer::Qwen2), vec!["Hello", " my", " name", " is", " Tiny"]);
-        assert_eq!(pre_tokenize("2+2=", PreTokenizer::Qwen2), vec!["2", "+", "2", "="]);
-        assert_eq!(pre_tokenize("x  12345", PreTokenizer::Llama3), vec!["x", " ", " ", "123", "45"]);
-        assert_eq!(pre_tokenize("it's\n\n ok", PreTokenizer::Gpt2), vec!["it", "'s", "\n\n", " ok"]);
+        assert_eq!(
+            pre_tokenize("Hello my name is Tiny", PreTokenizer::Qwen2),
+            vec!["Hello", " my", " name", " is", " Tiny"]
+        );
+        assert_eq!(
+            pre_tokenize("2+2=", PreTokenizer::Qwen2),
+            vec!["2", "+", "2", "="]
+        );
+        assert_eq!(
+            pre_tokenize("x  12345", PreTokenizer::Llama3),
+            vec!["x", " ", " ", "123", "45"]
+        );
+        assert_eq!(
+            pre_tokenize("it's\n\n ok", PreTokenizer::Gpt2),
+            vec!["it", "'s", "\n\n", " ok"]
+        );
         assert_eq!(byte_to_unicode(b' '), 'Ġ');
         assert_eq!(byte_to_unicode(b'\n'), 'Ċ');
     }

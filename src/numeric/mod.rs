@@ -4,6 +4,7 @@
 //! sampled rows and blocks it needs (never whole tensors it does not need).
 
 pub mod lints;
+pub mod probe;
 
 use crate::diag::Finding;
 use crate::model::ModelView;

@@ -61,7 +61,10 @@ fn hex_view(src: &Source, f: &Finding) -> Option<(NamedSource<String>, LabeledSp
     if span.offset > file_len {
         return None;
     }
-    let shown_len = span.len.clamp(1, 32).min(file_len.saturating_sub(span.offset));
+    let shown_len = span
+        .len
+        .clamp(1, 32)
+        .min(file_len.saturating_sub(span.offset));
     let start = span.offset.saturating_sub(8);
     let end = (span.offset + shown_len + 8).min(file_len);
     let bytes = src.slice(start, end - start)?;
@@ -116,6 +119,14 @@ pub fn render(o: &Outcome, sources: &[Source], color: bool, verbose: bool) -> St
         let shown = Shown { f, src, label };
         let _ = handler.render_report(&mut s, &shown);
         s.push('\n');
+    }
+    let ros = crate::report::rosetta::render(o);
+    if !ros.is_empty() {
+        s.push_str(&ros);
+        s.push('\n');
+    }
+    if let Some(r) = crate::report::rosetta::recommendation(o) {
+        let _ = writeln!(s, "{r}");
     }
     let infos = o.count(Severity::Info);
     let verdict = match o.verdict {

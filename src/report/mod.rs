@@ -6,4 +6,5 @@ pub mod human;
 pub mod inspect;
 pub mod json;
 pub mod load_log;
+pub mod rosetta;
 pub mod sarif;

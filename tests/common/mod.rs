@@ -11,7 +11,9 @@ use apr_lint::model::ModelView;
 use apr_lint::pipeline::{self, Options, Outcome};
 
 pub fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(name)
 }
 
 pub fn gguf_file(name: &str) -> gguf::GgufFile {
@@ -29,7 +31,8 @@ pub fn clean_apr(name: &str, flavour: Flavour) -> AprWriter {
 }
 
 pub fn apr_view(w: &AprWriter) -> ModelView {
-    ModelView::from_source(Source::from_vec(w.to_bytes(), "model.apr")).expect("our writer's APR reads")
+    ModelView::from_source(Source::from_vec(w.to_bytes(), "model.apr"))
+        .expect("our writer's APR reads")
 }
 
 pub fn lint_pair(apr: &ModelView, gguf: &ModelView) -> Outcome {
@@ -44,33 +47,76 @@ pub fn lint_one(v: &ModelView) -> Outcome {
 /// and a span inside its file.
 pub fn check_findings(o: &Outcome, file_lens: &[(String, u64)]) {
     const CLASSES: &[&str] = &[
-        "dims-reversed", "transposed", "column-major", "rope-permuted", "rope-permuted-wrong-heads", "swapped-tensors",
-        "dtype-mislabeled", "ambiguous-dtype-code", "quant-block-corrupt", "non-finite", "missing-tensor",
-        "unexpected-tensor", "shape-mismatch", "metadata-mismatch", "tokenizer-mismatch", "tied-embedding",
-        "degenerate", "value-mismatch", "container",
+        "dims-reversed",
+        "transposed",
+        "column-major",
+        "rope-permuted",
+        "rope-permuted-wrong-heads",
+        "swapped-tensors",
+        "dtype-mislabeled",
+        "ambiguous-dtype-code",
+        "quant-block-corrupt",
+        "non-finite",
+        "missing-tensor",
+        "unexpected-tensor",
+        "shape-mismatch",
+        "metadata-mismatch",
+        "tokenizer-mismatch",
+        "tied-embedding",
+        "degenerate",
+        "value-mismatch",
+        "container",
     ];
     for f in &o.findings {
-        assert!(apr_lint::registry::find(f.code).is_some(), "unregistered code {}", f.code);
-        assert!(CLASSES.contains(&f.class), "class {} of {} not in bug-classes.md", f.class, f.code);
+        assert!(
+            apr_lint::registry::find(f.code).is_some(),
+            "unregistered code {}",
+            f.code
+        );
+        assert!(
+            CLASSES.contains(&f.class),
+            "class {} of {} not in bug-classes.md",
+            f.class,
+            f.code
+        );
         assert!(!f.help.is_empty(), "{} has no help: {}", f.code, f.message);
         if let (Some(s), Some(file)) = (f.span, &f.file)
             && let Some((_, len)) = file_lens.iter().find(|(p, _)| p == file)
         {
-            assert!(s.offset + s.len <= *len, "{} span {:?} outside {file} ({len} bytes)", f.code, s);
+            assert!(
+                s.offset + s.len <= *len,
+                "{} span {:?} outside {file} ({len} bytes)",
+                f.code,
+                s
+            );
         }
     }
 }
 
 pub fn has(o: &Outcome, class: &str, tensor: Option<&str>) -> bool {
-    o.findings.iter().any(|f| f.class == class && (tensor.is_none() || f.tensor.as_deref() == tensor))
+    o.findings
+        .iter()
+        .any(|f| f.class == class && (tensor.is_none() || f.tensor.as_deref() == tensor))
 }
 
 pub fn errors(o: &Outcome) -> Vec<&Finding> {
-    o.findings.iter().filter(|f| f.severity == apr_lint::Severity::Error).collect()
+    o.findings
+        .iter()
+        .filter(|f| f.severity == apr_lint::Severity::Error)
+        .collect()
 }
 
 pub fn describe(o: &Outcome) -> String {
-    o.findings.iter().map(|f| format!("{} {} {:?} {:?}: {}", f.code, f.class, f.severity, f.tensor, f.message)).collect::<Vec<_>>().join("\n")
+    o.findings
+        .iter()
+        .map(|f| {
+            format!(
+                "{} {} {:?} {:?}: {}",
+                f.code, f.class, f.severity, f.tensor, f.message
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 pub fn is_gguf(v: &ModelView) -> bool {

@@ -1,0 +1,764 @@
+//! The layer-0 probe: both files, each with its own metadata, run the prompt's tokens through the
+//! embedding, RMSNorm with `attn_norm`, Q/K/V (+ bias), and RoPE with each file's own θ and rope
+//! type — at the prompt positions and at one far position, because RoPE-order and θ bugs are
+//! invisible at position 0. Stages are compared one by one; a row order that the weight stage or the
+//! declared rope types prove legitimate (a llama APR in Hugging Face order with NEOX) is undone first.
+//!
+//! Reads the embedding rows of the prompt's tokens, one norm vector and layer 0's Q/K/V weights:
+//! never the rest of the model.
+
+use crate::diag::{Finding, Lint, Severity};
+use crate::format::Format;
+use crate::model::{ModelView, RopeType};
+use crate::rules::{Arch, Resolved};
+
+pub const FAR_POSITION: u64 = 4096;
+
+pub static PROBE_DIVERGES: Lint = Lint {
+    code: "APRL-N020",
+    class: "value-mismatch",
+    severity: Severity::Error,
+    summary: "the layer-0 probe diverges between the two files",
+    explain: "What it catches: the first stage of layer 0 (embedding, attn_norm, Q, K, V, Q/K after RoPE at the prompt positions or at a far position) where the two files' activations differ beyond the threshold.
+Why it matters: this is what the model computes; a divergence here means the converted file produces different text.
+How to fix: read the stage: embedding → the embedding rows or the tokenizer; attn_norm → norm weight or eps; q/k/v → that projection's layout; only after RoPE → rope type or Q/K row order; only at the far position → rope θ.
+Precedent: llama.cpp PR #2773 (rope base), karpathy/llama2.c PR #286 (degenerates after ~20 tokens), aprender CORRECTNESS-011.",
+};
+
+pub static PROBE_ROPE: Lint = Lint {
+    code: "APRL-N021",
+    class: "rope-permuted",
+    severity: Severity::Error,
+    summary: "Q/K agree before RoPE but not after it",
+    explain: "What it catches: projections that match while the rotated Q/K differ: the Q/K row order does not match the rope type the file declares (NORM needs llama.cpp's permuted rows, NEOX the Hugging Face order), or θ differs (then only the far position diverges).
+Why it matters: position 0 is unrotated, so short tests pass; generation degrades after a few tokens.
+How to fix: set `rope_type` to what the row order needs (HF order → 2, GGUF order → 0), or permute the rows; for θ copy `rope_theta` from the reference.
+Precedent: llama.cpp #2376, transformers #31766, aprender CORRECTNESS-011.",
+};
+
+pub static PROBE_SKIPPED: Lint = Lint {
+    code: "APRL-N022",
+    class: "value-mismatch",
+    severity: Severity::Warning,
+    summary: "the probe could not run",
+    explain: "What it catches: a probe that could not run: no tokenizer and no `--tokens`, missing layer-0 tensors, a dtype without values, an unknown config quantity.
+Why it matters: the activations were not compared; other stages may still have compared weights.
+How to fix: pass `--tokens 1,2,3`, or fix what the message names.
+Precedent: —",
+};
+
+pub static PROBE_TOKENS: Lint = Lint {
+    code: "APRL-N023",
+    class: "tokenizer-mismatch",
+    severity: Severity::Error,
+    summary: "the two files tokenize the prompt differently",
+    explain: "What it catches: the prompt's ids from the file under test's own tokenizer differ from the reference's.
+Why it matters: the same text becomes a different input; the probe then runs on the reference's ids.
+How to fix: copy the reference's tokenizer (vocabulary, merges, pre-tokenizer type, BOS handling).
+Precedent: aprender #1623, PR #1105.",
+};
+
+pub static ALL: &[&Lint] = &[&PROBE_DIVERGES, &PROBE_ROPE, &PROBE_SKIPPED, &PROBE_TOKENS];
+
+/// Layer-0 activations of one file. Matrices are row-major `(tokens, features)`.
+#[derive(Clone, Debug)]
+pub struct Activations {
+    pub n_tokens: usize,
+    pub embedding: Vec<f32>,
+    pub attn_norm: Vec<f32>,
+    pub q: Vec<f32>,
+    pub k: Vec<f32>,
+    pub v: Vec<f32>,
+    pub q_rope: Vec<f32>,
+    pub k_rope: Vec<f32>,
+    /// The last token's Q/K rotated as if at `FAR_POSITION`.
+    pub q_far: Vec<f32>,
+    pub k_far: Vec<f32>,
+    pub hidden: usize,
+    pub q_dim: usize,
+    pub kv_dim: usize,
+    pub rope: RopeType,
+}
+
+/// The rotation a file will get: a GGUF gets its architecture's; an APR its declared `rope_type`
+/// (else the architecture's).
+pub fn rope_of(view: &ModelView, arch: &Arch) -> RopeType {
+    match view.format() {
+        Format::Gguf => arch.rope_type,
+        Format::Apr => view
+            .config
+            .rope_type
+            .as_ref()
+            .and_then(|v| RopeType::from_code(v.value))
+            .unwrap_or(arch.rope_type),
+    }
+}
+
+fn matrix(
+    view: &ModelView,
+    r: &Resolved<'_>,
+    role: &str,
+) -> Result<Option<(Vec<f32>, usize, usize)>, String> {
+    let Some(i) = r.find(role, Some(0)) else {
+        return Ok(None);
+    };
+    let t = &view.tensors[i];
+    if !t.size_ok() {
+        return Err(format!(
+            "`{}` has the wrong byte size for its dtype",
+            t.name
+        ));
+    }
+    let (rows, cols) = t.rows_cols();
+    let v = view
+        .dequantize(t)
+        .map_err(|e| format!("`{}`: {e}", t.name))?;
+    Ok(Some((v, rows as usize, cols as usize)))
+}
+
+/// y[t] = W x[t] (+ b), W `[out, in]` row-major; accumulation in f64.
+fn project(
+    x: &[f32],
+    n_tok: usize,
+    w: &[f32],
+    out: usize,
+    inp: usize,
+    bias: Option<&[f32]>,
+) -> Vec<f32> {
+    let mut y = vec![0f32; n_tok * out];
+    for t in 0..n_tok {
+        let xt = &x[t * inp..(t + 1) * inp];
+        for o in 0..out {
+            let row = &w[o * inp..(o + 1) * inp];
+            let mut acc = 0f64;
+            for (a, b) in row.iter().zip(xt) {
+                acc += *a as f64 * *b as f64;
+            }
+            y[t * out + o] = acc as f32 + bias.map(|b| b[o]).unwrap_or(0.0);
+        }
+    }
+    y
+}
+
+/// Rotate each head of `x` (one token, `n_head · d` values) in place at position `pos`.
+pub fn rope(x: &mut [f32], d: usize, pos: u64, theta: f64, kind: RopeType) {
+    let half = d / 2;
+    for head in x.chunks_mut(d) {
+        for i in 0..half {
+            let freq = theta.powf(-2.0 * i as f64 / d as f64);
+            let a = pos as f64 * freq;
+            let (s, c) = a.sin_cos();
+            let (i0, i1) = match kind {
+                RopeType::Norm => (2 * i, 2 * i + 1),
+                RopeType::Neox => (i, i + half),
+            };
+            let (x0, x1) = (head[i0] as f64, head[i1] as f64);
+            head[i0] = (x0 * c - x1 * s) as f32;
+            head[i1] = (x0 * s + x1 * c) as f32;
+        }
+    }
+}
+
+/// Hugging Face row order → llama.cpp's permuted order, per head of size `d`: GGUF row
+/// `h·d + 2i + j` holds HF row `h·d + j·(d/2) + i` (bug-classes.md).
+pub fn hf_to_gguf(x: &[f32], d: usize) -> Vec<f32> {
+    let mut out = vec![0f32; x.len()];
+    let half = d / 2;
+    for (h, head) in x.chunks(d).enumerate() {
+        for i in 0..half {
+            for j in 0..2 {
+                if let Some(v) = head.get(j * half + i) {
+                    out[h * d + 2 * i + j] = *v;
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Run layer 0 of one file on `tokens`.
+pub fn forward(view: &ModelView, r: &Resolved<'_>, tokens: &[u32]) -> Result<Activations, String> {
+    let arch = r.arch.ok_or("no rule set")?;
+    let get = |k: &str| {
+        r.env
+            .get(k)
+            .copied()
+            .ok_or_else(|| format!("`{k}` is not known"))
+    };
+    let hidden = get("hidden")? as usize;
+    let hd = get("head_dim")? as usize;
+    let eps = view
+        .config
+        .rms_eps
+        .as_ref()
+        .map(|v| v.value)
+        .ok_or("rms eps is not known")?;
+    let theta = view
+        .config
+        .rope_theta
+        .as_ref()
+        .map(|v| v.value)
+        .unwrap_or(10000.0);
+    let kind = rope_of(view, arch);
+    let ei = r.find("token_embd", None).ok_or("no embedding")?;
+    let et = &view.tensors[ei];
+    let (vocab, cols) = et.rows_cols();
+    if cols as usize != hidden || !et.size_ok() {
+        return Err(format!(
+            "`{}` dims {:?} do not hold rows of {hidden}",
+            et.name, et.dims
+        ));
+    }
+    let n = tokens.len();
+    let mut emb = Vec::with_capacity(n * hidden);
+    for &id in tokens {
+        if id as u64 >= vocab {
+            return Err(format!(
+                "token id {id} is outside the embedding's {vocab} rows"
+            ));
+        }
+        emb.extend(
+            view.dequantize_rows(et, id as u64..id as u64 + 1)
+                .map_err(|e| e.to_string())?,
+        );
+    }
+    let norm_w = matrix(view, r, "attn_norm")?
+        .ok_or("no layer-0 attn_norm")?
+        .0;
+    if norm_w.len() != hidden {
+        return Err("attn_norm has the wrong length".into());
+    }
+    let mut normed = vec![0f32; n * hidden];
+    for t in 0..n {
+        let x = &emb[t * hidden..(t + 1) * hidden];
+        let ms: f64 = x.iter().map(|v| (*v as f64) * (*v as f64)).sum::<f64>() / hidden as f64;
+        let scale = 1.0 / (ms + eps).sqrt();
+        for i in 0..hidden {
+            normed[t * hidden + i] = ((x[i] as f64 * scale) as f32) * norm_w[i];
+        }
+    }
+    let proj = |role: &str, bias: &str| -> Result<(Vec<f32>, usize), String> {
+        let (w, rows, c) = matrix(view, r, role)?.ok_or_else(|| format!("no layer-0 `{role}`"))?;
+        if c != hidden {
+            return Err(format!(
+                "layer-0 `{role}` has rows of {c}, not hidden {hidden}"
+            ));
+        }
+        let b = matrix(view, r, bias)?
+            .map(|x| x.0)
+            .filter(|b| b.len() == rows);
+        Ok((project(&normed, n, &w, rows, hidden, b.as_deref()), rows))
+    };
+    let (q, q_dim) = proj("attn_q", "attn_q_bias")?;
+    let (k, kv_dim) = proj("attn_k", "attn_k_bias")?;
+    let (v, _) = proj("attn_v", "attn_v_bias")?;
+    if hd == 0 || q_dim % hd != 0 || kv_dim % hd != 0 {
+        return Err(format!(
+            "head_dim {hd} does not divide Q ({q_dim}) and K ({kv_dim}) widths"
+        ));
+    }
+    let rot = |x: &[f32], dim: usize| -> (Vec<f32>, Vec<f32>) {
+        let mut all = x.to_vec();
+        for t in 0..n {
+            rope(&mut all[t * dim..(t + 1) * dim], hd, t as u64, theta, kind);
+        }
+        let mut far = x[(n - 1) * dim..n * dim].to_vec();
+        rope(&mut far, hd, FAR_POSITION, theta, kind);
+        (all, far)
+    };
+    let (q_rope, q_far) = rot(&q, q_dim);
+    let (k_rope, k_far) = rot(&k, kv_dim);
+    Ok(Activations {
+        n_tokens: n,
+        embedding: emb,
+        attn_norm: normed,
+        q,
+        k,
+        v,
+        q_rope,
+        k_rope,
+        q_far,
+        k_far,
+        hidden,
+        q_dim,
+        kv_dim,
+        rope: kind,
+    })
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Stage {
+    pub stage: &'static str,
+    pub layer: Option<u32>,
+    pub apr_dims: Vec<usize>,
+    pub gguf_dims: Vec<usize>,
+    pub max_diff: f64,
+    pub mean_diff: f64,
+    pub cosine: f64,
+    pub pass: bool,
+    /// Which criterion decided `pass`.
+    pub criterion: String,
+    /// Q/K only: the stage would pass with the rows in the other RoPE order (HF ↔ llama.cpp).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub passes_in_other_row_order: bool,
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Probe {
+    pub tokens: Vec<u32>,
+    pub far_position: u64,
+    /// Q/K rows of the file under test were put in the reference's order before comparing.
+    pub unpermuted: bool,
+    pub stages: Vec<Stage>,
+}
+
+pub fn metrics(a: &[f32], b: &[f32]) -> (f64, f64, f64) {
+    let n = a.len().min(b.len()).max(1);
+    let (mut max, mut sum, mut dot, mut na, mut nb) = (0f64, 0f64, 0f64, 0f64, 0f64);
+    for (x, y) in a.iter().zip(b) {
+        let (x, y) = (*x as f64, *y as f64);
+        let d = if x.is_nan() || y.is_nan() {
+            f64::INFINITY
+        } else {
+            (x - y).abs()
+        };
+        max = max.max(d);
+        sum += d;
+        dot += x * y;
+        na += x * x;
+        nb += y * y;
+    }
+    let cos = if na == 0.0 && nb == 0.0 {
+        1.0
+    } else if na == 0.0 || nb == 0.0 {
+        0.0
+    } else {
+        dot / (na.sqrt() * nb.sqrt())
+    };
+    (
+        max,
+        sum / n as f64,
+        if cos.is_nan() {
+            0.0
+        } else {
+            cos.clamp(-1.0, 1.0)
+        },
+    )
+}
+
+/// Criteria: `threshold` on max_diff relative to the reference's largest value where both files hold
+/// the same values (same dtypes for the weights involved); else the rules' cosine tolerance.
+pub struct Criterion {
+    pub exact: bool,
+    pub threshold: f64,
+    pub min_cosine: f64,
+}
+
+/// Compare the two files' activations stage by stage.
+pub fn compare(
+    a: &Activations,
+    b: &Activations,
+    tokens: Vec<u32>,
+    hd: usize,
+    crit: &Criterion,
+) -> Probe {
+    // A file whose rotation differs from the reference's holds the other row order (if it is right);
+    // put its Q/K rows in the reference's order so the stages line up.
+    let unpermuted = a.rope != b.rope;
+    let fix = |x: &[f32], dim: usize| -> Vec<f32> {
+        if !unpermuted {
+            return x.to_vec();
+        }
+        let mut out = Vec::with_capacity(x.len());
+        for row in x.chunks(dim) {
+            out.extend(if a.rope == RopeType::Neox {
+                hf_to_gguf(row, hd)
+            } else {
+                gguf_to_hf(row, hd)
+            });
+        }
+        out
+    };
+    let n = a.n_tokens;
+    let mut stages = Vec::new();
+    let mut push = |name: &'static str,
+                    layer: Option<u32>,
+                    x: &[f32],
+                    y: &[f32],
+                    dims: Vec<usize>,
+                    hd_other: Option<usize>| {
+        let (max, mean, cos) = metrics(x, y);
+        let scale = y
+            .iter()
+            .fold(0f64, |m, v| m.max((*v as f64).abs()))
+            .max(f64::MIN_POSITIVE);
+        let (pass, criterion) = if crit.exact {
+            (
+                max <= crit.threshold * scale,
+                format!(
+                    "max_diff ≤ {} × max|ref| ({:.3e})",
+                    crit.threshold,
+                    crit.threshold * scale
+                ),
+            )
+        } else {
+            (
+                cos >= crit.min_cosine,
+                format!(
+                    "cosine ≥ {} (dtypes differ: rule tolerance)",
+                    crit.min_cosine
+                ),
+            )
+        };
+        let ok = |m: f64, c: f64| {
+            if crit.exact {
+                m <= crit.threshold * scale
+            } else {
+                c >= crit.min_cosine
+            }
+        };
+        let mut other = false;
+        if !pass && let Some(d) = hd_other {
+            // The other row order: permute the file-under-test's rows both ways and retry.
+            for perm in [hf_to_gguf(x, d), gguf_to_hf(x, d)] {
+                let (m2, _, c2) = metrics(&perm, y);
+                other |= ok(m2, c2);
+            }
+        }
+        stages.push(Stage {
+            stage: name,
+            layer,
+            apr_dims: dims.clone(),
+            gguf_dims: dims,
+            max_diff: max,
+            mean_diff: mean,
+            cosine: cos,
+            pass,
+            criterion,
+            passes_in_other_row_order: other,
+        });
+    };
+    push(
+        "embedding",
+        None,
+        &a.embedding,
+        &b.embedding,
+        vec![n, a.hidden],
+        None,
+    );
+    push(
+        "attn_norm",
+        Some(0),
+        &a.attn_norm,
+        &b.attn_norm,
+        vec![n, a.hidden],
+        None,
+    );
+    push(
+        "q",
+        Some(0),
+        &fix(&a.q, a.q_dim),
+        &b.q,
+        vec![n, a.q_dim],
+        Some(hd),
+    );
+    push(
+        "k",
+        Some(0),
+        &fix(&a.k, a.kv_dim),
+        &b.k,
+        vec![n, a.kv_dim],
+        Some(hd),
+    );
+    push("v", Some(0), &a.v, &b.v, vec![n, a.kv_dim], None);
+    push(
+        "q_rope",
+        Some(0),
+        &fix(&a.q_rope, a.q_dim),
+        &b.q_rope,
+        vec![n, a.q_dim],
+        None,
+    );
+    push(
+        "k_rope",
+        Some(0),
+        &fix(&a.k_rope, a.kv_dim),
+        &b.k_rope,
+        vec![n, a.kv_dim],
+        None,
+    );
+    push(
+        "q_rope_far",
+        Some(0),
+        &fix(&a.q_far, a.q_dim),
+        &b.q_far,
+        vec![1, a.q_dim],
+        None,
+    );
+    push(
+        "k_rope_far",
+        Some(0),
+        &fix(&a.k_far, a.kv_dim),
+        &b.k_far,
+        vec![1, a.kv_dim],
+        None,
+    );
+    Probe {
+        tokens,
+        far_position: FAR_POSITION,
+        unpermuted,
+        stages,
+    }
+}
+
+/// llama.cpp's permuted order → Hugging Face order (inverse of `hf_to_gguf`).
+pub fn gguf_to_hf(x: &[f32], d: usize) -> Vec<f32> {
+    let mut out = vec![0f32; x.len()];
+    let half = d / 2;
+    for (h, head) in x.chunks(d).enumerate() {
+        for i in 0..half {
+            for j in 0..2 {
+                if let Some(v) = head.get(2 * i + j) {
+                    out[h * d + j * half + i] = *v;
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Turn the first failing stage into a finding.
+pub fn finding(p: &Probe, a: &ModelView, thetas: (f64, f64)) -> Option<Finding> {
+    let first = p.stages.iter().find(|s| !s.pass)?;
+    let theta_differs = (thetas.0 - thetas.1).abs() > 1e-6 * thetas.1.abs();
+    let pre_ok = |name: &str| {
+        p.stages
+            .iter()
+            .find(|s| s.stage == name)
+            .is_some_and(|s| s.pass)
+    };
+    let ev = serde_json::json!({"stage": first.stage, "max_diff": first.max_diff, "mean_diff": first.mean_diff, "cosine": first.cosine, "criterion": first.criterion});
+    if first.passes_in_other_row_order {
+        return Some(
+            Finding::new(
+                &PROBE_ROPE,
+                format!("layer-0 {} matches the reference only with its rows in the other RoPE order (cosine {:.4} as stored): the Q/K rows and the declared rope type disagree", first.stage, first.cosine),
+            )
+            .help("set `rope_type` to what the row order needs (HF order → 2 NEOX, llama.cpp order → 0 NORM), or permute the Q/K rows")
+            .file(a.path())
+            .layer(first.layer)
+            .evidence(ev),
+        );
+    }
+    let (lint, msg, help) = match first.stage {
+        "q_rope" | "k_rope" | "q_rope_far" | "k_rope_far"
+            if theta_differs && pre_ok("q") && pre_ok("k") =>
+        {
+            let mut f = Finding::new(
+                &PROBE_DIVERGES,
+                format!(
+                    "layer-0 {} diverges after RoPE (cosine {:.4}) with rope θ {} here and {} in the reference",
+                    first.stage, first.cosine, thetas.0, thetas.1
+                ),
+            );
+            f.class = "metadata-mismatch";
+            return Some(
+                f.help(format!("set `rope_theta` to {}", thetas.1))
+                    .file(a.path())
+                    .layer(Some(0))
+                    .evidence(ev),
+            );
+        }
+        "q_rope" | "k_rope" if pre_ok("q") && pre_ok("k") => (
+            &PROBE_ROPE,
+            format!(
+                "layer-0 {} agrees before RoPE but not after it (cosine {:.4}): the Q/K row order does not match the declared rope type",
+                first.stage, first.cosine
+            ),
+            "set `rope_type` to what the row order needs (HF order → 2 NEOX, llama.cpp order → 0 NORM), or permute the Q/K rows",
+        ),
+        "q_rope_far" | "k_rope_far" => {
+            let mut f = Finding::new(
+                &PROBE_DIVERGES,
+                format!(
+                    "layer-0 {} diverges only at position {} (cosine {:.4}; the prompt positions agree): rope θ differs",
+                    first.stage, p.far_position, first.cosine
+                ),
+            );
+            f.class = "metadata-mismatch";
+            return Some(
+                f.help("copy `rope_theta` from the reference")
+                    .file(a.path())
+                    .layer(Some(0))
+                    .evidence(ev),
+            );
+        }
+        s => (
+            &PROBE_DIVERGES,
+            format!(
+                "layer-0 probe diverges first at `{s}`: max_diff {:.3e}, cosine {:.4} ({})",
+                first.max_diff, first.cosine, first.criterion
+            ),
+            "the weight findings name the tensor; the stage names where the model first computes something else",
+        ),
+    };
+    Some(
+        Finding::new(lint, msg)
+            .help(help)
+            .file(a.path())
+            .layer(first.layer)
+            .evidence(ev),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn permutation_round_trip_and_rope_equivalence() {
+        let d = 8;
+        let x: Vec<f32> = (0..16).map(|i| i as f32 * 0.37 - 2.0).collect();
+        assert_eq!(gguf_to_hf(&hf_to_gguf(&x, d), d), x);
+        // NEOX on HF order == NORM on the permuted order, permuted.
+        let mut a = x.clone();
+        rope(&mut a, d, 7, 10000.0, RopeType::Neox);
+        let mut b = hf_to_gguf(&x, d);
+        rope(&mut b, d, 7, 10000.0, RopeType::Norm);
+        let a2 = hf_to_gguf(&a, d);
+        for (p, q) in a2.iter().zip(&b) {
+            assert!((p - q).abs() < 1e-5);
+        }
+    }
+}
+
+/// The probe stage of the main job: tokens, both forwards, the comparison, and its finding.
+pub fn run(
+    a: &ModelView,
+    ra: &Resolved<'_>,
+    b: &ModelView,
+    rb: &Resolved<'_>,
+    opts: &crate::pipeline::Options,
+    out: &mut Vec<Finding>,
+) -> Option<Probe> {
+    if opts.no_probe {
+        return None;
+    }
+    let skipped = |out: &mut Vec<Finding>, why: String| {
+        out.push(
+            Finding::new(&PROBE_SKIPPED, format!("probe skipped: {why}"))
+                .file(a.path())
+                .help("pass `--tokens 1,2,3`, or fix what the message names"),
+        );
+    };
+    let (Some(arch), Some(_)) = (ra.arch, rb.arch) else {
+        skipped(out, "no rule set for the architecture".into());
+        return None;
+    };
+    let tokens = match &opts.tokens {
+        Some(t) => t.clone(),
+        None => {
+            use crate::model::tokenize::TextTokenizer;
+            let tb = TextTokenizer::from_container(&b.container).map(|t| t.encode(&opts.prompt));
+            let ta = TextTokenizer::from_container(&a.container).map(|t| t.encode(&opts.prompt));
+            match (ta, tb) {
+                (Ok(x), Ok(y)) => {
+                    if x != y {
+                        out.push(
+                            Finding::new(&PROBE_TOKENS, format!("the prompt {:?} gives ids {x:?} in `{}` and {y:?} in the reference; the probe uses the reference's", opts.prompt, a.path().display()))
+                                .file(a.path())
+                                .help("copy the reference's tokenizer into the converted file")
+                                .evidence(serde_json::json!({"apr_tokens": x, "reference_tokens": y})),
+                        );
+                    }
+                    y
+                }
+                (_, Ok(y)) => y,
+                (Ok(x), Err(_)) => x,
+                (Err(e), Err(_)) => {
+                    skipped(out, format!("{e}; pass `--tokens`"));
+                    return None;
+                }
+            }
+        }
+    };
+    if tokens.is_empty() {
+        skipped(out, "the prompt gives no tokens".into());
+        return None;
+    }
+    let fa = match forward(a, ra, &tokens) {
+        Ok(x) => x,
+        Err(e) => {
+            skipped(out, format!("`{}`: {e}", a.path().display()));
+            return None;
+        }
+    };
+    let fb = match forward(b, rb, &tokens) {
+        Ok(x) => x,
+        Err(e) => {
+            skipped(out, format!("reference: {e}"));
+            return None;
+        }
+    };
+    if fa.hidden != fb.hidden || fa.q_dim != fb.q_dim || fa.kv_dim != fb.kv_dim {
+        skipped(
+            out,
+            format!(
+                "layer-0 widths differ (hidden {}/{}, Q {}/{}, K {}/{}); the static findings say why",
+                fa.hidden, fb.hidden, fa.q_dim, fb.q_dim, fa.kv_dim, fb.kv_dim
+            ),
+        );
+        return None;
+    }
+    // Same values expected only when every tensor the probe reads has the same dtype on both sides.
+    let roles = [
+        "token_embd",
+        "attn_norm",
+        "attn_q",
+        "attn_k",
+        "attn_v",
+        "attn_q_bias",
+        "attn_k_bias",
+        "attn_v_bias",
+    ];
+    let mut exact = true;
+    let mut min_cos: f64 = 1.0;
+    for role in roles {
+        let layer = if role == "token_embd" { None } else { Some(0) };
+        let (Some(i), Some(j)) = (ra.find(role, layer), rb.find(role, layer)) else {
+            continue;
+        };
+        let (da, db) = (a.tensors[i].dtype, b.tensors[j].dtype);
+        if da != db {
+            exact = false;
+            let r = arch.role(role);
+            for d in [da, db] {
+                if let Some(t) = arch.tolerance_for(r, d) {
+                    min_cos = min_cos.min(t.cosine);
+                }
+            }
+        }
+    }
+    let hd = ra.env.get("head_dim").copied().unwrap_or(1) as usize;
+    let probe = compare(
+        &fa,
+        &fb,
+        tokens,
+        hd,
+        &Criterion {
+            exact,
+            threshold: opts.threshold,
+            min_cosine: if exact { 1.0 } else { min_cos.min(0.999) },
+        },
+    );
+    let theta = |v: &ModelView| {
+        v.config
+            .rope_theta
+            .as_ref()
+            .map(|x| x.value)
+            .unwrap_or(10000.0)
+    };
+    if let Some(f) = finding(&probe, a, (theta(a), theta(b))) {
+        out.push(f);
+    }
+    Some(probe)
+}

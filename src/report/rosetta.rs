@@ -1,0 +1,102 @@
+//! The `[ROSETTA]` report of the probe stages (cli.md), and the one-line recommendation.
+
+use std::fmt::Write as _;
+
+use serde_json::Value;
+
+use crate::diag::Severity;
+use crate::pipeline::Outcome;
+
+fn f(v: &Value) -> f64 {
+    v.as_f64().unwrap_or(f64::NAN)
+}
+
+pub fn render(o: &Outcome) -> String {
+    let mut s = String::new();
+    let Some(p) = &o.probe else { return s };
+    let a = o.inputs.first().map(|i| (i.format, i.path.as_str()));
+    let b = o.inputs.get(1).map(|i| (i.format, i.path.as_str()));
+    for (fmt, path) in [a, b].into_iter().flatten() {
+        let _ = writeln!(
+            s,
+            "[ROSETTA] Loading {}: {path}",
+            fmt.as_str().to_uppercase()
+        );
+    }
+    let _ = writeln!(s, "[ROSETTA] Token IDs: {}", p["tokens"]);
+    if p["unpermuted"] == true {
+        let _ = writeln!(
+            s,
+            "[ROSETTA] Q/K rows compared after putting them in the reference's RoPE row order (declared rope types differ)"
+        );
+    }
+    let mut layer: Option<Option<u64>> = None;
+    for st in p["stages"].as_array().into_iter().flatten() {
+        let l = st["layer"].as_u64();
+        if layer != Some(l) {
+            let _ = writeln!(
+                s,
+                "\n[ROSETTA] === {} ===",
+                match l {
+                    None => "Embedding".to_string(),
+                    Some(n) => format!("Layer {n}"),
+                }
+            );
+            layer = Some(l);
+        }
+        let ok = st["pass"] == true;
+        let _ = writeln!(
+            s,
+            "[ROSETTA] {:<11} dims {} vs {}: max_diff={:.3e}, mean_diff={:.3e}, cosine={:.6} {}",
+            st["stage"].as_str().unwrap_or("?"),
+            st["apr_dims"],
+            st["gguf_dims"],
+            f(&st["max_diff"]),
+            f(&st["mean_diff"]),
+            f(&st["cosine"]),
+            if ok {
+                "✓".to_string()
+            } else {
+                format!("✗ DIVERGENCE! ({})", st["criterion"].as_str().unwrap_or(""))
+            }
+        );
+    }
+    let _ = writeln!(s, "\n[ROSETTA] === Summary ===");
+    let first = p["stages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|st| st["pass"] != true);
+    match first {
+        None => {
+            let _ = writeln!(s, "[ROSETTA] PASSED: every probe stage agrees");
+        }
+        Some(st) => {
+            let _ = writeln!(
+                s,
+                "[ROSETTA] FAILED: first divergence at {}{}",
+                st["layer"]
+                    .as_u64()
+                    .map(|l| format!("Layer {l} "))
+                    .unwrap_or_default(),
+                st["stage"].as_str().unwrap_or("?")
+            );
+        }
+    }
+    s
+}
+
+/// The first error finding's help, as one line: what to fix first.
+pub fn recommendation(o: &Outcome) -> Option<String> {
+    let f = o.findings.iter().find(|f| f.severity == Severity::Error)?;
+    Some(format!(
+        "Recommendation: {} ({} {}{})",
+        f.help,
+        f.code,
+        f.class,
+        f.tensor
+            .as_ref()
+            .map(|t| format!(", `{t}`"))
+            .unwrap_or_default()
+    ))
+}
