@@ -401,13 +401,11 @@ fn measure_process(
         let r = run_child(bin, args, cwd);
         walls.push(r.wall);
         codes.push(r.code);
-        if parse_json {
-            if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&r.stdout) {
-                if let Some(e) = v["summary"]["elapsed_ms"].as_u64() {
-                    elapsed.push(Duration::from_millis(e));
-                }
-                json = Some(v);
+        if parse_json && let Ok(v) = serde_json::from_slice::<serde_json::Value>(&r.stdout) {
+            if let Some(e) = v["summary"]["elapsed_ms"].as_u64() {
+                elapsed.push(Duration::from_millis(e));
             }
+            json = Some(v);
         }
     }
     codes.sort();
