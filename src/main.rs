@@ -87,6 +87,28 @@ enum Cmd {
         #[command(flatten)]
         common: Common,
     },
+    /// Full per-layer differential trace of two files: the first divergence and its cause.
+    Rosetta {
+        a: PathBuf,
+        b: PathBuf,
+        #[arg(long, default_value = "2+2=")]
+        prompt: String,
+        #[arg(long, value_delimiter = ',')]
+        tokens: Option<Vec<u32>>,
+        /// Exit 1 on a divergence.
+        #[arg(long)]
+        assert_match: bool,
+        #[arg(long, default_value_t = 1e-3)]
+        threshold: f64,
+        /// Feed each layer of A the reference's input for that layer.
+        #[arg(long)]
+        teacher_forced: bool,
+        /// Write every compared stage of both sides as .npy.
+        #[arg(long)]
+        save_activations: Option<PathBuf>,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Header, metadata and tensor table of one file.
     Inspect {
         file: PathBuf,
@@ -133,6 +155,7 @@ macro_rules! outln {
 
 const SUBCOMMANDS: &[&str] = &[
     "lint",
+    "rosetta",
     "inspect",
     "dump",
     "explain",
@@ -350,6 +373,48 @@ fn run(cli: Cli) -> Result<u8, String> {
                 }
             }
             Ok(exit_code(&outcome))
+        }
+        Cmd::Rosetta {
+            a,
+            b,
+            prompt,
+            tokens,
+            assert_match,
+            threshold,
+            teacher_forced,
+            save_activations,
+            common,
+        } => {
+            let mut opts = options(&common)?;
+            opts.prompt = prompt;
+            opts.tokens = tokens;
+            opts.threshold = threshold;
+            let va = match load(&a, &opts.rules, &common) {
+                Ok(v) => v,
+                Err(c) => return Ok(c),
+            };
+            let vb = match load(&b, &opts.rules, &common) {
+                Ok(v) => v,
+                Err(c) => return Ok(c),
+            };
+            let (va, vb) = pipeline::order_pair(va, vb);
+            let r = pipeline::rosetta(&va, &vb, &opts, teacher_forced, save_activations.as_deref());
+            let timings = std::env::var_os("APR_LINT_NO_TIMINGS").is_none();
+            match common.format {
+                OutFormat::Json => outln!(
+                    "{}",
+                    serde_json::to_string_pretty(&report::rosetta::trace_json(&r, timings))
+                        .unwrap_or_default()
+                ),
+                _ => out!("{}", report::rosetta::render_trace(&r, common.verbose)),
+            }
+            Ok(if r.trace.is_err() {
+                3
+            } else if r.diverged() && assert_match {
+                1
+            } else {
+                0
+            })
         }
         Cmd::Inspect { file, common } => {
             let opts = options(&common)?;

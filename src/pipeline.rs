@@ -235,3 +235,93 @@ pub fn apply_overrides(findings: &mut Vec<Finding>, overrides: &[(String, Overri
 pub fn load(path: &Path) -> Result<ModelView, ReadError> {
     ModelView::open(path)
 }
+
+/// What `rosetta` found.
+#[derive(Clone, Debug)]
+pub struct RosettaOutcome {
+    /// The main job's findings for the pair (static and weights; no probe), for the diagnosis.
+    pub lint: Outcome,
+    pub trace: Result<crate::numeric::trace::Trace, String>,
+}
+
+impl RosettaOutcome {
+    pub fn diverged(&self) -> bool {
+        self.trace
+            .as_ref()
+            .is_ok_and(|t| t.first_divergence.is_some())
+    }
+}
+
+/// The full per-layer differential trace of a pair (`apr-lint rosetta`).
+pub fn rosetta(
+    a: &ModelView,
+    b: &ModelView,
+    opts: &Options,
+    teacher_forced: bool,
+    save: Option<&Path>,
+) -> RosettaOutcome {
+    use crate::numeric::trace::{Model, trace};
+    let mut o = opts.clone();
+    o.no_probe = true;
+    let lint_outcome = lint(a, Some(b), &o);
+    let ra = Resolved::new(a, &opts.rules);
+    let rb = Resolved::new(b, &opts.rules);
+    let run = || -> Result<crate::numeric::trace::Trace, String> {
+        let tokens = match &opts.tokens {
+            Some(t) => t.clone(),
+            None => crate::model::tokenize::TextTokenizer::from_container(&b.container)
+                .or_else(|_| crate::model::tokenize::TextTokenizer::from_container(&a.container))
+                .map_err(|e| format!("{e}; pass `--tokens`"))?
+                .encode(&opts.prompt),
+        };
+        if tokens.is_empty() {
+            return Err("the prompt gives no tokens".into());
+        }
+        let ma = Model::new(a, &ra)?;
+        let mb = Model::new(b, &rb)?;
+        if ma.n_layer != mb.n_layer {
+            return Err(format!(
+                "layer counts differ ({} vs {})",
+                ma.n_layer, mb.n_layer
+            ));
+        }
+        // Same values are expected only when every role has the same dtype on both sides.
+        let arch = ra.arch.ok_or("no rule set")?;
+        let mut exact = true;
+        let mut min_cos: f64 = 0.999;
+        for (i, t) in a.tensors.iter().enumerate() {
+            let Some((role, layer)) = ra.role_of(i) else {
+                continue;
+            };
+            let Some(j) = rb.find(&role.key, layer) else {
+                continue;
+            };
+            if t.dtype != b.tensors[j].dtype {
+                exact = false;
+                for d in [t.dtype, b.tensors[j].dtype] {
+                    if let Some(tol) = arch.tolerance_for(Some(role), d) {
+                        min_cos = min_cos.min(tol.cosine);
+                    }
+                }
+            }
+        }
+        if let Some(dir) = save {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        }
+        trace(
+            &ma,
+            &mb,
+            &tokens,
+            exact,
+            opts.threshold,
+            min_cos,
+            teacher_forced,
+            save,
+        )
+    };
+    RosettaOutcome {
+        lint: lint_outcome,
+        trace: run(),
+    }
+}

@@ -5,6 +5,7 @@
 
 pub mod lints;
 pub mod probe;
+pub mod trace;
 
 use crate::diag::Finding;
 use crate::model::ModelView;

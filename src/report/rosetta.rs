@@ -100,3 +100,119 @@ pub fn recommendation(o: &Outcome) -> Option<String> {
             .unwrap_or_default()
     ))
 }
+
+/// The human `[ROSETTA]` report of `apr-lint rosetta`.
+pub fn render_trace(r: &crate::pipeline::RosettaOutcome, verbose: bool) -> String {
+    let mut s = String::new();
+    for i in &r.lint.inputs {
+        let _ = writeln!(
+            s,
+            "[ROSETTA] Loading {}: {}",
+            i.format.as_str().to_uppercase(),
+            i.path
+        );
+    }
+    let t = match &r.trace {
+        Ok(t) => t,
+        Err(e) => {
+            let _ = writeln!(s, "[ROSETTA] INCONCLUSIVE: the trace could not run: {e}");
+            return s;
+        }
+    };
+    let _ = writeln!(s, "[ROSETTA] Token IDs: {:?}", t.tokens);
+    let _ = writeln!(
+        s,
+        "[ROSETTA] Criterion: {}{}",
+        t.criterion,
+        if t.teacher_forced {
+            " (teacher-forced)"
+        } else {
+            ""
+        }
+    );
+    let mut layer: Option<Option<u32>> = None;
+    for st in &t.stages {
+        let fail = !st.pass;
+        if !verbose && !fail && !matches!(st.stage, "embedding" | "layer_out" | "logits") {
+            continue;
+        }
+        if layer != Some(st.layer) {
+            let _ = writeln!(
+                s,
+                "\n[ROSETTA] === {} ===",
+                match st.layer {
+                    None if st.stage == "embedding" => "Embedding".to_string(),
+                    None => "Output".to_string(),
+                    Some(l) => format!("Layer {l}"),
+                }
+            );
+            layer = Some(st.layer);
+        }
+        let _ = writeln!(
+            s,
+            "[ROSETTA] {:<11} dims {:?} vs {:?}: max_diff={:.3e}, mean_diff={:.3e}, cosine={:.6} {}",
+            st.stage,
+            st.apr_dims,
+            st.gguf_dims,
+            st.max_diff,
+            st.mean_diff,
+            st.cosine,
+            if fail { "✗ DIVERGENCE!" } else { "✓" }
+        );
+    }
+    let _ = writeln!(s, "\n[ROSETTA] === Summary ===");
+    match &t.first_divergence {
+        None => {
+            let _ = writeln!(
+                s,
+                "[ROSETTA] PASSED: no divergence in {} stages",
+                t.stages.len()
+            );
+        }
+        Some(d) => {
+            let where_ = match d["layer"].as_u64() {
+                Some(l) => format!("Layer {l} {}", d["stage"].as_str().unwrap_or("?")),
+                None => d["stage"].as_str().unwrap_or("?").to_string(),
+            };
+            let _ = writeln!(s, "[ROSETTA] FAILED: first divergence at {where_}");
+            if let Some(f) = r
+                .lint
+                .findings
+                .iter()
+                .find(|f| f.severity == crate::diag::Severity::Error)
+            {
+                let _ = writeln!(
+                    s,
+                    "[ROSETTA] DIAGNOSIS: {} ({} {})",
+                    f.message, f.code, f.class
+                );
+                let _ = writeln!(s, "[ROSETTA] Recommendation: {}", f.help);
+            } else {
+                let _ = writeln!(
+                    s,
+                    "[ROSETTA] DIAGNOSIS: no layout cause found in the weights; the values differ beyond the criterion"
+                );
+            }
+        }
+    }
+    s
+}
+
+/// JSON of `rosetta`: the main job's envelope with `trace` instead of `probe`.
+pub fn trace_json(r: &crate::pipeline::RosettaOutcome, timings: bool) -> Value {
+    let mut doc = crate::report::json::outcome(&r.lint, timings);
+    if let Some(o) = doc.as_object_mut() {
+        o.remove("probe");
+        o.insert(
+            "trace".into(),
+            match &r.trace {
+                Ok(t) => serde_json::to_value(t).unwrap_or(Value::Null),
+                Err(_) => Value::Null,
+            },
+        );
+        if let Err(e) = &r.trace {
+            o.insert("trace_error".into(), Value::String(e.clone()));
+        }
+    }
+    doc
+}

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Builds the seed corpora of every fuzz target under fuzz/corpus/<target>/ (gitignored): small
+# files from apr-lint's writers, their APR conversions, pairs, the GGUF fixtures and the rule files.
+# Idempotent; run from anywhere.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(dirname "$here")"
+cargo run --quiet --release --manifest-path "$here/Cargo.toml" --features seed --bin seed_corpus -- "$root" "$here/corpus"
+for t in gguf_reader apr_reader rules_file lint_pair; do
+    printf '%-12s %4d seeds\n' "$t" "$(ls "$here/corpus/$t" | wc -l)"
+done

@@ -1,0 +1,107 @@
+//! What the fuzz targets share: read bytes through both entry points and check the invariants the
+//! corrupt corpus (`tests/corrupt_corpus.rs`) asserts, then run the static checks.
+//!
+//! A panic anywhere here is a finding for libFuzzer: an `assert!` below failing means a reader
+//! broke an invariant (an error code outside `APRL-F…`, a byte offset past the end of the file, a
+//! finding spanning bytes the file does not have, the two entry points disagreeing).
+
+use std::sync::OnceLock;
+
+use apr_lint::check;
+use apr_lint::diag::Finding;
+use apr_lint::format::{Source, read_source};
+use apr_lint::model::{ModelView, Tokenizer};
+use apr_lint::rules::{Resolved, RuleSet};
+
+/// Configs claiming more layers than this skip the static checks: `check::metadata` enumerates
+/// every layer of the config (`(0..n_layer as u32).collect()`), so a hostile `block_count` makes it
+/// allocate up to 32 GB. Known, reported, regression test `hostile_block_count_in_checks` (ignored
+/// until fixed); without this bound every lint_pair run stops at that one crash.
+pub const MAX_CHECKED_LAYERS: u64 = 1 << 16;
+
+/// Read `data` as a file named `name` with `read_source` and `ModelView::from_source`; when it is
+/// readable, decode row 0 of every tensor and the tokenizer's token and merge lists.
+pub fn read_and_view(data: &[u8], name: &str) -> Option<ModelView> {
+    let len = data.len() as u64;
+    let src = Source::from_vec(data.to_vec(), name);
+    let read = read_source(src.clone());
+    let view = ModelView::from_source(src);
+    match (&read, &view) {
+        (Err(a), Err(b)) => {
+            assert_eq!((a.code(), a.byte_offset()), (b.code(), b.byte_offset()), "the two entry points disagree");
+            assert!(a.code().starts_with("APRL-F"), "read error code {}", a.code());
+            if let Some(o) = a.byte_offset() {
+                assert!(o <= len, "{} at offset {o}, past the end of a {len}-byte file", a.code());
+            }
+        }
+        (Ok(_), Ok(_)) => {}
+        _ => panic!("read_source and ModelView::from_source disagree on whether the file reads"),
+    }
+    let view = view.ok()?;
+    for f in &view.findings {
+        if let Some(s) = f.span {
+            assert!(
+                s.offset.checked_add(s.len).is_some_and(|e| e <= len),
+                "finding {} spans [{}, +{}) of a {len}-byte file",
+                f.code,
+                s.offset,
+                s.len
+            );
+        }
+    }
+    for t in &view.tensors {
+        let _ = view.dequantize_rows(t, 0..1);
+    }
+    let _ = Tokenizer::tokens(&view.container);
+    let _ = Tokenizer::merges(&view.container);
+    Some(view)
+}
+
+/// The rule files shipped in the binary, parsed once.
+pub fn builtin_rules() -> &'static RuleSet {
+    static RULES: OnceLock<RuleSet> = OnceLock::new();
+    RULES.get_or_init(RuleSet::builtin)
+}
+
+/// May the static checks run on this view (see [`MAX_CHECKED_LAYERS`])?
+pub fn checkable(view: &ModelView) -> bool {
+    view.config.layers.as_ref().is_none_or(|l| l.value <= MAX_CHECKED_LAYERS)
+}
+
+/// Per-file checks of one view under `rules`.
+pub fn check_one(view: &ModelView, rules: &RuleSet) -> Vec<Finding> {
+    let mut out = Vec::new();
+    if checkable(view) {
+        let r = Resolved::new(view, rules);
+        check::check_file(view, &r, &mut out);
+    }
+    out
+}
+
+/// Per-file checks of both views, then the pair (`a` under test, `b` the reference).
+pub fn check_pair(a: &ModelView, b: &ModelView, rules: &RuleSet) -> Vec<Finding> {
+    let mut out = Vec::new();
+    if checkable(a) && checkable(b) {
+        let (ra, rb) = (Resolved::new(a, rules), Resolved::new(b, rules));
+        check::check_file(a, &ra, &mut out);
+        check::check_file(b, &rb, &mut out);
+        check::pair::check(a, &ra, b, &rb, &mut out);
+    }
+    out
+}
+
+/// Split a `lint_pair` input: a little-endian u16 length, then that many bytes of the first file
+/// (fewer if the input is shorter), the rest the second file.
+pub fn split_pair(data: &[u8]) -> (&[u8], &[u8]) {
+    let Some((head, rest)) = data.split_first_chunk::<2>() else {
+        return (&[], &[]);
+    };
+    let n = (u16::from_le_bytes(*head) as usize).min(rest.len());
+    rest.split_at(n)
+}
+
+/// The inverse of [`split_pair`] (the seed generator writes pairs with it).
+pub fn join_pair(a: &[u8], b: &[u8]) -> Vec<u8> {
+    let n = u16::try_from(a.len()).expect("the first file of a pair seed is under 64 KiB");
+    [&n.to_le_bytes()[..], a, b].concat()
+}

@@ -1,0 +1,315 @@
+//! Deterministic samples of a tensor, read a few blocks at a time.
+//!
+//! A tensor is seen as `rows × cols` (canonical dims: all but the last multiplied, the last
+//! contiguous). Its bytes are read in *units*: one quant block for block types of ≥ 32 elements,
+//! 32 elements for plain floats. A [`Reader`] decodes the units asked for (and caches them), so a
+//! sample costs its units' bytes and nothing else. [`plan`] picks the units of the standard
+//! sample: up to [`MAX_ROWS`] rows spread over the tensor (first and last included), each with a
+//! few units at staggered columns, about [`BUDGET_BYTES`] in all.
+
+use std::collections::{BTreeSet, HashMap};
+use std::ops::Range;
+
+use crate::model::{ModelView, TensorView};
+use crate::quant::{self, DType};
+
+/// Rows of the standard sample.
+pub const MAX_ROWS: u64 = 16;
+/// Bytes of the standard sample, per side.
+pub const BUDGET_BYTES: u64 = 4096;
+/// Tensors up to this size also get a full byte comparison (cheap certainty).
+pub const SMALL_BYTES: u64 = 64 * 1024;
+/// Elements per unit for plain floats.
+const FLOAT_UNIT_ELEMS: u64 = 32;
+
+/// Reads units of one tensor's bytes, decoded as `dtype` (its label, or a reinterpretation).
+pub struct Reader<'v> {
+    data: &'v [u8],
+    pub dtype: DType,
+    pub dims: Vec<u64>,
+    pub rows: u64,
+    pub cols: u64,
+    /// Absolute file offset of the data.
+    pub file_offset: u64,
+    row_bytes: u64,
+    header_bytes: u64,
+    block_elems: u64,
+    block_bytes: u64,
+    blocks_per_row: u64,
+    unit_blocks: u64,
+    cache: HashMap<(u64, u64), Vec<f32>>,
+    touched: BTreeSet<(u64, u64)>,
+    touched_extra: u64,
+}
+
+impl<'v> Reader<'v> {
+    /// `None` when the tensor's byte size does not match `dtype` and its dims (the static stage
+    /// reports that).
+    pub fn new(view: &'v ModelView, t: &TensorView, dtype: DType) -> Option<Reader<'v>> {
+        let data = view.bytes(t);
+        if quant::tensor_n_bytes(dtype, &t.dims) != Some(data.len() as u64) || data.is_empty() {
+            return None;
+        }
+        let (rows, cols) = t.rows_cols();
+        let (block_elems, block_bytes) = (dtype.block_elems(), dtype.block_bytes());
+        let row_bytes = quant::row_n_bytes(dtype, cols)?;
+        let blocks_per_row = cols.div_ceil(block_elems);
+        Some(Reader {
+            data,
+            dtype,
+            dims: t.dims.clone(),
+            rows,
+            cols,
+            file_offset: t.data.offset,
+            row_bytes,
+            header_bytes: dtype.header_bytes(),
+            block_elems,
+            block_bytes,
+            blocks_per_row,
+            unit_blocks: FLOAT_UNIT_ELEMS.div_ceil(block_elems).max(1),
+            cache: HashMap::new(),
+            touched: BTreeSet::new(),
+            touched_extra: 0,
+        })
+    }
+
+    pub fn n_elems(&self) -> u64 {
+        self.rows * self.cols
+    }
+    pub fn n_bytes(&self) -> u64 {
+        self.data.len() as u64
+    }
+    pub fn block_bytes(&self) -> u64 {
+        self.block_bytes
+    }
+    pub fn unit_elems(&self) -> u64 {
+        self.unit_blocks * self.block_elems
+    }
+    pub fn unit_n_bytes(&self) -> u64 {
+        self.unit_blocks * self.block_bytes
+    }
+    pub fn units_per_row(&self) -> u64 {
+        self.blocks_per_row.div_ceil(self.unit_blocks)
+    }
+    pub fn unit_of(&self, col: u64) -> u64 {
+        col / self.unit_elems()
+    }
+
+    /// Byte range of a unit within the tensor's data.
+    pub fn unit_range(&self, row: u64, unit: u64) -> Range<usize> {
+        let first = unit * self.unit_blocks;
+        let n = self.unit_blocks.min(self.blocks_per_row.saturating_sub(first));
+        let start = self.header_bytes + row * self.row_bytes + first * self.block_bytes;
+        // In bounds: row < rows and unit < units_per_row, and the size was checked in `new`.
+        start as usize..(start + n * self.block_bytes) as usize
+    }
+
+    /// The raw bytes of a unit (counted as touched).
+    pub fn unit_bytes(&mut self, row: u64, unit: u64) -> &'v [u8] {
+        self.touched.insert((row, unit));
+        let r = self.unit_range(row, unit);
+        self.data.get(r).unwrap_or(&[])
+    }
+
+    /// The decoded values of a unit (`unit_elems` long, the row's tail padding included).
+    pub fn unit_values(&mut self, row: u64, unit: u64) -> Option<&[f32]> {
+        if row >= self.rows || unit >= self.units_per_row() || !self.dtype.has_values() {
+            return None;
+        }
+        if !self.cache.contains_key(&(row, unit)) {
+            let bytes = self.unit_bytes(row, unit);
+            let n_blocks = bytes.len() as u64 / self.block_bytes;
+            let mut out = vec![0f32; (n_blocks * self.block_elems) as usize];
+            let ok = if self.header_bytes == 0 {
+                quant::dequantize(self.dtype, bytes, &[n_blocks * self.block_elems], &mut out)
+            } else {
+                let header = self.data.get(..self.header_bytes as usize).unwrap_or(&[]);
+                let mut buf = Vec::with_capacity(header.len() + bytes.len());
+                buf.extend_from_slice(header);
+                buf.extend_from_slice(bytes);
+                quant::dequantize(self.dtype, &buf, &[n_blocks * self.block_elems], &mut out)
+            };
+            ok.ok()?;
+            self.cache.insert((row, unit), out);
+        }
+        self.cache.get(&(row, unit)).map(Vec::as_slice)
+    }
+
+    /// One element (canonical `row`, `col`).
+    pub fn get(&mut self, row: u64, col: u64) -> Option<f32> {
+        if row >= self.rows || col >= self.cols {
+            return None;
+        }
+        let ue = self.unit_elems();
+        let (unit, k) = (col / ue, (col % ue) as usize);
+        self.unit_values(row, unit)?.get(k).copied()
+    }
+
+    /// The element at flat row-major index `f`.
+    pub fn get_flat(&mut self, f: u64) -> Option<f32> {
+        if self.cols == 0 {
+            return None;
+        }
+        self.get(f / self.cols, f % self.cols)
+    }
+
+    /// The first block of `row` whose scale fields are not finite (every block of the row is read;
+    /// plain floats have no scales and are skipped). Also checks a tensor-wide header scale.
+    pub fn first_bad_scale(&mut self, row: u64) -> Option<u64> {
+        if self.block_elems == 1 || row >= self.rows {
+            return None;
+        }
+        if self.header_bytes > 0 && !quant::header_scales_finite(self.dtype, self.data) {
+            return Some(0);
+        }
+        for u in 0..self.units_per_row() {
+            self.touched.insert((row, u));
+        }
+        let start = (self.header_bytes + row * self.row_bytes) as usize;
+        let row_data = self
+            .data
+            .get(start..start + self.row_bytes as usize)
+            .unwrap_or(&[]);
+        row_data
+            .chunks_exact(self.block_bytes as usize)
+            .position(|b| !quant::block_scales_finite(self.dtype, b))
+            .map(|i| i as u64)
+    }
+
+    /// Absolute file span of block `block` of `row`.
+    pub fn block_span(&self, row: u64, block: u64) -> crate::diag::Span {
+        crate::diag::Span::new(
+            self.file_offset + self.header_bytes + row * self.row_bytes + block * self.block_bytes,
+            self.block_bytes,
+        )
+    }
+
+    /// Count a whole-tensor read (the full byte comparison of a small tensor).
+    pub fn touch_all(&mut self) {
+        self.touched_extra = self.n_bytes();
+    }
+
+    /// Bytes of tensor data read so far (each unit once).
+    pub fn touched(&self) -> u64 {
+        if self.touched_extra > 0 {
+            return self.touched_extra;
+        }
+        self.touched
+            .iter()
+            .map(|&(r, u)| self.unit_range(r, u).len() as u64)
+            .sum()
+    }
+}
+
+/// The units of the standard sample over rows `rows`: up to [`MAX_ROWS`] rows spread evenly
+/// (first and last included), each with units at staggered columns, [`BUDGET_BYTES`] in all.
+pub fn plan(r: &Reader<'_>, rows: Range<u64>) -> Vec<(u64, u64)> {
+    let n_rows = rows.end.saturating_sub(rows.start);
+    let upr = r.units_per_row();
+    if n_rows == 0 || upr == 0 {
+        return Vec::new();
+    }
+    let n = n_rows.min(MAX_ROWS);
+    let total = (BUDGET_BYTES / r.unit_n_bytes().max(1)).clamp(n, n * upr);
+    let per_row = total.div_ceil(n).min(upr);
+    let mut units = Vec::new();
+    for k in 0..n {
+        let row = rows.start + if n == 1 { 0 } else { k * (n_rows - 1) / (n - 1) };
+        let offset = if k + 1 == n && n > 1 {
+            upr - 1
+        } else {
+            (k * 7) % upr
+        };
+        for m in 0..per_row {
+            units.push((row, (offset + m * upr / per_row) % upr));
+        }
+    }
+    dedup(&mut units);
+    units
+}
+
+/// Drop repeated units, keeping the first occurrence.
+pub fn dedup(units: &mut Vec<(u64, u64)>) {
+    let mut seen = BTreeSet::new();
+    units.retain(|u| seen.insert(*u));
+}
+
+/// Units whose bytes differ between two tensors of one dtype and dims, the first `max` found
+/// (reads both tensors whole: only for small tensors).
+pub fn differing_units(a: &mut Reader<'_>, b: &mut Reader<'_>, max: usize) -> Vec<(u64, u64)> {
+    a.touch_all();
+    b.touch_all();
+    let mut out = Vec::new();
+    for row in 0..a.rows {
+        for u in 0..a.units_per_row() {
+            let r = a.unit_range(row, u);
+            if a.data.get(r.clone()) != b.data.get(r) {
+                out.push((row, u));
+                if out.len() >= max {
+                    return out;
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Whole-tensor byte equality (small tensors).
+pub fn same_bytes(a: &mut Reader<'_>, b: &mut Reader<'_>) -> bool {
+    a.touch_all();
+    b.touch_all();
+    a.data == b.data
+}
+
+/// Sampled positions of the file under test with their values.
+#[derive(Clone, Debug, Default)]
+pub struct Sample {
+    /// The units read, in order.
+    pub units: Vec<(u64, u64)>,
+    /// `pos[unit_start[i]..unit_start[i + 1]]` are unit i's positions.
+    pub unit_start: Vec<usize>,
+    /// Canonical (row, col) of each value.
+    pub pos: Vec<(u64, u64)>,
+    pub values: Vec<f32>,
+}
+
+impl Sample {
+    /// Read every in-range element of `units`. `None` when the dtype has no values here.
+    pub fn read(r: &mut Reader<'_>, units: &[(u64, u64)]) -> Option<Sample> {
+        let mut s = Sample::default();
+        let ue = r.unit_elems();
+        for &(row, unit) in units {
+            let cols = r.cols;
+            let vals = r.unit_values(row, unit)?;
+            s.units.push((row, unit));
+            s.unit_start.push(s.pos.len());
+            for (k, &v) in vals.iter().enumerate() {
+                let col = unit * ue + k as u64;
+                if col >= cols {
+                    break;
+                }
+                s.pos.push((row, col));
+                s.values.push(v);
+            }
+        }
+        s.unit_start.push(s.pos.len());
+        Some(s)
+    }
+
+    /// Positions of unit `i`.
+    pub fn unit_indices(&self, i: usize) -> Range<usize> {
+        self.unit_start[i]..self.unit_start[i + 1]
+    }
+
+    pub fn n_non_finite(&self) -> usize {
+        self.values.iter().filter(|v| !v.is_finite()).count()
+    }
+
+    /// The distinct rows sampled.
+    pub fn rows(&self) -> Vec<u64> {
+        let mut rows: Vec<u64> = self.units.iter().map(|u| u.0).collect();
+        rows.dedup();
+        let set: BTreeSet<u64> = rows.into_iter().collect();
+        set.into_iter().collect()
+    }
+}

@@ -1,0 +1,514 @@
+//! The full differential trace behind `apr-lint rosetta`: a plain f32 reference forward pass of a
+//! decoder-only transformer (RMSNorm, GQA attention with causal softmax, SwiGLU FFN, final norm,
+//! logits) run on both files with the same token ids, every stage compared.
+//!
+//! Weights are read a chunk of rows at a time (`linear`), so memory stays at one layer's activations
+//! plus a few MB of dequantized rows, whatever the model size. `--teacher-forced` feeds each layer of
+//! the file under test the reference's input for that layer, so the first failing stage is the root
+//! cause rather than an amplified symptom.
+
+use crate::model::{ModelView, RopeType};
+use crate::numeric::probe::{gguf_to_hf, hf_to_gguf, metrics, rope, rope_of};
+use crate::rules::Resolved;
+
+/// Rows dequantized at once in `linear`.
+const CHUNK_ROWS: u64 = 512;
+
+/// y = x Wᵀ (+ b) for `x` of `n` rows, W read `CHUNK_ROWS` rows at a time.
+fn linear(
+    view: &ModelView,
+    r: &Resolved<'_>,
+    role: &str,
+    layer: Option<u32>,
+    x: &[f32],
+    n: usize,
+    inp: usize,
+) -> Result<(Vec<f32>, usize), String> {
+    let i = r.find(role, layer).ok_or_else(|| {
+        format!(
+            "no `{role}`{}",
+            layer.map(|l| format!(" in layer {l}")).unwrap_or_default()
+        )
+    })?;
+    let t = &view.tensors[i];
+    if !t.size_ok() {
+        return Err(format!(
+            "`{}` has the wrong byte size for its dtype",
+            t.name
+        ));
+    }
+    let (rows, cols) = t.rows_cols();
+    if cols as usize != inp {
+        return Err(format!(
+            "`{}` has rows of {cols}, the input has {inp} features",
+            t.name
+        ));
+    }
+    let out = rows as usize;
+    let mut y = vec![0f32; n * out];
+    let mut start = 0u64;
+    while start < rows {
+        let end = (start + CHUNK_ROWS).min(rows);
+        let w = view
+            .dequantize_rows(t, start..end)
+            .map_err(|e| format!("`{}`: {e}", t.name))?;
+        for tok in 0..n {
+            let xt = &x[tok * inp..(tok + 1) * inp];
+            for (k, row) in w.chunks_exact(inp).enumerate() {
+                let mut acc = 0f64;
+                for (a, b) in row.iter().zip(xt) {
+                    acc += *a as f64 * *b as f64;
+                }
+                y[tok * out + start as usize + k] = acc as f32;
+            }
+        }
+        start = end;
+    }
+    let bias_role = format!("{role}_bias");
+    if let Some(bi) = r.find(&bias_role, layer) {
+        let bt = &view.tensors[bi];
+        let b = view
+            .dequantize(bt)
+            .map_err(|e| format!("`{}`: {e}", bt.name))?;
+        if b.len() == out {
+            for tok in 0..n {
+                for o in 0..out {
+                    y[tok * out + o] += b[o];
+                }
+            }
+        }
+    }
+    Ok((y, out))
+}
+
+fn vector(
+    view: &ModelView,
+    r: &Resolved<'_>,
+    role: &str,
+    layer: Option<u32>,
+    len: usize,
+) -> Result<Vec<f32>, String> {
+    let i = r.find(role, layer).ok_or_else(|| format!("no `{role}`"))?;
+    let t = &view.tensors[i];
+    let v = view
+        .dequantize(t)
+        .map_err(|e| format!("`{}`: {e}", t.name))?;
+    if v.len() != len {
+        return Err(format!(
+            "`{}` has {} values, {len} expected",
+            t.name,
+            v.len()
+        ));
+    }
+    Ok(v)
+}
+
+fn rms_norm(x: &[f32], w: &[f32], eps: f64) -> Vec<f32> {
+    let h = w.len();
+    let mut out = vec![0f32; x.len()];
+    for (xt, ot) in x.chunks(h).zip(out.chunks_mut(h)) {
+        let ms: f64 = xt.iter().map(|v| (*v as f64) * (*v as f64)).sum::<f64>() / h as f64;
+        let s = 1.0 / (ms + eps).sqrt();
+        for i in 0..h {
+            ot[i] = ((xt[i] as f64 * s) as f32) * w[i];
+        }
+    }
+    out
+}
+
+/// One named stage of one layer.
+#[derive(Clone, Debug)]
+pub struct Act {
+    pub stage: &'static str,
+    pub layer: Option<u32>,
+    pub values: Vec<f32>,
+    pub width: usize,
+}
+
+pub struct Model<'a> {
+    pub view: &'a ModelView,
+    pub r: &'a Resolved<'a>,
+    hidden: usize,
+    n_head: usize,
+    n_kv: usize,
+    hd: usize,
+    eps: f64,
+    theta: f64,
+    rope: RopeType,
+    pub n_layer: u32,
+}
+
+impl<'a> Model<'a> {
+    pub fn new(view: &'a ModelView, r: &'a Resolved<'a>) -> Result<Model<'a>, String> {
+        let arch = r.arch.ok_or("no rule set for the architecture")?;
+        let get = |k: &str| {
+            r.env
+                .get(k)
+                .copied()
+                .map(|v| v as usize)
+                .ok_or_else(|| format!("`{k}` is not known"))
+        };
+        let n_head = get("n_head")?;
+        let n_kv = get("n_head_kv")?;
+        if n_kv == 0 || n_head % n_kv != 0 {
+            return Err("n_head is not a multiple of n_head_kv".into());
+        }
+        Ok(Model {
+            view,
+            r,
+            hidden: get("hidden")?,
+            n_head,
+            n_kv,
+            hd: get("head_dim")?,
+            eps: view
+                .config
+                .rms_eps
+                .as_ref()
+                .map(|v| v.value)
+                .ok_or("rms eps is not known")?,
+            theta: view
+                .config
+                .rope_theta
+                .as_ref()
+                .map(|v| v.value)
+                .unwrap_or(10000.0),
+            rope: rope_of(view, arch),
+            n_layer: get("n_layer")? as u32,
+        })
+    }
+
+    pub fn embed(&self, tokens: &[u32]) -> Result<Vec<f32>, String> {
+        let i = self.r.find("token_embd", None).ok_or("no embedding")?;
+        let t = &self.view.tensors[i];
+        let (vocab, cols) = t.rows_cols();
+        if cols as usize != self.hidden || !t.size_ok() {
+            return Err(format!(
+                "`{}` dims {:?} do not hold rows of {}",
+                t.name, t.dims, self.hidden
+            ));
+        }
+        let mut out = Vec::new();
+        for &id in tokens {
+            if id as u64 >= vocab {
+                return Err(format!(
+                    "token id {id} is outside the {vocab} embedding rows"
+                ));
+            }
+            out.extend(
+                self.view
+                    .dequantize_rows(t, id as u64..id as u64 + 1)
+                    .map_err(|e| e.to_string())?,
+            );
+        }
+        Ok(out)
+    }
+
+    /// One block on input `x` (n tokens). Returns its stages, the last being `layer_out`.
+    pub fn layer(&self, l: u32, x: &[f32], n: usize) -> Result<Vec<Act>, String> {
+        let (h, hd) = (self.hidden, self.hd);
+        let (v, r, lay) = (self.view, self.r, Some(l));
+        let normed = rms_norm(x, &vector(v, r, "attn_norm", lay, h)?, self.eps);
+        let (mut q, qd) = linear(v, r, "attn_q", lay, &normed, n, h)?;
+        let (mut k, kd) = linear(v, r, "attn_k", lay, &normed, n, h)?;
+        let (vv, vd) = linear(v, r, "attn_v", lay, &normed, n, h)?;
+        if qd != self.n_head * hd || kd != self.n_kv * hd || vd != kd {
+            return Err(format!(
+                "layer {l}: Q/K/V widths {qd}/{kd}/{vd} do not fit {} heads, {} KV heads of {hd}",
+                self.n_head, self.n_kv
+            ));
+        }
+        let (q_pre, k_pre) = (q.clone(), k.clone());
+        for t in 0..n {
+            rope(
+                &mut q[t * qd..(t + 1) * qd],
+                hd,
+                t as u64,
+                self.theta,
+                self.rope,
+            );
+            rope(
+                &mut k[t * kd..(t + 1) * kd],
+                hd,
+                t as u64,
+                self.theta,
+                self.rope,
+            );
+        }
+        // Causal attention, GQA: query head g uses KV head g / (n_head / n_kv).
+        let group = self.n_head / self.n_kv;
+        let scale = 1.0 / (hd as f64).sqrt();
+        let mut attn = vec![0f32; n * qd];
+        for g in 0..self.n_head {
+            let kvh = g / group;
+            for t in 0..n {
+                let qv = &q[t * qd + g * hd..t * qd + (g + 1) * hd];
+                let mut scores: Vec<f64> = (0..=t)
+                    .map(|s| {
+                        let kv = &k[s * kd + kvh * hd..s * kd + (kvh + 1) * hd];
+                        qv.iter()
+                            .zip(kv)
+                            .map(|(a, b)| *a as f64 * *b as f64)
+                            .sum::<f64>()
+                            * scale
+                    })
+                    .collect();
+                let m = scores.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+                let mut z = 0.0;
+                for sc in scores.iter_mut() {
+                    *sc = (*sc - m).exp();
+                    z += *sc;
+                }
+                for (s, w) in scores.iter().enumerate() {
+                    let vrow = &vv[s * vd + kvh * hd..s * vd + (kvh + 1) * hd];
+                    for i in 0..hd {
+                        attn[t * qd + g * hd + i] += (w / z * vrow[i] as f64) as f32;
+                    }
+                }
+            }
+        }
+        let (o, od) = linear(v, r, "attn_output", lay, &attn, n, qd)?;
+        if od != h {
+            return Err(format!(
+                "layer {l}: attn_output width {od} is not hidden {h}"
+            ));
+        }
+        let ffn_inp: Vec<f32> = o.iter().zip(x).map(|(a, b)| a + b).collect();
+        let fnorm = rms_norm(&ffn_inp, &vector(v, r, "ffn_norm", lay, h)?, self.eps);
+        let (gate, f) = linear(v, r, "ffn_gate", lay, &fnorm, n, h)?;
+        let (up, f2) = linear(v, r, "ffn_up", lay, &fnorm, n, h)?;
+        if f != f2 {
+            return Err(format!(
+                "layer {l}: ffn_gate ({f}) and ffn_up ({f2}) widths differ"
+            ));
+        }
+        let act: Vec<f32> = gate
+            .iter()
+            .zip(&up)
+            .map(|(g, u)| (*g / (1.0 + (-*g).exp())) * u)
+            .collect();
+        let (down, dd) = linear(v, r, "ffn_down", lay, &act, n, f)?;
+        if dd != h {
+            return Err(format!("layer {l}: ffn_down width {dd} is not hidden {h}"));
+        }
+        let out: Vec<f32> = down.iter().zip(&ffn_inp).map(|(a, b)| a + b).collect();
+        let a = |stage, values: Vec<f32>, width| Act {
+            stage,
+            layer: lay,
+            values,
+            width,
+        };
+        Ok(vec![
+            a("attn_norm", normed, h),
+            a("q", q_pre, qd),
+            a("k", k_pre, kd),
+            a("v", vv, vd),
+            a("q_rope", q, qd),
+            a("k_rope", k, kd),
+            a("attn_out", o, h),
+            a("ffn_norm", fnorm, h),
+            a("ffn_out", down, h),
+            a("layer_out", out, h),
+        ])
+    }
+
+    /// Final norm and logits.
+    pub fn head(&self, x: &[f32], n: usize) -> Result<Vec<Act>, String> {
+        let h = self.hidden;
+        let normed = rms_norm(
+            x,
+            &vector(self.view, self.r, "output_norm", None, h)?,
+            self.eps,
+        );
+        let role = if self
+            .r
+            .find("output", None)
+            .is_some_and(|i| self.view.tensors[i].data.len > 0)
+        {
+            "output"
+        } else {
+            "token_embd"
+        };
+        let (logits, vocab) = linear(self.view, self.r, role, None, &normed, n, h)?;
+        Ok(vec![
+            Act {
+                stage: "output_norm",
+                layer: None,
+                values: normed,
+                width: h,
+            },
+            Act {
+                stage: "logits",
+                layer: None,
+                values: logits,
+                width: vocab,
+            },
+        ])
+    }
+
+    pub fn rope_type(&self) -> RopeType {
+        self.rope
+    }
+    pub fn head_dim(&self) -> usize {
+        self.hd
+    }
+}
+
+/// Every stage of one file.
+pub fn run_all(m: &Model<'_>, tokens: &[u32]) -> Result<Vec<Act>, String> {
+    let n = tokens.len();
+    let mut x = m.embed(tokens)?;
+    let mut acts = vec![Act {
+        stage: "embedding",
+        layer: None,
+        values: x.clone(),
+        width: m.hidden,
+    }];
+    for l in 0..m.n_layer {
+        let st = m.layer(l, &x, n)?;
+        x = st.last().map(|a| a.values.clone()).unwrap_or_default();
+        acts.extend(st);
+    }
+    acts.extend(m.head(&x, n)?);
+    Ok(acts)
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct TraceStage {
+    pub stage: &'static str,
+    pub layer: Option<u32>,
+    pub apr_dims: Vec<usize>,
+    pub gguf_dims: Vec<usize>,
+    pub max_diff: f64,
+    pub mean_diff: f64,
+    pub cosine: f64,
+    pub pass: bool,
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Trace {
+    pub tokens: Vec<u32>,
+    pub threshold: f64,
+    pub teacher_forced: bool,
+    pub criterion: String,
+    pub stages: Vec<TraceStage>,
+    pub first_divergence: Option<serde_json::Value>,
+}
+
+/// Compare both files stage by stage. `exact`: both hold the same values, so `max_diff ≤
+/// threshold × max|ref|` decides; else `cosine ≥ min_cosine`.
+#[allow(clippy::too_many_arguments)]
+pub fn trace(
+    a: &Model<'_>,
+    b: &Model<'_>,
+    tokens: &[u32],
+    exact: bool,
+    threshold: f64,
+    min_cosine: f64,
+    teacher_forced: bool,
+    save: Option<&std::path::Path>,
+) -> Result<Trace, String> {
+    let n = tokens.len();
+    let ra = if teacher_forced {
+        None
+    } else {
+        Some(run_all(a, tokens)?)
+    };
+    let rb = run_all(b, tokens)?;
+    let acts_a = match ra {
+        Some(x) => x,
+        None => {
+            // Each layer of A gets B's input for that layer.
+            let mut out = vec![Act {
+                stage: "embedding",
+                layer: None,
+                values: a.embed(tokens)?,
+                width: a.hidden,
+            }];
+            let mut input = rb[0].values.clone();
+            for l in 0..a.n_layer {
+                out.extend(a.layer(l, &input, n)?);
+                input = rb
+                    .iter()
+                    .find(|x| x.layer == Some(l) && x.stage == "layer_out")
+                    .map(|x| x.values.clone())
+                    .unwrap_or_default();
+            }
+            out.extend(a.head(&input, n)?);
+            out
+        }
+    };
+    let permute = a.rope_type() != b.rope_type();
+    let hd = a.head_dim();
+    let mut stages = Vec::new();
+    let mut first = None;
+    for (x, y) in acts_a.iter().zip(&rb) {
+        let xs = if permute && matches!(x.stage, "q" | "k" | "q_rope" | "k_rope") {
+            x.values
+                .chunks(x.width)
+                .flat_map(|row| {
+                    if a.rope_type() == RopeType::Neox {
+                        hf_to_gguf(row, hd)
+                    } else {
+                        gguf_to_hf(row, hd)
+                    }
+                })
+                .collect()
+        } else {
+            x.values.clone()
+        };
+        let (max, mean, cos) = metrics(&xs, &y.values);
+        let scale = y
+            .values
+            .iter()
+            .fold(0f64, |m, v| m.max((*v as f64).abs()))
+            .max(f64::MIN_POSITIVE);
+        let pass = x.width == y.width
+            && if exact {
+                max <= threshold * scale
+            } else {
+                cos >= min_cosine
+            };
+        if !pass && first.is_none() {
+            first = Some(serde_json::json!({"layer": x.layer, "stage": x.stage}));
+        }
+        if let Some(dir) = save {
+            let name = |side: &str| match x.layer {
+                Some(l) => format!("{side}-{l:03}-{}.npy", x.stage),
+                None => format!("{side}-{}.npy", x.stage),
+            };
+            for (side, act) in [("a", x), ("b", y)] {
+                let mut buf = Vec::new();
+                let _ = crate::format::npy::write_f32(
+                    &mut buf,
+                    &[n as u64, act.width as u64],
+                    &act.values,
+                );
+                std::fs::write(dir.join(name(side)), buf)
+                    .map_err(|e| format!("cannot write activations: {e}"))?;
+            }
+        }
+        stages.push(TraceStage {
+            stage: x.stage,
+            layer: x.layer,
+            apr_dims: vec![n, x.width],
+            gguf_dims: vec![n, y.width],
+            max_diff: max,
+            mean_diff: mean,
+            cosine: cos,
+            pass,
+        });
+    }
+    let criterion = if exact {
+        format!("max_diff ≤ {threshold} × max|ref| (both files hold the same values)")
+    } else {
+        format!("cosine ≥ {min_cosine} (dtypes differ: rule tolerance)")
+    };
+    Ok(Trace {
+        tokens: tokens.to_vec(),
+        threshold,
+        teacher_forced,
+        criterion,
+        stages,
+        first_divergence: first,
+    })
+}

@@ -1,0 +1,119 @@
+//! The rosetta trace's forward pass against llama.cpp's own activations, every layer and the logits.
+
+mod common;
+use common::*;
+
+use apr_lint::format::npy;
+use apr_lint::numeric::probe::metrics;
+use apr_lint::numeric::trace::{Model, run_all};
+use apr_lint::rules::{Resolved, RuleSet};
+
+fn act(model: &str, name: &str) -> Vec<f32> {
+    npy::read_f32(&std::fs::read(fixture(&format!("act/{model}/{name}.npy"))).unwrap())
+        .unwrap()
+        .1
+}
+
+fn tokens(model: &str) -> Vec<u32> {
+    let b = std::fs::read(fixture(&format!("act/{model}/tokens.npy"))).unwrap();
+    let hlen = u16::from_le_bytes([b[8], b[9]]) as usize;
+    b[10 + hlen..]
+        .chunks_exact(4)
+        .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as u32)
+        .collect()
+}
+
+#[test]
+fn full_forward_matches_llama_cpp() {
+    let rules = RuleSet::builtin();
+    for (model, file) in [
+        ("tiny-qwen2-tied-q8_0", "gguf/tiny-qwen2-tied-q8_0.gguf"),
+        ("tiny-llama-q8_0", "gguf/tiny-llama-q8_0.gguf"),
+    ] {
+        let v = gguf_view(file);
+        let r = Resolved::new(&v, &rules);
+        let m = Model::new(&v, &r).unwrap();
+        let acts = run_all(&m, &tokens(model)).unwrap();
+        let get = |stage: &str, layer: Option<u32>| {
+            acts.iter()
+                .find(|a| a.stage == stage && a.layer == layer)
+                .unwrap()
+                .values
+                .clone()
+        };
+        // ggml rounds Q8_0 matmul inputs to Q8_0: an f32 forward agrees to ~1e-2 (oracle README §9).
+        for (stage, layer, theirs) in [
+            ("ffn_norm", Some(0), "ffn_norm-0"),
+            ("ffn_out", Some(0), "ffn_out-0"),
+            ("layer_out", Some(0), "l_out-0"),
+            ("layer_out", Some(1), "l_out-1"),
+            ("output_norm", None, "result_norm"),
+            ("logits", None, "logits"),
+        ] {
+            let mine = get(stage, layer);
+            let t = act(model, theirs);
+            let (max, _, cos) = metrics(&mine, &t);
+            let rel = max / t.iter().fold(0f64, |m, v| m.max((*v as f64).abs()));
+            eprintln!("{model} {theirs}: cosine {cos:.6}, rel {rel:.2e}");
+            assert!(
+                cos > 0.999 && rel < 5e-2,
+                "{model} {theirs}: cosine {cos}, rel {rel}"
+            );
+        }
+    }
+}
+
+#[test]
+fn rosetta_localises_the_first_divergence() {
+    use apr_lint::format::writer::apr::Flavour;
+    use apr_lint::pipeline::{Options, rosetta};
+    let g = "gguf/tiny-llama-q8_0.gguf";
+    let gv = gguf_view(g);
+    let clean = apr_view(&clean_apr(g, Flavour::Realizar));
+    let r = rosetta(&clean, &gv, &Options::default(), false, None);
+    let t = r.trace.as_ref().unwrap();
+    assert!(t.first_divergence.is_none(), "{t:?}");
+    assert_eq!(t.stages.len(), 1 + 2 * 10 + 2);
+    // gate ↔ up swapped in layer 1: layers 0 agree, layer 1's FFN is the first to diverge.
+    let mut w = clean_apr(g, Flavour::Realizar);
+    let gi = w
+        .tensors
+        .iter()
+        .position(|t| t.name == "blk.1.ffn_gate.weight")
+        .unwrap();
+    let ui = w
+        .tensors
+        .iter()
+        .position(|t| t.name == "blk.1.ffn_up.weight")
+        .unwrap();
+    let gb = w.tensors[gi].bytes.clone();
+    w.tensors[gi].bytes = w.tensors[ui].bytes.clone();
+    w.tensors[ui].bytes = gb;
+    let bad = apr_view(&w);
+    for teacher in [false, true] {
+        let r = rosetta(&bad, &gv, &Options::default(), teacher, None);
+        let t = r.trace.as_ref().unwrap();
+        assert_eq!(
+            t.first_divergence,
+            Some(serde_json::json!({"layer": 1, "stage": "ffn_out"})),
+            "teacher {teacher}"
+        );
+        let later: Vec<_> = t
+            .stages
+            .iter()
+            .filter(|s| !s.pass)
+            .map(|s| (s.layer, s.stage))
+            .collect();
+        // Free-running, the error propagates to the logits; teacher-forced, the head gets the
+        // reference's input and agrees.
+        assert_eq!(later.contains(&(None, "logits")), !teacher, "{later:?}");
+    }
+    // --save-activations writes both sides.
+    let dir = tempfile::tempdir().unwrap();
+    rosetta(&bad, &gv, &Options::default(), false, Some(dir.path()))
+        .trace
+        .unwrap();
+    assert!(
+        dir.path().join("a-001-ffn_out.npy").exists() && dir.path().join("b-logits.npy").exists()
+    );
+}
