@@ -2,15 +2,47 @@
 //!
 //! Takes two `ModelView`s with their resolved rules; returns findings and counts. Reads only the
 //! sampled rows and blocks it needs (never whole tensors it does not need).
+//!
+//! The weight comparison covers every role present in both files, every layer (and the file under
+//! test's output matrix against the reference's embedding when the reference ties them), one rayon
+//! task per role, findings in the reference's tensor order. Per role ([`compare`]): identical
+//! bytes on a deterministic sample settle it without dequantizing; otherwise a few KB of sampled
+//! values per side are compared with
+//!
+//! - `max_diff = max|a − b|`, `mean_diff = mean|a − b|`,
+//! - `cosine = Σab / √(Σa²·Σb²)`,
+//! - `NMSE = Σ(a − b)² / Σb²` (normalised by the reference's energy),
+//!
+//! against `--threshold` (same dtype: max_diff ≤ threshold · max|b|) or the rules' per-dtype
+//! tolerance of the coarser side (different dtypes: NMSE and cosine). A role that disagrees goes to
+//! the transform search ([`transforms`]), whose winner names the bug class and the fix. Legitimate
+//! differences (quantization noise, Hugging Face Q/K row order with a NEOX rope type) are
+//! summarised in one info finding each.
+//!
+//! Must not print, read flags other than `Options`, or repeat what the static pair check reports
+//! (roles on one side only, dims that differ, config that differs): where values confirm a static
+//! finding, the confirmation is info.
 
+mod block_corrupt;
+mod compare;
+mod degenerate;
 pub mod lints;
+pub mod metrics;
+mod non_finite;
 pub mod probe;
+pub mod sample;
 pub mod trace;
+pub mod transforms;
+
+use rayon::prelude::*;
+use serde_json::json;
 
 use crate::diag::Finding;
 use crate::model::ModelView;
 use crate::pipeline::Options;
 use crate::rules::Resolved;
+use compare::{Env, Pair, RoleResult};
+use metrics::{finite_or_null, fmt_cos, fmt_sci};
 
 #[derive(Clone, Debug, Default)]
 pub struct NumericResult {
@@ -18,15 +50,203 @@ pub struct NumericResult {
     pub ran: bool,
     pub tensors_compared: usize,
     pub probe: Option<serde_json::Value>,
+    /// Bytes of tensor data the weight comparison read, both files together.
+    pub bytes_read: u64,
+}
+
+/// The roles to compare, in the reference's tensor order, then tied outputs.
+fn pairs<'r>(
+    a_res: &Resolved<'r>,
+    b: &ModelView,
+    b_res: &Resolved<'r>,
+    a: &ModelView,
+) -> Vec<Pair<'r>> {
+    let mut out = Vec::new();
+    for ib in 0..b.tensors.len() {
+        let Some((role, layer)) = b_res.role_of(ib) else {
+            continue;
+        };
+        if let Some(ia) = a_res.find(&role.key, layer) {
+            out.push(Pair {
+                ia,
+                ib,
+                role,
+                layer,
+                tied: false,
+            });
+        }
+    }
+    for ia in 0..a.tensors.len() {
+        let Some((role, layer)) = a_res.role_of(ia) else {
+            continue;
+        };
+        if b_res.find(&role.key, layer).is_some() {
+            continue;
+        }
+        if let Some(ib) = role.tied_to.as_deref().and_then(|t| b_res.find(t, None)) {
+            out.push(Pair {
+                ia,
+                ib,
+                role,
+                layer,
+                tied: true,
+            });
+        }
+    }
+    out
 }
 
 pub fn run(
-    _a: &ModelView,
-    _ra: &Resolved<'_>,
-    _b: &ModelView,
-    _rb: &Resolved<'_>,
-    _opts: &Options,
-    _out: &mut Vec<Finding>,
+    a: &ModelView,
+    ra: &Resolved<'_>,
+    b: &ModelView,
+    rb: &Resolved<'_>,
+    opts: &Options,
+    out: &mut Vec<Finding>,
 ) -> NumericResult {
-    NumericResult::default()
+    let (Some(arch), Some(arch_b)) = (ra.arch, rb.arch) else {
+        return NumericResult::default();
+    };
+    if arch.arch != arch_b.arch {
+        return NumericResult::default();
+    }
+    let env = Env {
+        a,
+        b,
+        ra,
+        rb,
+        arch,
+        opts,
+    };
+    let pairs = pairs(ra, b, rb, a);
+    let results: Vec<RoleResult> = pairs
+        .par_iter()
+        .map(|p| compare::compare(&env, p))
+        .collect();
+    let mut compared = 0;
+    let mut bytes_read = 0;
+    for r in &results {
+        compared += usize::from(r.compared);
+        bytes_read += r.touched;
+        out.extend(r.findings.iter().cloned());
+    }
+    summarise_noise(a, &results, out);
+    summarise_rope(a, &results, out);
+    summarise_skipped(a, &results, out);
+    NumericResult {
+        ran: true,
+        tensors_compared: compared,
+        probe: None,
+        bytes_read,
+    }
+}
+
+/// One info finding for every role that holds another quantization of the reference's weights.
+fn summarise_noise(a: &ModelView, results: &[RoleResult], out: &mut Vec<Finding>) {
+    let noisy: Vec<&compare::Noise> = results.iter().filter_map(|r| r.noise.as_ref()).collect();
+    let Some(worst) = noisy
+        .iter()
+        .copied()
+        .max_by(|x, y| x.metrics.nmse.total_cmp(&y.metrics.nmse))
+    else {
+        return;
+    };
+    let lowest = noisy
+        .iter()
+        .copied()
+        .min_by(|x, y| x.metrics.cosine.total_cmp(&y.metrics.cosine))
+        .unwrap_or(worst);
+    let mut pairs: Vec<String> = noisy
+        .iter()
+        .map(|n| format!("{}→{}", n.dtypes.1, n.dtypes.0))
+        .collect();
+    pairs.sort();
+    pairs.dedup();
+    let t = worst.tolerance;
+    out.push(
+        Finding::new(
+            &lints::QUANT_NOISE,
+            format!(
+                "{} roles hold another quantization of the reference's weights (reference→this file: {}): worst NMSE {} (`{}`), lowest cosine {} (`{}`), within the rules' tolerance ({}: NMSE ≤ {}, cosine ≥ {})",
+                noisy.len(),
+                pairs.join(", "),
+                fmt_sci(worst.metrics.nmse),
+                worst.tensor,
+                fmt_cos(lowest.metrics.cosine),
+                lowest.tensor,
+                worst.tolerance_dtype,
+                fmt_sci(t.nmse),
+                t.cosine
+            ),
+        )
+        .file(a.path())
+        .help("nothing to do if the re-quantization was intended")
+        .evidence(json!({
+            "roles": noisy.len(),
+            "dtypes": pairs,
+            "worst_nmse": finite_or_null(worst.metrics.nmse),
+            "worst_nmse_tensor": worst.tensor,
+            "min_cosine": finite_or_null(lowest.metrics.cosine),
+            "min_cosine_tensor": lowest.tensor,
+            "criterion": "rule tolerance of the coarser dtype (NMSE and cosine)",
+            "tolerance": {"dtype": worst.tolerance_dtype.name(), "nmse": t.nmse, "cosine": t.cosine},
+        })),
+    );
+}
+
+/// One info finding for every Q/K tensor whose row order differs legitimately.
+fn summarise_rope(a: &ModelView, results: &[RoleResult], out: &mut Vec<Finding>) {
+    let ok: Vec<&(String, transforms::Explanation)> =
+        results.iter().filter_map(|r| r.rope_ok.as_ref()).collect();
+    let Some((first, e)) = ok.first() else {
+        return;
+    };
+    let min_cos = ok
+        .iter()
+        .map(|(_, e)| e.after.cosine)
+        .fold(f64::INFINITY, f64::min);
+    let names: Vec<&str> = ok.iter().map(|(n, _)| n.as_str()).collect();
+    out.push(
+        Finding::new(
+            &lints::ROPE_ORDER_OK,
+            format!(
+                "{} Q/K tensors hold a row order other than the reference's that their declared rope type rotates correctly (lowest cosine after the permutation {}); e.g. {}",
+                ok.len(),
+                fmt_cos(min_cos),
+                e.message
+            ),
+        )
+        .tensor(first.as_str())
+        .file(a.path())
+        .help(e.help.clone())
+        .evidence(json!({
+            "tensors": names,
+            "transform": e.transform,
+            "min_cosine_after_fix": finite_or_null(min_cos),
+        })),
+    );
+}
+
+/// One warning listing the roles whose values could not be compared.
+fn summarise_skipped(a: &ModelView, results: &[RoleResult], out: &mut Vec<Finding>) {
+    let why: Vec<&str> = results
+        .iter()
+        .filter_map(|r| r.not_compared.as_deref())
+        .collect();
+    if why.is_empty() {
+        return;
+    }
+    out.push(
+        Finding::new(
+            &lints::NOT_COMPARED,
+            format!(
+                "{} roles could not be compared by value: {}{}",
+                why.len(),
+                why.iter().take(4).copied().collect::<Vec<_>>().join("; "),
+                if why.len() > 4 { "; …" } else { "" }
+            ),
+        )
+        .file(a.path())
+        .help("compare against a reference in a dtype with values, or fix the size problems the static stage reports"),
+    );
 }
