@@ -269,10 +269,11 @@ pub fn rosetta(
     let run = || -> Result<crate::numeric::trace::Trace, String> {
         let tokens = match &opts.tokens {
             Some(t) => t.clone(),
-            None => crate::model::tokenize::TextTokenizer::from_container(&b.container)
-                .or_else(|_| crate::model::tokenize::TextTokenizer::from_container(&a.container))
-                .map_err(|e| format!("{e}; pass `--tokens`"))?
-                .encode(&opts.prompt),
+            None => crate::model::tokenize::TextTokenizer::tokenize(&b.container, &opts.prompt)
+                .or_else(|_| {
+                    crate::model::tokenize::TextTokenizer::tokenize(&a.container, &opts.prompt)
+                })
+                .map_err(|e| format!("{e}; pass `--tokens`"))?,
         };
         if tokens.is_empty() {
             return Err("the prompt gives no tokens".into());

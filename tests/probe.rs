@@ -227,7 +227,10 @@ fn tokenizer_that_splits_the_prompt_differently() {
         .filter(|(k, _)| k == "tokenizer.merges")
         .for_each(|e| e.1 = json!([]));
     let v = apr_view(&w);
-    let opts = apr_lint::pipeline::Options { prompt: "Hello my name is Tiny".into(), ..Default::default() };
+    let opts = apr_lint::pipeline::Options {
+        prompt: "Hello my name is Tiny".into(),
+        ..Default::default()
+    };
     let o = apr_lint::pipeline::lint(&v, Some(&gguf_view(g)), &opts);
     assert!(
         o.findings

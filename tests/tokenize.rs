@@ -31,3 +31,26 @@ fn apr_tokenizer_agrees_with_its_gguf() {
         assert_eq!(t.encode("Hello my name is Tiny"), ids, "{g}");
     }
 }
+
+#[test]
+fn pruned_tokenizer_gives_the_same_ids() {
+    for g in [
+        "gguf/tiny-qwen2-lq-q4_k_m.gguf",
+        "gguf/tiny-llama-q8_0.gguf",
+    ] {
+        let v = gguf_view(g);
+        let full = TextTokenizer::from_container(&v.container).unwrap();
+        for text in [
+            "Hello my name is Tiny",
+            "2+2=",
+            "  spaces\n\nand it's 12345 ünïcode!",
+            "",
+        ] {
+            assert_eq!(
+                TextTokenizer::tokenize(&v.container, text).unwrap(),
+                full.encode(text),
+                "{g} {text:?}"
+            );
+        }
+    }
+}

@@ -6,7 +6,7 @@
 use serde_json::json;
 
 use crate::diag::{Finding, Lint, Severity};
-use crate::model::tokenizer::{Tokenizer, fingerprint};
+use crate::model::tokenizer::{Tokenizer, fingerprint_of};
 use crate::model::{ModelView, RopeType};
 use crate::rules::Resolved;
 
@@ -331,11 +331,12 @@ fn tokenizer(a: &ModelView, b: &ModelView, out: &mut Vec<Finding>) {
         diffs.push(format!("EOS {} vs {}", opt(ta.eos), opt(tb.eos)));
     }
     if diffs.is_empty() && ta.n_tokens.is_some() && ta.n_tokens == tb.n_tokens {
-        let (xa, xb) = (
-            Tokenizer::tokens(&a.container),
-            Tokenizer::tokens(&b.container),
-        );
-        if fingerprint(&xa) != fingerprint(&xb) {
+        // Fingerprints first (no allocation); the lists only to name the first difference.
+        if fingerprint_of(&a.container, false) != fingerprint_of(&b.container, false) {
+            let (xa, xb) = (
+                Tokenizer::tokens(&a.container),
+                Tokenizer::tokens(&b.container),
+            );
             let first = xa.iter().zip(&xb).position(|(x, y)| x != y);
             diffs.push(match first {
                 Some(i) => format!("token {i} is {:?} vs {:?}", xa[i], xb[i]),
@@ -344,11 +345,11 @@ fn tokenizer(a: &ModelView, b: &ModelView, out: &mut Vec<Finding>) {
         }
         if ta.n_merges.is_some() && tb.n_merges.is_some() {
             let (ma, mb) = (
-                Tokenizer::merges(&a.container),
-                Tokenizer::merges(&b.container),
+                fingerprint_of(&a.container, true),
+                fingerprint_of(&b.container, true),
             );
-            if fingerprint(&ma) != fingerprint(&mb) {
-                diffs.push(format!("merges differ ({} vs {})", ma.len(), mb.len()));
+            if ma != mb {
+                diffs.push(format!("merges differ ({} vs {})", ma.1, mb.1));
             }
         }
     }

@@ -58,40 +58,70 @@ impl std::fmt::Display for TokenizeError {
 }
 
 impl TextTokenizer {
+    /// The whole tokenizer of a file.
     pub fn from_container(c: &Container) -> Result<TextTokenizer, TokenizeError> {
+        Self::build(c, None)
+    }
+
+    /// Tokenize one text with a file's tokenizer, keeping only the vocabulary entries and merges
+    /// that can occur in it (a 150k-token vocabulary is scanned once, not copied into maps).
+    pub fn tokenize(c: &Container, text: &str) -> Result<Vec<u32>, TokenizeError> {
+        Ok(Self::build(c, Some(text))?.encode(text))
+    }
+
+    fn build(c: &Container, only_for: Option<&str>) -> Result<TextTokenizer, TokenizeError> {
         let summary = Tokenizer::read(c);
-        let tokens = Tokenizer::tokens(c);
-        if tokens.is_empty() {
+        let model = summary.model.clone().unwrap_or_else(|| "gpt2".into());
+        let pre = match summary.pre.as_deref() {
+            Some("qwen2") | Some("deepseek-r1-qwen") => PreTokenizer::Qwen2,
+            Some("llama-bpe") | Some("llama3") => PreTokenizer::Llama3,
+            Some("smollm") => PreTokenizer::Smollm,
+            _ => PreTokenizer::Gpt2,
+        };
+        // The strings a kept entry must occur in.
+        let haystacks: Option<Vec<String>> = only_for.map(|text| match model.as_str() {
+            "llama" => vec![format!(" {text}").replace(' ', "\u{2581}")],
+            _ => pre_tokenize(text, pre)
+                .iter()
+                .map(|p| p.bytes().map(byte_to_unicode).collect())
+                .collect(),
+        });
+        let wanted = |t: &str| {
+            haystacks.as_ref().is_none_or(|hs| {
+                hs.iter().any(|h| h.contains(t)) || (t.starts_with("<0x") && t.len() == 6)
+            })
+        };
+        let mut vocab: HashMap<String, u32> = HashMap::new();
+        let mut n_tokens = 0u32;
+        Tokenizer::visit_tokens(c, &mut |t| {
+            if wanted(t) {
+                vocab.entry(t.to_owned()).or_insert(n_tokens);
+            }
+            n_tokens += 1;
+        });
+        if n_tokens == 0 {
             return Err(TokenizeError::NoTokenizer);
         }
-        let vocab: HashMap<String, u32> = tokens
-            .iter()
-            .enumerate()
-            .map(|(i, t)| (t.clone(), i as u32))
-            .rev()
-            .collect();
-        let model = summary.model.clone().unwrap_or_else(|| "gpt2".into());
         let engine = match model.as_str() {
             "gpt2" => {
-                let merges = Tokenizer::merges(c);
-                let ranks = merges
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(i, m)| {
-                        m.split_once(' ')
-                            .map(|(a, b)| ((a.to_string(), b.to_string()), i))
-                    })
-                    .collect();
-                let pre = match summary.pre.as_deref() {
-                    Some("qwen2") | Some("deepseek-r1-qwen") => PreTokenizer::Qwen2,
-                    Some("llama-bpe") | Some("llama3") => PreTokenizer::Llama3,
-                    Some("smollm") => PreTokenizer::Smollm,
-                    _ => PreTokenizer::Gpt2,
-                };
+                let mut ranks = HashMap::new();
+                let mut rank = 0usize;
+                let mut joined = String::new();
+                Tokenizer::visit_merges(c, &mut |m| {
+                    if let Some((x, y)) = m.split_once(' ') {
+                        joined.clear();
+                        joined.push_str(x);
+                        joined.push_str(y);
+                        if wanted(&joined) {
+                            ranks.entry((x.to_string(), y.to_string())).or_insert(rank);
+                        }
+                    }
+                    rank += 1;
+                });
                 Engine::Bpe { pre, ranks }
             }
             "llama" => Engine::Spm {
-                scores: scores(c, tokens.len()),
+                scores: scores(c, n_tokens as usize),
             },
             other => return Err(TokenizeError::Unsupported(other.into())),
         };

@@ -74,19 +74,75 @@ impl Tokenizer {
     }
 
     fn strings(c: &Container, gguf_key: &str, apr_key: &str) -> Vec<String> {
-        match c {
-            Container::Gguf(g) => match g.get(gguf_key).map(|kv| &kv.value) {
-                Some(Value::Array(a)) => {
-                    g.array_strings(a).into_iter().map(str::to_owned).collect()
+        let mut out = Vec::new();
+        visit_strings(c, gguf_key, apr_key, &mut |s| out.push(s.to_owned()));
+        out
+    }
+
+    /// Call `f` on every token string, in id order, without allocating per string.
+    pub fn visit_tokens(c: &Container, f: &mut dyn FnMut(&str)) {
+        visit_strings(c, "tokenizer.ggml.tokens", "tokenizer.vocabulary", f)
+    }
+
+    /// Call `f` on every merge (`"a b"`), in rank order, without allocating per string.
+    pub fn visit_merges(c: &Container, f: &mut dyn FnMut(&str)) {
+        visit_strings(c, "tokenizer.ggml.merges", "tokenizer.merges", f)
+    }
+}
+
+fn visit_strings(c: &Container, gguf_key: &str, apr_key: &str, f: &mut dyn FnMut(&str)) {
+    match c {
+        Container::Gguf(g) => {
+            if let Some(Value::Array(a)) = g.get(gguf_key).map(|kv| &kv.value) {
+                for s in g.array_strings(a) {
+                    f(s);
                 }
-                _ => Vec::new(),
-            },
-            Container::Apr(a) => a
-                .get(apr_key)
-                .and_then(|e| serde_json::from_str::<Vec<String>>(e.raw.get()).ok())
-                .unwrap_or_default(),
+            }
+        }
+        Container::Apr(a) => {
+            if let Some(e) = a.get(apr_key) {
+                use serde::Deserializer as _;
+                let mut de = serde_json::Deserializer::from_str(e.raw.get());
+                let _ = de.deserialize_seq(StrVisitor(f));
+            }
         }
     }
+}
+
+/// Visits a JSON array of strings, borrowing each one unless it has escapes.
+struct StrVisitor<'f>(&'f mut dyn FnMut(&str));
+
+impl<'de> serde::de::Visitor<'de> for StrVisitor<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an array of strings")
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(s) = seq.next_element::<std::borrow::Cow<'de, str>>()? {
+            (self.0)(&s);
+        }
+        Ok(())
+    }
+}
+
+/// FNV-1a 64 over every token (or merge) string of a file, each followed by a 0 byte, and the
+/// count: a fingerprint to compare two files' vocabularies or merges without holding them.
+pub fn fingerprint_of(c: &Container, merges: bool) -> (u64, u64) {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut n = 0u64;
+    let mut f = |s: &str| {
+        for &b in s.as_bytes().iter().chain(std::iter::once(&0u8)) {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        n += 1;
+    };
+    if merges {
+        Tokenizer::visit_merges(c, &mut f);
+    } else {
+        Tokenizer::visit_tokens(c, &mut f);
+    }
+    (h, n)
 }
 
 /// FNV-1a 64 over a list of strings (each followed by a 0 byte): a stable fingerprint to compare two

@@ -121,7 +121,13 @@ pub fn run(
     let pairs = pairs(ra, b, rb, a);
     let results: Vec<RoleResult> = pairs
         .par_iter()
-        .map(|p| compare::compare(&env, p))
+        .map(|p| {
+            let r = compare::compare(&env, p);
+            // Done with these two tensors: drop their pages from the resident set.
+            a.source().release(a.tensors[p.ia].data);
+            b.source().release(b.tensors[p.ib].data);
+            r
+        })
         .collect();
     let mut compared = 0;
     let mut bytes_read = 0;

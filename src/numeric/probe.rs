@@ -116,30 +116,6 @@ fn matrix(
     Ok(Some((v, rows as usize, cols as usize)))
 }
 
-/// y[t] = W x[t] (+ b), W `[out, in]` row-major; accumulation in f64.
-fn project(
-    x: &[f32],
-    n_tok: usize,
-    w: &[f32],
-    out: usize,
-    inp: usize,
-    bias: Option<&[f32]>,
-) -> Vec<f32> {
-    let mut y = vec![0f32; n_tok * out];
-    for t in 0..n_tok {
-        let xt = &x[t * inp..(t + 1) * inp];
-        for o in 0..out {
-            let row = &w[o * inp..(o + 1) * inp];
-            let mut acc = 0f64;
-            for (a, b) in row.iter().zip(xt) {
-                acc += *a as f64 * *b as f64;
-            }
-            y[t * out + o] = acc as f32 + bias.map(|b| b[o]).unwrap_or(0.0);
-        }
-    }
-    y
-}
-
 /// Rotate each head of `x` (one token, `n_head · d` values) in place at position `pos`.
 pub fn rope(x: &mut [f32], d: usize, pos: u64, theta: f64, kind: RopeType) {
     let half = d / 2;
@@ -237,21 +213,12 @@ pub fn forward(view: &ModelView, r: &Resolved<'_>, tokens: &[u32]) -> Result<Act
             normed[t * hidden + i] = ((x[i] as f64 * scale) as f32) * norm_w[i];
         }
     }
-    let proj = |role: &str, bias: &str| -> Result<(Vec<f32>, usize), String> {
-        let (w, rows, c) = matrix(view, r, role)?.ok_or_else(|| format!("no layer-0 `{role}`"))?;
-        if c != hidden {
-            return Err(format!(
-                "layer-0 `{role}` has rows of {c}, not hidden {hidden}"
-            ));
-        }
-        let b = matrix(view, r, bias)?
-            .map(|x| x.0)
-            .filter(|b| b.len() == rows);
-        Ok((project(&normed, n, &w, rows, hidden, b.as_deref()), rows))
-    };
-    let (q, q_dim) = proj("attn_q", "attn_q_bias")?;
-    let (k, kv_dim) = proj("attn_k", "attn_k_bias")?;
-    let (v, _) = proj("attn_v", "attn_v_bias")?;
+    // Rows read a chunk at a time (never a whole dequantized matrix), bias added.
+    let proj =
+        |role: &str| crate::numeric::trace::linear(view, r, role, Some(0), &normed, n, hidden);
+    let (q, q_dim) = proj("attn_q")?;
+    let (k, kv_dim) = proj("attn_k")?;
+    let (v, _) = proj("attn_v")?;
     if hd == 0 || q_dim % hd != 0 || kv_dim % hd != 0 {
         return Err(format!(
             "head_dim {hd} does not divide Q ({q_dim}) and K ({kv_dim}) widths"
@@ -645,8 +612,8 @@ pub fn run(
         Some(t) => t.clone(),
         None => {
             use crate::model::tokenize::TextTokenizer;
-            let tb = TextTokenizer::from_container(&b.container).map(|t| t.encode(&opts.prompt));
-            let ta = TextTokenizer::from_container(&a.container).map(|t| t.encode(&opts.prompt));
+            let tb = TextTokenizer::tokenize(&b.container, &opts.prompt);
+            let ta = TextTokenizer::tokenize(&a.container, &opts.prompt);
             match (ta, tb) {
                 (Ok(x), Ok(y)) => {
                     if x != y {
@@ -769,4 +736,3 @@ mod tests {
         }
     }
 }
-

@@ -15,7 +15,7 @@ use crate::rules::Resolved;
 const CHUNK_ROWS: u64 = 512;
 
 /// y = x Wᵀ (+ b) for `x` of `n` rows, W read `CHUNK_ROWS` rows at a time.
-fn linear(
+pub(crate) fn linear(
     view: &ModelView,
     r: &Resolved<'_>,
     role: &str,
@@ -64,6 +64,7 @@ fn linear(
         }
         start = end;
     }
+    view.source().release(t.data);
     let bias_role = format!("{role}_bias");
     if let Some(bi) = r.find(&bias_role, layer) {
         let bt = &view.tensors[bi];
