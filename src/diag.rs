@@ -64,6 +64,20 @@ pub struct Lint {
     pub explain: &'static str,
 }
 
+/// Declare a `pub static` [`Lint`]: `lint!(NAME, "APRL-X000", "class", Severity, "summary", "explain")`.
+macro_rules! lint {
+    ($name:ident, $code:literal, $class:literal, $sev:ident, $summary:literal, $explain:literal) => {
+        pub static $name: $crate::diag::Lint = $crate::diag::Lint {
+            code: $code,
+            class: $class,
+            severity: $crate::diag::Severity::$sev,
+            summary: $summary,
+            explain: $explain,
+        };
+    };
+}
+pub(crate) use lint;
+
 /// Something wrong (or worth knowing) in a file that could be read.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Finding {

@@ -298,6 +298,23 @@ fn load(path: &Path, rules: &RuleSet, common: &Common) -> Result<ModelView, u8> 
     Ok(view)
 }
 
+/// Open the file under test and, if given, its reference, the APR side first (`order_pair`).
+fn load_pair(
+    model: &Path,
+    against: Option<&Path>,
+    rules: &RuleSet,
+    common: &Common,
+) -> Result<(ModelView, Option<ModelView>), u8> {
+    let a = load(model, rules, common)?;
+    match against {
+        None => Ok((a, None)),
+        Some(p) => {
+            let (x, y) = pipeline::order_pair(a, load(p, rules, common)?);
+            Ok((x, Some(y)))
+        }
+    }
+}
+
 fn exit_code(o: &Outcome) -> u8 {
     match o.verdict {
         Verdict::Pass => 0,
@@ -322,23 +339,9 @@ fn run(cli: Cli) -> Result<u8, String> {
             opts.tokens = tokens;
             opts.threshold = threshold;
             opts.no_probe = no_probe;
-            let a = match load(&model, &opts.rules, &common) {
-                Ok(v) => v,
+            let (a, b) = match load_pair(&model, against.as_deref(), &opts.rules, &common) {
+                Ok(x) => x,
                 Err(c) => return Ok(c),
-            };
-            let b = match &against {
-                Some(p) => match load(p, &opts.rules, &common) {
-                    Ok(v) => Some(v),
-                    Err(c) => return Ok(c),
-                },
-                None => None,
-            };
-            let (a, b) = match b {
-                Some(b) => {
-                    let (x, y) = pipeline::order_pair(a, b);
-                    (x, Some(y))
-                }
-                None => (a, None),
             };
             let outcome = pipeline::lint(&a, b.as_ref(), &opts);
             let sources: Vec<_> = std::iter::once(&a)
@@ -389,15 +392,11 @@ fn run(cli: Cli) -> Result<u8, String> {
             opts.prompt = prompt;
             opts.tokens = tokens;
             opts.threshold = threshold;
-            let va = match load(&a, &opts.rules, &common) {
-                Ok(v) => v,
+            let (va, vb) = match load_pair(&a, Some(&b), &opts.rules, &common) {
+                Ok((x, Some(y))) => (x, y),
+                Ok(_) => return Ok(2),
                 Err(c) => return Ok(c),
             };
-            let vb = match load(&b, &opts.rules, &common) {
-                Ok(v) => v,
-                Err(c) => return Ok(c),
-            };
-            let (va, vb) = pipeline::order_pair(va, vb);
             let r = pipeline::rosetta(&va, &vb, &opts, teacher_forced, save_activations.as_deref());
             let timings = std::env::var_os("APR_LINT_NO_TIMINGS").is_none();
             match common.format {

@@ -4,28 +4,11 @@
 mod common;
 use common::*;
 
-use apr_lint::format::npy;
 use apr_lint::format::writer::apr::Flavour;
 use apr_lint::numeric::probe::{forward, metrics};
 use apr_lint::pipeline::Verdict;
 use apr_lint::rules::{Resolved, RuleSet};
 use serde_json::json;
-
-fn act(model: &str, name: &str) -> Vec<f32> {
-    npy::read_f32(&std::fs::read(fixture(&format!("act/{model}/{name}.npy"))).unwrap())
-        .unwrap()
-        .1
-}
-
-fn tokens(model: &str) -> Vec<u32> {
-    // tokens.npy is int32; read it raw.
-    let b = std::fs::read(fixture(&format!("act/{model}/tokens.npy"))).unwrap();
-    let hlen = u16::from_le_bytes([b[8], b[9]]) as usize;
-    b[10 + hlen..]
-        .chunks_exact(4)
-        .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as u32)
-        .collect()
-}
 
 fn rel_max(a: &[f32], b: &[f32]) -> f64 {
     let (max, _, _) = metrics(a, b);
@@ -53,7 +36,7 @@ fn forward_matches_llama_cpp() {
     ] {
         let v = gguf_view(file);
         let r = Resolved::new(&v, &rules);
-        let ids = tokens(model);
+        let ids = act_tokens(model);
         let a = forward(&v, &r, &ids).unwrap();
         // Embedding rows: exactly ggml's get_rows.
         assert_eq!(a.embedding, act(model, "embd"), "{model} embedding");

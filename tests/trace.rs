@@ -3,25 +3,9 @@
 mod common;
 use common::*;
 
-use apr_lint::format::npy;
 use apr_lint::numeric::probe::metrics;
 use apr_lint::numeric::trace::{Model, run_all};
 use apr_lint::rules::{Resolved, RuleSet};
-
-fn act(model: &str, name: &str) -> Vec<f32> {
-    npy::read_f32(&std::fs::read(fixture(&format!("act/{model}/{name}.npy"))).unwrap())
-        .unwrap()
-        .1
-}
-
-fn tokens(model: &str) -> Vec<u32> {
-    let b = std::fs::read(fixture(&format!("act/{model}/tokens.npy"))).unwrap();
-    let hlen = u16::from_le_bytes([b[8], b[9]]) as usize;
-    b[10 + hlen..]
-        .chunks_exact(4)
-        .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as u32)
-        .collect()
-}
 
 #[test]
 fn full_forward_matches_llama_cpp() {
@@ -33,7 +17,7 @@ fn full_forward_matches_llama_cpp() {
         let v = gguf_view(file);
         let r = Resolved::new(&v, &rules);
         let m = Model::new(&v, &r).unwrap();
-        let acts = run_all(&m, &tokens(model)).unwrap();
+        let acts = run_all(&m, &act_tokens(model)).unwrap();
         let get = |stage: &str, layer: Option<u32>| {
             acts.iter()
                 .find(|a| a.stage == stage && a.layer == layer)

@@ -648,7 +648,19 @@ fn main() {
             ]
         };
         let mut others = Vec::new();
+        let lint_with = |extra: &str| -> Vec<std::ffi::OsString> {
+            lint_args
+                .iter()
+                .map(|a| a.to_os_string())
+                .chain(extra.split(' ').map(Into::into))
+                .collect()
+        };
         for (name, a) in [
+            ("same, `--no-probe`", lint_with("--no-probe")),
+            (
+                "same, `--tokens 17,10,17,28` (probe without tokenizing the prompt)",
+                lint_with("--tokens 17,10,17,28"),
+            ),
             (
                 "`apr-lint inspect X.apr -q --format json`",
                 inspect_args(&pair.apr),
@@ -830,6 +842,10 @@ fn main() {
         no_probe: true,
         ..Options::default()
     };
+    let given_tokens = Options {
+        tokens: Some(vec![17, 10, 17, 28]),
+        ..Options::default()
+    };
     let _ = writeln!(
         md,
         "## Where the time goes (in-process steps, median of {n})\n\n\
@@ -909,7 +925,9 @@ fn main() {
     );
     if let Container::Apr(a) = &av.container {
         let keys = ["tokenizer.vocabulary", "tokenizer.merges"];
-        let t_value = measure(n, || keys.map(|k| a.get_value(k)));
+        let t_value = measure(n, || {
+            keys.map(|k| a.get_value(k).and_then(|v| v.as_array().map(Vec::len)))
+        });
         let t_raw = measure(n, || {
             keys.map(|k| {
                 a.get(k).and_then(|e| {
@@ -956,6 +974,16 @@ fn main() {
         measure(n, || TextTokenizer::from_container(&av.container).ok()),
         measure(n, || TextTokenizer::from_container(&gv.container).ok()),
     );
+    both(
+        &mut md,
+        "`numeric::probe::forward` (layer-0 forward pass of 4 tokens)",
+        measure(n, || {
+            numeric::probe::forward(&av, &ra, &[17, 10, 17, 28]).is_ok()
+        }),
+        measure(n, || {
+            numeric::probe::forward(&gv, &rb, &[17, 10, 17, 28]).is_ok()
+        }),
+    );
     let (toks, merges) = (
         Tokenizer::tokens(&gv.container),
         Tokenizer::merges(&gv.container),
@@ -993,6 +1021,10 @@ fn main() {
             "`pipeline::lint` with `no_probe: true` (difference = the probe)",
             measure(n, || pipeline::lint(&av, Some(&gv), &no_probe)),
         ),
+        (
+            "`pipeline::lint` with `tokens: Some([17, 10, 17, 28])` (probe, prompt not tokenized)",
+            measure(n, || pipeline::lint(&av, Some(&gv), &given_tokens)),
+        ),
         ("`report::json::outcome` + `to_string_pretty`", {
             let o = pipeline::lint(&av, Some(&gv), &opts);
             measure(n, || {
@@ -1018,7 +1050,7 @@ fn main() {
         ms(t_open_a.median
             + t_open_g.median
             + pair_rows[3].1.median
-            + pair_rows[5].1.median
+            + pair_rows[6].1.median
             + pair_rows[0].1.median)
     );
 

@@ -11,17 +11,7 @@ use crate::model::{ModelView, RopeType};
 use crate::rules::Resolved;
 use crate::rules::resolve::resolve_name;
 
-macro_rules! lint {
-    ($name:ident, $code:literal, $class:literal, $sev:ident, $summary:literal, $explain:literal) => {
-        pub static $name: Lint = Lint {
-            code: $code,
-            class: $class,
-            severity: Severity::$sev,
-            summary: $summary,
-            explain: $explain,
-        };
-    };
-}
+use crate::diag::lint;
 
 lint!(UNKNOWN_ARCH, "APRL-M001", "metadata-mismatch", Warning, "the architecture has no rule set",
 "What it catches: an architecture name (GGUF `general.architecture`, APR `architecture`) that no rule file covers, or none at all.

@@ -10,17 +10,7 @@ use crate::model::tokenizer::{Tokenizer, fingerprint_of};
 use crate::model::{ModelView, RopeType};
 use crate::rules::Resolved;
 
-macro_rules! lint {
-    ($name:ident, $code:literal, $class:literal, $sev:ident, $summary:literal, $explain:literal) => {
-        pub static $name: Lint = Lint {
-            code: $code,
-            class: $class,
-            severity: Severity::$sev,
-            summary: $summary,
-            explain: $explain,
-        };
-    };
-}
+use crate::diag::lint;
 
 lint!(ARCH_DIFFERS, "APRL-M020", "metadata-mismatch", Error, "the two files name different architectures",
 "What it catches: the file under test and the reference select different rule sets (qwen2 vs llama).

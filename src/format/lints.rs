@@ -2,27 +2,17 @@
 //! trusted) or as `Finding` (readable, but worth saying). One constant per code, in code order;
 //! `registry.rs` lists them for `explain`, the rule listing and SARIF.
 
-use crate::diag::{Lint, Severity};
+use crate::diag::Lint;
 
-macro_rules! lint {
-    ($name:ident, $code:literal, $sev:ident, $summary:literal, $explain:literal) => {
-        pub static $name: Lint = Lint {
-            code: $code,
-            class: "container",
-            severity: Severity::$sev,
-            summary: $summary,
-            explain: $explain,
-        };
-    };
-}
+use crate::diag::lint;
 
-lint!(IO, "APRL-F001", Error, "the file cannot be opened or read",
+lint!(IO, "APRL-F001", "container", Error, "the file cannot be opened or read",
 "What it catches: a path that does not exist, a directory, a file without read permission, or an I/O error while mapping it.
 Why it matters: nothing can be checked.
 How to fix: pass the path of a regular, readable model file.
 Precedent: pre-commit hooks run on deleted or renamed files.");
 
-lint!(UNKNOWN_FORMAT, "APRL-F002", Error, "the file is neither GGUF nor APR",
+lint!(UNKNOWN_FORMAT, "APRL-F002", "container", Error, "the file is neither GGUF nor APR",
 "What it catches: the first bytes match no known magic (`GGUF`, `APR\\0`, `APRN`, `APR1`, `APR2`).
 Why it matters: the file is not a model apr-lint can read; a renamed SafeTensors or PyTorch file is the usual case.
 How to fix: convert it to GGUF or APR first, or pass the right file.
@@ -31,6 +21,7 @@ Precedent: `.apr` files that were really SafeTensors after a failed conversion."
 lint!(
     EMPTY,
     "APRL-F003",
+    "container",
     Error,
     "the file is empty",
     "What it catches: a 0-byte file.
@@ -42,6 +33,7 @@ Precedent: a converter that crashed after creating its output."
 lint!(
     LFS_POINTER,
     "APRL-F004",
+    "container",
     Error,
     "the file is a Git LFS pointer, not a model",
     "What it catches: a small text file starting `version https://git-lfs.github.com/spec/v1`.
@@ -50,19 +42,19 @@ How to fix: run `git lfs pull` (or `git lfs fetch && git lfs checkout`) and lint
 Precedent: pre-commit and CI jobs on repositories cloned without LFS."
 );
 
-lint!(VERSION, "APRL-F005", Error, "the container version is not supported",
+lint!(VERSION, "APRL-F005", "container", Error, "the container version is not supported",
 "What it catches: GGUF v1 (unaligned, 32-bit counts) or a version newer than 3; APR with a major version other than 2; the legacy APR1 (JSON index) and APRN (APR v1, classical ML) containers.
 Why it matters: the layout differs; reading it as v2/v3 would misread every field.
 How to fix: re-convert with a current converter (llama.cpp's `convert_hf_to_gguf.py`, `apr import`).
 Precedent: llama.cpp dropped GGUF v1 in 2023; aprender refuses APR1 for inference.");
 
-lint!(BIG_ENDIAN, "APRL-F006", Error, "the GGUF file is big-endian",
+lint!(BIG_ENDIAN, "APRL-F006", "container", Error, "the GGUF file is big-endian",
 "What it catches: a GGUF whose version field only makes sense byte-swapped (written on or for s390x).
 Why it matters: every number in the file would be misread on a little-endian machine.
 How to fix: convert with `gguf-py`'s endian tool (`gguf_convert_endian.py model.gguf little`).
 Precedent: llama.cpp's big-endian model releases.");
 
-lint!(TRUNCATED, "APRL-F007", Error, "a count, length or section runs past the end of the file",
+lint!(TRUNCATED, "APRL-F007", "container", Error, "a count, length or section runs past the end of the file",
 "What it catches: a string, array, tensor table, index or data region that needs more bytes than the file has left.
 Why it matters: a truncated download is the classic case; a loader that trusts the count reads garbage or crashes.
 How to fix: download or convert the file again and compare its size with the source's.
@@ -71,6 +63,7 @@ Precedent: llama.cpp \"tensor data is not within the file bounds\"; ggml's `gguf
 lint!(
     DUPLICATE_KEY,
     "APRL-F008",
+    "container",
     Error,
     "a metadata key occurs twice",
     "What it catches: the same key twice in GGUF metadata (or in APR's JSON metadata).
@@ -82,6 +75,7 @@ Precedent: ggml `gguf.cpp` \"duplicate key\"."
 lint!(
     DUPLICATE_TENSOR,
     "APRL-F009",
+    "container",
     Error,
     "a tensor name occurs twice",
     "What it catches: two tensor records with the same name.
@@ -93,6 +87,7 @@ Precedent: ggml `gguf.cpp` \"duplicate tensor name\"; aprender rejects duplicate
 lint!(
     NAME_TOO_LONG,
     "APRL-F010",
+    "container",
     Error,
     "a GGUF tensor name is 64 bytes or longer",
     "What it catches: a tensor name of GGML_MAX_NAME (64) bytes or more.
@@ -104,6 +99,7 @@ Precedent: ggml `gguf.cpp` \"tensor name is too long\"."
 lint!(
     TOO_MANY_DIMS,
     "APRL-F011",
+    "container",
     Error,
     "a tensor has more dimensions than the format allows",
     "What it catches: GGUF n_dims > 4 (GGML_MAX_DIMS) or APR ndim > 8.
@@ -115,6 +111,7 @@ Precedent: ggml `gguf.cpp` \"number of dimensions exceeds GGML_MAX_DIMS\"."
 lint!(
     BAD_DIMS,
     "APRL-F012",
+    "container",
     Error,
     "a tensor dimension is negative or the element count overflows",
     "What it catches: a negative `ne` or dims whose product overflows 63 bits.
@@ -123,13 +120,13 @@ How to fix: re-convert; the tensor record is corrupt.
 Precedent: ggml `gguf.cpp` overflow checks on `ne`."
 );
 
-lint!(UNKNOWN_DTYPE, "APRL-F013", Error, "a tensor type id is unknown",
+lint!(UNKNOWN_DTYPE, "APRL-F013", "container", Error, "a tensor type id is unknown",
 "What it catches: a GGML type id no ggml version defines (or a removed one), or an APR dtype code no loader reads.
 Why it matters: the tensor's size and values cannot be known.
 How to fix: re-convert with a known type, or upgrade apr-lint if the type is new.
 Precedent: ggml `gguf.cpp` \"tensor has invalid ggml type\".");
 
-lint!(BLOCK_MISALIGNED, "APRL-F014", Error, "a row length is not a multiple of the quantization block",
+lint!(BLOCK_MISALIGNED, "APRL-F014", "container", Error, "a row length is not a multiple of the quantization block",
 "What it catches: a quantized GGUF tensor whose `ne[0]` (its row length) is not a multiple of the type's block size.
 Why it matters: blocks would cross rows; ggml refuses the file.
 How to fix: quantize that tensor to a type whose block divides the row, or keep it in F16/F32.
@@ -138,6 +135,7 @@ Precedent: ggml `gguf.cpp` \"tensor ... number of elements ... is not a multiple
 lint!(
     BAD_ALIGNMENT,
     "APRL-F015",
+    "container",
     Error,
     "the declared alignment is not a power of two",
     "What it catches: `general.alignment` zero, not a power of two, or not a u32.
@@ -146,13 +144,13 @@ How to fix: remove the key (default 32) or set a power of two.
 Precedent: ggml `gguf.cpp` \"alignment ... is not a power of 2\"."
 );
 
-lint!(OFFSET_MISALIGNED, "APRL-F016", Error, "a tensor's data offset is not aligned",
+lint!(OFFSET_MISALIGNED, "APRL-F016", "container", Error, "a tensor's data offset is not aligned",
 "What it catches: a GGUF tensor offset that is not a multiple of the file's alignment, or an APR tensor offset not a multiple of 64.
 Why it matters: mmap-based loaders require aligned tensor data.
 How to fix: re-write the file with padding between tensors.
 Precedent: ggml `gguf.cpp` alignment check; APR's 64-byte alignment rule.");
 
-lint!(OUT_OF_BOUNDS, "APRL-F017", Error, "a tensor's data lies outside the file",
+lint!(OUT_OF_BOUNDS, "APRL-F017", "container", Error, "a tensor's data lies outside the file",
 "What it catches: a tensor whose offset + size runs past the data section or the end of the file.
 Why it matters: a truncated download or a wrong offset; loaders read past the end.
 How to fix: download or convert again.
@@ -161,6 +159,7 @@ Precedent: llama.cpp \"tensor data is not within the file bounds\".");
 lint!(
     OVERLAP,
     "APRL-F018",
+    "container",
     Error,
     "two tensors' data overlap",
     "What it catches: two tensors whose byte ranges share bytes.
@@ -169,13 +168,13 @@ How to fix: fix the writer's offset arithmetic.
 Precedent: APR writers that computed offsets from unpadded sizes."
 );
 
-lint!(NON_CONTIGUOUS, "APRL-F019", Warning, "tensor data is not laid out contiguously in declaration order",
+lint!(NON_CONTIGUOUS, "APRL-F019", "container", Warning, "tensor data is not laid out contiguously in declaration order",
 "What it catches: a GGUF whose tensors are aligned and disjoint but not packed one after another in the order of the tensor table.
 Why it matters: the GGUF spec allows it, but ggml's own loader requires the packed order and refuses the file.
 How to fix: rewrite the file with gguf-py or llama.cpp so tensors are packed in table order.
 Precedent: ggml `gguf.cpp` \"tensor ... has offset ..., expected ...\".");
 
-lint!(TRAILING_BYTES, "APRL-F020", Warning, "bytes after the last tensor",
+lint!(TRAILING_BYTES, "APRL-F020", "container", Warning, "bytes after the last tensor",
 "What it catches: data past the end of the last tensor (beyond padding, and beyond APR's 4-byte footer).
 Why it matters: often a concatenation or a partial overwrite; loaders ignore it.
 How to fix: truncate the file at the end of the data, or re-convert.
@@ -184,6 +183,7 @@ Precedent: files appended to by a second, interrupted write.");
 lint!(
     BAD_UTF8,
     "APRL-F021",
+    "container",
     Error,
     "a name or string is not valid UTF-8",
     "What it catches: a key, tensor name or string value whose bytes are not UTF-8.
@@ -192,19 +192,19 @@ How to fix: re-convert.
 Precedent: corrupt headers after a bit flip."
 );
 
-lint!(BAD_VALUE_TYPE, "APRL-F022", Error, "a metadata value has an unknown or wrong type",
+lint!(BAD_VALUE_TYPE, "APRL-F022", "container", Error, "a metadata value has an unknown or wrong type",
 "What it catches: a GGUF value type id that does not exist, a nested array, or a well-known key (like `general.alignment`) with the wrong type.
 Why it matters: the rest of the metadata cannot be parsed.
 How to fix: re-write the metadata with gguf-py.
 Precedent: ggml `gguf.cpp` \"key ... has wrong type\".");
 
-lint!(HEADER_CRC, "APRL-F023", Error, "the APR header CRC does not match",
+lint!(HEADER_CRC, "APRL-F023", "container", Error, "the APR header CRC does not match",
 "What it catches: an APR header whose CRC-32 (over bytes 0..40 and 44..64) differs from the stored one.
 Why it matters: the header was corrupted or edited; aprender refuses the file (realizar does not check).
 How to fix: re-convert, or recompute the CRC if the header was edited on purpose.
 Precedent: aprender's header validation.");
 
-lint!(APR_V1, "APRL-F024", Error, "APR v1 (classical ML): no tensors to check",
+lint!(APR_V1, "APRL-F024", "container", Error, "APR v1 (classical ML): no tensors to check",
 "What it catches: an `APRN` file: aprender's classical-ML blob (MessagePack metadata + bincode payload).
 Why it matters: it has no tensor index; it is not a language model.
 How to fix: nothing to lint; pass an APR v2 model.
@@ -213,6 +213,7 @@ Precedent: aprender's first container format.");
 lint!(
     APR_LEGACY_MAGIC,
     "APRL-F025",
+    "container",
     Warning,
     "legacy `APR2` magic",
     "What it catches: an APR v2 file whose magic is `APR2` instead of `APR\\0`.
@@ -221,7 +222,7 @@ How to fix: rewrite the magic as `APR\\0` (recompute the header CRC).
 Precedent: early realizar writers."
 );
 
-lint!(APR_JSON_INDEX, "APRL-F026", Error, "old JSON-index APR variant",
+lint!(APR_JSON_INDEX, "APRL-F026", "container", Error, "old JSON-index APR variant",
 "What it catches: an `APR\\0` file whose tensor index starts with `[`: old realizar's single-tensor JSON index.
 Why it matters: no current loader reads it.
 How to fix: re-convert with a current `apr import`.
@@ -230,6 +231,7 @@ Precedent: realizar's first APR writer.");
 lint!(
     APR_METADATA_JSON,
     "APRL-F027",
+    "container",
     Error,
     "APR metadata is not a JSON object",
     "What it catches: metadata bytes that are not UTF-8 JSON, or JSON that is not an object.
@@ -241,6 +243,7 @@ Precedent: truncated metadata after a failed write."
 lint!(
     APR_INDEX_ORDER,
     "APRL-F028",
+    "container",
     Error,
     "the APR tensor index is not sorted by name",
     "What it catches: index entries out of byte order of their names.
@@ -249,31 +252,31 @@ How to fix: sort the index by name (payload order can stay as is).
 Precedent: aprender's index validation."
 );
 
-lint!(FOOTER_CRC, "APRL-F029", Warning, "the APR footer CRC does not match",
+lint!(FOOTER_CRC, "APRL-F029", "container", Warning, "the APR footer CRC does not match",
 "What it catches: a 4-byte footer present but not equal to the CRC-32 of every preceding byte.
 Why it matters: some bytes changed after writing (nobody upstream verifies it, so the file may still load with corrupt values).
 How to fix: re-convert, or compare the file's checksum with the source.
 Precedent: aprender writes the footer; no loader checks it.");
 
-lint!(APR_UNSUPPORTED_FLAGS, "APRL-F030", Error, "APR flags say compressed, encrypted or column-major",
+lint!(APR_UNSUPPORTED_FLAGS, "APRL-F030", "container", Error, "APR flags say compressed, encrypted or column-major",
 "What it catches: LZ4 (0x1), ZSTD (0x2) or ENCRYPTED (0x4) flags, which no current writer produces and apr-lint cannot read through.
 Why it matters: the index and data cannot be read as stored.
 How to fix: write the file uncompressed.
 Precedent: realizar treats such files as one compressed blob.");
 
-lint!(SIZE_MISMATCH, "APRL-F031", Error, "a tensor's byte size does not match its dtype and dims",
+lint!(SIZE_MISMATCH, "APRL-F031", "container", Error, "a tensor's byte size does not match its dtype and dims",
 "What it catches: an APR index entry whose `size` is not what its dtype needs for its dims.
 Why it matters: the tensor is truncated, padded wrongly, or labelled with the wrong dtype.
 How to fix: check the dtype label; if the dtype is right, the converter wrote the wrong number of bytes.
 Precedent: aprender PR #1601 (BF16 bytes labelled F16), quantizers that padded blocks across rows.");
 
-lint!(APR_HEADER_FIELD, "APRL-F032", Error, "an APR header field is inconsistent",
+lint!(APR_HEADER_FIELD, "APRL-F032", "container", Error, "an APR header field is inconsistent",
 "What it catches: a metadata, index or data offset that is out of order, unaligned or past the end of the file.
 Why it matters: the sections of the file cannot be located.
 How to fix: re-convert.
 Precedent: hand-edited or truncated APR files.");
 
-lint!(APR_INDEX_TRAILING, "APRL-F033", Error, "the APR index has bytes left after its last entry",
+lint!(APR_INDEX_TRAILING, "APRL-F033", "container", Error, "the APR index has bytes left after its last entry",
 "What it catches: non-zero bytes between the last index entry and the data offset, i.e. the index holds fewer entries than the bytes it spans.
 Why it matters: realizar silently stops at the first malformed entry and loses tensors.
 How to fix: re-convert; the tensor count and the index disagree.
@@ -282,6 +285,7 @@ Precedent: realizar's index parser.");
 lint!(
     APR_PADDING,
     "APRL-F034",
+    "container",
     Warning,
     "APR padding bytes are not zero",
     "What it catches: non-zero bytes in the padding after metadata, index, or between tensors.
@@ -290,7 +294,7 @@ How to fix: re-convert.
 Precedent: —"
 );
 
-lint!(APR_FLAGS_NOTE, "APRL-F035", Info, "APR flags and footer as found",
+lint!(APR_FLAGS_NOTE, "APRL-F035", "container", Info, "APR flags and footer as found",
 "What it catches: notes what the flags say about the producer (aprender 0x0400, realizar 0x0020) and whether a footer is present.
 Why it matters: lets a reader of the report know which writer made the file.
 How to fix: nothing.

@@ -6,19 +6,9 @@
 //! counted once; differences that are legitimate (quantization noise, Hugging Face row order with a
 //! NEOX rope type) are info summaries, one per run.
 
-use crate::diag::{Lint, Severity};
+use crate::diag::Lint;
 
-macro_rules! lint {
-    ($name:ident, $code:literal, $class:literal, $sev:ident, $summary:literal, $explain:literal) => {
-        pub static $name: Lint = Lint {
-            code: $code,
-            class: $class,
-            severity: Severity::$sev,
-            summary: $summary,
-            explain: $explain,
-        };
-    };
-}
+use crate::diag::lint;
 
 lint!(VALUE_MISMATCH, "APRL-N001", "value-mismatch", Error,
 "a tensor's values differ from the reference's and no candidate fix explains it",

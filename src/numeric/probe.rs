@@ -94,28 +94,6 @@ pub fn rope_of(view: &ModelView, arch: &Arch) -> RopeType {
     }
 }
 
-fn matrix(
-    view: &ModelView,
-    r: &Resolved<'_>,
-    role: &str,
-) -> Result<Option<(Vec<f32>, usize, usize)>, String> {
-    let Some(i) = r.find(role, Some(0)) else {
-        return Ok(None);
-    };
-    let t = &view.tensors[i];
-    if !t.size_ok() {
-        return Err(format!(
-            "`{}` has the wrong byte size for its dtype",
-            t.name
-        ));
-    }
-    let (rows, cols) = t.rows_cols();
-    let v = view
-        .dequantize(t)
-        .map_err(|e| format!("`{}`: {e}", t.name))?;
-    Ok(Some((v, rows as usize, cols as usize)))
-}
-
 /// Rotate each head of `x` (one token, `n_head · d` values) in place at position `pos`.
 pub fn rope(x: &mut [f32], d: usize, pos: u64, theta: f64, kind: RopeType) {
     let half = d / 2;
@@ -154,102 +132,33 @@ pub fn hf_to_gguf(x: &[f32], d: usize) -> Vec<f32> {
 
 /// Run layer 0 of one file on `tokens`.
 pub fn forward(view: &ModelView, r: &Resolved<'_>, tokens: &[u32]) -> Result<Activations, String> {
-    let arch = r.arch.ok_or("no rule set")?;
-    let get = |k: &str| {
-        r.env
-            .get(k)
-            .copied()
-            .ok_or_else(|| format!("`{k}` is not known"))
-    };
-    let hidden = get("hidden")? as usize;
-    let hd = get("head_dim")? as usize;
-    let eps = view
-        .config
-        .rms_eps
-        .as_ref()
-        .map(|v| v.value)
-        .ok_or("rms eps is not known")?;
-    let theta = view
-        .config
-        .rope_theta
-        .as_ref()
-        .map(|v| v.value)
-        .unwrap_or(10000.0);
-    let kind = rope_of(view, arch);
-    let ei = r.find("token_embd", None).ok_or("no embedding")?;
-    let et = &view.tensors[ei];
-    let (vocab, cols) = et.rows_cols();
-    if cols as usize != hidden || !et.size_ok() {
-        return Err(format!(
-            "`{}` dims {:?} do not hold rows of {hidden}",
-            et.name, et.dims
-        ));
+    if tokens.is_empty() {
+        return Err("no tokens".into());
     }
+    let m = crate::numeric::trace::Model::new(view, r)?;
     let n = tokens.len();
-    let mut emb = Vec::with_capacity(n * hidden);
-    for &id in tokens {
-        if id as u64 >= vocab {
-            return Err(format!(
-                "token id {id} is outside the embedding's {vocab} rows"
-            ));
-        }
-        emb.extend(
-            view.dequantize_rows(et, id as u64..id as u64 + 1)
-                .map_err(|e| e.to_string())?,
-        );
-    }
-    let norm_w = matrix(view, r, "attn_norm")?
-        .ok_or("no layer-0 attn_norm")?
-        .0;
-    if norm_w.len() != hidden {
-        return Err("attn_norm has the wrong length".into());
-    }
-    let mut normed = vec![0f32; n * hidden];
-    for t in 0..n {
-        let x = &emb[t * hidden..(t + 1) * hidden];
-        let ms: f64 = x.iter().map(|v| (*v as f64) * (*v as f64)).sum::<f64>() / hidden as f64;
-        let scale = 1.0 / (ms + eps).sqrt();
-        for i in 0..hidden {
-            normed[t * hidden + i] = ((x[i] as f64 * scale) as f32) * norm_w[i];
-        }
-    }
-    // Rows read a chunk at a time (never a whole dequantized matrix), bias added.
-    let proj =
-        |role: &str| crate::numeric::trace::linear(view, r, role, Some(0), &normed, n, hidden);
-    let (q, q_dim) = proj("attn_q")?;
-    let (k, kv_dim) = proj("attn_k")?;
-    let (v, _) = proj("attn_v")?;
-    if hd == 0 || q_dim % hd != 0 || kv_dim % hd != 0 {
-        return Err(format!(
-            "head_dim {hd} does not divide Q ({q_dim}) and K ({kv_dim}) widths"
-        ));
-    }
-    let rot = |x: &[f32], dim: usize| -> (Vec<f32>, Vec<f32>) {
-        let mut all = x.to_vec();
-        for t in 0..n {
-            rope(&mut all[t * dim..(t + 1) * dim], hd, t as u64, theta, kind);
-        }
-        let mut far = x[(n - 1) * dim..n * dim].to_vec();
-        rope(&mut far, hd, FAR_POSITION, theta, kind);
-        (all, far)
+    let embedding = m.embed(tokens)?;
+    let ai = m.attention_inputs(0, &embedding, n)?;
+    let far = |x: &[f32], dim: usize| {
+        let mut f = x[(n - 1) * dim..n * dim].to_vec();
+        m.rope_at(&mut f, FAR_POSITION);
+        f
     };
-    let (q_rope, q_far) = rot(&q, q_dim);
-    let (k_rope, k_far) = rot(&k, kv_dim);
     Ok(Activations {
         n_tokens: n,
-        embedding: emb,
-        attn_norm: normed,
-        q,
-        k,
-        v,
-        q_rope,
-        k_rope,
-        q_far,
-        k_far,
-        hidden,
-        q_dim,
-        kv_dim,
-        rope: kind,
+        hidden: embedding.len() / n.max(1),
+        q_far: far(&ai.q, ai.q_dim),
+        k_far: far(&ai.k, ai.kv_dim),
+        embedding,
+        attn_norm: ai.normed,
+        q: ai.q,
+        k: ai.k,
+        v: ai.v,
+        q_rope: ai.q_rope,
+        k_rope: ai.k_rope,
+        q_dim: ai.q_dim,
+        kv_dim: ai.kv_dim,
+        rope: m.rope_type(),
     })
 }
 

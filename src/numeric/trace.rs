@@ -117,6 +117,18 @@ fn rms_norm(x: &[f32], w: &[f32], eps: f64) -> Vec<f32> {
     out
 }
 
+/// The attention inputs of one block (row-major `(tokens, features)`).
+pub struct AttnInputs {
+    pub normed: Vec<f32>,
+    pub q: Vec<f32>,
+    pub k: Vec<f32>,
+    pub v: Vec<f32>,
+    pub q_rope: Vec<f32>,
+    pub k_rope: Vec<f32>,
+    pub q_dim: usize,
+    pub kv_dim: usize,
+}
+
 /// One named stage of one layer.
 #[derive(Clone, Debug)]
 pub struct Act {
@@ -201,16 +213,23 @@ impl<'a> Model<'a> {
                     .map_err(|e| e.to_string())?,
             );
         }
+        self.view.source().release(t.data);
         Ok(out)
     }
 
-    /// One block on input `x` (n tokens). Returns its stages, the last being `layer_out`.
-    pub fn layer(&self, l: u32, x: &[f32], n: usize) -> Result<Vec<Act>, String> {
+    /// Rotate one token's Q or K (`heads · head_dim` values) as at position `pos`.
+    pub fn rope_at(&self, x: &mut [f32], pos: u64) {
+        rope(x, self.hd, pos, self.theta, self.rope);
+    }
+
+    /// The attention inputs of block `l`: RMSNorm with `attn_norm`, Q/K/V (+ bias), Q/K after RoPE
+    /// at positions 0..n.
+    pub fn attention_inputs(&self, l: u32, x: &[f32], n: usize) -> Result<AttnInputs, String> {
         let (h, hd) = (self.hidden, self.hd);
         let (v, r, lay) = (self.view, self.r, Some(l));
         let normed = rms_norm(x, &vector(v, r, "attn_norm", lay, h)?, self.eps);
-        let (mut q, qd) = linear(v, r, "attn_q", lay, &normed, n, h)?;
-        let (mut k, kd) = linear(v, r, "attn_k", lay, &normed, n, h)?;
+        let (q, qd) = linear(v, r, "attn_q", lay, &normed, n, h)?;
+        let (k, kd) = linear(v, r, "attn_k", lay, &normed, n, h)?;
         let (vv, vd) = linear(v, r, "attn_v", lay, &normed, n, h)?;
         if qd != self.n_head * hd || kd != self.n_kv * hd || vd != kd {
             return Err(format!(
@@ -218,23 +237,38 @@ impl<'a> Model<'a> {
                 self.n_head, self.n_kv
             ));
         }
-        let (q_pre, k_pre) = (q.clone(), k.clone());
+        let (mut q_rope, mut k_rope) = (q.clone(), k.clone());
         for t in 0..n {
-            rope(
-                &mut q[t * qd..(t + 1) * qd],
-                hd,
-                t as u64,
-                self.theta,
-                self.rope,
-            );
-            rope(
-                &mut k[t * kd..(t + 1) * kd],
-                hd,
-                t as u64,
-                self.theta,
-                self.rope,
-            );
+            self.rope_at(&mut q_rope[t * qd..(t + 1) * qd], t as u64);
+            self.rope_at(&mut k_rope[t * kd..(t + 1) * kd], t as u64);
         }
+        Ok(AttnInputs {
+            normed,
+            q,
+            k,
+            v: vv,
+            q_rope,
+            k_rope,
+            q_dim: qd,
+            kv_dim: kd,
+        })
+    }
+
+    /// One block on input `x` (n tokens). Returns its stages, the last being `layer_out`.
+    pub fn layer(&self, l: u32, x: &[f32], n: usize) -> Result<Vec<Act>, String> {
+        let (h, hd) = (self.hidden, self.hd);
+        let (v, r, lay) = (self.view, self.r, Some(l));
+        let AttnInputs {
+            normed,
+            q: q_pre,
+            k: k_pre,
+            v: vv,
+            q_rope: q,
+            k_rope: k,
+            q_dim: qd,
+            kv_dim: kd,
+        } = self.attention_inputs(l, x, n)?;
+        let vd = kd;
         // Causal attention, GQA: query head g uses KV head g / (n_head / n_kv).
         let group = self.n_head / self.n_kv;
         let scale = 1.0 / (hd as f64).sqrt();

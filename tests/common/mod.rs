@@ -122,3 +122,22 @@ pub fn describe(o: &Outcome) -> String {
 pub fn is_gguf(v: &ModelView) -> bool {
     matches!(v.container, Container::Gguf(_))
 }
+
+/// llama.cpp's activation `name` of oracle model `model` (fixtures/act).
+pub fn act(model: &str, name: &str) -> Vec<f32> {
+    apr_lint::format::npy::read_f32(
+        &std::fs::read(fixture(&format!("act/{model}/{name}.npy"))).expect("fixture"),
+    )
+    .expect("npy")
+    .1
+}
+
+/// The token ids llama.cpp used for the oracle activations (int32 `.npy`).
+pub fn act_tokens(model: &str) -> Vec<u32> {
+    let b = std::fs::read(fixture(&format!("act/{model}/tokens.npy"))).expect("fixture");
+    let hlen = u16::from_le_bytes([b[8], b[9]]) as usize;
+    b[10 + hlen..]
+        .chunks_exact(4)
+        .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as u32)
+        .collect()
+}
