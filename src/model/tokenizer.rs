@@ -46,7 +46,7 @@ impl Tokenizer {
             }
             Container::Apr(a) => {
                 let v = |k: &str| a.get_value(k);
-                let arr_len = |k: &str| v(k).and_then(|x| x.as_array().map(|a| a.len() as u64));
+                let arr_len = |k: &str| a.get(k).and_then(|e| count_array(e.raw.get()));
                 Tokenizer {
                     model: v("tokenizer.model")
                         .or_else(|| v("tokenizer.model_type"))
@@ -107,6 +107,29 @@ fn visit_strings(c: &Container, gguf_key: &str, apr_key: &str, f: &mut dyn FnMut
             }
         }
     }
+}
+
+/// The length of a JSON array, without building its elements (a 150k-token vocabulary is counted
+/// in a few ms instead of parsed into values). None when `json` is not an array.
+fn count_array(json: &str) -> Option<u64> {
+    struct Count;
+    impl<'de> serde::de::Visitor<'de> for Count {
+        type Value = u64;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an array")
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<u64, A::Error> {
+            let mut n = 0;
+            while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {
+                n += 1;
+            }
+            Ok(n)
+        }
+    }
+    use serde::Deserializer as _;
+    serde_json::Deserializer::from_str(json)
+        .deserialize_seq(Count)
+        .ok()
 }
 
 /// Visits a JSON array of strings, borrowing each one unless it has escapes.

@@ -521,8 +521,10 @@ pub fn run(
         Some(t) => t.clone(),
         None => {
             use crate::model::tokenize::TextTokenizer;
-            let tb = TextTokenizer::tokenize(&b.container, &opts.prompt);
-            let ta = TextTokenizer::tokenize(&a.container, &opts.prompt);
+            let (ta, tb) = rayon::join(
+                || TextTokenizer::tokenize(&a.container, &opts.prompt),
+                || TextTokenizer::tokenize(&b.container, &opts.prompt),
+            );
             match (ta, tb) {
                 (Ok(x), Ok(y)) => {
                     if x != y {
@@ -548,14 +550,15 @@ pub fn run(
         skipped(out, "the prompt gives no tokens".into());
         return None;
     }
-    let fa = match forward(a, ra, &tokens) {
+    let (fa, fb) = rayon::join(|| forward(a, ra, &tokens), || forward(b, rb, &tokens));
+    let fa = match fa {
         Ok(x) => x,
         Err(e) => {
             skipped(out, format!("`{}`: {e}", a.path().display()));
             return None;
         }
     };
-    let fb = match forward(b, rb, &tokens) {
+    let fb = match fb {
         Ok(x) => x,
         Err(e) => {
             skipped(out, format!("reference: {e}"));
