@@ -26,16 +26,23 @@ fn views() -> &'static (ModelView, ModelView) {
             tied: false,
         };
         let gguf = generate::gguf_model(&shape, apr_lint::DType::Q8_0, 1).to_bytes();
-        let g = apr_lint::format::gguf::read(apr_lint::Source::from_vec(gguf.clone(), "m.gguf")).expect("writer output reads");
+        let g = apr_lint::format::gguf::read(apr_lint::Source::from_vec(gguf.clone(), "m.gguf"))
+            .expect("writer output reads");
         let apr = gguf_to_apr(&g, Flavour::Aprender).to_bytes();
-        let view = |b: Vec<u8>, n: &str| ModelView::from_source(apr_lint::Source::from_vec(b, n)).expect("writer output reads");
+        let view = |b: Vec<u8>, n: &str| {
+            ModelView::from_source(apr_lint::Source::from_vec(b, n)).expect("writer output reads")
+        };
         (view(apr, "m.apr"), view(gguf, "m.gguf"))
     })
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
-    let Ok(rules) = RuleSet::from_texts(&[(PathBuf::from("x.toml"), text.to_owned())]) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(rules) = RuleSet::from_texts(&[(PathBuf::from("x.toml"), text.to_owned())]) else {
+        return;
+    };
     let (a, b) = views();
     let _ = apr_lint_fuzz::check_pair(a, b, &rules);
 });

@@ -7,13 +7,13 @@
 
 use std::path::{Path, PathBuf};
 
+use apr_lint::Source;
 use apr_lint::format::gguf::{self, GgufFile};
 use apr_lint::format::writer::apr::{AprTensor, AprWriter, Flavour, apr_code};
 use apr_lint::format::writer::convert::gguf_to_apr;
 use apr_lint::format::writer::generate::{Shape, gguf_model};
 use apr_lint::format::writer::gguf::{GgufTensor, GgufWriter, MetaValue};
 use apr_lint::quant::{DType, bench_support_random_blocks};
-use apr_lint::Source;
 use apr_lint_fuzz::join_pair;
 
 fn write(dir: &Path, target: &str, name: &str, bytes: &[u8]) {
@@ -27,7 +27,16 @@ fn read(bytes: &[u8]) -> GgufFile {
 }
 
 fn micro(arch: &'static str, tied: bool) -> Shape {
-    Shape { arch, hidden: 32, layers: 1, heads: 2, kv_heads: 1, ffn: 64, vocab: 8, tied }
+    Shape {
+        arch,
+        hidden: 32,
+        layers: 1,
+        heads: 2,
+        kv_heads: 1,
+        ffn: 64,
+        vocab: 8,
+        tied,
+    }
 }
 
 /// One [2, 256] tensor of every GGML type (256 divides every block length), plus every metadata
@@ -49,13 +58,25 @@ fn every_type_gguf() -> GgufWriter {
         .meta("v.f64", MetaValue::F64(-2.5e300))
         .meta("a.u8", MetaValue::ArrayU8(vec![1, 2, 255]))
         .meta("a.bool", MetaValue::ArrayBool(vec![true, false]))
-        .meta("a.string", MetaValue::ArrayString(vec!["a".into(), String::new()]))
+        .meta(
+            "a.string",
+            MetaValue::ArrayString(vec!["a".into(), String::new()]),
+        )
         .meta("a.f64", MetaValue::ArrayF64(vec![1.0 / 3.0]))
         .meta("a.empty", MetaValue::ArrayU32(vec![]));
-    for (i, &dt) in DType::all().iter().filter(|d| d.ggml_id().is_some()).enumerate() {
+    for (i, &dt) in DType::all()
+        .iter()
+        .filter(|d| d.ggml_id().is_some())
+        .enumerate()
+    {
         let n_blocks = 2 * 256 / dt.block_elems();
         let bytes = bench_support_random_blocks(dt, n_blocks, i as u64);
-        w.tensor(GgufTensor::new(format!("t.{}", dt.name().to_lowercase()), vec![2, 256], dt, bytes));
+        w.tensor(GgufTensor::new(
+            format!("t.{}", dt.name().to_lowercase()),
+            vec![2, 256],
+            dt,
+            bytes,
+        ));
     }
     w
 }
@@ -63,14 +84,20 @@ fn every_type_gguf() -> GgufWriter {
 /// One [2, 64] tensor under every APR code a producer writes.
 fn every_code_apr(flavour: Flavour) -> AprWriter {
     let mut w = AprWriter::new(flavour);
-    w.meta("architecture", serde_json::json!("qwen2")).meta("hidden_size", serde_json::json!(64));
+    w.meta("architecture", serde_json::json!("qwen2"))
+        .meta("hidden_size", serde_json::json!(64));
     for (i, &dt) in DType::all().iter().enumerate() {
         if 64 % dt.block_elems() != 0 {
             continue;
         }
         let n_blocks = 2 * 64 / dt.block_elems();
         let bytes = bench_support_random_blocks(dt, n_blocks, i as u64);
-        let mut t = AprTensor::new(format!("t.{}", dt.name().to_lowercase()), vec![2, 64], dt, bytes);
+        let mut t = AprTensor::new(
+            format!("t.{}", dt.name().to_lowercase()),
+            vec![2, 64],
+            dt,
+            bytes,
+        );
         t.code = apr_code(dt);
         w.tensor(t);
     }
@@ -86,12 +113,31 @@ fn main() {
 
     let mut ggufs: Vec<(String, Vec<u8>)> = Vec::new();
     for (arch, tied) in [("qwen2", false), ("qwen2", true), ("llama", false)] {
-        for dt in [DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::IQ4_NL] {
-            if arch != "qwen2" && !matches!(dt, DType::F16 | DType::Q8_0) || tied && dt != DType::Q8_0 {
+        for dt in [
+            DType::F32,
+            DType::F16,
+            DType::BF16,
+            DType::Q8_0,
+            DType::Q4_0,
+            DType::Q4_1,
+            DType::Q5_0,
+            DType::Q5_1,
+            DType::IQ4_NL,
+        ] {
+            if arch != "qwen2" && !matches!(dt, DType::F16 | DType::Q8_0)
+                || tied && dt != DType::Q8_0
+            {
                 continue;
             }
             let bytes = gguf_model(&micro(arch, tied), dt, 7).to_bytes();
-            ggufs.push((format!("{arch}{}-{}", if tied { "-tied" } else { "" }, dt.name().to_lowercase()), bytes));
+            ggufs.push((
+                format!(
+                    "{arch}{}-{}",
+                    if tied { "-tied" } else { "" },
+                    dt.name().to_lowercase()
+                ),
+                bytes,
+            ));
         }
     }
     ggufs.push(("every-type".into(), every_type_gguf().to_bytes()));
@@ -106,7 +152,12 @@ fn main() {
             let apr = w.to_bytes();
             write(out, "apr_reader", &format!("{name}-{f}.apr"), &apr);
             if apr.len() < 1 << 16 && bytes.len() < 1 << 17 {
-                write(out, "lint_pair", &format!("{name}-{f}.pair"), &join_pair(&apr, bytes));
+                write(
+                    out,
+                    "lint_pair",
+                    &format!("{name}-{f}.pair"),
+                    &join_pair(&apr, bytes),
+                );
             }
             aprs.push((format!("{name}-{f}"), apr));
             if name == "qwen2-q8_0" {
@@ -115,36 +166,87 @@ fn main() {
                 u.tensors.reverse();
                 let k = u.metadata[0].clone();
                 u.metadata.push(k);
-                write(out, "apr_reader", &format!("{name}-{f}-unsorted-dupkey.apr"), &u.to_bytes());
+                write(
+                    out,
+                    "apr_reader",
+                    &format!("{name}-{f}-unsorted-dupkey.apr"),
+                    &u.to_bytes(),
+                );
                 let mut m = w.clone();
                 m.magic = *b"APR2";
-                write(out, "apr_reader", &format!("{name}-{f}-apr2.apr"), &m.to_bytes());
+                write(
+                    out,
+                    "apr_reader",
+                    &format!("{name}-{f}-apr2.apr"),
+                    &m.to_bytes(),
+                );
                 let mut z = w.clone();
-                if let Some(t) = z.tensors.iter_mut().find(|t| t.name.contains("lm_head") || t.name.starts_with("output.")) {
+                if let Some(t) = z
+                    .tensors
+                    .iter_mut()
+                    .find(|t| t.name.contains("lm_head") || t.name.starts_with("output."))
+                {
                     t.bytes.clear();
                 }
-                write(out, "apr_reader", &format!("{name}-{f}-lm-head-0-bytes.apr"), &z.to_bytes());
+                write(
+                    out,
+                    "apr_reader",
+                    &format!("{name}-{f}-lm-head-0-bytes.apr"),
+                    &z.to_bytes(),
+                );
             }
         }
     }
     for flavour in [Flavour::Aprender, Flavour::Realizar] {
         let f = format!("{flavour:?}").to_lowercase();
-        write(out, "apr_reader", &format!("every-code-{f}.apr"), &every_code_apr(flavour).to_bytes());
+        write(
+            out,
+            "apr_reader",
+            &format!("every-code-{f}.apr"),
+            &every_code_apr(flavour).to_bytes(),
+        );
     }
     // Mismatched pairs: the same model in two types, two architectures, APR against APR.
     let find = |n: &str| &ggufs.iter().find(|(k, _)| k == n).expect("made above").1;
     let find_apr = |n: &str| &aprs.iter().find(|(k, _)| k == n).expect("made above").1;
-    write(out, "lint_pair", "apr-q8_0-vs-gguf-f16.pair", &join_pair(find_apr("qwen2-q8_0-aprender"), find("qwen2-f16")));
-    write(out, "lint_pair", "qwen2-vs-llama.pair", &join_pair(find_apr("qwen2-q8_0-realizar"), find("llama-q8_0")));
-    write(out, "lint_pair", "gguf-vs-gguf.pair", &join_pair(find("qwen2-q4_0"), find("qwen2-q8_0")));
-    write(out, "lint_pair", "apr-vs-apr.pair", &join_pair(find_apr("qwen2-q4_0-realizar"), find_apr("qwen2-q8_0-aprender")));
+    write(
+        out,
+        "lint_pair",
+        "apr-q8_0-vs-gguf-f16.pair",
+        &join_pair(find_apr("qwen2-q8_0-aprender"), find("qwen2-f16")),
+    );
+    write(
+        out,
+        "lint_pair",
+        "qwen2-vs-llama.pair",
+        &join_pair(find_apr("qwen2-q8_0-realizar"), find("llama-q8_0")),
+    );
+    write(
+        out,
+        "lint_pair",
+        "gguf-vs-gguf.pair",
+        &join_pair(find("qwen2-q4_0"), find("qwen2-q8_0")),
+    );
+    write(
+        out,
+        "lint_pair",
+        "apr-vs-apr.pair",
+        &join_pair(
+            find_apr("qwen2-q4_0-realizar"),
+            find_apr("qwen2-q8_0-aprender"),
+        ),
+    );
 
     // The real fixtures (libFuzzer truncates them to -max_len when loading).
     for entry in std::fs::read_dir(root.join("fixtures/gguf")).expect("fixtures/gguf") {
         let p = entry.expect("dir entry").path();
         if p.extension().is_some_and(|e| e == "gguf") {
             let bytes = std::fs::read(&p).expect("read fixture");
-            let name = p.file_name().expect("file name").to_string_lossy().into_owned();
+            let name = p
+                .file_name()
+                .expect("file name")
+                .to_string_lossy()
+                .into_owned();
             write(out, "gguf_reader", &name, &bytes);
         }
     }
@@ -154,10 +256,20 @@ fn main() {
         let p = entry.expect("dir entry").path();
         if p.extension().is_some_and(|e| e == "toml") {
             let text = std::fs::read(&p).expect("read rule file");
-            write(out, "rules_file", &p.file_name().expect("file name").to_string_lossy(), &text);
+            write(
+                out,
+                "rules_file",
+                &p.file_name().expect("file name").to_string_lossy(),
+                &text,
+            );
         }
     }
-    write(out, "rules_file", "minimal.toml", b"arch = \"x\"\nnames = [\"x\"]\n");
+    write(
+        out,
+        "rules_file",
+        "minimal.toml",
+        b"arch = \"x\"\nnames = [\"x\"]\n",
+    );
     write(
         out,
         "rules_file",

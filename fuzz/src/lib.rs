@@ -28,10 +28,22 @@ pub fn read_and_view(data: &[u8], name: &str) -> Option<ModelView> {
     let view = ModelView::from_source(src);
     match (&read, &view) {
         (Err(a), Err(b)) => {
-            assert_eq!((a.code(), a.byte_offset()), (b.code(), b.byte_offset()), "the two entry points disagree");
-            assert!(a.code().starts_with("APRL-F"), "read error code {}", a.code());
+            assert_eq!(
+                (a.code(), a.byte_offset()),
+                (b.code(), b.byte_offset()),
+                "the two entry points disagree"
+            );
+            assert!(
+                a.code().starts_with("APRL-F"),
+                "read error code {}",
+                a.code()
+            );
             if let Some(o) = a.byte_offset() {
-                assert!(o <= len, "{} at offset {o}, past the end of a {len}-byte file", a.code());
+                assert!(
+                    o <= len,
+                    "{} at offset {o}, past the end of a {len}-byte file",
+                    a.code()
+                );
             }
         }
         (Ok(_), Ok(_)) => {}
@@ -65,7 +77,10 @@ pub fn builtin_rules() -> &'static RuleSet {
 
 /// May the static checks run on this view (see [`MAX_CHECKED_LAYERS`])?
 pub fn checkable(view: &ModelView) -> bool {
-    view.config.layers.as_ref().is_none_or(|l| l.value <= MAX_CHECKED_LAYERS)
+    view.config
+        .layers
+        .as_ref()
+        .is_none_or(|l| l.value <= MAX_CHECKED_LAYERS)
 }
 
 /// Per-file checks of one view under `rules`.
