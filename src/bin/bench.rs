@@ -31,7 +31,7 @@ use apr_lint::check;
 use apr_lint::format::writer::generate::{self, QWEN2_5_1_5B, Shape};
 use apr_lint::format::{self, Container, Source};
 use apr_lint::model::tokenize::TextTokenizer;
-use apr_lint::model::tokenizer::{Tokenizer, fingerprint};
+use apr_lint::model::tokenizer::{Tokenizer, fingerprint_of};
 use apr_lint::model::{Config, ModelView};
 use apr_lint::numeric;
 use apr_lint::pipeline::{self, Options};
@@ -851,7 +851,7 @@ fn main() {
         "## Where the time goes (in-process steps, median of {n})\n\n\
          The process does, in order: start-up and argument parsing, `RuleSet::builtin()`, \
          `ModelView::open` of each file (map + container parse + config + tokenizer summary), \
-         `pipeline::lint` (resolve, per-file checks, pair checks, numeric stage), the JSON report, exit.\n"
+         `pipeline::lint` (resolve, per-file checks, pair checks, numeric stage, layer-0 probe), the JSON report, exit.\n"
     );
     let _ = writeln!(md, "| step | APR | GGUF |\n|---|---:|---:|");
     let both = |md: &mut String, name: &str, a: Stats, g: Stats| {
@@ -913,15 +913,13 @@ fn main() {
     );
     both(
         &mut md,
-        "`Tokenizer::tokens` (decode the vocabulary)",
-        measure(n, || Tokenizer::tokens(&av.container)),
-        measure(n, || Tokenizer::tokens(&gv.container)),
-    );
-    both(
-        &mut md,
-        "`Tokenizer::merges` (decode the merges)",
-        measure(n, || Tokenizer::merges(&av.container)),
-        measure(n, || Tokenizer::merges(&gv.container)),
+        "`fingerprint_of` tokens + merges (what `pair::check` hashes, no allocation)",
+        measure(n, || {
+            fingerprint_of(&av.container, false).0 ^ fingerprint_of(&av.container, true).0
+        }),
+        measure(n, || {
+            fingerprint_of(&gv.container, false).0 ^ fingerprint_of(&gv.container, true).0
+        }),
     );
     if let Container::Apr(a) = &av.container {
         let keys = ["tokenizer.vocabulary", "tokenizer.merges"];
@@ -970,9 +968,9 @@ fn main() {
     }
     both(
         &mut md,
-        "`TextTokenizer::from_container` (vocab + merge-rank hash maps the probe builds to encode the prompt)",
-        measure(n, || TextTokenizer::from_container(&av.container).ok()),
-        measure(n, || TextTokenizer::from_container(&gv.container).ok()),
+        "`TextTokenizer::tokenize(c, \"2+2=\")` (what the probe does to get the prompt's ids)",
+        measure(n, || TextTokenizer::tokenize(&av.container, "2+2=").ok()),
+        measure(n, || TextTokenizer::tokenize(&gv.container, "2+2=").ok()),
     );
     both(
         &mut md,
@@ -984,30 +982,17 @@ fn main() {
             numeric::probe::forward(&gv, &rb, &[17, 10, 17, 28]).is_ok()
         }),
     );
-    let (toks, merges) = (
-        Tokenizer::tokens(&gv.container),
-        Tokenizer::merges(&gv.container),
-    );
-    let t_fp = measure(n, || fingerprint(&toks) ^ fingerprint(&merges));
-    let _ = writeln!(
-        md,
-        "| `fingerprint` of tokens + merges ({} + {} strings) | {} | {} |",
-        toks.len(),
-        merges.len(),
-        ms(t_fp.median),
-        ms(t_fp.median)
-    );
     let pair_rows: Vec<(&str, Stats)> = vec![
         ("`RuleSet::builtin()`", measure(n, RuleSet::builtin)),
         (
-            "`check::pair::check` (includes the tokenizer decode + compare above)",
+            "`check::pair::check` (includes the tokenizer fingerprints above)",
             measure(n, || {
                 let mut o = Vec::new();
                 check::pair::check(&av, &ra, &gv, &rb, &mut o)
             }),
         ),
         (
-            "`numeric::run` (sampled weights, probe)",
+            "`numeric::run` (sampled weight comparison of every role)",
             measure(n, || {
                 let mut o = Vec::new();
                 numeric::run(&av, &ra, &gv, &rb, &opts, &mut o)

@@ -241,12 +241,33 @@ pub fn check(view: &ModelView, r: &Resolved<'_>, out: &mut Vec<Finding>) {
             .position(|r| r.key == key)
             .is_some_and(|ri| present.iter().any(|(r, _)| *r == ri))
     };
+    // Each block needs at least one tensor, so a layer count above the tensor count cannot be
+    // right: it is reported once and not iterated (a hostile `block_count` of 2^32 must not
+    // allocate per layer). Otherwise every layer is checked, so dropped blocks are missing tensors.
+    let seen_layers = present
+        .iter()
+        .filter_map(|(_, l)| *l)
+        .map(|l| l as u64 + 1)
+        .max()
+        .unwrap_or(0);
+    let check_layers = if n_layer <= view.tensors.len() as u64 {
+        n_layer as u32
+    } else {
+        let mut f = Finding::new(
+            &CONFIG_INCONSISTENT,
+            format!("the config says {n_layer} layers but the file holds {} tensors (blocks seen: {seen_layers})", view.tensors.len()),
+        )
+        .help("correct the layer count in the metadata");
+        f.span = view.config.layers.as_ref().and_then(|v| v.span);
+        out.push(f);
+        seen_layers as u32
+    };
     for (ri, role) in arch.roles.iter().enumerate() {
         if !role.required {
             continue;
         }
         let layers: Vec<Option<u32>> = if role.per_layer {
-            (0..n_layer as u32).map(Some).collect()
+            (0..check_layers).map(Some).collect()
         } else {
             vec![None]
         };

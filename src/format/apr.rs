@@ -496,6 +496,8 @@ fn read_inner(source: Source) -> Result<AprFile, ReadError> {
     ic.check_count(tensor_count as u64, 20, "tensor index entry")
         .map_err(|e| e.span(Span::new(8, 4)))?;
     let mut tensors: Vec<IndexEntry> = Vec::with_capacity(tensor_count as usize);
+    let mut seen_names: std::collections::HashSet<String> =
+        std::collections::HashSet::with_capacity(tensor_count as usize);
     let rebase = |mut e: ReadError, n: usize| {
         if let Some(s) = e.span.as_mut() {
             s.offset += tensor_index_offset;
@@ -554,6 +556,14 @@ fn read_inner(source: Source) -> Result<AprFile, ReadError> {
                 .at(tensor_index_offset + dims_at - 2)
                 .help("re-convert with a supported dtype")
         })?;
+        if !seen_names.insert(name.clone()) {
+            return Err(ReadError::new(
+                &lints::DUPLICATE_TENSOR,
+                format!("tensor `{name}` appears twice in the index"),
+            )
+            .span(record)
+            .help("fix the converter's name mapping: two source tensors were given one name"));
+        }
         if let Some(prev) = tensors.last() {
             if prev.name == name {
                 return Err(ReadError::new(

@@ -64,7 +64,18 @@ impl std::fmt::Display for EvalError {
 impl Expr {
     pub fn parse(s: &str) -> Result<Expr, String> {
         let toks = lex(s)?;
-        let mut p = Parser { toks, pos: 0 };
+        // Bounded so that parsing, evaluating and dropping the tree cannot exhaust the stack.
+        if toks.len() > MAX_TOKENS {
+            return Err(format!(
+                "formula has {} tokens; at most {MAX_TOKENS} are allowed",
+                toks.len()
+            ));
+        }
+        let mut p = Parser {
+            toks,
+            pos: 0,
+            depth: 0,
+        };
         let e = p.sum()?;
         if p.pos != p.toks.len() {
             return Err(format!("unexpected `{}` in `{s}`", p.toks[p.pos]));
@@ -148,9 +159,14 @@ fn lex(s: &str) -> Result<Vec<String>, String> {
     Ok(out)
 }
 
+/// Longest formula, in tokens, and deepest parenthesis nesting.
+const MAX_TOKENS: usize = 256;
+const MAX_DEPTH: usize = 32;
+
 struct Parser {
     toks: Vec<String>,
     pos: usize,
+    depth: usize,
 }
 
 impl Parser {
@@ -179,7 +195,12 @@ impl Parser {
         let t = self.peek().ok_or("formula ends too early")?.to_owned();
         self.pos += 1;
         if t == "(" {
+            self.depth += 1;
+            if self.depth > MAX_DEPTH {
+                return Err(format!("parentheses nested deeper than {MAX_DEPTH}"));
+            }
             let e = self.sum()?;
+            self.depth -= 1;
             if self.peek() != Some(")") {
                 return Err("missing `)`".into());
             }
@@ -221,5 +242,14 @@ mod tests {
         assert!(Expr::parse("hidden *").is_err());
         assert!(Expr::parse("hidden $ 2").is_err());
         assert!(Expr::parse("(hidden").is_err());
+        assert!(
+            Expr::parse(&format!(
+                "{}hidden{}",
+                "(".repeat(100_000),
+                ")".repeat(100_000)
+            ))
+            .is_err()
+        );
+        assert!(Expr::parse(&vec!["hidden"; 100_000].join(" + ")).is_err());
     }
 }
