@@ -577,7 +577,7 @@ fn main() {
     }
     let _ = writeln!(
         md,
-        "\n{}; warm-up read of both files from the page cache: {} (GGUF, {:.1} GB/s), {} (APR, {:.1} GB/s).",
+        "\n{}; warm-up read of both files (fills the page cache): {} (GGUF, {:.1} GB/s), {} (APR, {:.1} GB/s).",
         match pair.generated {
             Some(t) => format!("generation (both files) took {:.1} s", t.as_secs_f64()),
             None => "reused from an earlier run (`--regen` to regenerate)".into(),
@@ -631,11 +631,19 @@ fn main() {
         "json".as_ref(),
     ];
     let bin_ok = bin.is_file();
+    // `cargo run --bin apr-lint-bench` rebuilds the library and this binary, not `apr-lint`: it is
+    // stale when the library it links or its own source is newer than it.
+    let mtime = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
     let stale = bin_ok
-        && match (std::fs::metadata(&bin), std::fs::metadata(&exe)) {
-            (Ok(b), Ok(e)) => b.modified().ok() < e.modified().ok(),
-            _ => false,
-        };
+        && mtime(&bin).is_some_and(|b| {
+            [
+                exe.with_file_name("libapr_lint.rlib"),
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("src/main.rs"),
+            ]
+            .iter()
+            .filter_map(|p| mtime(p))
+            .any(|t| t > b)
+        });
     let (proc_lint, proc_others) = if bin_ok {
         let l = measure_process(&bin, &lint_args, &pair.dir, n, true);
         let inspect_args = |p: &Path| -> Vec<std::ffi::OsString> {
@@ -803,7 +811,7 @@ fn main() {
         if stale {
             let _ = writeln!(
                 proc_notes,
-                "\n**Warning:** `{}` is older than this bench binary; run `cargo build --release`.",
+                "\n**Warning:** `{}` is older than the library or `src/main.rs`: run `cargo build --release` first.",
                 bin.display()
             );
         }
@@ -921,51 +929,6 @@ fn main() {
             fingerprint_of(&gv.container, false).0 ^ fingerprint_of(&gv.container, true).0
         }),
     );
-    if let Container::Apr(a) = &av.container {
-        let keys = ["tokenizer.vocabulary", "tokenizer.merges"];
-        let t_value = measure(n, || {
-            keys.map(|k| a.get_value(k).and_then(|v| v.as_array().map(Vec::len)))
-        });
-        let t_raw = measure(n, || {
-            keys.map(|k| {
-                a.get(k).and_then(|e| {
-                    serde_json::from_str::<Vec<&serde_json::value::RawValue>>(e.raw.get())
-                        .ok()
-                        .map(|v| v.len())
-                })
-            })
-        });
-        let _ = writeln!(
-            md,
-            "| APR vocabulary + merges as `serde_json::Value` (what `Tokenizer::read` does to count them) | {} | |",
-            ms(t_value.median)
-        );
-        let _ = writeln!(
-            md,
-            "| APR vocabulary + merges as `Vec<&RawValue>` (count only; alternative) | {} | |",
-            ms(t_raw.median)
-        );
-    }
-    if let Container::Gguf(g) = &gv.container {
-        let arrays: Vec<_> = ["tokenizer.ggml.tokens", "tokenizer.ggml.merges"]
-            .iter()
-            .filter_map(|k| match g.get(k).map(|kv| &kv.value) {
-                Some(format::gguf::Value::Array(a)) => Some(a),
-                _ => None,
-            })
-            .collect();
-        let t = measure(n, || {
-            arrays
-                .iter()
-                .map(|a| g.array_strings(a).len())
-                .sum::<usize>()
-        });
-        let _ = writeln!(
-            md,
-            "| GGUF tokens + merges as borrowed `&str` (`array_strings`, no `String` copies) | | {} |",
-            ms(t.median)
-        );
-    }
     both(
         &mut md,
         "`TextTokenizer::tokenize(c, \"2+2=\")` (what the probe does to get the prompt's ids)",
