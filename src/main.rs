@@ -60,6 +60,9 @@ struct Common {
     /// Treat CODE (or class) as a warning.
     #[arg(short = 'W', value_name = "CODE", global = true)]
     warn: Vec<String>,
+    /// Verify the APR footer CRC of files above 32 MiB too (reads every byte).
+    #[arg(long, global = true)]
+    verify_footer: bool,
     /// Drop findings of CODE (or class).
     #[arg(short = 'A', value_name = "CODE", global = true)]
     allow: Vec<String>,
@@ -288,7 +291,10 @@ fn options(common: &Common) -> Result<Options, String> {
 
 /// Open a file; for APR files print the [APR-LOAD] block (unless quiet).
 fn load(path: &Path, rules: &RuleSet, common: &Common) -> Result<ModelView, u8> {
-    let view = ModelView::open(path).map_err(|e| report_read_error(&e, common))?;
+    let mut view = ModelView::open(path).map_err(|e| report_read_error(&e, common))?;
+    if common.verify_footer {
+        view.verify_footer();
+    }
     if view.format() == Format::Apr && !common.quiet {
         let r = Resolved::new(&view, rules);
         let text = report::load_log::render(&check::layout::load_lines(&view, &r));

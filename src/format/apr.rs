@@ -25,7 +25,7 @@ pub const ALIGN: u64 = 64;
 pub const MAX_DIMS: u8 = 8;
 /// Files up to this size get their footer CRC verified on read; larger ones on request
 /// (`verify_footer`), since that reads every byte.
-pub const AUTO_VERIFY_FOOTER_MAX: u64 = 256 << 20;
+pub const AUTO_VERIFY_FOOTER_MAX: u64 = 32 << 20;
 
 pub mod flags {
     pub const LZ4: u16 = 0x0001;
@@ -181,7 +181,31 @@ impl AprFile {
     pub fn verify_footer(&self) -> Footer {
         match self.footer {
             Footer::Absent => Footer::Absent,
-            _ => footer_check(self.source.bytes()),
+            _ => {
+                // In 16 MiB chunks, each released once hashed, so a 1 GB file does not stay resident.
+                let bytes = self.source.bytes();
+                let n = bytes.len();
+                if n < 4 {
+                    return Footer::Absent;
+                }
+                let body = &bytes[..n - 4];
+                let mut crc = 0u32;
+                for (i, chunk) in body.chunks(16 << 20).enumerate() {
+                    crc = crc32::update(crc, chunk);
+                    self.source
+                        .release(Span::new((i as u64) << 24, chunk.len() as u64));
+                }
+                let stored =
+                    u32::from_le_bytes([bytes[n - 4], bytes[n - 3], bytes[n - 2], bytes[n - 1]]);
+                if stored == crc {
+                    Footer::Valid
+                } else {
+                    Footer::Invalid {
+                        stored,
+                        computed: crc,
+                    }
+                }
+            }
         }
     }
 }

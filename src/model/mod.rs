@@ -172,6 +172,27 @@ impl ModelView {
         quant::dequantize_rows(t.dtype, data, &t.dims, rows, &mut out)?;
         Ok(out)
     }
+    /// Check an APR footer that was left unverified (files above
+    /// `format::apr::AUTO_VERIFY_FOOTER_MAX`): reads every byte. A mismatch becomes a finding.
+    pub fn verify_footer(&mut self) {
+        let Container::Apr(a) = &mut self.container else {
+            return;
+        };
+        if a.footer != crate::format::apr::Footer::Unverified {
+            return;
+        }
+        a.footer = a.verify_footer();
+        if let crate::format::apr::Footer::Invalid { stored, computed } = a.footer {
+            let len = a.source.len();
+            self.findings.push(
+                Finding::new(&crate::format::lints::FOOTER_CRC, format!("footer CRC is {stored:#010x}, the file's bytes give {computed:#010x}"))
+                    .span(Span::new(len - 4, 4))
+                    .file(a.source.path())
+                    .help("some bytes changed after writing; re-convert or compare checksums with the source"),
+            );
+        }
+    }
+
     /// The version of the container (GGUF 2/3, APR major 2).
     pub fn version(&self) -> u32 {
         match &self.container {
