@@ -361,3 +361,32 @@ fn pair_order_does_not_matter() {
     };
     assert_eq!(codes(&o1), codes(&o2));
 }
+
+#[test]
+fn old_bf16_code_2_on_f16_sized_data_is_ambiguous() {
+    // Old aprender wrote BF16 under code 2, which realizar reads as Q4_0 and aprender now rejects.
+    let mut w = clean_apr(QWEN, Flavour::Aprender);
+    let t = w
+        .tensors
+        .iter_mut()
+        .find(|t| t.name == "model.norm.weight")
+        .expect("norm");
+    // 256 F32 values → 256 BF16 values (2n bytes).
+    t.bytes = t.bytes.chunks_exact(4).flat_map(|c| [c[2], c[3]]).collect();
+    t.code = 2;
+    let v = apr_view(&w);
+    let norm = v.tensor("model.norm.weight").unwrap();
+    assert_eq!(norm.dtype, DType::BF16, "resolved by byte size");
+    let o = lint_one(&v);
+    let f = o
+        .findings
+        .iter()
+        .find(|f| f.class == "ambiguous-dtype-code")
+        .unwrap_or_else(|| panic!("{}", describe(&o)));
+    assert_eq!(f.tensor.as_deref(), Some("model.norm.weight"));
+    assert!(
+        f.message.contains("code 2") && f.message.contains("Q4_0"),
+        "{}",
+        f.message
+    );
+}

@@ -342,7 +342,7 @@ fn dtype_codes(view: &ModelView, out: &mut Vec<Finding>) {
     let mut by_code: std::collections::BTreeMap<u8, Vec<&str>> = Default::default();
     for t in &view.tensors {
         if let Some(res) = &t.apr_dtype
-            && res.is_ambiguous()
+            && (res.is_ambiguous() || (res.aprender.is_none() && res.realizar.is_none()))
         {
             by_code.entry(res.code).or_default().push(&t.name);
         }
