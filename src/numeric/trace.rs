@@ -407,17 +407,8 @@ pub fn run_all(m: &Model<'_>, tokens: &[u32]) -> Result<Vec<Act>, String> {
     Ok(acts)
 }
 
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct TraceStage {
-    pub stage: &'static str,
-    pub layer: Option<u32>,
-    pub apr_dims: Vec<usize>,
-    pub gguf_dims: Vec<usize>,
-    pub max_diff: f64,
-    pub mean_diff: f64,
-    pub cosine: f64,
-    pub pass: bool,
-}
+/// One compared stage (the probe's record, with the trace's criterion).
+pub type TraceStage = crate::numeric::probe::Stage;
 
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Trace {
@@ -474,6 +465,11 @@ pub fn trace(
     };
     let permute = a.rope_type() != b.rope_type();
     let hd = a.head_dim();
+    let criterion = if exact {
+        format!("max_diff ≤ {threshold} × max|ref| (both files hold the same values)")
+    } else {
+        format!("cosine ≥ {min_cosine} (dtypes differ: rule tolerance)")
+    };
     let mut stages = Vec::new();
     let mut first = None;
     for (x, y) in acts_a.iter().zip(&rb) {
@@ -531,13 +527,11 @@ pub fn trace(
             mean_diff: mean,
             cosine: cos,
             pass,
+            criterion: criterion.clone(),
+            passes_in_other_row_order: false,
         });
     }
-    let criterion = if exact {
-        format!("max_diff ≤ {threshold} × max|ref| (both files hold the same values)")
-    } else {
-        format!("cosine ≥ {min_cosine} (dtypes differ: rule tolerance)")
-    };
+
     Ok(Trace {
         tokens: tokens.to_vec(),
         threshold,
