@@ -228,3 +228,29 @@ fn tokenizer_that_splits_the_prompt_differently() {
         json!([357, 267, 121, 273, 359, 32, 336, 32, 455])
     );
 }
+
+#[test]
+fn hostile_config_makes_the_probe_skip_not_panic() {
+    let g = "gguf/tiny-qwen2-lq-q4_k_m.gguf";
+    for (key, v) in [
+        ("head_dim", json!(0)),
+        ("head_dim", json!(63)),
+        ("hidden_size", json!(0)),
+        ("num_heads", json!(0)),
+    ] {
+        let mut w = clean_apr(g, Flavour::Aprender);
+        w.metadata.retain(|(k, _)| k != key);
+        w.metadata.push((key.into(), v));
+        let a = apr_view(&w);
+        let o = lint_pair(&a, &gguf_view(g));
+        assert_ne!(o.verdict, Verdict::Pass, "{key}");
+        let r = apr_lint::pipeline::rosetta(
+            &a,
+            &gguf_view(g),
+            &apr_lint::pipeline::Options::default(),
+            false,
+            None,
+        );
+        let _ = r.trace;
+    }
+}

@@ -166,6 +166,14 @@ impl<'a> Model<'a> {
         if n_kv == 0 || n_head % n_kv != 0 {
             return Err("n_head is not a multiple of n_head_kv".into());
         }
+        // Every width below divides or chunks by these: zero (or an odd head_dim, which RoPE cannot
+        // pair) from a hostile config must be an error, not a panic.
+        let (hidden, hd) = (get("hidden")?, get("head_dim")?);
+        if hidden == 0 || hd == 0 || hd % 2 != 0 {
+            return Err(format!(
+                "hidden {hidden} / head_dim {hd} cannot be run (zero or odd head_dim)"
+            ));
+        }
         Ok(Model {
             view,
             r,
