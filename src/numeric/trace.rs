@@ -236,14 +236,21 @@ impl<'a> Model<'a> {
         let (h, hd) = (self.hidden, self.hd);
         let (v, r, lay) = (self.view, self.r, Some(l));
         let normed = rms_norm(x, &vector(v, r, "attn_norm", lay, h)?, self.eps);
-        let (q, qd) = linear(v, r, "attn_q", lay, &normed, n, h)?;
-        let (k, kd) = linear(v, r, "attn_k", lay, &normed, n, h)?;
+        let (mut q, qd) = linear(v, r, "attn_q", lay, &normed, n, h)?;
+        let (mut k, kd) = linear(v, r, "attn_k", lay, &normed, n, h)?;
         let (vv, vd) = linear(v, r, "attn_v", lay, &normed, n, h)?;
         if qd != self.n_head * hd || kd != self.n_kv * hd || vd != kd {
             return Err(format!(
                 "layer {l}: Q/K/V widths {qd}/{kd}/{vd} do not fit {} heads, {} KV heads of {hd}",
                 self.n_head, self.n_kv
             ));
+        }
+        // Qwen3: per-head RMSNorm of Q and K before RoPE (`attn_q_norm`, `attn_k_norm`).
+        if r.find("attn_q_norm", lay).is_some() {
+            q = rms_norm(&q, &vector(v, r, "attn_q_norm", lay, hd)?, self.eps);
+        }
+        if r.find("attn_k_norm", lay).is_some() {
+            k = rms_norm(&k, &vector(v, r, "attn_k_norm", lay, hd)?, self.eps);
         }
         let (mut q_rope, mut k_rope) = (q.clone(), k.clone());
         for t in 0..n {
