@@ -316,7 +316,7 @@ pub fn rosetta(
             &tokens,
             exact,
             opts.threshold,
-            min_cos,
+            crate::numeric::probe::activation_cosine(min_cos),
             teacher_forced,
             save,
         )

@@ -254,3 +254,21 @@ fn hostile_config_makes_the_probe_skip_not_panic() {
         let _ = r.trace;
     }
 }
+
+#[test]
+fn different_architectures_skip_the_probe() {
+    let o = lint_pair(
+        &gguf_view("gguf/tiny-llama-q8_0.gguf"),
+        &gguf_view("gguf/tiny-qwen2-lq-q4_k_m.gguf"),
+    );
+    assert!(o.probe.is_none());
+    assert!(
+        o.findings
+            .iter()
+            .any(|f| f.code == "APRL-N022" && f.message.contains("different architectures")),
+        "{}",
+        describe(&o)
+    );
+    assert!(o.findings.iter().any(|f| f.code == "APRL-M020"));
+    assert_eq!(o.verdict, Verdict::Fail);
+}

@@ -513,10 +513,20 @@ pub fn run(
                 .help("pass `--tokens 1,2,3`, or fix what the message names"),
         );
     };
-    let (Some(arch), Some(_)) = (ra.arch, rb.arch) else {
+    let (Some(arch), Some(arch_b)) = (ra.arch, rb.arch) else {
         skipped(out, "no rule set for the architecture".into());
         return None;
     };
+    if arch.arch != arch_b.arch {
+        skipped(
+            out,
+            format!(
+                "the files are different architectures ({} and {})",
+                arch.arch, arch_b.arch
+            ),
+        );
+        return None;
+    }
     let tokens = match &opts.tokens {
         Some(t) => t.clone(),
         None => {
@@ -613,7 +623,11 @@ pub fn run(
         &Criterion {
             exact,
             threshold: opts.threshold,
-            min_cosine: if exact { 1.0 } else { min_cos.min(0.999) },
+            min_cosine: if exact {
+                1.0
+            } else {
+                activation_cosine(min_cos)
+            },
         },
     );
     let theta = |v: &ModelView| {
