@@ -171,6 +171,9 @@ const SUBCOMMANDS: &[&str] = &[
 ];
 
 fn main() -> ExitCode {
+    // A mapped input that shrinks under us raises SIGBUS: exit 2 with a code, not a crash.
+    #[cfg(unix)]
+    apr_lint::format::source::install_sigbus_guard();
     let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     // `apr-lint model.apr --against x.gguf`: the main job is the default subcommand.
     if args.len() > 1 && !SUBCOMMANDS.iter().any(|s| args[1] == *s) {

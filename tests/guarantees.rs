@@ -116,3 +116,45 @@ fn mmap_and_owned_buffer_give_one_answer() {
         );
     }
 }
+
+/// A mapped input that shrinks under the process: the SIGBUS guard turns the fault into exit 2 with
+/// a coded message. Runs in a child process (this test binary, re-invoked), since the fault is real.
+#[cfg(unix)]
+#[test]
+fn a_file_that_shrinks_while_mapped_exits_2_with_a_code() {
+    if let Ok(path) = std::env::var("APR_LINT_SHRINK_CHILD") {
+        apr_lint::format::source::install_sigbus_guard();
+        let src = apr_lint::Source::open(std::path::Path::new(&path)).unwrap();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(0)
+            .unwrap();
+        // Touch the vanished pages.
+        let sum: u64 = src.bytes().iter().step_by(4096).map(|&b| b as u64).sum();
+        println!("read {sum} without a fault");
+        std::process::exit(0);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("m.gguf");
+    std::fs::copy(fixture("gguf/tiny-llama-q8_0.gguf"), &p).unwrap();
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "a_file_that_shrinks_while_mapped_exits_2_with_a_code",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("APR_LINT_SHRINK_CHILD", &p)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "stdout: {} stderr: {err}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(err.contains("APRL-T002"), "{err}");
+}

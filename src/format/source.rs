@@ -2,7 +2,8 @@
 //!
 //! Files are opened read-only and never written. A file that shrinks while mapped would make the
 //! kernel raise SIGBUS on access to the vanished pages; `open` therefore records the length and
-//! modification time it mapped, and `is_unchanged` lets callers re-check before they report.
+//! modification time it mapped, `is_unchanged` lets callers re-check before they report, and
+//! `install_sigbus_guard` (installed by the binary) turns the fault into exit 2 with a code.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -15,6 +16,27 @@ enum Store {
     Mmap(memmap2::Mmap),
     Owned(Vec<u8>),
     Empty,
+}
+
+/// Make a SIGBUS (a mapped input that shrank under us: its vanished pages cannot be read) end the
+/// process with exit code 2 and a coded message instead of a crash. For binaries: library code never
+/// exits on its own, so this is opt-in and `main` installs it. Idempotent.
+#[cfg(unix)]
+pub fn install_sigbus_guard() {
+    extern "C" fn on_sigbus(_: libc::c_int) {
+        const MSG: &[u8] = b"\nerror[APRL-T002]: an input file shrank or changed while apr-lint had it mapped (SIGBUS); \
+nothing was reported. Wait for the program writing it to finish, then lint again.\n";
+        // SAFETY: write(2) and _exit(2) are async-signal-safe; MSG is a static buffer.
+        unsafe {
+            libc::write(2, MSG.as_ptr().cast(), MSG.len());
+            libc::_exit(2);
+        }
+    }
+    // SAFETY: installs a handler that only calls async-signal-safe functions (above). SIGBUS is
+    // raised synchronously by a fault on the memory map, which is the only mapping we make.
+    unsafe {
+        libc::signal(libc::SIGBUS, on_sigbus as *const () as libc::sighandler_t);
+    }
 }
 
 /// An immutable view of a whole file. Cheap to clone.
