@@ -186,26 +186,15 @@ pub fn check(view: &ModelView, r: &Resolved<'_>, out: &mut Vec<Finding>) {
     // Roles: presence per layer, unclaimed tensors.
     let n_layer = r.n_layers().unwrap_or(0);
     let mut present: BTreeSet<(usize, Option<u32>)> = BTreeSet::new();
+    // Tensors of blocks at or past the configured layer count: (layer, tensor index).
+    let mut beyond: Vec<(u32, usize)> = Vec::new();
     for (i, t) in view.tensors.iter().enumerate() {
         match r.roles[i] {
             Some(tr) => {
                 if let Some(l) = tr.layer
-                    && (l as u64) >= n_layer
-                    && n_layer > 0
+                    && r.n_layers().is_some_and(|n| (l as u64) >= n)
                 {
-                    out.push(
-                        Finding::new(
-                            &UNEXPECTED_TENSOR,
-                            format!(
-                                "`{}` is for layer {l}, but the config has {n_layer} layers",
-                                t.name
-                            ),
-                        )
-                        .tensor(&t.name)
-                        .layer(Some(l))
-                        .span(t.record)
-                        .help("fix the layer count in the metadata or drop the extra block"),
-                    );
+                    beyond.push((l, i));
                 }
                 present.insert((tr.role, tr.layer));
             }
@@ -234,6 +223,30 @@ pub fn check(view: &ModelView, r: &Resolved<'_>, out: &mut Vec<Finding>) {
                 out.push(f);
             }
         }
+    }
+    // Blocks past the configured count: loaders build `n_layer` blocks and then refuse (llama.cpp:
+    // "wrong number of tensors") or ignore the rest. One finding, not one per tensor.
+    if let Some(&(_, first)) = beyond.first() {
+        let max = beyond.iter().map(|&(l, _)| l).max().unwrap_or(0);
+        let t = &view.tensors[first];
+        let mut f = Finding::new(
+            &CONFIG_INCONSISTENT,
+            format!(
+                "the config says {n_layer} layers but {} tensors belong to blocks {}..={max} (e.g. `{}`)",
+                beyond.len(),
+                n_layer,
+                t.name
+            ),
+        )
+        .tensor(&t.name)
+        .help("correct the layer count in the metadata, or drop the extra blocks");
+        f.span = view
+            .config
+            .layers
+            .as_ref()
+            .and_then(|v| v.span)
+            .or(Some(t.record));
+        out.push(f);
     }
     let has_tensor = |key: &str| {
         arch.roles

@@ -65,6 +65,12 @@ pub struct Config {
     /// the architecture's rope type.
     pub rope_type: Option<ConfigValue<i64>>,
     pub rms_eps: Option<ConfigValue<f64>>,
+    /// Dims of each head that RoPE rotates: GGUF `<arch>.rope.dimension_count` (APR has no
+    /// such key: aprender and realizar always rotate all of `head_dim`). Absent means `head_dim`.
+    pub rope_dims: Option<ConfigValue<u64>>,
+    /// Width of each V head: GGUF `<arch>.attention.value_length` (no APR key). Absent means
+    /// `head_dim`.
+    pub value_dim: Option<ConfigValue<u64>>,
     /// APR `tied_embeddings`; GGUF has no flag.
     pub tied: Option<ConfigValue<bool>>,
     /// Keys that were present with the wrong JSON/GGUF type, or that collide with an alias:
@@ -159,6 +165,8 @@ impl Config {
                 cfg.vocab = int(&mut cfg, "vocab_size");
                 cfg.rope_theta = float(&mut cfg, "rope.freq_base");
                 cfg.rms_eps = float(&mut cfg, "attention.layer_norm_rms_epsilon");
+                cfg.rope_dims = int(&mut cfg, "rope.dimension_count");
+                cfg.value_dim = int(&mut cfg, "attention.value_length");
                 if cfg.vocab.is_none()
                     && let Some(kv) = g.get("tokenizer.ggml.tokens")
                     && let Value::Array(arr) = &kv.value

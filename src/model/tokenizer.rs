@@ -111,7 +111,7 @@ fn visit_strings(c: &Container, gguf_key: &str, apr_key: &str, f: &mut dyn FnMut
 
 /// The length of a JSON array, without building its elements (a 150k-token vocabulary is counted
 /// in a few ms instead of parsed into values). None when `json` is not an array.
-fn count_array(json: &str) -> Option<u64> {
+pub(crate) fn count_array(json: &str) -> Option<u64> {
     struct Count;
     impl<'de> serde::de::Visitor<'de> for Count {
         type Value = u64;

@@ -21,7 +21,7 @@ pub fn scan_rows(r: &mut Reader<'_>, rows: &[u64], t: &TensorView) -> Option<Fin
 /// The first block with a non-finite scale among the given units (bytes already read).
 pub fn scan_units(r: &mut Reader<'_>, units: &[(u64, u64)], t: &TensorView) -> Option<Finding> {
     if r.dtype.block_elems() == 1 {
-        return None;
+        return scan_float_units(r, units, t);
     }
     let bb = r.block_bytes() as usize;
     for &(row, unit) in units {
@@ -33,6 +33,49 @@ pub fn scan_units(r: &mut Reader<'_>, units: &[(u64, u64)], t: &TensorView) -> O
         {
             let block = (first as u64 - r.unit_range(row, 0).start as u64) / bb as u64 + k as u64;
             return Some(scale_finding(r, t, row, block));
+        }
+    }
+    None
+}
+
+/// Plain float types have no scale field: the values themselves, decoded from the units' bytes.
+fn scan_float_units(r: &mut Reader<'_>, units: &[(u64, u64)], t: &TensorView) -> Option<Finding> {
+    let width = match r.dtype {
+        quant::DType::F32 => 4,
+        quant::DType::F16 | quant::DType::BF16 => 2,
+        quant::DType::F64 => 8,
+        _ => return None,
+    };
+    let dtype = r.dtype;
+    let value = |b: &[u8]| -> f64 {
+        match b.len() {
+            4 => f32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f64,
+            8 => f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]),
+            _ if dtype == quant::DType::BF16 => half::bf16::from_le_bytes([b[0], b[1]]).to_f64(),
+            _ => half::f16::from_le_bytes([b[0], b[1]]).to_f64(),
+        }
+    };
+    for &(row, unit) in units {
+        let first = r.unit_range(row, unit).start - r.unit_range(row, 0).start;
+        let bytes = r.unit_bytes(row, unit);
+        let bad = bytes
+            .chunks_exact(width)
+            .enumerate()
+            .find(|(_, b)| !value(b).is_finite());
+        if let Some((k, b)) = bad {
+            let col = first / width + k;
+            return Some(
+                Finding::new(
+                    &lints::NON_FINITE,
+                    format!(
+                        "`{}`: value [{row}, {col}] is {} ({} in the sampled bytes, which both files share)",
+                        t.name,
+                        value(b),
+                        r.dtype
+                    ),
+                )
+                .help(HELP),
+            );
         }
     }
     None

@@ -1,0 +1,379 @@
+//! Hostile model *contents*, as opposed to hostile bytes (`corrupt_corpus.rs`): files that read
+//! cleanly but whose config, tokenizer or weights are nonsense. The whole pipeline runs on each
+//! (static checks, weight comparison, probe, `rosetta` trace, every report format) and must not
+//! panic, hang or allocate from a header value; where a value is wrong, the finding that names it
+//! must be there.
+//!
+//! Each case is a micro qwen2 or llama model from the project's generator with one metadata value
+//! or one set of weights changed, paired with its own bug-free APR conversion (so both files carry
+//! the damage, as a converter that copies metadata produces; only per-file checks can see it).
+
+use std::time::{Duration, Instant};
+
+use apr_lint::Severity;
+use apr_lint::format::writer::apr::Flavour;
+use apr_lint::format::writer::convert::gguf_to_apr;
+use apr_lint::format::writer::generate::{Shape, gguf_model};
+use apr_lint::format::writer::gguf::{GgufWriter, MetaValue};
+use apr_lint::format::{Source, gguf};
+use apr_lint::model::ModelView;
+use apr_lint::pipeline::{self, Options, Verdict};
+use apr_lint::quant::DType;
+use apr_lint::report;
+
+/// hidden 32, 4 heads of 8, 2 KV heads, ffn 64, vocab 300, one layer.
+const MICRO: Shape = Shape {
+    arch: "qwen2",
+    hidden: 32,
+    layers: 1,
+    heads: 4,
+    kv_heads: 2,
+    ffn: 64,
+    vocab: 300,
+    tied: false,
+};
+
+struct Case {
+    label: String,
+    gguf: GgufWriter,
+    /// A code that must be among the findings (and then the verdict must not be a pass when the
+    /// code is an error). None: anything coded, as long as nothing panics.
+    expect: Option<&'static str>,
+}
+
+const M003: Option<&str> = Some("APRL-M003");
+const L002: Option<&str> = Some("APRL-L002");
+const M012: Option<&str> = Some("APRL-M012");
+const M013: Option<&str> = Some("APRL-M013");
+const M014: Option<&str> = Some("APRL-M014");
+
+/// The code a wrong value of an integer key must get.
+type Expect = dyn Fn(u64) -> Option<&'static str>;
+/// (code, severity) of every finding.
+type Found = Vec<(&'static str, Severity)>;
+
+fn set(w: &mut GgufWriter, key: &str, v: MetaValue) {
+    match w.metadata.iter_mut().find(|(k, _)| k == key) {
+        Some(e) => e.1 = v,
+        None => w.metadata.push((key.to_owned(), v)),
+    }
+}
+
+fn cases() -> Vec<Case> {
+    let mut out = Vec::new();
+    for arch in ["qwen2", "llama"] {
+        let base = gguf_model(&Shape { arch, ..MICRO }, DType::F32, 7);
+        let a = arch;
+        let mut add = |label: String, expect: Option<&'static str>, f: &dyn Fn(&mut GgufWriter)| {
+            let mut gguf = base.clone();
+            f(&mut gguf);
+            out.push(Case {
+                label: format!("{a}: {label}"),
+                gguf,
+                expect,
+            });
+        };
+        // Integer config keys: the correct value is clean, every other value is named.
+        // (key, true value, code for a wrong value, code for a value that overflows a formula).
+        let int_keys: [(&str, u64, &Expect); 10] = [
+            // 4 heads over 2 KV heads, hidden 32: any other count breaks a divisibility the
+            // metadata check states, except 2 (head_dim 16: the Q/K/V rows disagree).
+            ("attention.head_count", 4, &|v| {
+                if v == 2 { L002 } else { M003 }
+            }),
+            // 1 KV head is a valid GQA config, so the K/V rows disagree; others do not divide 4.
+            ("attention.head_count_kv", 2, &|v| {
+                if v == 1 || v == 4 { L002 } else { M003 }
+            }),
+            // hidden must split into 4 heads; a multiple of 4 gives other dims.
+            ("embedding_length", 32, &|v| {
+                if v % 4 == 0 { L002 } else { M003 }
+            }),
+            ("feed_forward_length", 64, &|_| L002),
+            // More blocks than present: missing tensors (M007) when plausible, one M003 when the
+            // count exceeds the tensors; fewer: the extra blocks are one M003.
+            ("block_count", 1, &|v| {
+                if (2..=10).contains(&v) {
+                    Some("APRL-M007")
+                } else {
+                    M003
+                }
+            }),
+            ("context_length", 32768, &|v| {
+                if v == 0 { M013 } else { None }
+            }),
+            ("rope.dimension_count", 8, &|_| M013),
+            // head_dim from the file: the Q/K/V rows disagree, or the formula overflows u64.
+            ("attention.key_length", 8, &|v| {
+                if v.checked_mul(4).is_none() {
+                    M003
+                } else {
+                    L002
+                }
+            }),
+            ("attention.value_length", 8, &|_| M013),
+            ("vocab_size", 300, &|_| L002),
+        ];
+        for (key, truth, wrong) in int_keys {
+            for v in [truth, 0, 1, 2, 3, 5, 64, 1000, u32::MAX as u64, u64::MAX] {
+                let expect = if v == truth { None } else { wrong(v) };
+                add(format!("{key} = {v}"), expect, &|w| {
+                    set(w, &format!("{a}.{key}"), MetaValue::U64(v))
+                });
+            }
+            for (label, v) in [
+                ("-1 (i64)", MetaValue::I64(-1)),
+                ("2.5 (f32)", MetaValue::F32(2.5)),
+                ("a string", MetaValue::string("4")),
+                ("an array", MetaValue::ArrayU32(vec![4, 4])),
+                ("a bool", MetaValue::Bool(true)),
+            ] {
+                add(format!("{key} = {label}"), Some("APRL-M005"), &|w| {
+                    set(w, &format!("{a}.{key}"), v.clone())
+                });
+            }
+        }
+        for (key, good) in [
+            ("rope.freq_base", 10_000.0f32),
+            ("attention.layer_norm_rms_epsilon", 1e-5),
+        ] {
+            add(format!("{key} = {good}"), None, &|w| {
+                set(w, &format!("{a}.{key}"), MetaValue::F32(good))
+            });
+            for v in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, -1.0] {
+                add(format!("{key} = {v}"), M013, &|w| {
+                    set(w, &format!("{a}.{key}"), MetaValue::F32(v))
+                });
+            }
+            add(format!("{key} as a string"), Some("APRL-M005"), &|w| {
+                set(w, &format!("{a}.{key}"), MetaValue::string("1e-6"))
+            });
+        }
+        add("rope.freq_base = 0".into(), M013, &|w| {
+            set(w, &format!("{a}.rope.freq_base"), MetaValue::F32(0.0))
+        });
+        // Keys apr-lint does not read: any value, nothing may break.
+        for v in [f32::NAN, f32::INFINITY, 0.0, -1.0, 1e38] {
+            add(format!("rope.scaling.factor = {v}"), None, &|w| {
+                set(w, &format!("{a}.rope.scaling.factor"), MetaValue::F32(v));
+                set(
+                    w,
+                    &format!("{a}.rope.scaling.type"),
+                    MetaValue::string("linear"),
+                );
+            });
+        }
+        // Tokenizer.
+        add("no tokens".into(), M012, &|w| {
+            set(w, "tokenizer.ggml.tokens", MetaValue::ArrayString(vec![]))
+        });
+        add("tokens not strings".into(), None, &|w| {
+            set(
+                w,
+                "tokenizer.ggml.tokens",
+                MetaValue::ArrayU32(vec![1; 300]),
+            )
+        });
+        add("100 000 tokens for 300 rows".into(), M012, &|w| {
+            let t = (0..100_000).map(|i| format!("t{i}")).collect();
+            set(w, "tokenizer.ggml.tokens", MetaValue::ArrayString(t))
+        });
+        for (label, tokens) in [
+            ("all empty", vec![String::new(); 300]),
+            ("all the same", vec!["a".to_owned(); 300]),
+            (
+                "not byte-level, with NULs",
+                (0..300).map(|i| format!("€{i}\u{0}")).collect(),
+            ),
+        ] {
+            add(format!("tokens {label}"), None, &|w| {
+                set(
+                    w,
+                    "tokenizer.ggml.tokens",
+                    MetaValue::ArrayString(tokens.clone()),
+                )
+            });
+        }
+        for m in ["", "a", " ", "  ", "ab", "a "] {
+            add(format!("merges [{m:?}]"), M014, &|w| {
+                set(
+                    w,
+                    "tokenizer.ggml.merges",
+                    MetaValue::ArrayString(vec![m.into(); 50]),
+                )
+            });
+        }
+        for m in ["a b c", "zz zz", "Ġ Ġ", "\u{0} \u{0}"] {
+            add(format!("merges [{m:?}]"), None, &|w| {
+                set(
+                    w,
+                    "tokenizer.ggml.merges",
+                    MetaValue::ArrayString(vec![m.into(); 50]),
+                )
+            });
+        }
+        add("merges not strings".into(), M014, &|w| {
+            set(w, "tokenizer.ggml.merges", MetaValue::ArrayI32(vec![1; 5]))
+        });
+        add("no merges".into(), M014, &|w| {
+            w.metadata.retain(|(k, _)| k != "tokenizer.ggml.merges")
+        });
+        add("token_type shorter".into(), M014, &|w| {
+            set(
+                w,
+                "tokenizer.ggml.token_type",
+                MetaValue::ArrayI32(vec![1; 3]),
+            )
+        });
+        add("token_type values hostile".into(), None, &|w| {
+            set(
+                w,
+                "tokenizer.ggml.token_type",
+                MetaValue::ArrayI32(vec![i32::MIN; 300]),
+            )
+        });
+        add("scores longer".into(), M014, &|w| {
+            set(
+                w,
+                "tokenizer.ggml.scores",
+                MetaValue::ArrayF32(vec![0.0; 301]),
+            )
+        });
+        for id in [300u64, u32::MAX as u64, u64::MAX] {
+            add(format!("BOS {id}, add_bos"), M012, &|w| {
+                set(w, "tokenizer.ggml.bos_token_id", MetaValue::U64(id));
+                set(w, "tokenizer.ggml.add_bos_token", MetaValue::Bool(true));
+            });
+            add(format!("EOS {id}"), M012, &|w| {
+                set(w, "tokenizer.ggml.eos_token_id", MetaValue::U64(id));
+            });
+        }
+        add("BOS -1, add_bos".into(), None, &|w| {
+            set(w, "tokenizer.ggml.bos_token_id", MetaValue::I64(-1));
+            set(w, "tokenizer.ggml.add_bos_token", MetaValue::Bool(true));
+        });
+        for model in ["llama", "bert", "t5", "", "gpt2\u{0}"] {
+            add(format!("tokenizer model {model:?}"), None, &|w| {
+                set(w, "tokenizer.ggml.model", MetaValue::string(model))
+            });
+        }
+        add("SentencePiece with NaN scores".into(), None, &|w| {
+            set(w, "tokenizer.ggml.model", MetaValue::string("llama"));
+            set(
+                w,
+                "tokenizer.ggml.scores",
+                MetaValue::ArrayF32(vec![f32::NAN; 300]),
+            );
+        });
+        for pre in ["", "unknown-pre", "llama-bpe", "smollm", "gpt2"] {
+            add(format!("pre-tokenizer {pre:?}"), None, &|w| {
+                set(w, "tokenizer.ggml.pre", MetaValue::string(pre))
+            });
+        }
+        add("no architecture".into(), Some("APRL-M001"), &|w| {
+            w.metadata.retain(|(k, _)| k != "general.architecture")
+        });
+        add("architecture is a number".into(), Some("APRL-M001"), &|w| {
+            set(w, "general.architecture", MetaValue::U32(3))
+        });
+        // Weights.
+        for (label, v) in [("NaN", f32::NAN), ("+Inf", f32::INFINITY)] {
+            add(format!("every weight {label}"), Some("APRL-N010"), &|w| {
+                for t in &mut w.tensors {
+                    t.bytes = v.to_le_bytes().repeat(t.bytes.len() / 4);
+                }
+            });
+        }
+        for (label, v) in [("3e38", 3e38f32), ("0", 0.0)] {
+            add(format!("every weight {label}"), None, &|w| {
+                for t in &mut w.tensors {
+                    t.bytes = v.to_le_bytes().repeat(t.bytes.len() / 4);
+                }
+            });
+        }
+        add("norm weights NaN".into(), Some("APRL-N010"), &|w| {
+            for t in w.tensors.iter_mut().filter(|t| t.name.contains("norm")) {
+                t.bytes = f32::NAN.to_le_bytes().repeat(t.bytes.len() / 4);
+            }
+        });
+    }
+    out
+}
+
+/// Everything the CLI would do with the pair; the codes found, the verdict.
+fn run(gguf_bytes: Vec<u8>) -> Result<(Found, Verdict), String> {
+    let g = gguf::read(Source::from_vec(gguf_bytes.clone(), "m.gguf"))
+        .map_err(|e| format!("the GGUF does not read: {}", e.code()))?;
+    let apr = gguf_to_apr(&g, Flavour::Aprender).to_bytes();
+    let sources = [
+        Source::from_vec(apr, "m.apr"),
+        Source::from_vec(gguf_bytes, "m.gguf"),
+    ];
+    let va = ModelView::from_source(sources[0].clone()).map_err(|e| e.code().to_owned())?;
+    let vg = ModelView::from_source(sources[1].clone()).map_err(|e| e.code().to_owned())?;
+    let opts = Options::default();
+    let o = pipeline::lint(&va, Some(&vg), &opts);
+    let _ = report::human::render(&o, &sources, false, true);
+    let _ = report::json::outcome(&o, false);
+    let _ = report::sarif::outcome(&o);
+    let _ = report::github::outcome(&o);
+    for v in [&va, &vg] {
+        let r = apr_lint::rules::Resolved::new(v, &opts.rules);
+        let _ = report::inspect::human(v, &r);
+        let _ = report::inspect::json(v, &r);
+    }
+    for tf in [false, true] {
+        let ro = pipeline::rosetta(&va, &vg, &opts, tf, None);
+        let _ = report::rosetta::render_trace(&ro, true);
+        let _ = report::rosetta::trace_json(&ro, false);
+    }
+    Ok((
+        o.findings.iter().map(|f| (f.code, f.severity)).collect(),
+        o.verdict,
+    ))
+}
+
+#[test]
+fn hostile_model_contents_get_named_not_crashes() {
+    let cases = cases();
+    let n = cases.len();
+    assert!(cases.len() > 250, "{} cases", cases.len());
+    let mut failures = Vec::new();
+    let mut slowest = Duration::ZERO;
+    for c in cases {
+        let t0 = Instant::now();
+        let got = std::panic::catch_unwind(|| run(c.gguf.to_bytes()));
+        let dt = t0.elapsed();
+        slowest = slowest.max(dt);
+        let problem = match got {
+            Err(p) => Some(format!(
+                "panicked: {}",
+                p.downcast_ref::<String>()
+                    .map(String::as_str)
+                    .or_else(|| p.downcast_ref::<&str>().copied())
+                    .unwrap_or("?")
+            )),
+            Ok(Err(e)) => Some(format!("did not read: {e}")),
+            Ok(Ok((found, verdict))) => match c.expect {
+                Some(code) if !found.iter().any(|(c, _)| *c == code) => Some(format!(
+                    "no {code}; found {:?} ({verdict:?})",
+                    found.iter().map(|(c, _)| c).collect::<Vec<_>>()
+                )),
+                Some(code)
+                    if verdict == Verdict::Pass && found.contains(&(code, Severity::Error)) =>
+                {
+                    Some(format!("an {code} error, but the verdict is a pass"))
+                }
+                _ => None,
+            },
+        };
+        // Generous: a debug build on a loaded 2-core machine; a hang or a per-layer loop over a
+        // hostile count takes far longer.
+        let problem = problem.or((dt > Duration::from_secs(5)).then(|| format!("took {dt:?}")));
+        if let Some(p) = problem {
+            failures.push(format!("{}: {p}", c.label));
+        }
+    }
+    eprintln!("{n} cases, slowest {slowest:?}");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
