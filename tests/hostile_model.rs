@@ -11,7 +11,7 @@
 use std::time::{Duration, Instant};
 
 use apr_lint::Severity;
-use apr_lint::format::writer::apr::Flavour;
+use apr_lint::format::writer::apr::{AprWriter, Flavour};
 use apr_lint::format::writer::convert::gguf_to_apr;
 use apr_lint::format::writer::generate::{Shape, gguf_model};
 use apr_lint::format::writer::gguf::{GgufWriter, MetaValue};
@@ -20,6 +20,7 @@ use apr_lint::model::ModelView;
 use apr_lint::pipeline::{self, Options, Verdict};
 use apr_lint::quant::DType;
 use apr_lint::report;
+use serde_json::json;
 
 /// hidden 32, 4 heads of 8, 2 KV heads, ffn 64, vocab 300, one layer.
 const MICRO: Shape = Shape {
@@ -39,7 +40,11 @@ struct Case {
     /// A code that must be among the findings (and then the verdict must not be a pass when the
     /// code is an error). None: anything coded, as long as nothing panics.
     expect: Option<&'static str>,
+    /// A change to the APR side only (the GGUF stays as generated): APR-specific keys.
+    apr_edit: Option<AprEdit>,
 }
+
+type AprEdit = Box<dyn Fn(&mut AprWriter) + std::panic::RefUnwindSafe>;
 
 const M003: Option<&str> = Some("APRL-M003");
 const L002: Option<&str> = Some("APRL-L002");
@@ -71,6 +76,7 @@ fn cases() -> Vec<Case> {
                 label: format!("{a}: {label}"),
                 gguf,
                 expect,
+                apr_edit: None,
             });
         };
         // Integer config keys: the correct value is clean, every other value is named.
@@ -297,14 +303,75 @@ fn cases() -> Vec<Case> {
             }
         });
     }
+    apr_cases(&mut out);
     out
 }
 
+/// APR metadata as aprender/realizar read it, with wrong types and values. Each case: the key, the
+/// JSON value, and the code that must name it.
+fn apr_cases(out: &mut Vec<Case>) {
+    let base = gguf_model(&MICRO, DType::F32, 7);
+    let m005 = Some("APRL-M005");
+    let cases: Vec<(&str, serde_json::Value, Option<&'static str>)> = vec![
+        ("hidden_size", json!(32.0), m005),
+        ("hidden_size", json!(-32), m005),
+        ("hidden_size", json!("32"), m005),
+        ("hidden_size", json!(u64::MAX), M003),
+        ("num_layers", json!(null), Some("APRL-M002")),
+        ("num_layers", json!([1]), m005),
+        ("num_heads", json!(0), M003),
+        ("num_kv_heads", json!(3), M003),
+        ("head_dim", json!(u64::MAX), M003),
+        ("head_dim", json!(7), L002),
+        ("vocab_size", json!(1u64 << 40), L002),
+        ("rope_theta", json!(-1.0), M013),
+        ("rope_theta", json!("1e6"), m005),
+        ("rms_norm_eps", json!(-1e-6), M013),
+        ("rms_norm_eps", json!({"eps": 1e-6}), m005),
+        ("rope_type", json!(99), Some("APRL-M011")),
+        ("rope_type", json!(0), Some("APRL-M011")),
+        ("rope_type", json!("neox"), m005),
+        ("tied_embeddings", json!("yes"), m005),
+        ("tokenizer.vocabulary", json!([1, 2, 3]), None),
+        ("tokenizer.vocabulary", json!({"a": 1}), None),
+        ("tokenizer.vocabulary", json!(vec!["a"; 1000]), M012),
+        ("tokenizer.merges", json!([1, 2]), M014),
+        ("tokenizer.merges", json!("a b"), M014),
+        ("tokenizer.merges", json!(["ab", "c d"]), M014),
+        ("tokenizer.scores", json!([0.0]), M014),
+        ("tokenizer.token_type", json!([[1]]), M014),
+        ("tokenizer.bos_token_id", json!(1u64 << 40), M012),
+        ("tokenizer.model", json!(42), None),
+        ("architecture", json!(null), Some("APRL-M001")),
+        ("architecture", json!("qwen2\u{0}"), Some("APRL-M001")),
+        ("n_embd", json!(64), Some("APRL-M004")),
+    ];
+    for (key, value, expect) in cases {
+        let label = format!("APR `{key}` = {value}");
+        let key = key.to_owned();
+        out.push(Case {
+            label,
+            gguf: base.clone(),
+            expect,
+            apr_edit: Some(Box::new(move |w: &mut AprWriter| {
+                match w.metadata.iter_mut().find(|(k, _)| *k == key) {
+                    Some(e) => e.1 = value.clone(),
+                    None => w.metadata.push((key.clone(), value.clone())),
+                }
+            })),
+        });
+    }
+}
+
 /// Everything the CLI would do with the pair; the codes found, the verdict.
-fn run(gguf_bytes: Vec<u8>) -> Result<(Found, Verdict), String> {
+fn run(gguf_bytes: Vec<u8>, apr_edit: Option<&AprEdit>) -> Result<(Found, Verdict), String> {
     let g = gguf::read(Source::from_vec(gguf_bytes.clone(), "m.gguf"))
         .map_err(|e| format!("the GGUF does not read: {}", e.code()))?;
-    let apr = gguf_to_apr(&g, Flavour::Aprender).to_bytes();
+    let mut apr = gguf_to_apr(&g, Flavour::Aprender);
+    if let Some(edit) = apr_edit {
+        edit(&mut apr);
+    }
+    let apr = apr.to_bytes();
     let sources = [
         Source::from_vec(apr, "m.apr"),
         Source::from_vec(gguf_bytes, "m.gguf"),
@@ -342,7 +409,7 @@ fn hostile_model_contents_get_named_not_crashes() {
     let mut slowest = Duration::ZERO;
     for c in cases {
         let t0 = Instant::now();
-        let got = std::panic::catch_unwind(|| run(c.gguf.to_bytes()));
+        let got = std::panic::catch_unwind(|| run(c.gguf.to_bytes(), c.apr_edit.as_ref()));
         let dt = t0.elapsed();
         slowest = slowest.max(dt);
         let problem = match got {
