@@ -104,6 +104,46 @@ pub fn check_pair(a: &ModelView, b: &ModelView, rules: &RuleSet) -> Vec<Finding>
     out
 }
 
+/// What `apr-lint A --against B` does after reading: the whole pipeline under the built-in rules
+/// and default options (static checks, weight comparison, probe) and every report of its outcome.
+/// Findings must carry registered codes. (`rosetta`'s full forward is left to
+/// `tests/hostile_model.rs`: it would halve this target's speed.)
+pub fn lint_full(a: &ModelView, b: &ModelView) {
+    use apr_lint::pipeline::{self, Options};
+    use apr_lint::report;
+    static OPTS: OnceLock<Options> = OnceLock::new();
+    let opts = OPTS.get_or_init(Options::default);
+    let o = pipeline::lint(a, Some(b), opts);
+    let len_of = |file: &str| {
+        [a, b]
+            .into_iter()
+            .find(|v| v.path().display().to_string() == file)
+            .map(|v| v.source().len())
+    };
+    for f in &o.findings {
+        assert!(
+            apr_lint::registry::find(f.code).is_some(),
+            "unregistered code {}",
+            f.code
+        );
+        if let (Some(s), Some(len)) = (f.span, f.file.as_deref().and_then(len_of)) {
+            assert!(
+                s.offset.checked_add(s.len).is_some_and(|e| e <= len),
+                "finding {} spans [{}, +{}) of a {len}-byte file",
+                f.code,
+                s.offset,
+                s.len
+            );
+        }
+    }
+    let sources = [a.source().clone(), b.source().clone()];
+    let _ = report::human::render(&o, &sources, false, true);
+    let _ = report::json::outcome(&o, false);
+    let _ = report::sarif::outcome(&o);
+    let _ = report::github::outcome(&o);
+    let _ = report::rosetta::render(&o);
+}
+
 /// Split a `lint_pair` input: a little-endian u16 length, then that many bytes of the first file
 /// (fewer if the input is shorter), the rest the second file.
 pub fn split_pair(data: &[u8]) -> (&[u8], &[u8]) {
