@@ -184,9 +184,16 @@ fn cases() -> Vec<Case> {
             let t = (0..100_000).map(|i| format!("t{i}")).collect();
             set(w, "tokenizer.ggml.tokens", MetaValue::ArrayString(t))
         });
+        // llama.cpp aborts on a repeated token string.
+        add("tokens all the same".into(), M014, &|w| {
+            set(
+                w,
+                "tokenizer.ggml.tokens",
+                MetaValue::ArrayString(vec!["a".into(); 300]),
+            )
+        });
         for (label, tokens) in [
             ("all empty", vec![String::new(); 300]),
-            ("all the same", vec!["a".to_owned(); 300]),
             (
                 "not byte-level, with NULs",
                 (0..300).map(|i| format!("€{i}\u{0}")).collect(),
@@ -236,6 +243,20 @@ fn cases() -> Vec<Case> {
                 w,
                 "tokenizer.ggml.token_type",
                 MetaValue::ArrayI32(vec![i32::MIN; 300]),
+            )
+        });
+        add("scores as strings".into(), M014, &|w| {
+            set(
+                w,
+                "tokenizer.ggml.scores",
+                MetaValue::ArrayString(vec!["0".into(); 300]),
+            )
+        });
+        add("token_type as f32".into(), M014, &|w| {
+            set(
+                w,
+                "tokenizer.ggml.token_type",
+                MetaValue::ArrayF32(vec![1.0; 300]),
             )
         });
         add("scores longer".into(), M014, &|w| {

@@ -54,3 +54,45 @@ fn pruned_tokenizer_gives_the_same_ids() {
         }
     }
 }
+
+/// `fixtures/tokenizer/llama_cpp_ids.tsv`: llama.cpp's `llama-tokenize --ids` for awkward prompts
+/// (contractions, digit runs, whitespace runs, tabs and newlines, accents, CJK, emoji, punctuation)
+/// with the qwen2 and llama-bpe byte-level BPE tokenizers of the oracle models and a SentencePiece
+/// vocabulary written by gguf-py (`scripts/tokenizer_oracle.sh` made it).
+#[test]
+fn awkward_prompts_tokenize_as_llama_cpp_does() {
+    let tsv = std::fs::read_to_string(fixture("tokenizer/llama_cpp_ids.tsv")).unwrap();
+    let mut models = std::collections::BTreeMap::new();
+    let mut rows = 0;
+    let mut wrong = Vec::new();
+    for line in tsv.lines().filter(|l| !l.is_empty()) {
+        let mut cols = line.split('\t');
+        let (Some(model), Some(prompt), Some(ids)) = (cols.next(), cols.next(), cols.next()) else {
+            panic!("bad row {line:?}");
+        };
+        let prompt: String = serde_json::from_str(prompt).unwrap();
+        let ids: Vec<u32> = serde_json::from_str(ids).unwrap();
+        let t = models.entry(model.to_owned()).or_insert_with(|| {
+            let path = ["gguf", "tokenizer"]
+                .iter()
+                .map(|d| format!("{d}/{model}"))
+                .find(|p| fixture(p).exists())
+                .unwrap_or_else(|| panic!("no fixture {model}"));
+            TextTokenizer::from_container(&gguf_view(&path).container).unwrap()
+        });
+        let got = t.encode(&prompt);
+        if got != ids {
+            wrong.push(format!(
+                "{model} {prompt:?}: llama.cpp {ids:?}, apr-lint {got:?}"
+            ));
+        }
+        rows += 1;
+    }
+    assert!(rows >= 50, "{rows} rows");
+    assert!(
+        wrong.is_empty(),
+        "{} of {rows} differ:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
+}

@@ -1,19 +1,23 @@
-//! The tokenizer's parallel arrays, one file at a time: a byte-level BPE vocabulary without merges,
-//! merges that are not strings or not `"left right"`, and score or token-type arrays whose length
-//! is not the token count. (Vocabulary size against the embedding is `APRL-M012`; the two files'
-//! tokenizers against each other are `APRL-M025`.)
+//! The tokenizer's parallel arrays, one file at a time, held to what llama.cpp's vocabulary loader
+//! (`llama-vocab.cpp`, commit 0c1e570 of the oracle) enforces: a byte-level BPE vocabulary without
+//! merges, merges that are not strings or not `"left right"`, score or token-type arrays of the
+//! wrong type or shorter than the token list (refused), longer (accepted, but from another
+//! vocabulary), and duplicate token strings (llama.cpp aborts). Vocabulary size against the
+//! embedding is `APRL-M012`; the two files' tokenizers against each other are `APRL-M025`.
 
-use crate::diag::{Finding, Span, lint};
+use std::collections::HashSet;
+
+use crate::diag::{Finding, Severity, Span, lint};
 use crate::format::Container;
 use crate::format::gguf::{Value, ValueType};
 use crate::model::ModelView;
 use crate::model::tokenizer::{Tokenizer, count_array};
 
 lint!(TOKENIZER_ARRAYS, "APRL-M014", "tokenizer-mismatch", Error, "the tokenizer's arrays are malformed",
-"What it catches: a byte-level BPE (`gpt2`) tokenizer with tokens but no merges; merges that are not strings, or entries that are not two non-empty parts split by a space (`\"Ġ t\"`); a scores or token-type array whose length differs from the token list's.
-Why it matters: llama.cpp refuses a BPE vocabulary without merges, and splits each merge at its first space after the first byte: an entry without one is no merge, so words fall apart into bytes and the token ids no longer match what the model was trained on. Loaders index scores and token types by token id: a shorter array is read past its end (or the tokenizer is refused), a longer one belongs to another vocabulary.
-How to fix: copy `tokenizer.ggml.merges` / `tokenizer.merges`, `scores` and `token_type` from the same tokenizer as the token list (gguf-py's `SpecialVocab` and `add_token_*` write all of them from one `tokenizer.json`).
-Precedent: aprender #1623 (tokenizer of another model); llama.cpp `llama-vocab.cpp` (\"cannot find tokenizer merges in model file\").");
+"What it catches: a byte-level BPE (`gpt2`) tokenizer with tokens but no merges; merges that are not strings, or entries that are not two non-empty parts split by a space (`\"Ġ t\"`); scores that are not f32/i32 or token types that are not i32; a scores or token-type array shorter than the token list (longer: a warning); the same token string twice (GGUF).
+Why it matters: llama.cpp's vocabulary loader refuses a BPE vocabulary without merges (\"cannot find tokenizer merges\"), merges, scores or token types of the wrong type (\"invalid gguf type\") and score or type arrays shorter than the token list (\"Index out of array bounds\"), and aborts on a duplicated token string (`GGML_ASSERT(id_to_token.size() == token_to_id.size())`). It splits each merge at its first space after the first byte: an entry without one is no merge, so words fall apart into smaller pieces than the model was trained on. A longer array belongs to another vocabulary.
+How to fix: write `tokens`, `merges`, `scores` and `token_type` from one tokenizer (gguf-py's `SpecialVocab` and `add_token_*` write them all from one `tokenizer.json`).
+Precedent: aprender #1623 (tokenizer of another model); llama.cpp `llama-vocab.cpp` `load`.");
 
 pub static ALL: &[&crate::diag::Lint] = &[&TOKENIZER_ARRAYS];
 
@@ -72,19 +76,76 @@ pub fn check(view: &ModelView, out: &mut Vec<Finding>) {
         None => {}
     }
     let Some(n) = tk.n_tokens else { return };
-    for key in [scores_key, types_key] {
-        if let Some(a) = array(c, key)
-            && a.len != n
-        {
+    let gguf = matches!(c, Container::Gguf(_));
+    for (key, types) in [
+        (scores_key, &[ValueType::F32, ValueType::I32][..]),
+        (types_key, &[ValueType::I32][..]),
+    ] {
+        let Some(a) = array(c, key) else { continue };
+        if gguf && !a.elem.is_some_and(|e| types.contains(&e)) {
             out.push(
                 at(
                     Finding::new(
                         &TOKENIZER_ARRAYS,
-                        format!("`{key}` has {} entries for {n} tokens", a.len),
+                        format!(
+                            "`{key}` is {}, not an array of {}: llama.cpp refuses it",
+                            a.elem.map_or("not an array".to_owned(), |e| format!(
+                                "an array of {e:?}"
+                            )),
+                            types
+                                .iter()
+                                .map(|t| format!("{t:?}"))
+                                .collect::<Vec<_>>()
+                                .join(" or ")
+                        ),
                     ),
                     a.span,
                 )
-                .help("write one entry per token, from the same tokenizer as the token list"),
+                .help("write the array with the type llama.cpp reads"),
+            );
+        } else if a.len != n {
+            let mut f = at(
+                Finding::new(
+                    &TOKENIZER_ARRAYS,
+                    format!(
+                        "`{key}` has {} entries for {n} tokens{}",
+                        a.len,
+                        if a.len < n {
+                            ": llama.cpp refuses it (\"Index out of array bounds\")"
+                        } else {
+                            ": the extra entries belong to another vocabulary"
+                        }
+                    ),
+                ),
+                a.span,
+            )
+            .help("write one entry per token, from the same tokenizer as the token list");
+            if a.len > n {
+                f = f.severity(Severity::Warning);
+            }
+            out.push(f);
+        }
+    }
+    if let Container::Gguf(g) = c
+        && let Some(kv) = g.get("tokenizer.ggml.tokens")
+        && let Value::Array(a) = &kv.value
+    {
+        let tokens = g.array_strings(a);
+        let mut seen: HashSet<&str> = HashSet::with_capacity(tokens.len());
+        let mut dups = 0u64;
+        let mut first = None;
+        for (id, t) in tokens.iter().enumerate() {
+            // llama.cpp renames empty tokens `[EMPTY_<id>]`, so they never collide.
+            if !t.is_empty() && !seen.insert(t) {
+                dups += 1;
+                first.get_or_insert((id, *t));
+            }
+        }
+        if let Some((id, t)) = first {
+            out.push(
+                Finding::new(&TOKENIZER_ARRAYS, format!("{dups} token strings repeat an earlier one (first: id {id}, {t:?}): llama.cpp aborts loading (`id_to_token.size() == token_to_id.size()`)"))
+                    .span(kv.span)
+                    .help("write the token list of one tokenizer, each string once"),
             );
         }
     }
@@ -102,6 +163,8 @@ fn is_merge(m: &str) -> bool {
 struct Array {
     len: u64,
     strings: bool,
+    /// GGUF element type (None: not an array, or APR).
+    elem: Option<ValueType>,
     span: Option<Span>,
 }
 
@@ -113,11 +176,13 @@ fn array(c: &Container, key: &str) -> Option<Array> {
                 Value::Array(a) => Some(Array {
                     len: a.len,
                     strings: a.elem == ValueType::String,
+                    elem: Some(a.elem),
                     span: Some(kv.span),
                 }),
                 _ => Some(Array {
                     len: 0,
                     strings: false,
+                    elem: None,
                     span: Some(kv.span),
                 }),
             }
@@ -138,11 +203,13 @@ fn array(c: &Container, key: &str) -> Option<Array> {
                         .trim_start_matches('[')
                         .trim_start()
                         .starts_with(['"', ']']),
+                    elem: None,
                     span,
                 },
                 None => Array {
                     len: 0,
                     strings: false,
+                    elem: None,
                     span,
                 },
             })
