@@ -6,7 +6,7 @@
 use serde_json::json;
 
 use crate::diag::{Finding, Lint, Severity};
-use crate::model::tokenizer::{Tokenizer, fingerprint_of};
+use crate::model::tokenizer::Tokenizer;
 use crate::model::{ModelView, RopeType};
 use crate::rules::Resolved;
 
@@ -322,7 +322,7 @@ fn tokenizer(a: &ModelView, b: &ModelView, out: &mut Vec<Finding>) {
     }
     if diffs.is_empty() && ta.n_tokens.is_some() && ta.n_tokens == tb.n_tokens {
         // Fingerprints first (no allocation); the lists only to name the first difference.
-        if fingerprint_of(&a.container, false) != fingerprint_of(&b.container, false) {
+        if a.tokenizer_scan().tokens != b.tokenizer_scan().tokens {
             let (xa, xb) = (
                 Tokenizer::tokens(&a.container),
                 Tokenizer::tokens(&b.container),
@@ -334,10 +334,7 @@ fn tokenizer(a: &ModelView, b: &ModelView, out: &mut Vec<Finding>) {
             });
         }
         if ta.n_merges.is_some() && tb.n_merges.is_some() {
-            let (ma, mb) = (
-                fingerprint_of(&a.container, true),
-                fingerprint_of(&b.container, true),
-            );
+            let (ma, mb) = (a.tokenizer_scan().merges, b.tokenizer_scan().merges);
             if ma != mb {
                 diffs.push(format!("merges differ ({} vs {})", ma.1, mb.1));
             }

@@ -5,13 +5,11 @@
 //! vocabulary), and duplicate token strings (llama.cpp aborts). Vocabulary size against the
 //! embedding is `APRL-M012`; the two files' tokenizers against each other are `APRL-M025`.
 
-use std::collections::HashSet;
-
 use crate::diag::{Finding, Severity, Span, lint};
 use crate::format::Container;
 use crate::format::gguf::{Value, ValueType};
 use crate::model::ModelView;
-use crate::model::tokenizer::{Tokenizer, count_array};
+use crate::model::tokenizer::count_array;
 
 lint!(TOKENIZER_ARRAYS, "APRL-M014", "tokenizer-mismatch", Error, "the tokenizer's arrays are malformed",
 "What it catches: a byte-level BPE (`gpt2`) tokenizer with tokens but no merges; merges that are not strings, or entries that are not two non-empty parts split by a space (`\"Ġ t\"`); scores that are not f32/i32 or token types that are not i32; a scores or token-type array shorter than the token list (longer: a warning); the same token string twice (GGUF).
@@ -20,9 +18,6 @@ How to fix: write `tokens`, `merges`, `scores` and `token_type` from one tokeniz
 Precedent: aprender #1623 (tokenizer of another model); llama.cpp `llama-vocab.cpp` `load`.");
 
 pub static ALL: &[&crate::diag::Lint] = &[&TOKENIZER_ARRAYS];
-
-/// At most this many malformed merges are quoted.
-const QUOTED: usize = 3;
 
 pub fn check(view: &ModelView, out: &mut Vec<Finding>) {
     let c = &view.container;
@@ -51,22 +46,16 @@ pub fn check(view: &ModelView, out: &mut Vec<Finding>) {
                 .help("write each merge as a string \"left right\""),
         ),
         Some(a) => {
-            let mut bad = 0u64;
-            let mut quoted = Vec::new();
-            let mut rank = 0u64;
-            Tokenizer::visit_merges(c, &mut |m| {
-                if !is_merge(m) {
-                    bad += 1;
-                    if quoted.len() < QUOTED {
-                        quoted.push(format!("#{rank} {m:?}"));
-                    }
-                }
-                rank += 1;
-            });
-            if bad > 0 {
+            let scan = view.tokenizer_scan();
+            if scan.bad_merges > 0 {
+                let quoted: Vec<String> = scan
+                    .bad_merge_examples
+                    .iter()
+                    .map(|(rank, m)| format!("#{rank} {m:?}"))
+                    .collect();
                 out.push(
                     at(
-                        Finding::new(&TOKENIZER_ARRAYS, format!("{bad} of the {rank} entries of `{merges_key}` are not \"left right\" with two non-empty parts (e.g. {})", quoted.join(", "))),
+                        Finding::new(&TOKENIZER_ARRAYS, format!("{} of the {} entries of `{merges_key}` are not \"left right\" with two non-empty parts (e.g. {})", scan.bad_merges, scan.merges.1, quoted.join(", "))),
                         a.span,
                     )
                     .help("write the merges exactly as the tokenizer's `merges` list has them"),
@@ -126,37 +115,12 @@ pub fn check(view: &ModelView, out: &mut Vec<Finding>) {
             out.push(f);
         }
     }
-    if let Container::Gguf(g) = c
-        && let Some(kv) = g.get("tokenizer.ggml.tokens")
-        && let Value::Array(a) = &kv.value
-    {
-        let tokens = g.array_strings(a);
-        let mut seen: HashSet<&str> = HashSet::with_capacity(tokens.len());
-        let mut dups = 0u64;
-        let mut first = None;
-        for (id, t) in tokens.iter().enumerate() {
-            // llama.cpp renames empty tokens `[EMPTY_<id>]`, so they never collide.
-            if !t.is_empty() && !seen.insert(t) {
-                dups += 1;
-                first.get_or_insert((id, *t));
-            }
-        }
-        if let Some((id, t)) = first {
-            out.push(
-                Finding::new(&TOKENIZER_ARRAYS, format!("{dups} token strings repeat an earlier one (first: id {id}, {t:?}): llama.cpp aborts loading (`id_to_token.size() == token_to_id.size()`)"))
-                    .span(kv.span)
-                    .help("write the token list of one tokenizer, each string once"),
-            );
-        }
-    }
-}
-
-/// How llama.cpp reads a merge: split at the first space after the first byte; both parts must be
-/// non-empty.
-fn is_merge(m: &str) -> bool {
-    match m.as_bytes().iter().skip(1).position(|&b| b == b' ') {
-        Some(p) => p + 2 < m.len(),
-        None => false,
+    let scan = view.tokenizer_scan();
+    if let (Some((id, t)), Container::Gguf(g)) = (&scan.first_duplicate, c) {
+        let mut f = Finding::new(&TOKENIZER_ARRAYS, format!("{} token strings repeat an earlier one (first: id {id}, {t:?}): llama.cpp aborts loading (`id_to_token.size() == token_to_id.size()`)", scan.duplicate_tokens))
+            .help("write the token list of one tokenizer, each string once");
+        f.span = g.get("tokenizer.ggml.tokens").map(|kv| kv.span);
+        out.push(f);
     }
 }
 
@@ -226,7 +190,60 @@ fn at(f: Finding, span: Option<Span>) -> Finding {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::format::Source;
+    use crate::format::writer::apr::Flavour;
+    use crate::format::writer::convert::gguf_to_apr;
+    use crate::format::writer::generate::{TINY, gguf_model};
+    use crate::format::writer::gguf::MetaValue;
+    use crate::model::ModelView;
+    use crate::model::tokenizer::{TokenizerScan, fingerprint_of, is_merge};
+    use crate::quant::DType;
+
+    fn views(tokens: Option<Vec<String>>) -> (ModelView, ModelView) {
+        let mut w = gguf_model(&TINY, DType::Q8_0, 3);
+        if let Some(t) = tokens {
+            let e = w
+                .metadata
+                .iter_mut()
+                .find(|(k, _)| k == "tokenizer.ggml.tokens");
+            e.expect("the generator writes tokens").1 = MetaValue::ArrayString(t);
+        }
+        let g = ModelView::from_source(Source::from_vec(w.to_bytes(), "m.gguf")).unwrap();
+        let crate::format::Container::Gguf(gf) = &g.container else {
+            unreachable!()
+        };
+        let apr = gguf_to_apr(gf, Flavour::Aprender).to_bytes();
+        let a = ModelView::from_source(Source::from_vec(apr, "m.apr")).unwrap();
+        (g, a)
+    }
+
+    #[test]
+    fn one_pass_gives_the_fingerprints_of_both_formats() {
+        let (g, a) = views(None);
+        for v in [&g, &a] {
+            let s = TokenizerScan::of(&v.container);
+            assert_eq!(s.tokens, fingerprint_of(&v.container, false));
+            assert_eq!(s.merges, fingerprint_of(&v.container, true));
+            assert_eq!((s.bad_merges, s.duplicate_tokens), (0, 0));
+            assert_eq!(s.tokens.1, TINY.vocab);
+        }
+        assert_eq!(g.tokenizer_scan(), a.tokenizer_scan());
+    }
+
+    #[test]
+    fn repeated_tokens_are_counted_exactly() {
+        let mut t: Vec<String> = (0..TINY.vocab).map(|i| format!("t{i}")).collect();
+        t[7] = "t3".into();
+        t[9] = "t3".into();
+        t[11] = String::new();
+        t[12] = String::new();
+        let (g, a) = views(Some(t));
+        let s = g.tokenizer_scan();
+        assert_eq!(s.duplicate_tokens, 2);
+        assert_eq!(s.first_duplicate, Some((7, "t3".to_owned())));
+        // APR files are not held to llama.cpp's rule.
+        assert_eq!(a.tokenizer_scan().duplicate_tokens, 0);
+    }
 
     #[test]
     fn merges_split_as_llama_cpp_splits_them() {

@@ -62,6 +62,8 @@ pub struct ModelView {
     pub tokenizer: Tokenizer,
     /// Findings from reading the container.
     pub findings: Vec<Finding>,
+    /// One pass over the token and merge lists, made when first asked for.
+    scan: std::sync::OnceLock<tokenizer::TokenizerScan>,
 }
 
 impl ModelView {
@@ -116,7 +118,15 @@ impl ModelView {
             config,
             tokenizer,
             findings,
+            scan: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Fingerprints of the token and merge lists, malformed merges and repeated tokens, from one
+    /// pass over the lists (made on first use, then kept).
+    pub fn tokenizer_scan(&self) -> &tokenizer::TokenizerScan {
+        self.scan
+            .get_or_init(|| tokenizer::TokenizerScan::of(&self.container))
     }
 
     pub fn format(&self) -> Format {

@@ -148,6 +148,123 @@ impl<'de> serde::de::Visitor<'de> for StrVisitor<'_> {
     }
 }
 
+/// What one pass over a file's token and merge lists finds: their fingerprints (for the pair
+/// check), malformed merges and repeated token strings (for `APRL-M014`). Computed once per view
+/// (`ModelView::tokenizer_scan`): a 150k vocabulary is walked once, not once per check.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TokenizerScan {
+    /// FNV-1a fingerprint and count of the token strings (see [`fingerprint_of`]).
+    pub tokens: (u64, u64),
+    /// The same over the merges.
+    pub merges: (u64, u64),
+    /// Merges that are not `"left right"` with two non-empty parts, as llama.cpp splits them.
+    pub bad_merges: u64,
+    /// The first few of them: (rank, text).
+    pub bad_merge_examples: Vec<(u64, String)>,
+    /// Token strings equal to an earlier non-empty one (GGUF only: llama.cpp aborts on them).
+    pub duplicate_tokens: u64,
+    /// The first: (id, text).
+    pub first_duplicate: Option<(u64, String)>,
+}
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+const FNV_PRIME: u64 = 0x0100_0000_01b3;
+
+/// Fold `s` and a 0 byte into the running FNV-1a state `h`.
+fn fnv_fold(mut h: u64, s: &str) -> u64 {
+    for &b in s.as_bytes().iter().chain(std::iter::once(&0u8)) {
+        h ^= b as u64;
+        h = h.wrapping_mul(FNV_PRIME);
+    }
+    h
+}
+
+/// How llama.cpp reads a merge: split at the first space after the first byte; both parts must be
+/// non-empty.
+pub fn is_merge(m: &str) -> bool {
+    match m.as_bytes().iter().skip(1).position(|&b| b == b' ') {
+        Some(p) => p + 2 < m.len(),
+        None => false,
+    }
+}
+
+/// Keys of a map that are already hashes: used as they are.
+#[derive(Default)]
+struct Prehashed(u64);
+impl std::hash::Hasher for Prehashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, _: &[u8]) {
+        unreachable!("only u64 keys")
+    }
+    fn write_u64(&mut self, x: u64) {
+        self.0 = x;
+    }
+}
+
+impl TokenizerScan {
+    pub fn of(c: &Container) -> TokenizerScan {
+        const EXAMPLES: usize = 3;
+        let mut s = TokenizerScan::default();
+        let (mut h, mut n) = (FNV_OFFSET, 0u64);
+        Tokenizer::visit_merges(c, &mut |m| {
+            h = fnv_fold(h, m);
+            if !is_merge(m) {
+                s.bad_merges += 1;
+                if s.bad_merge_examples.len() < EXAMPLES {
+                    s.bad_merge_examples.push((n, m.to_owned()));
+                }
+            }
+            n += 1;
+        });
+        s.merges = (h, n);
+        match c {
+            Container::Gguf(g) => {
+                let strings = match g.get("tokenizer.ggml.tokens").map(|kv| &kv.value) {
+                    Some(Value::Array(a)) => g.array_strings(a),
+                    _ => Vec::new(),
+                };
+                let mut first_with: std::collections::HashMap<
+                    u64,
+                    u32,
+                    std::hash::BuildHasherDefault<Prehashed>,
+                > = std::collections::HashMap::with_capacity_and_hasher(
+                    strings.len(),
+                    Default::default(),
+                );
+                let mut h = FNV_OFFSET;
+                for (id, t) in strings.iter().enumerate() {
+                    h = fnv_fold(h, t);
+                    // llama.cpp renames empty tokens `[EMPTY_<id>]`, so they never collide.
+                    if t.is_empty() {
+                        continue;
+                    }
+                    let key = fnv_fold(FNV_OFFSET, t);
+                    match first_with.entry(key) {
+                        std::collections::hash_map::Entry::Vacant(e) => {
+                            e.insert(id as u32);
+                        }
+                        // Equal hashes: a repeat only if the strings are equal. (A collision of
+                        // different strings hides a later repeat of the same hash: at most a
+                        // missed finding, never a false one.)
+                        std::collections::hash_map::Entry::Occupied(e) => {
+                            if strings[*e.get() as usize] == *t {
+                                s.duplicate_tokens += 1;
+                                s.first_duplicate
+                                    .get_or_insert((id as u64, (*t).to_owned()));
+                            }
+                        }
+                    }
+                }
+                s.tokens = (h, strings.len() as u64);
+            }
+            Container::Apr(_) => s.tokens = fingerprint_of(c, false),
+        }
+        s
+    }
+}
+
 /// FNV-1a 64 over every token (or merge) string of a file, each followed by a 0 byte, and the
 /// count: a fingerprint to compare two files' vocabularies or merges without holding them.
 pub fn fingerprint_of(c: &Container, merges: bool) -> (u64, u64) {
