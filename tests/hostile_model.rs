@@ -8,9 +8,11 @@
 //! or one set of weights changed, paired with its own bug-free APR conversion (so both files carry
 //! the damage, as a converter that copies metadata produces; only per-file checks can see it).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use apr_lint::Severity;
+mod common;
+
 use apr_lint::format::writer::apr::{AprWriter, Flavour};
 use apr_lint::format::writer::convert::gguf_to_apr;
 use apr_lint::format::writer::generate::{Shape, gguf_model};
@@ -429,7 +431,7 @@ fn hostile_model_contents_get_named_not_crashes() {
     let mut failures = Vec::new();
     let mut slowest = Duration::ZERO;
     for c in cases {
-        let t0 = Instant::now();
+        let t0 = common::CpuClock::start();
         let got = std::panic::catch_unwind(|| run(c.gguf.to_bytes(), c.apr_edit.as_ref()));
         let dt = t0.elapsed();
         slowest = slowest.max(dt);
@@ -455,7 +457,7 @@ fn hostile_model_contents_get_named_not_crashes() {
                 _ => None,
             },
         };
-        // Generous: a debug build on a loaded 2-core machine; a hang or a per-layer loop over a
+        // CPU time of this thread, generous for a debug build; a hang or a per-layer loop over a
         // hostile count takes far longer.
         let problem = problem.or((dt > Duration::from_secs(5)).then(|| format!("took {dt:?}")));
         if let Some(p) = problem {

@@ -141,3 +141,37 @@ pub fn act_tokens(model: &str) -> Vec<u32> {
         .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as u32)
         .collect()
 }
+
+/// A stopwatch of the CPU time the current thread uses (user + system), read from
+/// `/proc/thread-self/stat` (Linux; its ticks are USER_HZ = 100 per second, fixed by the kernel
+/// ABI). Time budgets that catch a hang or a quadratic blow-up hold on it when the machine is
+/// loaded, where wall-clock budgets flake. Elsewhere it falls back to wall-clock time.
+pub struct CpuClock {
+    cpu: Option<std::time::Duration>,
+    wall: std::time::Instant,
+}
+
+impl CpuClock {
+    pub fn start() -> CpuClock {
+        CpuClock {
+            cpu: thread_cpu_time(),
+            wall: std::time::Instant::now(),
+        }
+    }
+
+    pub fn elapsed(&self) -> std::time::Duration {
+        match (self.cpu, thread_cpu_time()) {
+            (Some(a), Some(b)) => b.saturating_sub(a),
+            _ => self.wall.elapsed(),
+        }
+    }
+}
+
+fn thread_cpu_time() -> Option<std::time::Duration> {
+    let s = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
+    // The command name may hold spaces: the fields that follow start after its closing ')'.
+    let fields: Vec<&str> = s.get(s.rfind(')')? + 2..)?.split(' ').collect();
+    // `fields[0]` is field 3 (state); utime and stime are fields 14 and 15.
+    let ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(std::time::Duration::from_millis(ticks * 10))
+}
