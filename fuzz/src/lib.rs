@@ -51,13 +51,7 @@ pub fn read_and_view(data: &[u8], name: &str) -> Option<ModelView> {
     let view = view.ok()?;
     for f in &view.findings {
         if let Some(s) = f.span {
-            assert!(
-                s.offset.checked_add(s.len).is_some_and(|e| e <= len),
-                "finding {} spans [{}, +{}) of a {len}-byte file",
-                f.code,
-                s.offset,
-                s.len
-            );
+            assert_span_inside(f, s, len);
         }
     }
     for t in &view.tensors {
@@ -66,6 +60,17 @@ pub fn read_and_view(data: &[u8], name: &str) -> Option<ModelView> {
     let _ = Tokenizer::tokens(&view.container);
     let _ = Tokenizer::merges(&view.container);
     Some(view)
+}
+
+/// A finding's span must lie inside its `len`-byte file.
+fn assert_span_inside(f: &Finding, s: apr_lint::diag::Span, len: u64) {
+    assert!(
+        s.offset.checked_add(s.len).is_some_and(|e| e <= len),
+        "finding {} spans [{}, +{}) of a {len}-byte file",
+        f.code,
+        s.offset,
+        s.len
+    );
 }
 
 /// The rule files shipped in the binary, parsed once.
@@ -127,13 +132,7 @@ pub fn lint_full(a: &ModelView, b: &ModelView) {
             f.code
         );
         if let (Some(s), Some(len)) = (f.span, f.file.as_deref().and_then(len_of)) {
-            assert!(
-                s.offset.checked_add(s.len).is_some_and(|e| e <= len),
-                "finding {} spans [{}, +{}) of a {len}-byte file",
-                f.code,
-                s.offset,
-                s.len
-            );
+            assert_span_inside(f, s, len);
         }
     }
     let sources = [a.source().clone(), b.source().clone()];
