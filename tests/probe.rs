@@ -33,6 +33,15 @@ fn forward_matches_llama_cpp() {
             "Kcur-0__1",
             "Vcur-0__1",
         ),
+        // The same llama with a `rope_freqs.weight` (divisors 0.5..8, shuffled): llama.cpp's
+        // rotation with frequency factors.
+        (
+            "tiny-llama-ropefreqs-q8_0",
+            "gguf/tiny-llama-ropefreqs-q8_0.gguf",
+            "Qcur-0__1",
+            "Kcur-0__1",
+            "Vcur-0__1",
+        ),
     ] {
         let v = gguf_view(file);
         let r = Resolved::new(&v, &rules);
@@ -77,13 +86,42 @@ fn forward_matches_llama_cpp() {
                 t as u64,
                 1e6,
                 other,
+                None,
             );
         }
         assert!(
             metrics(&wrong, &act(model, "Qcur-0")).2 < 0.99,
             "{model}: the wrong rotation also matched"
         );
+        // With frequency factors: the right pairing without them, or with their inverses (inverse
+        // frequencies stored as if divisors), does not match either.
+        if let Some(ff) = &a.rope_factors {
+            let theta = v.config.rope_theta.as_ref().map_or(10000.0, |t| t.value);
+            let inverse: Vec<f32> = ff.iter().map(|f| 1.0 / f).collect();
+            for (what, factors) in [("no factors", None), ("inverted factors", Some(&inverse[..]))] {
+                let mut x = a.q.clone();
+                for t in 0..n {
+                    apr_lint::numeric::probe::rope(
+                        &mut x[t * a.q_dim..(t + 1) * a.q_dim],
+                        hd,
+                        t as u64,
+                        theta,
+                        a.rope,
+                        factors,
+                    );
+                }
+                assert!(
+                    metrics(&x, &act(model, "Qcur-0")).2 < 0.99,
+                    "{model}: RoPE with {what} also matched"
+                );
+            }
+        }
     }
+    // The factors were read, and are llama.cpp's: the fixture's GGUF holds them.
+    let v = gguf_view("gguf/tiny-llama-ropefreqs-q8_0.gguf");
+    let r = Resolved::new(&v, &rules);
+    let a = forward(&v, &r, &act_tokens("tiny-llama-ropefreqs-q8_0")).unwrap();
+    assert_eq!(a.rope_factors.as_ref().map(Vec::len), Some(32));
 }
 
 #[test]

@@ -13,6 +13,10 @@ fn full_forward_matches_llama_cpp() {
     for (model, file) in [
         ("tiny-qwen2-tied-q8_0", "gguf/tiny-qwen2-tied-q8_0.gguf"),
         ("tiny-llama-q8_0", "gguf/tiny-llama-q8_0.gguf"),
+        (
+            "tiny-llama-ropefreqs-q8_0",
+            "gguf/tiny-llama-ropefreqs-q8_0.gguf",
+        ),
     ] {
         let v = gguf_view(file);
         let r = Resolved::new(&v, &rules);

@@ -78,6 +78,8 @@ pub struct Activations {
     pub q_dim: usize,
     pub kv_dim: usize,
     pub rope: RopeType,
+    /// `rope_freqs.weight`, if the file has one.
+    pub rope_factors: Option<Vec<f32>>,
 }
 
 /// The rotation a file will get: a GGUF gets its architecture's; an APR its declared `rope_type`
@@ -95,11 +97,21 @@ pub fn rope_of(view: &ModelView, arch: &Arch) -> RopeType {
 }
 
 /// Rotate each head of `x` (one token, `n_head · d` values) in place at position `pos`.
-pub fn rope(x: &mut [f32], d: usize, pos: u64, theta: f64, kind: RopeType) {
+/// `factors` (Llama 3's `rope_freqs.weight`, one per rotary pair) divide each pair's angle, as
+/// ggml's `ggml_rope_cache_init` does (`theta / ff`).
+pub fn rope(
+    x: &mut [f32],
+    d: usize,
+    pos: u64,
+    theta: f64,
+    kind: RopeType,
+    factors: Option<&[f32]>,
+) {
     let half = d / 2;
     for head in x.chunks_mut(d) {
         for i in 0..half {
-            let freq = theta.powf(-2.0 * i as f64 / d as f64);
+            let ff = factors.and_then(|f| f.get(i)).map_or(1.0, |v| *v as f64);
+            let freq = theta.powf(-2.0 * i as f64 / d as f64) / ff;
             let a = pos as f64 * freq;
             let (s, c) = a.sin_cos();
             let (i0, i1) = match kind {
@@ -159,6 +171,7 @@ pub fn forward(view: &ModelView, r: &Resolved<'_>, tokens: &[u32]) -> Result<Act
         q_dim: ai.q_dim,
         kv_dim: ai.kv_dim,
         rope: m.rope_type(),
+        rope_factors: m.rope_factors().map(<[f32]>::to_vec),
     })
 }
 
@@ -403,8 +416,29 @@ pub fn gguf_to_hf(x: &[f32], d: usize) -> Vec<f32> {
     out
 }
 
-/// Turn the first failing stage into a finding.
-pub fn finding(p: &Probe, a: &ModelView, thetas: (f64, f64)) -> Option<Finding> {
+/// Whether two files' rotary frequency divisors (`rope_freqs.weight`) differ: present in one only,
+/// or different lengths or values (beyond F16 rounding).
+fn factors_differ(a: Option<&[f32]>, b: Option<&[f32]>) -> bool {
+    match (a, b) {
+        (None, None) => false,
+        (Some(x), Some(y)) => {
+            x.len() != y.len()
+                || x.iter()
+                    .zip(y)
+                    .any(|(p, q)| (p - q).abs() as f64 > 1e-3 * (*q as f64).abs())
+        }
+        _ => true,
+    }
+}
+
+/// Turn the first failing stage into a finding. `thetas` and `factors` are the RoPE base and the
+/// `rope_freqs.weight` divisors of the file under test and of the reference.
+pub fn finding(
+    p: &Probe,
+    a: &ModelView,
+    thetas: (f64, f64),
+    factors: (Option<&[f32]>, Option<&[f32]>),
+) -> Option<Finding> {
     let first = p.stages.iter().find(|s| !s.pass)?;
     let theta_differs = (thetas.0 - thetas.1).abs() > 1e-6 * thetas.1.abs();
     let pre_ok = |name: &str| {
@@ -427,6 +461,38 @@ pub fn finding(p: &Probe, a: &ModelView, thetas: (f64, f64)) -> Option<Finding> 
         );
     }
     let (lint, msg, help) = match first.stage {
+        "q_rope" | "k_rope" | "q_rope_far" | "k_rope_far"
+            if factors_differ(factors.0, factors.1) && pre_ok("q") && pre_ok("k") =>
+        {
+            let (what, class) = match factors {
+                (None, _) => (
+                    "this file has no `rope_freqs.weight` while the reference divides its rotary angles by one: the Llama 3 frequency factors were dropped",
+                    "missing-tensor",
+                ),
+                (_, None) => (
+                    "this file divides its rotary angles by a `rope_freqs.weight` the reference does not have",
+                    "unexpected-tensor",
+                ),
+                _ => (
+                    "its `rope_freqs.weight` differs from the reference's (inverse frequencies stored instead of divisors, or another model's factors)",
+                    "value-mismatch",
+                ),
+            };
+            let mut f = Finding::new(
+                &PROBE_DIVERGES,
+                format!(
+                    "layer-0 {} diverges after RoPE (cosine {:.4}) while Q and K agree before it: {what}",
+                    first.stage, first.cosine
+                ),
+            );
+            f.class = class;
+            return Some(
+                f.help("copy `rope_freqs.weight` from the reference unchanged (F32, one divisor per rotary pair)")
+                    .file(a.path())
+                    .layer(Some(0))
+                    .evidence(ev),
+            );
+        }
         "q_rope" | "k_rope" | "q_rope_far" | "k_rope_far"
             if theta_differs && pre_ok("q") && pre_ok("k") =>
         {
@@ -637,7 +703,12 @@ pub fn run(
             .map(|x| x.value)
             .unwrap_or(10000.0)
     };
-    if let Some(f) = finding(&probe, a, (theta(a), theta(b))) {
+    if let Some(f) = finding(
+        &probe,
+        a,
+        (theta(a), theta(b)),
+        (fa.rope_factors.as_deref(), fb.rope_factors.as_deref()),
+    ) {
         out.push(f);
     }
     Some(probe)
@@ -653,9 +724,9 @@ mod tests {
         assert_eq!(gguf_to_hf(&hf_to_gguf(&x, d), d), x);
         // NEOX on HF order == NORM on the permuted order, permuted.
         let mut a = x.clone();
-        rope(&mut a, d, 7, 10000.0, RopeType::Neox);
+        rope(&mut a, d, 7, 10000.0, RopeType::Neox, None);
         let mut b = hf_to_gguf(&x, d);
-        rope(&mut b, d, 7, 10000.0, RopeType::Norm);
+        rope(&mut b, d, 7, 10000.0, RopeType::Norm, None);
         let a2 = hf_to_gguf(&a, d);
         for (p, q) in a2.iter().zip(&b) {
             assert!((p - q).abs() < 1e-5);

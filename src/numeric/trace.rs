@@ -148,6 +148,8 @@ pub struct Model<'a> {
     eps: f64,
     theta: f64,
     rope: RopeType,
+    /// `rope_freqs.weight` (Llama 3.1+): one divisor of the rotation angle per rotary pair.
+    rope_factors: Option<Vec<f32>>,
     pub n_layer: u32,
 }
 
@@ -174,9 +176,24 @@ impl<'a> Model<'a> {
                 "hidden {hidden} / head_dim {hd} cannot be run (zero or odd head_dim)"
             ));
         }
+        // llama.cpp divides each pair's angle by its factor: a zero, negative or non-finite one
+        // makes every rotation after position 0 meaningless, so it is not run.
+        let rope_factors = match r.find("rope_freqs", None) {
+            None => None,
+            Some(_) => {
+                let f = vector(view, r, "rope_freqs", None, hd / 2)?;
+                if let Some((i, v)) = f.iter().enumerate().find(|(_, v)| !(v.is_finite() && **v > 0.0)) {
+                    return Err(format!(
+                        "`rope_freqs.weight` holds {v} for rotary pair {i}: llama.cpp divides that pair's angle by it"
+                    ));
+                }
+                Some(f)
+            }
+        };
         Ok(Model {
             view,
             r,
+            rope_factors,
             hidden: get("hidden")?,
             n_head,
             n_kv,
@@ -227,7 +244,19 @@ impl<'a> Model<'a> {
 
     /// Rotate one token's Q or K (`heads · head_dim` values) as at position `pos`.
     pub fn rope_at(&self, x: &mut [f32], pos: u64) {
-        rope(x, self.hd, pos, self.theta, self.rope);
+        rope(
+            x,
+            self.hd,
+            pos,
+            self.theta,
+            self.rope,
+            self.rope_factors.as_deref(),
+        );
+    }
+
+    /// The rotary frequency divisors this file's model uses (`rope_freqs.weight`), if any.
+    pub fn rope_factors(&self) -> Option<&[f32]> {
+        self.rope_factors.as_deref()
     }
 
     /// The attention inputs of block `l`: RMSNorm with `attn_norm`, Q/K/V (+ bias), Q/K after RoPE
