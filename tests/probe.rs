@@ -98,7 +98,10 @@ fn forward_matches_llama_cpp() {
         if let Some(ff) = &a.rope_factors {
             let theta = v.config.rope_theta.as_ref().map_or(10000.0, |t| t.value);
             let inverse: Vec<f32> = ff.iter().map(|f| 1.0 / f).collect();
-            for (what, factors) in [("no factors", None), ("inverted factors", Some(&inverse[..]))] {
+            for (what, factors) in [
+                ("no factors", None),
+                ("inverted factors", Some(&inverse[..])),
+            ] {
                 let mut x = a.q.clone();
                 for t in 0..n {
                     apr_lint::numeric::probe::rope(

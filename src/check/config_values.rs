@@ -13,7 +13,7 @@ use crate::rules::formula::EvalError;
 use super::metadata::CONFIG_INCONSISTENT;
 
 lint!(CONFIG_VALUE, "APRL-M013", "metadata-mismatch", Error, "a config value no model runs with",
-"What it catches: an RMSNorm epsilon that is NaN, infinite or negative (zero is a warning); a RoPE base (`rope.freq_base`, `rope_theta`) that is not finite and above 1; a `rope.dimension_count` that is zero, odd, larger than head_dim, or smaller than head_dim for an architecture that rotates whole heads; an `attention.value_length` other than head_dim for an architecture whose V heads are head_dim wide; a context length of 0 (a warning).
+"What it catches: an RMSNorm epsilon that is NaN, infinite or negative (zero is a warning); a RoPE base (`rope.freq_base`, `rope_theta`) that is not finite and above 1; a `rope.dimension_count` that is zero, odd, larger than head_dim, or smaller than head_dim for an architecture that rotates whole heads; an `attention.value_length` other than head_dim for an architecture whose V heads are head_dim wide; a context length of 0 (a warning); RoPE scaling that llama.cpp refuses or cannot run (an unknown GGUF `rope.scaling.type`, a negative or non-finite factor or attn_factor, YaRN without an original context).
 Why it matters: every one of these makes the model compute something else than it was trained to, in both files alike: NaN norms give NaN logits; a wrong rotary width or base scrambles positions (garbage after the first tokens). Both files of a pair usually carry the same value, because converters copy it, so only a per-file check sees it.
 How to fix: copy the value from the model's `config.json` (`rms_norm_eps`, `rope_theta`, `head_dim`, `partial_rotary_factor`, `max_position_embeddings`).
 Precedent: aprender F-REGR-231 (`eps` dropped to a default); llama.cpp PR #2773 (rope base); llama.cpp refuses a llama `n_rot` other than head_dim (\"invalid n_rot\").");
@@ -112,7 +112,65 @@ pub fn check(view: &ModelView, r: &Resolved<'_>, out: &mut Vec<Finding>) {
             vd.span,
         ));
     }
+    if let Some(sc) = &c.rope_scaling {
+        rope_scaling(view, sc, out);
+    }
     formulas(r, out);
+}
+
+/// RoPE context scaling values llama.cpp refuses or cannot run with.
+fn rope_scaling(
+    view: &ModelView,
+    sc: &crate::model::config::ConfigValue<crate::model::config::RopeScaling>,
+    out: &mut Vec<Finding>,
+) {
+    let s = &sc.value;
+    let gguf = matches!(view.container, crate::format::Container::Gguf(_));
+    let mut problems: Vec<(String, Severity)> = Vec::new();
+    let known: &[&str] = if gguf {
+        &["none", "linear", "yarn", "longrope"]
+    } else {
+        // Hugging Face `rope_type`s ("default" is read as none).
+        &["none", "linear", "yarn", "longrope", "llama3", "dynamic"]
+    };
+    if !known.contains(&s.kind.as_str()) {
+        problems.push(if gguf {
+            (format!("RoPE scaling type `{}` is not one llama.cpp knows (none, linear, yarn, longrope): it refuses to load the file", s.kind), Severity::Error)
+        } else {
+            (format!("RoPE scaling type `{}` is not a Hugging Face `rope_type`", s.kind), Severity::Warning)
+        });
+    }
+    if !s.factor.is_finite() || s.factor < 0.0 {
+        problems.push((
+            format!(
+                "RoPE scaling factor {}: angles are divided by it, so it must be a positive finite number",
+                s.factor
+            ),
+            Severity::Error,
+        ));
+    }
+    if !s.attn_factor.is_finite() || s.attn_factor <= 0.0 {
+        problems.push((
+            format!(
+                "RoPE scaling attn_factor {}: it multiplies every rotated Q and K value",
+                s.attn_factor
+            ),
+            Severity::Error,
+        ));
+    }
+    if s.kind == "yarn" && s.original_context.is_none_or(|n| n == 0) {
+        problems.push((
+            "YaRN without an original context length (0 or absent, and no context length): its correction range is log(0)".to_owned(),
+            Severity::Error,
+        ));
+    }
+    for (msg, sev) in problems {
+        let mut f = Finding::new(&CONFIG_VALUE, format!("`{}`: {msg}", sc.key))
+            .severity(sev)
+            .help("copy the model's `rope_scaling` from its `config.json`");
+        f.span = sc.span;
+        out.push(f);
+    }
 }
 
 /// A role whose dims cannot be computed from this file's config because a value is absurd (the

@@ -37,7 +37,7 @@ How to fix: nothing, if the re-quantization was intended.
 Precedent: —");
 
 lint!(CONFIG_DIFFERS, "APRL-M023", "metadata-mismatch", Error, "a config value differs between the files",
-"What it catches: hidden, layers, heads, kv heads, head_dim, vocab, ffn, rope θ, rms eps or the tied flag disagreeing between the file under test and its reference.
+"What it catches: hidden, layers, heads, kv heads, head_dim, vocab, ffn, rope θ, RoPE context scaling (GGUF `rope.scaling.*`, APR `rope_scaling`), rms eps or the tied flag disagreeing between the file under test and its reference.
 Why it matters: the loader builds the model from these numbers: a wrong rope θ only shows at far positions, a wrong eps shifts every norm.
 How to fix: copy the reference's value.
 Precedent: aprender CORRECTNESS-011, F-REGR-231 (`eps`); llama.cpp PR #2773 (rope base).");
@@ -252,6 +252,56 @@ fn config(a: &ModelView, b: &ModelView, pa: &str, out: &mut Vec<Finding>) {
             out.push(f);
         }
     }
+    rope_scaling(a, b, pa, out);
+}
+
+/// RoPE context scaling: llama.cpp stretches the rotation by what the GGUF's `rope.scaling.*` keys
+/// say; a converted file that records nothing (apr-v2 has no typed key) or something else rotates
+/// differently at every position past 0.
+fn rope_scaling(a: &ModelView, b: &ModelView, pa: &str, out: &mut Vec<Finding>) {
+    fn eff(
+        v: &ModelView,
+    ) -> Option<&crate::model::config::ConfigValue<crate::model::config::RopeScaling>> {
+        v.config
+            .rope_scaling
+            .as_ref()
+            .filter(|s| s.value.is_effective())
+    }
+    let (x, y) = (eff(a), eff(b));
+    let same = |p: &crate::model::config::RopeScaling, q: &crate::model::config::RopeScaling| {
+        p.kind == q.kind
+            && (p.factor - q.factor).abs() <= 1e-6 * q.factor.abs()
+            && (p.attn_factor - q.attn_factor).abs() <= 1e-6 * q.attn_factor.abs()
+            && (p.kind != "yarn" || p.original_context == q.original_context)
+    };
+    let (msg, help, span) = match (x, y) {
+        (None, None) => return,
+        (Some(x), Some(y)) if same(&x.value, &y.value) => return,
+        (None, Some(y)) => (
+            format!("the reference stretches RoPE ({}, `{}`) and `{pa}` records no RoPE scaling: its loader rotates unscaled, so every position past 0 is rotated by other angles", y.value.describe(), y.key),
+            format!("record the reference's scaling in the APR metadata, e.g. `\"rope_scaling\": {{\"rope_type\": \"{}\", \"factor\": {}{}}}`", y.value.kind, y.value.factor, match (y.value.kind.as_str(), y.value.original_context) {("yarn", Some(n)) => format!(", \"original_max_position_embeddings\": {n}"), _ => String::new()}),
+            None,
+        ),
+        (Some(x), None) => (
+            format!("`{pa}` stretches RoPE ({}, `{}`) and the reference does not", x.value.describe(), x.key),
+            "drop the scaling from the converted file, or check that the reference is the file it was converted from".to_owned(),
+            x.span,
+        ),
+        (Some(x), Some(y)) => (
+            format!("RoPE scaling: {} in `{pa}` (`{}`), {} in the reference (`{}`)", x.value.describe(), x.key, y.value.describe(), y.key),
+            format!("copy the reference's scaling ({})", y.value.describe()),
+            x.span,
+        ),
+    };
+    let mut f = Finding::new(&CONFIG_DIFFERS, msg)
+        .help(help)
+        .file(a.path())
+        .evidence(json!({
+            "apr": x.map(|s| s.value.describe()),
+            "reference": y.map(|s| s.value.describe()),
+        }));
+    f.span = span;
+    out.push(f);
 }
 
 /// What rotation each side will apply, against the Q/K row order each side holds.

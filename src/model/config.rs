@@ -39,6 +39,49 @@ impl RopeType {
     }
 }
 
+/// How a file stretches RoPE for a longer context: GGUF `<arch>.rope.scaling.*` (llama.cpp's
+/// `load_hparams` and `llama_context`), APR a Hugging Face-style `rope_scaling` object (apr-v2 has no
+/// typed key; a producer that carries HF's config writes this).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RopeScaling {
+    /// `none`, `linear`, `yarn`, `longrope`, or what the file says (llama.cpp refuses anything else).
+    pub kind: String,
+    /// Context-extension factor; llama.cpp rotates by angle / factor (`freq_scale` = 1 / factor). A
+    /// recorded 0 means 1, as in llama.cpp.
+    pub factor: f64,
+    /// The context the model was trained at before extension (YaRN's correction range); GGUF
+    /// `rope.scaling.original_context_length`, else the context length.
+    pub original_context: Option<u64>,
+    /// GGUF `rope.scaling.attn_factor`: multiplies the rotation's magnitude (default 1).
+    pub attn_factor: f64,
+}
+
+impl RopeScaling {
+    /// Whether the rotation differs from plain RoPE at all.
+    pub fn is_effective(&self) -> bool {
+        let stretched = self.kind != "none" && self.factor != 1.0;
+        match self.kind.as_str() {
+            "none" => self.attn_factor != 1.0,
+            "linear" | "yarn" => stretched || self.attn_factor != 1.0,
+            _ => true,
+        }
+    }
+
+    /// One line for messages: `yarn ×4 (original context 32768)`.
+    pub fn describe(&self) -> String {
+        let mut s = format!("{} ×{}", self.kind, self.factor);
+        if self.kind == "yarn"
+            && let Some(n) = self.original_context
+        {
+            s += &format!(" (original context {n})");
+        }
+        if self.attn_factor != 1.0 {
+            s += &format!(", attn_factor {}", self.attn_factor);
+        }
+        s
+    }
+}
+
 /// One config quantity and where it came from.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ConfigValue<T> {
@@ -73,6 +116,8 @@ pub struct Config {
     pub value_dim: Option<ConfigValue<u64>>,
     /// APR `tied_embeddings`; GGUF has no flag.
     pub tied: Option<ConfigValue<bool>>,
+    /// RoPE context scaling, when the file records any (absent: plain RoPE).
+    pub rope_scaling: Option<ConfigValue<RopeScaling>>,
     /// Keys that were present with the wrong JSON/GGUF type, or that collide with an alias:
     /// (key, problem, span).
     pub problems: Vec<(String, String, Option<Span>)>,
@@ -167,6 +212,46 @@ impl Config {
                 cfg.rms_eps = float(&mut cfg, "attention.layer_norm_rms_epsilon");
                 cfg.rope_dims = int(&mut cfg, "rope.dimension_count");
                 cfg.value_dim = int(&mut cfg, "attention.value_length");
+                // llama.cpp: type defaults to "linear", factor from `rope.scaling.factor` else the
+                // old `rope.scale_linear` (0 = none), original context defaults to the context.
+                let kind_kv = g.get(&format!("{a}.rope.scaling.type"));
+                let factor = float(&mut cfg, "rope.scaling.factor")
+                    .or_else(|| float(&mut cfg, "rope.scale_linear"));
+                let orig = int(&mut cfg, "rope.scaling.original_context_length");
+                let attn = float(&mut cfg, "rope.scaling.attn_factor");
+                if kind_kv.is_some() || factor.is_some() || orig.is_some() || attn.is_some() {
+                    let kind = match kind_kv.map(|kv| (kv, kv.value.as_str())) {
+                        None => "linear".to_owned(),
+                        Some((_, Some(k))) => k.to_owned(),
+                        Some((kv, None)) => {
+                            cfg.problems.push((
+                                kv.key.clone(),
+                                format!("expected a string, found {:?}", kv.value.value_type()),
+                                Some(kv.span),
+                            ));
+                            "linear".to_owned()
+                        }
+                    };
+                    let (key, span) = kind_kv
+                        .map(|kv| (kv.key.clone(), Some(kv.span)))
+                        .or_else(|| factor.as_ref().map(|v| (v.key.clone(), v.span)))
+                        .or_else(|| orig.as_ref().map(|v| (v.key.clone(), v.span)))
+                        .or_else(|| attn.as_ref().map(|v| (v.key.clone(), v.span)))
+                        .unwrap_or_default();
+                    cfg.rope_scaling = Some(ConfigValue {
+                        value: RopeScaling {
+                            kind,
+                            factor: factor
+                                .map_or(1.0, |f| if f.value == 0.0 { 1.0 } else { f.value }),
+                            original_context: orig
+                                .map(|v| v.value)
+                                .or(cfg.context_length.as_ref().map(|v| v.value)),
+                            attn_factor: attn.map_or(1.0, |v| v.value),
+                        },
+                        key,
+                        span,
+                    });
+                }
                 if cfg.vocab.is_none()
                     && let Some(kv) = g.get("tokenizer.ggml.tokens")
                     && let Value::Array(arr) = &kv.value
@@ -259,6 +344,53 @@ impl Config {
                         None => cfg.problems.push((
                             key,
                             format!("expected an integer, found {v}"),
+                            span,
+                        )),
+                    }
+                }
+                // Hugging Face's `rope_scaling`: {"rope_type" | "type": …, "factor": …,
+                // "original_max_position_embeddings": …}; null means none.
+                if let Some((key, v)) = find(&["rope_scaling"]) {
+                    match &v {
+                        serde_json::Value::Null => {}
+                        serde_json::Value::Object(o) => {
+                            let kind = o
+                                .get("rope_type")
+                                .or_else(|| o.get("type"))
+                                .and_then(|k| k.as_str())
+                                .unwrap_or("linear")
+                                .to_owned();
+                            let factor = o.get("factor").and_then(|x| x.as_f64());
+                            if o.contains_key("factor") && factor.is_none() {
+                                cfg.problems.push((
+                                    "rope_scaling.factor".into(),
+                                    format!("expected a number, found {}", o["factor"]),
+                                    span,
+                                ));
+                            }
+                            cfg.rope_scaling = Some(ConfigValue {
+                                value: RopeScaling {
+                                    kind: if kind == "default" {
+                                        "none".into()
+                                    } else {
+                                        kind
+                                    },
+                                    factor: factor.map_or(1.0, |f| if f == 0.0 { 1.0 } else { f }),
+                                    original_context: o
+                                        .get("original_max_position_embeddings")
+                                        .and_then(|x| x.as_u64())
+                                        .or(cfg.context_length.as_ref().map(|v| v.value)),
+                                    attn_factor: 1.0,
+                                },
+                                key,
+                                span,
+                            });
+                        }
+                        other => cfg.problems.push((
+                            key,
+                            format!(
+                                "expected an object (Hugging Face's `rope_scaling`), found {other}"
+                            ),
                             span,
                         )),
                     }

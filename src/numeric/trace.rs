@@ -8,7 +8,7 @@
 //! cause rather than an amplified symptom.
 
 use crate::model::{ModelView, RopeType};
-use crate::numeric::probe::{gguf_to_hf, hf_to_gguf, metrics, rope, rope_of};
+use crate::numeric::probe::{Stretch, gguf_to_hf, hf_to_gguf, metrics, rope_of, rope_scaled};
 use crate::rules::Resolved;
 
 /// Rows dequantized at once in `linear`.
@@ -150,6 +150,8 @@ pub struct Model<'a> {
     rope: RopeType,
     /// `rope_freqs.weight` (Llama 3.1+): one divisor of the rotation angle per rotary pair.
     rope_factors: Option<Vec<f32>>,
+    /// RoPE context scaling (`rope.scaling.*` / `rope_scaling`), as llama.cpp applies it.
+    stretch: Stretch,
     pub n_layer: u32,
 }
 
@@ -182,7 +184,11 @@ impl<'a> Model<'a> {
             None => None,
             Some(_) => {
                 let f = vector(view, r, "rope_freqs", None, hd / 2)?;
-                if let Some((i, v)) = f.iter().enumerate().find(|(_, v)| !(v.is_finite() && **v > 0.0)) {
+                if let Some((i, v)) = f
+                    .iter()
+                    .enumerate()
+                    .find(|(_, v)| !(v.is_finite() && **v > 0.0))
+                {
                     return Err(format!(
                         "`rope_freqs.weight` holds {v} for rotary pair {i}: llama.cpp divides that pair's angle by it"
                     ));
@@ -190,10 +196,21 @@ impl<'a> Model<'a> {
                 Some(f)
             }
         };
+        let theta = view
+            .config
+            .rope_theta
+            .as_ref()
+            .map(|v| v.value)
+            .unwrap_or(10000.0);
+        let stretch = match &view.config.rope_scaling {
+            Some(s) => Stretch::of(&s.value, hd, theta)?,
+            None => Stretch::NONE,
+        };
         Ok(Model {
             view,
             r,
             rope_factors,
+            stretch,
             hidden: get("hidden")?,
             n_head,
             n_kv,
@@ -244,19 +261,25 @@ impl<'a> Model<'a> {
 
     /// Rotate one token's Q or K (`heads · head_dim` values) as at position `pos`.
     pub fn rope_at(&self, x: &mut [f32], pos: u64) {
-        rope(
+        rope_scaled(
             x,
             self.hd,
             pos,
             self.theta,
             self.rope,
             self.rope_factors.as_deref(),
+            &self.stretch,
         );
     }
 
     /// The rotary frequency divisors this file's model uses (`rope_freqs.weight`), if any.
     pub fn rope_factors(&self) -> Option<&[f32]> {
         self.rope_factors.as_deref()
+    }
+
+    /// The RoPE context scaling this file's model applies.
+    pub fn stretch(&self) -> Stretch {
+        self.stretch
     }
 
     /// The attention inputs of block `l`: RMSNorm with `attn_norm`, Q/K/V (+ bias), Q/K after RoPE

@@ -25,6 +25,49 @@ pub fn gguf_view(name: &str) -> ModelView {
     ModelView::open(&fixture(name)).expect("fixture reads")
 }
 
+/// A fixture GGUF with RoPE-scaling keys added, as `scripts/derive_gguf.py --set` adds them (same
+/// key order, same types: UINT32 for integers, FLOAT32 for numbers, else a string), in memory.
+/// Returns the bytes, so a test can check they are the file llama.cpp ran.
+pub fn gguf_with_keys(name: &str, keys: &[(&str, &str)]) -> Vec<u8> {
+    use apr_lint::format::writer::gguf::{GgufWriter, MetaValue};
+    let g = gguf_file(name);
+    let arch = g
+        .get("general.architecture")
+        .and_then(|kv| kv.value.as_str())
+        .expect("architecture")
+        .to_owned();
+    let mut w = GgufWriter::from_file(&g);
+    for (k, v) in keys {
+        let value = if let Ok(i) = v.parse::<u32>() {
+            MetaValue::U32(i)
+        } else if let (true, Ok(f)) = (v.contains('.'), v.parse::<f32>()) {
+            MetaValue::F32(f)
+        } else {
+            MetaValue::string(*v)
+        };
+        w.meta(k.replace("{arch}", &arch), value);
+    }
+    w.to_bytes()
+}
+
+pub fn view_of(bytes: Vec<u8>, name: &str) -> ModelView {
+    ModelView::from_source(Source::from_vec(bytes, name)).expect("reads")
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    let out = std::process::Command::new("sha256sum")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().expect("stdin").write_all(bytes)?;
+            c.wait_with_output()
+        })
+        .expect("sha256sum runs");
+    String::from_utf8_lossy(&out.stdout)[..64].to_owned()
+}
+
 /// The APR a bug-free converter writes from a fixture GGUF.
 pub fn clean_apr(name: &str, flavour: Flavour) -> AprWriter {
     gguf_to_apr(&gguf_file(name), flavour)

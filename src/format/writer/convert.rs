@@ -158,6 +158,26 @@ pub fn plan<'a>(g: &'a GgufFile, flavour: Flavour) -> (AprWriter, Vec<Planned<'a
     if let Some(v) = get(&key("rope.freq_base")).and_then(json_float) {
         w.meta("rope_theta", v);
     }
+    // RoPE context scaling: apr-v2 has no typed key; Hugging Face's `rope_scaling` object is what a
+    // producer carrying the model's config writes (and what apr-lint reads back).
+    let kind = get(&key("rope.scaling.type")).and_then(|v| v.as_str().map(str::to_owned));
+    let factor = get(&key("rope.scaling.factor"))
+        .or_else(|| get(&key("rope.scale_linear")))
+        .and_then(json_float);
+    if kind.as_deref().is_some_and(|k| k != "none") || (kind.is_none() && factor.is_some()) {
+        let mut o = serde_json::Map::new();
+        o.insert(
+            "rope_type".into(),
+            json!(kind.unwrap_or_else(|| "linear".into())),
+        );
+        if let Some(f) = factor {
+            o.insert("factor".into(), f);
+        }
+        if let Some(n) = get(&key("rope.scaling.original_context_length")).and_then(json_int) {
+            o.insert("original_max_position_embeddings".into(), n);
+        }
+        w.meta("rope_scaling", Json::Object(o));
+    }
     w.meta(
         "rope_type",
         json!(if HF_ARCHS.contains(&arch.as_str()) {
