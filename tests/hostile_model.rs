@@ -160,9 +160,14 @@ fn cases() -> Vec<Case> {
         add("rope.freq_base = 0".into(), M013, &|w| {
             set(w, &format!("{a}.rope.freq_base"), MetaValue::F32(0.0))
         });
-        // Keys apr-lint does not read: any value, nothing may break.
-        for v in [f32::NAN, f32::INFINITY, 0.0, -1.0, 1e38] {
-            add(format!("rope.scaling.factor = {v}"), None, &|w| {
+        // RoPE scaling: llama.cpp divides angles by the factor (0 means none).
+        for v in [f32::NAN, f32::INFINITY, 0.0, -1.0, 1e38, 1e-38] {
+            let expect = if v.is_finite() && v >= 0.0 {
+                None
+            } else {
+                M013
+            };
+            add(format!("rope.scaling.factor = {v}"), expect, &|w| {
                 set(w, &format!("{a}.rope.scaling.factor"), MetaValue::F32(v));
                 set(
                     w,
@@ -171,6 +176,62 @@ fn cases() -> Vec<Case> {
                 );
             });
         }
+        for (label, kind, orig, attn, expect) in [
+            ("yarn", "yarn", MetaValue::U32(4096), 1.0, None),
+            (
+                "yarn, original context 0",
+                "yarn",
+                MetaValue::U32(0),
+                1.0,
+                M013,
+            ),
+            (
+                "yarn, original context 2^64-1",
+                "yarn",
+                MetaValue::U64(u64::MAX),
+                1.0,
+                None,
+            ),
+            (
+                "an unknown type",
+                "dynamic",
+                MetaValue::U32(4096),
+                1.0,
+                M013,
+            ),
+            (
+                "attn_factor NaN",
+                "yarn",
+                MetaValue::U32(4096),
+                f32::NAN,
+                M013,
+            ),
+            ("attn_factor 0", "linear", MetaValue::U32(4096), 0.0, M013),
+        ] {
+            add(format!("rope scaling: {label}"), expect, &|w| {
+                set(
+                    w,
+                    &format!("{a}.rope.scaling.type"),
+                    MetaValue::string(kind),
+                );
+                set(w, &format!("{a}.rope.scaling.factor"), MetaValue::F32(4.0));
+                set(
+                    w,
+                    &format!("{a}.rope.scaling.original_context_length"),
+                    orig.clone(),
+                );
+                set(
+                    w,
+                    &format!("{a}.rope.scaling.attn_factor"),
+                    MetaValue::F32(attn),
+                );
+            });
+        }
+        add(
+            "rope scaling type not a string".into(),
+            Some("APRL-M005"),
+            &|w| set(w, &format!("{a}.rope.scaling.type"), MetaValue::U32(2)),
+        );
         // Tokenizer.
         add("no tokens".into(), M012, &|w| {
             set(w, "tokenizer.ggml.tokens", MetaValue::ArrayString(vec![]))
@@ -368,6 +429,30 @@ fn apr_cases(out: &mut Vec<Case>) {
         ("architecture", json!(null), Some("APRL-M001")),
         ("architecture", json!("qwen2\u{0}"), Some("APRL-M001")),
         ("n_embd", json!(64), Some("APRL-M004")),
+        // The GGUF has no scaling: any effective one on the APR side differs from it.
+        ("rope_scaling", json!(null), None),
+        ("rope_scaling", json!("yarn"), m005),
+        (
+            "rope_scaling",
+            json!({"rope_type": "yarn", "factor": "4"}),
+            m005,
+        ),
+        (
+            "rope_scaling",
+            json!({"rope_type": "linear", "factor": 2.0}),
+            Some("APRL-M023"),
+        ),
+        (
+            "rope_scaling",
+            json!({"rope_type": "linear", "factor": -2.0}),
+            M013,
+        ),
+        (
+            "rope_scaling",
+            json!({"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 0}),
+            M013,
+        ),
+        ("rope_scaling", json!({"rope_type": "default"}), None),
     ];
     for (key, value, expect) in cases {
         let label = format!("APR `{key}` = {value}");

@@ -141,6 +141,31 @@ fn main() {
         }
     }
     ggufs.push(("every-type".into(), every_type_gguf().to_bytes()));
+    // RoPE context scaling keys and Llama 3's `rope_freqs.weight`: what the probe's RoPE reads.
+    let g = read(&gguf_model(&micro("qwen2", false), DType::Q8_0, 7).to_bytes());
+    let mut w = GgufWriter::from_file(&g);
+    w.meta("qwen2.rope.scaling.type", MetaValue::string("yarn"))
+        .meta("qwen2.rope.scaling.factor", MetaValue::F32(4.0))
+        .meta(
+            "qwen2.rope.scaling.original_context_length",
+            MetaValue::U32(2048),
+        );
+    ggufs.push(("qwen2-yarn-q8_0".into(), w.to_bytes()));
+    let g = read(&gguf_model(&micro("llama", false), DType::Q8_0, 7).to_bytes());
+    let mut w = GgufWriter::from_file(&g);
+    w.meta("llama.rope.scaling.type", MetaValue::string("linear"))
+        .meta("llama.rope.scaling.factor", MetaValue::F32(2.0))
+        .meta("llama.rope.scaling.attn_factor", MetaValue::F32(0.5));
+    let factors: Vec<u8> = (0..8)
+        .flat_map(|i| (1.0f32 + i as f32).to_le_bytes())
+        .collect();
+    w.tensor(GgufTensor::new(
+        "rope_freqs.weight",
+        vec![8],
+        DType::F32,
+        factors,
+    ));
+    ggufs.push(("llama-linear-ropefreqs-q8_0".into(), w.to_bytes()));
 
     let mut aprs: Vec<(String, Vec<u8>)> = Vec::new();
     for (name, bytes) in &ggufs {

@@ -25,6 +25,12 @@ pub fn json(view: &ModelView, resolved: &Resolved<'_>) -> Value {
         "head_dim": c.head_dim.as_ref().map(|v| v.value),
         "context_length": c.context_length.as_ref().map(|v| v.value),
         "tied_embeddings": c.tied.as_ref().map(|v| v.value),
+        "rope_scaling": c.rope_scaling.as_ref().map(|v| json!({
+            "type": v.value.kind,
+            "factor": v.value.factor,
+            "original_context_length": v.value.original_context,
+            "attn_factor": v.value.attn_factor,
+        })),
     });
     let tensors: Vec<Value> = view
         .tensors
@@ -112,11 +118,15 @@ pub fn human(view: &ModelView, resolved: &Resolved<'_>) -> String {
     let t = &view.tokenizer;
     let _ = writeln!(
         s,
-        "rope θ {}, rms eps {}, tokenizer {} ({} tokens, {} merges)\n",
+        "rope θ {}{}, rms eps {}, tokenizer {} ({} tokens, {} merges)\n",
         c.rope_theta
             .as_ref()
             .map(|v| v.value.to_string())
             .unwrap_or("?".into()),
+        c.rope_scaling
+            .as_ref()
+            .map(|v| format!(" (scaling {})", v.value.describe()))
+            .unwrap_or_default(),
         c.rms_eps
             .as_ref()
             .map(|v| v.value.to_string())
