@@ -289,7 +289,11 @@ fn rope_scaling(a: &ModelView, b: &ModelView, pa: &str, out: &mut Vec<Finding>) 
         ),
         (Some(x), Some(y)) => (
             format!("RoPE scaling: {} in `{pa}` (`{}`), {} in the reference (`{}`)", x.value.describe(), x.key, y.value.describe(), y.key),
-            format!("copy the reference's scaling ({})", y.value.describe()),
+            if y.value.attn_factor != x.value.attn_factor && matches!(a.container, crate::format::Container::Apr(_)) {
+                format!("the reference multiplies every rotated Q and K value by `rope.scaling.attn_factor` {}, and APR metadata has no key for it: loaders of the converted file cannot reproduce that rotation", y.value.attn_factor)
+            } else {
+                format!("copy the reference's scaling ({})", y.value.describe())
+            },
             x.span,
         ),
     };

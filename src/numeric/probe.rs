@@ -21,8 +21,8 @@ pub static PROBE_DIVERGES: Lint = Lint {
     summary: "the layer-0 probe diverges between the two files",
     explain: "What it catches: the first stage of layer 0 (embedding, attn_norm, Q, K, V, Q/K after RoPE at the prompt positions or at a far position) where the two files' activations differ beyond the threshold.
 Why it matters: this is what the model computes; a divergence here means the converted file produces different text.
-How to fix: read the stage: embedding → the embedding rows or the tokenizer; attn_norm → norm weight or eps; q/k/v → that projection's layout; only after RoPE → rope type or Q/K row order; only at the far position → rope θ.
-Precedent: llama.cpp PR #2773 (rope base), karpathy/llama2.c PR #286 (degenerates after ~20 tokens), aprender CORRECTNESS-011.",
+How to fix: read the stage: embedding → the embedding rows or the tokenizer; attn_norm → norm weight or eps; q/k/v → that projection's layout; only after RoPE → rope type, Q/K row order, Llama 3's `rope_freqs.weight` (dropped, or inverse frequencies stored instead of divisors) or RoPE scaling (`rope.scaling.*` / `rope_scaling` lost or changed): the message names which; only at the far position → rope θ.
+Precedent: llama.cpp PR #2773 (rope base), karpathy/llama2.c PR #286 (degenerates after ~20 tokens), aprender CORRECTNESS-011; ik_llama.cpp PR #402, porting llama.cpp PR #9396 (the converter silently left out `rope_freqs.weight` of Llama-3.1-based models).",
 };
 
 pub static PROBE_ROPE: Lint = Lint {
