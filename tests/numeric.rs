@@ -615,6 +615,50 @@ fn zeroed_tensor_is_degenerate() {
     assert_eq!(error_for(&o, "degenerate", name).code, "APRL-N012");
 }
 
+/// A reference whose matrix is all zeros, and a file under test that agrees: a warning, since the
+/// agreement proves nothing. Both comparison paths: identical bytes (Q8_0 both sides) and
+/// dequantized values (F32 against F16).
+#[test]
+fn zeroed_reference_matrix_is_a_dead_reference() {
+    for (dt_ref, name_gguf) in [
+        (DType::Q8_0, "blk.0.ffn_up.weight"),
+        (DType::F16, "blk.1.attn_k.weight"),
+    ] {
+        let mut w = gguf_model(&TINY, dt_ref, 7);
+        let t = w
+            .tensors
+            .iter_mut()
+            .find(|t| t.name == name_gguf)
+            .expect("tensor");
+        t.bytes.iter_mut().for_each(|b| *b = 0);
+        let mut c = Case::from_writer(&w);
+        if dt_ref == DType::F16 {
+            // The file under test holds the same zeros as F32: values, not bytes, are compared.
+            let apr_name = apr_lint::format::writer::convert::hf_name(name_gguf).expect("hf name");
+            let t = c.t(&apr_name);
+            t.bytes = vec![0; t.bytes.len() * 2];
+            t.code = apr_code(DType::F32);
+        }
+        let o = c.lint();
+        let f = o
+            .findings
+            .iter()
+            .find(|f| f.code == "APRL-N017")
+            .unwrap_or_else(|| panic!("{dt_ref}: no dead-reference finding:\n{}", describe(&o)));
+        assert_eq!(f.severity, Severity::Warning);
+        assert!(f.message.contains(name_gguf), "{}", f.message);
+        // Nothing else: the files agree.
+        assert!(errors(&o).is_empty(), "{}", describe(&o));
+    }
+    // A clean pair has none.
+    let o = Case::generated(&TINY, DType::Q8_0).lint();
+    assert!(
+        !o.findings.iter().any(|f| f.code == "APRL-N017"),
+        "{}",
+        describe(&o)
+    );
+}
+
 #[test]
 fn unexplained_difference_is_value_mismatch() {
     let mut c = Case::generated(&TINY, DType::F32);

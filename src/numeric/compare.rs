@@ -140,6 +140,11 @@ pub fn compare(env: &Env<'_>, p: &Pair<'_>) -> RoleResult {
             res.compared = true;
             if let Some(f) = non_finite::scan_units(&mut ra, &units, ta) {
                 res.findings.push(base(f, ta, p.layer, a));
+            } else if ta.dims.len() == 2
+                && let Some(s) = Sample::read(&mut rb, &units)
+                && let Some(f) = degenerate::dead_reference(&s.values, &s.values, tb)
+            {
+                res.findings.push(base(f, ta, p.layer, a));
             } else if let Some(f) =
                 rope::identity_order_finding(a, b, env.arch, p.role, heads(env, p.role), &ta.name)
             {
@@ -210,6 +215,7 @@ fn judge(
     if n_bad == 0
         && let Some(v) = &b_vals
         && let Some(f) = degenerate::check(&s.values, v, ta, tb)
+            .or_else(|| degenerate::dead_reference(&s.values, v, tb))
     {
         return Some(f);
     }

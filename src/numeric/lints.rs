@@ -115,6 +115,13 @@ Why it matters: these roles were not checked; a pass says nothing about them.
 How to fix: compare against a reference in a dtype with values, or fix the size problem the static stage reports.
 Precedent: aprender #2394 (a corrupt file called VALID).");
 
+lint!(DEAD_REFERENCE, "APRL-N017", "degenerate", Warning,
+"both files agree on a weight matrix that is constant (all zeros) in the reference",
+"What it catches: a 2-D weight (embedding, projection, FFN matrix) whose sampled values are all one value in the reference, and the same in the file under test.
+Why it matters: the files agree, so every other check passes, but no trained model has a constant matrix: the reference itself is broken (a zero-filled export, a failed quantization, a truncated download padded with zeros), and the comparison proves nothing about that tensor.
+How to fix: re-create or re-download the reference, then convert again.
+Precedent: aprender PMAT-234 (zero-filled tensors that loaded fine).");
+
 lint!(TIED_NOT_COPY, "APRL-N016", "tied-embedding", Error,
 "the output matrix is not the embedding the reference ties it to",
 "What it catches: a file under test that carries its own output matrix (lm_head) while the reference has none (tied embeddings), and whose values are not the reference's embedding.
@@ -140,4 +147,5 @@ pub static ALL: &[&Lint] = &[
     &ROPE_ORDER_OK,
     &NOT_COMPARED,
     &TIED_NOT_COPY,
+    &DEAD_REFERENCE,
 ];
