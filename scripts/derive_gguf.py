@@ -8,6 +8,12 @@ type), plus what the options add. Used to make llama.cpp oracles for features th
                     10-token prompt, so these run from 0.5 to 8 over the pairs in a fixed shuffled
                     order: an implementation that ignores, inverts or reverses them disagrees with
                     llama.cpp's activations.
+  --llama3-freqs F,LOW,HIGH,ORIG
+                    add `rope_freqs.weight` as llama.cpp's converter computes it from Hugging Face's
+                    `rope_scaling` {"rope_type": "llama3", "factor": F, "low_freq_factor": LOW,
+                    "high_freq_factor": HIGH, "original_max_position_embeddings": ORIG}
+                    (conversion/llama.py `generate_extra_tensors`, ported from torch to numpy
+                    float32).
   --set KEY=VALUE   add or replace a key; `{arch}` in KEY is the architecture. VALUE is an integer
                     (written UINT32), a number with a point (FLOAT32) or else a string.
 
@@ -17,6 +23,7 @@ type), plus what the options add. Used to make llama.cpp oracles for features th
         --set '{arch}.rope.scaling.factor=4.0'
 """
 import argparse
+import math
 
 import numpy as np
 
@@ -27,6 +34,22 @@ def factors(n: int) -> np.ndarray:
     base = np.geomspace(0.5, 8.0, n)
     order = np.random.default_rng(31).permutation(n)
     return base[order].astype(np.float32)
+
+
+def llama3(base: float, dim: int, factor: float, low: float, high: float, old: float) -> np.ndarray:
+    freqs = 1.0 / (np.float32(base) ** (np.arange(0, dim, 2, dtype=np.float32) / np.float32(dim)))
+    low_wl, high_wl = old / low, old / high
+    out = []
+    for freq in freqs:
+        wavelen = 2 * math.pi / freq
+        if wavelen < high_wl:
+            out.append(1)
+        elif wavelen > low_wl:
+            out.append(factor)
+        else:
+            smooth = (old / wavelen - low) / (high - low)
+            out.append(1 / ((1 - smooth) / factor + smooth))
+    return np.array(out, dtype=np.float32)
 
 
 def typed(value: str):
@@ -47,6 +70,7 @@ def main() -> None:
     ap.add_argument("src")
     ap.add_argument("out")
     ap.add_argument("--rope-freqs", action="store_true")
+    ap.add_argument("--llama3-freqs")
     ap.add_argument("--set", action="append", default=[])
     args = ap.parse_args()
     r = gguf.GGUFReader(args.src)
@@ -68,6 +92,12 @@ def main() -> None:
         n_embd = r.fields[f"{arch}.embedding_length"].contents()
         n_head = r.fields[f"{arch}.attention.head_count"].contents()
         w.add_tensor("rope_freqs.weight", factors(n_embd // n_head // 2))
+    if args.llama3_freqs:
+        f, low, high, old = (float(x) for x in args.llama3_freqs.split(","))
+        n_embd = r.fields[f"{arch}.embedding_length"].contents()
+        n_head = r.fields[f"{arch}.attention.head_count"].contents()
+        base = r.fields[f"{arch}.rope.freq_base"].contents()
+        w.add_tensor("rope_freqs.weight", llama3(base, n_embd // n_head, f, low, high, old))
     for t in r.tensors:
         w.add_tensor(t.name, t.data, raw_shape=t.data.shape, raw_dtype=t.tensor_type)
     w.write_header_to_file()

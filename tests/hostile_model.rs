@@ -454,6 +454,26 @@ fn apr_cases(out: &mut Vec<Case>) {
             M013,
         ),
         ("rope_scaling", json!({"rope_type": "default"}), None),
+        (
+            "rope_scaling",
+            json!({"rope_type": "llama3", "factor": 8.0}),
+            Some("APRL-M023"),
+        ),
+        (
+            "rope_scaling",
+            json!({"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 4.0, "high_freq_factor": 1.0}),
+            M013,
+        ),
+        (
+            "rope_scaling",
+            json!({"rope_type": "llama3", "factor": -8.0}),
+            M013,
+        ),
+        (
+            "rope_scaling",
+            json!({"rope_type": "llama3", "factor": 8.0, "original_max_position_embeddings": 0}),
+            Some("APRL-M023"),
+        ),
     ];
     for (key, value, expect) in cases {
         let label = format!("APR `{key}` = {value}");

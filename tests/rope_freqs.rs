@@ -115,3 +115,126 @@ fn non_finite_or_zero_factors_skip_the_probe_with_a_reason() {
         );
     }
 }
+
+// Hugging Face's `llama3` scaling in an APR stands for the divisors a GGUF stores as
+// `rope_freqs.weight`. The oracle: llama.cpp's converter formula (ported in
+// `scripts/derive_gguf.py --llama3-freqs 8,1,4,16`) wrote the tensor, llama.cpp ran the file.
+
+const L3: &str = "tiny-llama-llama3-q8_0";
+
+fn llama3_json(factor: f64, orig: u64) -> serde_json::Value {
+    serde_json::json!({"rope_type": "llama3", "factor": factor, "low_freq_factor": 1.0,
+        "high_freq_factor": 4.0, "original_max_position_embeddings": orig})
+}
+
+/// `tiny-llama-q8_0` with the converter's `rope_freqs.weight` first, as gguf-py laid it out.
+fn llama3_gguf() -> Vec<u8> {
+    use apr_lint::format::writer::gguf::{GgufTensor, GgufWriter};
+    let factors = act(L3, "rope_freqs");
+    let mut w = GgufWriter::from_file(&gguf_file("gguf/tiny-llama-q8_0.gguf"));
+    let bytes = factors.iter().flat_map(|f| f.to_le_bytes()).collect();
+    w.tensors.insert(
+        0,
+        GgufTensor::new(
+            "rope_freqs.weight",
+            vec![32],
+            apr_lint::quant::DType::F32,
+            bytes,
+        ),
+    );
+    let b = w.to_bytes();
+    assert_eq!(
+        sha256_hex(&b),
+        "3a39e8c236a29e372ebaf8ffd5a112cce30e5f4f749823019fb72d5b9521258b",
+        "not the file llama.cpp ran"
+    );
+    b
+}
+
+/// The plain tiny llama converted, without `rope_freqs.weight`, with `scaling` as `rope_scaling`.
+fn apr_with_scaling(scaling: serde_json::Value) -> apr_lint::model::ModelView {
+    let mut w = clean_apr("gguf/tiny-llama-q8_0.gguf", Flavour::Aprender);
+    w.metadata.push(("rope_scaling".into(), scaling));
+    apr_view(&w)
+}
+
+#[test]
+fn hf_llama3_scaling_gives_llama_cpps_converter_factors() {
+    let v = apr_with_scaling(llama3_json(8.0, 16));
+    let s = v.config.rope_scaling.as_ref().expect("read").value.clone();
+    let mine = s.llama3_factors(1e6, 64).expect("llama3");
+    let theirs = act(L3, "rope_freqs");
+    assert_eq!(mine.len(), theirs.len());
+    for (i, (m, t)) in mine.iter().zip(&theirs).enumerate() {
+        assert!((m - t).abs() <= 1e-5 * t.abs(), "pair {i}: {m} vs {t}");
+    }
+    // They move the rotation at these positions: most pairs are divided by 8.
+    assert!(theirs.iter().filter(|f| **f == 8.0).count() > 20);
+}
+
+#[test]
+fn hf_llama3_scaling_rotates_as_llama_cpp_does() {
+    let rules = apr_lint::rules::RuleSet::builtin();
+    for v in [
+        view_of(llama3_gguf(), "l3.gguf"),
+        apr_with_scaling(llama3_json(8.0, 16)),
+    ] {
+        let r = apr_lint::rules::Resolved::new(&v, &rules);
+        let a = apr_lint::numeric::probe::forward(&v, &r, &act_tokens(L3)).unwrap();
+        for (mine, theirs) in [(&a.q_rope, "Qcur-0"), (&a.k_rope, "Kcur-0")] {
+            let t = act(L3, theirs);
+            let (max, _, cos) = apr_lint::numeric::probe::metrics(mine, &t);
+            let rel = max / t.iter().fold(0f64, |m, x| m.max((*x as f64).abs()));
+            assert!(
+                cos > 0.999 && rel < 5e-2,
+                "{theirs}: cosine {cos}, rel {rel}"
+            );
+        }
+    }
+    // Without the factors the same activations are not matched: the check above can fail.
+    let v = gguf_view("gguf/tiny-llama-q8_0.gguf");
+    let r = apr_lint::rules::Resolved::new(&v, &rules);
+    let a = apr_lint::numeric::probe::forward(&v, &r, &act_tokens(L3)).unwrap();
+    let t = act(L3, "Qcur-0");
+    assert!(
+        apr_lint::numeric::probe::metrics(&a.q_rope, &t).2 < 0.999 || {
+            let (max, _, _) = apr_lint::numeric::probe::metrics(&a.q_rope, &t);
+            max / t.iter().fold(0f64, |m, x| m.max((*x as f64).abs())) >= 5e-2
+        }
+    );
+}
+
+#[test]
+fn an_apr_with_llama3_scaling_pairs_with_a_gguf_with_rope_freqs() {
+    let g = view_of(llama3_gguf(), "l3.gguf");
+    let o = lint_pair(&apr_with_scaling(llama3_json(8.0, 16)), &g);
+    assert_eq!(o.verdict, Verdict::Pass, "{}", describe(&o));
+    // Other factors: the probe names the divisors.
+    let o = lint_pair(&apr_with_scaling(llama3_json(2.0, 16)), &g);
+    assert_eq!(o.verdict, Verdict::Fail, "{}", describe(&o));
+    assert!(
+        o.findings.iter().any(|f| f.code == "APRL-N020"
+            && f.class == "value-mismatch"
+            && f.message.contains("rope_freqs.weight")),
+        "{}",
+        describe(&o)
+    );
+    // A reference without the divisors: named statically and by the probe.
+    let o = lint_pair(
+        &apr_with_scaling(llama3_json(8.0, 16)),
+        &gguf_view("gguf/tiny-llama-q8_0.gguf"),
+    );
+    assert_eq!(o.verdict, Verdict::Fail, "{}", describe(&o));
+    assert!(
+        o.findings
+            .iter()
+            .any(|f| f.code == "APRL-M023" && f.message.contains("llama3")),
+        "{}",
+        describe(&o)
+    );
+    assert!(
+        o.findings.iter().any(|f| f.code == "APRL-N020"),
+        "{}",
+        describe(&o)
+    );
+}

@@ -158,6 +158,15 @@ fn rope_scaling(
             Severity::Error,
         ));
     }
+    if s.kind == "llama3" && !(s.low_freq_factor > 0.0 && s.high_freq_factor > s.low_freq_factor) {
+        problems.push((
+            format!(
+                "`llama3` scaling with low_freq_factor {} and high_freq_factor {}: the divisors interpolate between them, which needs 0 < low < high",
+                s.low_freq_factor, s.high_freq_factor
+            ),
+            Severity::Error,
+        ));
+    }
     if s.kind == "yarn" && s.original_context.is_none_or(|n| n == 0) {
         problems.push((
             "YaRN without an original context length (0 or absent, and no context length): its correction range is log(0)".to_owned(),

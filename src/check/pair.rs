@@ -90,6 +90,7 @@ pub fn check(
         return 0;
     }
     config(a, b, &pa, out);
+    rope_factors(a, ra, b, rb, &pa, out);
     // Roles on both sides.
     let mut matched = 0;
     let mut dtype_diffs: Vec<String> = Vec::new();
@@ -99,6 +100,9 @@ pub fn check(
         };
         match ra.find(&role.key, layer) {
             None => {
+                if role.key == ROPE_FREQS && llama3(a) {
+                    continue; // the divisors come from A's `llama3` rope_scaling (probe-checked)
+                }
                 if role
                     .tied_to
                     .as_deref()
@@ -157,6 +161,9 @@ pub fn check(
             continue;
         };
         if rb.find(&role.key, layer).is_none() {
+            if role.key == ROPE_FREQS && llama3(b) {
+                continue;
+            }
             if role.tied_to.is_some()
                 && rb
                     .find(role.tied_to.as_deref().unwrap_or(""), None)
@@ -253,6 +260,47 @@ fn config(a: &ModelView, b: &ModelView, pa: &str, out: &mut Vec<Finding>) {
         }
     }
     rope_scaling(a, b, pa, out);
+}
+
+/// The role of Llama 3's per-pair RoPE frequency divisors (rules: `rope_freqs`).
+const ROPE_FREQS: &str = "rope_freqs";
+
+/// Hugging Face's `llama3` RoPE scaling: the same divisors as `rope_freqs.weight`, as a formula.
+fn llama3(v: &ModelView) -> bool {
+    v.config
+        .rope_scaling
+        .as_ref()
+        .is_some_and(|s| s.value.kind == "llama3")
+}
+
+/// One file has Llama 3 frequency divisors only as a `llama3` `rope_scaling` and the other has
+/// none at all (no tensor, no such scaling). The tensor on one side without the other is the
+/// role check's `APRL-M021`; the values are compared by the probe.
+fn rope_factors(
+    a: &ModelView,
+    ra: &Resolved<'_>,
+    b: &ModelView,
+    rb: &Resolved<'_>,
+    pa: &str,
+    out: &mut Vec<Finding>,
+) {
+    let has = |v: &ModelView, r: &Resolved<'_>| llama3(v) || r.find(ROPE_FREQS, None).is_some();
+    let msg = if llama3(a) && !has(b, rb) {
+        format!(
+            "`{pa}` records Hugging Face `llama3` RoPE scaling (per-pair frequency divisors) and the reference has neither those nor a `rope_freqs.weight`: llama.cpp runs the reference with plain RoPE"
+        )
+    } else if llama3(b) && !has(a, ra) {
+        format!(
+            "the reference records Hugging Face `llama3` RoPE scaling (per-pair frequency divisors) and `{pa}` has neither those nor a `rope_freqs.weight`: its loader runs plain RoPE"
+        )
+    } else {
+        return;
+    };
+    let mut f = Finding::new(&CONFIG_DIFFERS, msg)
+        .help("convert again with the frequency factors (llama.cpp's converter writes `rope_freqs.weight` for `llama3`; ik_llama.cpp PR #402 fixed a converter that left it out)")
+        .file(a.path());
+    f.span = a.config.rope_scaling.as_ref().and_then(|s| s.span);
+    out.push(f);
 }
 
 /// RoPE context scaling: llama.cpp stretches the rotation by what the GGUF's `rope.scaling.*` keys

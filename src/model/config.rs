@@ -54,17 +54,52 @@ pub struct RopeScaling {
     pub original_context: Option<u64>,
     /// GGUF `rope.scaling.attn_factor`: multiplies the rotation's magnitude (default 1).
     pub attn_factor: f64,
+    /// Hugging Face `llama3` only (APR): `low_freq_factor`, `high_freq_factor` (defaults 1 and 4,
+    /// as llama.cpp's converter has them).
+    pub low_freq_factor: f64,
+    pub high_freq_factor: f64,
 }
 
 impl RopeScaling {
-    /// Whether the rotation differs from plain RoPE at all.
+    /// Whether the rotation is stretched beyond plain RoPE. Hugging Face's `llama3` is not: it
+    /// stands for per-pair frequency divisors, which GGUF stores as `rope_freqs.weight` (see
+    /// [`RopeScaling::llama3_factors`]) and which are compared as such.
     pub fn is_effective(&self) -> bool {
         let stretched = self.kind != "none" && self.factor != 1.0;
         match self.kind.as_str() {
-            "none" => self.attn_factor != 1.0,
+            "none" | "llama3" => self.attn_factor != 1.0,
             "linear" | "yarn" => stretched || self.attn_factor != 1.0,
             _ => true,
         }
+    }
+
+    /// The divisors llama.cpp's converter writes as `rope_freqs.weight` for Hugging Face's
+    /// `llama3` scaling (`conversion/llama.py`, `generate_extra_tensors`), for RoPE base `base`
+    /// and `dim` rotated dims. None for other kinds.
+    pub fn llama3_factors(&self, base: f64, dim: usize) -> Option<Vec<f32>> {
+        if self.kind != "llama3" {
+            return None;
+        }
+        let old = self.original_context.unwrap_or(8192) as f64;
+        let (low, high, factor) = (self.low_freq_factor, self.high_freq_factor, self.factor);
+        let (low_wl, high_wl) = (old / low, old / high);
+        Some(
+            (0..dim / 2)
+                .map(|i| {
+                    let freq = 1.0 / base.powf(2.0 * i as f64 / dim as f64);
+                    let wavelen = 2.0 * std::f64::consts::PI / freq;
+                    let f = if wavelen < high_wl {
+                        1.0
+                    } else if wavelen > low_wl {
+                        factor
+                    } else {
+                        let smooth = (old / wavelen - low) / (high - low);
+                        1.0 / ((1.0 - smooth) / factor + smooth)
+                    };
+                    f as f32
+                })
+                .collect(),
+        )
     }
 
     /// One line for messages: `yarn ×4 (original context 32768)`.
@@ -247,6 +282,8 @@ impl Config {
                                 .map(|v| v.value)
                                 .or(cfg.context_length.as_ref().map(|v| v.value)),
                             attn_factor: attn.map_or(1.0, |v| v.value),
+                            low_freq_factor: 1.0,
+                            high_freq_factor: 4.0,
                         },
                         key,
                         span,
@@ -368,6 +405,13 @@ impl Config {
                                     span,
                                 ));
                             }
+                            // llama.cpp's converter: llama3 defaults to factor 8 over 8192.
+                            let llama3 = kind == "llama3";
+                            let default_ctx = if llama3 {
+                                Some(8192)
+                            } else {
+                                cfg.context_length.as_ref().map(|v| v.value)
+                            };
                             cfg.rope_scaling = Some(ConfigValue {
                                 value: RopeScaling {
                                     kind: if kind == "default" {
@@ -375,12 +419,22 @@ impl Config {
                                     } else {
                                         kind
                                     },
-                                    factor: factor.map_or(1.0, |f| if f == 0.0 { 1.0 } else { f }),
+                                    factor: factor.map_or(if llama3 { 8.0 } else { 1.0 }, |f| {
+                                        if f == 0.0 { 1.0 } else { f }
+                                    }),
                                     original_context: o
                                         .get("original_max_position_embeddings")
                                         .and_then(|x| x.as_u64())
-                                        .or(cfg.context_length.as_ref().map(|v| v.value)),
+                                        .or(default_ctx),
                                     attn_factor: 1.0,
+                                    low_freq_factor: o
+                                        .get("low_freq_factor")
+                                        .and_then(|x| x.as_f64())
+                                        .unwrap_or(1.0),
+                                    high_freq_factor: o
+                                        .get("high_freq_factor")
+                                        .and_then(|x| x.as_f64())
+                                        .unwrap_or(4.0),
                                 },
                                 key,
                                 span,

@@ -149,7 +149,8 @@ impl Stretch {
         }
         let f = s.factor;
         match s.kind.as_str() {
-            "none" => Ok(Stretch {
+            // `llama3` is per-pair divisors (`RopeScaling::llama3_factors`), not a stretch.
+            "none" | "llama3" => Ok(Stretch {
                 attn_factor: s.attn_factor,
                 ..Stretch::NONE
             }),

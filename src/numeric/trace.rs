@@ -180,22 +180,30 @@ impl<'a> Model<'a> {
         }
         // llama.cpp divides each pair's angle by its factor: a zero, negative or non-finite one
         // makes every rotation after position 0 meaningless, so it is not run.
-        let rope_factors = match r.find("rope_freqs", None) {
-            None => None,
-            Some(_) => {
-                let f = vector(view, r, "rope_freqs", None, hd / 2)?;
-                if let Some((i, v)) = f
-                    .iter()
-                    .enumerate()
-                    .find(|(_, v)| !(v.is_finite() && **v > 0.0))
-                {
-                    return Err(format!(
-                        "`rope_freqs.weight` holds {v} for rotary pair {i}: llama.cpp divides that pair's angle by it"
-                    ));
-                }
-                Some(f)
-            }
+        let (rope_factors, source) = match r.find("rope_freqs", None) {
+            // Hugging Face's `llama3` scaling stands for the divisors GGUF stores as a tensor.
+            None => (
+                view.config.rope_scaling.as_ref().and_then(|s| {
+                    let theta = view.config.rope_theta.as_ref().map_or(10000.0, |v| v.value);
+                    s.value.llama3_factors(theta, hd)
+                }),
+                "the `llama3` `rope_scaling`",
+            ),
+            Some(_) => (
+                Some(vector(view, r, "rope_freqs", None, hd / 2)?),
+                "`rope_freqs.weight`",
+            ),
         };
+        if let Some((i, v)) = rope_factors
+            .iter()
+            .flatten()
+            .enumerate()
+            .find(|(_, v)| !(v.is_finite() && **v > 0.0))
+        {
+            return Err(format!(
+                "{source} gives {v} for rotary pair {i}: llama.cpp divides that pair's angle by it"
+            ));
+        }
         let theta = view
             .config
             .rope_theta
