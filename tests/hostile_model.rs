@@ -179,11 +179,12 @@ fn cases() -> Vec<Case> {
         for (label, kind, orig, attn, expect) in [
             ("yarn", "yarn", MetaValue::U32(4096), 1.0, None),
             (
+                // 0 means the training context (llama_context), which the micro model has.
                 "yarn, original context 0",
                 "yarn",
                 MetaValue::U32(0),
                 1.0,
-                M013,
+                None,
             ),
             (
                 "yarn, original context 2^64-1",
@@ -451,7 +452,18 @@ fn apr_cases(out: &mut Vec<Case>) {
         (
             "rope_scaling",
             json!({"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 0}),
-            M013,
+            Some("APRL-M023"),
+        ),
+        // Dynamic NTK changes nothing within the trained context; llama.cpp's converter drops it.
+        (
+            "rope_scaling",
+            json!({"type": "dynamic", "factor": 2.0}),
+            None,
+        ),
+        (
+            "rope_scaling",
+            json!({"rope_type": "none", "factor": -2.0}),
+            None,
         ),
         ("rope_scaling", json!({"rope_type": "default"}), None),
         (

@@ -650,6 +650,24 @@ fn zeroed_reference_matrix_is_a_dead_reference() {
         // Nothing else: the files agree.
         assert!(errors(&o).is_empty(), "{}", describe(&o));
     }
+    // A different constant in the file under test is a disagreement, not a dead reference.
+    let mut w = gguf_model(&TINY, DType::F32, 7);
+    let t = w
+        .tensors
+        .iter_mut()
+        .find(|t| t.name == "blk.0.ffn_up.weight")
+        .expect("tensor");
+    t.bytes.iter_mut().for_each(|b| *b = 0);
+    let mut c = Case::from_writer(&w);
+    let t = c.t("model.layers.0.mlp.up_proj.weight");
+    t.bytes = 1f32.to_le_bytes().repeat(t.bytes.len() / 4);
+    let o = c.lint();
+    assert!(
+        !o.findings.iter().any(|f| f.code == "APRL-N017"),
+        "{}",
+        describe(&o)
+    );
+    assert!(!errors(&o).is_empty(), "{}", describe(&o));
     // A clean pair has none.
     let o = Case::generated(&TINY, DType::Q8_0).lint();
     assert!(

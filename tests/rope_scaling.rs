@@ -183,11 +183,12 @@ fn scaling_llama_cpp_refuses_is_a_per_file_error() {
             ][..],
         ),
         (
-            "YaRN without an original context",
+            "YaRN without an original context (0 means the context length, itself 0)",
             &[
                 ("{arch}.rope.scaling.type", "yarn"),
                 ("{arch}.rope.scaling.factor", "4.0"),
                 ("{arch}.rope.scaling.original_context_length", "0"),
+                ("{arch}.context_length", "0"),
             ][..],
         ),
     ] {
@@ -204,11 +205,38 @@ fn scaling_llama_cpp_refuses_is_a_per_file_error() {
             describe(&o)
         );
     }
-    // Plain files stay clean of it.
-    let o = lint_one(&yarn_gguf());
-    assert!(
-        !o.findings.iter().any(|f| f.code == "APRL-M013"),
-        "{}",
-        describe(&o)
-    );
+    // Valid scaling stays clean of it: YaRN, an original context of 0 (llama.cpp then uses the
+    // context length), and any factor with type none (llama.cpp ignores it).
+    for keys in [
+        &[][..],
+        &[("{arch}.rope.scaling.original_context_length", "0")][..],
+        &[
+            ("{arch}.rope.scaling.type", "none"),
+            ("{arch}.rope.scaling.factor", "-3.0"),
+        ][..],
+    ] {
+        let (_, base, yarn, _) = CASES[1];
+        let mut all: Vec<(&str, &str)> = yarn.to_vec();
+        all.extend_from_slice(keys);
+        let o = lint_one(&view_of(gguf_with_keys(base, &all), "ok.gguf"));
+        assert!(
+            !o.findings.iter().any(|f| f.code == "APRL-M013"),
+            "{keys:?}\n{}",
+            describe(&o)
+        );
+    }
+}
+
+#[test]
+fn hf_dynamic_scaling_is_not_a_difference() {
+    // llama.cpp's converter drops Hugging Face's dynamic NTK scaling, which changes nothing within
+    // the trained context: an APR that kept it pairs with the plain GGUF.
+    let g = "gguf/tiny-qwen2-tied-q8_0.gguf";
+    let mut w = clean_apr(g, Flavour::Aprender);
+    w.metadata.push((
+        "rope_scaling".into(),
+        json!({"type": "dynamic", "factor": 2.0}),
+    ));
+    let o = lint_pair(&apr_view(&w), &gguf_view(g));
+    assert_eq!(o.verdict, Verdict::Pass, "{}", describe(&o));
 }

@@ -140,7 +140,7 @@ fn rope_scaling(
             (format!("RoPE scaling type `{}` is not a Hugging Face `rope_type`", s.kind), Severity::Warning)
         });
     }
-    if !s.factor.is_finite() || s.factor < 0.0 {
+    if s.uses_factor() && (!s.factor.is_finite() || s.factor < 0.0) {
         problems.push((
             format!(
                 "RoPE scaling factor {}: angles are divided by it, so it must be a positive finite number",
@@ -169,7 +169,7 @@ fn rope_scaling(
     }
     if s.kind == "yarn" && s.original_context.is_none_or(|n| n == 0) {
         problems.push((
-            "YaRN without an original context length (0 or absent, and no context length): its correction range is log(0)".to_owned(),
+            "YaRN without an original context length (neither `original_context_length` nor the context length is above 0): its correction range is log(0)".to_owned(),
             Severity::Error,
         ));
     }

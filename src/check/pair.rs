@@ -325,6 +325,14 @@ fn rope_scaling(a: &ModelView, b: &ModelView, pa: &str, out: &mut Vec<Finding>) 
     let (msg, help, span) = match (x, y) {
         (None, None) => return,
         (Some(x), Some(y)) if same(&x.value, &y.value) => return,
+        (None, Some(y))
+            if y.value.attn_factor != 1.0
+                && matches!(a.container, crate::format::Container::Apr(_)) =>
+        (
+            format!("the reference stretches RoPE ({}, `{}`) and `{pa}` records no RoPE scaling: its loader rotates unscaled", y.value.describe(), y.key),
+            format!("the reference multiplies every rotated Q and K value by `rope.scaling.attn_factor` {}, and APR metadata has no key for it: loaders of the converted file cannot reproduce that rotation", y.value.attn_factor),
+            None,
+        ),
         (None, Some(y)) => (
             format!("the reference stretches RoPE ({}, `{}`) and `{pa}` records no RoPE scaling: its loader rotates unscaled, so every position past 0 is rotated by other angles", y.value.describe(), y.key),
             format!("record the reference's scaling in the APR metadata, e.g. `\"rope_scaling\": {{\"rope_type\": \"{}\", \"factor\": {}{}}}`", y.value.kind, y.value.factor, match (y.value.kind.as_str(), y.value.original_context) {("yarn", Some(n)) => format!(", \"original_max_position_embeddings\": {n}"), _ => String::new()}),

@@ -64,13 +64,19 @@ impl RopeScaling {
     /// Whether the rotation is stretched beyond plain RoPE. Hugging Face's `llama3` is not: it
     /// stands for per-pair frequency divisors, which GGUF stores as `rope_freqs.weight` (see
     /// [`RopeScaling::llama3_factors`]) and which are compared as such.
+    /// Hugging Face's `dynamic` (NTK) scaling changes nothing within the trained context, and
+    /// llama.cpp's converter drops it: not a stretch either.
     pub fn is_effective(&self) -> bool {
-        let stretched = self.kind != "none" && self.factor != 1.0;
         match self.kind.as_str() {
-            "none" | "llama3" => self.attn_factor != 1.0,
-            "linear" | "yarn" => stretched || self.attn_factor != 1.0,
+            "none" | "llama3" | "dynamic" => self.attn_factor != 1.0,
+            "linear" | "yarn" => self.factor != 1.0 || self.attn_factor != 1.0,
             _ => true,
         }
+    }
+
+    /// Whether `factor` is used at all (llama.cpp ignores it for `none`).
+    pub fn uses_factor(&self) -> bool {
+        !matches!(self.kind.as_str(), "none" | "dynamic")
     }
 
     /// The divisors llama.cpp's converter writes as `rope_freqs.weight` for Hugging Face's
@@ -278,8 +284,10 @@ impl Config {
                             kind,
                             factor: factor
                                 .map_or(1.0, |f| if f.value == 0.0 { 1.0 } else { f.value }),
+                            // llama_context: 0 (or absent) means the training context.
                             original_context: orig
                                 .map(|v| v.value)
+                                .filter(|n| *n != 0)
                                 .or(cfg.context_length.as_ref().map(|v| v.value)),
                             attn_factor: attn.map_or(1.0, |v| v.value),
                             low_freq_factor: 1.0,
@@ -425,6 +433,7 @@ impl Config {
                                     original_context: o
                                         .get("original_max_position_embeddings")
                                         .and_then(|x| x.as_u64())
+                                        .filter(|n| *n != 0)
                                         .or(default_ctx),
                                     attn_factor: 1.0,
                                     low_freq_factor: o

@@ -78,8 +78,11 @@ pub struct Activations {
     pub q_dim: usize,
     pub kv_dim: usize,
     pub rope: RopeType,
-    /// `rope_freqs.weight`, if the file has one.
+    /// Per-pair RoPE frequency divisors (`rope_freqs.weight`, or from a `llama3` `rope_scaling`).
     pub rope_factors: Option<Vec<f32>>,
+    pub rope_factors_source: &'static str,
+    /// RoPE context scaling as applied.
+    pub stretch: Stretch,
 }
 
 /// The rotation a file will get: a GGUF gets its architecture's; an APR its declared `rope_type`
@@ -138,7 +141,7 @@ impl Stretch {
         n_dims: usize,
         base: f64,
     ) -> Result<Stretch, String> {
-        if !(s.factor.is_finite() && s.factor > 0.0) {
+        if s.uses_factor() && !(s.factor.is_finite() && s.factor > 0.0) {
             return Err(format!("RoPE scaling factor {} cannot be run", s.factor));
         }
         if !(s.attn_factor.is_finite() && s.attn_factor > 0.0) {
@@ -149,8 +152,9 @@ impl Stretch {
         }
         let f = s.factor;
         match s.kind.as_str() {
-            // `llama3` is per-pair divisors (`RopeScaling::llama3_factors`), not a stretch.
-            "none" | "llama3" => Ok(Stretch {
+            // `llama3` is per-pair divisors (`RopeScaling::llama3_factors`), not a stretch;
+            // `dynamic` changes nothing within the trained context (llama.cpp has no such type).
+            "none" | "llama3" | "dynamic" => Ok(Stretch {
                 attn_factor: s.attn_factor,
                 ..Stretch::NONE
             }),
@@ -182,6 +186,15 @@ impl Stretch {
             }
             other => Err(format!("RoPE scaling `{other}` is not modelled")),
         }
+    }
+
+    /// The same rotation up to f32 storage of the parameters.
+    pub fn close_to(&self, o: &Stretch) -> bool {
+        let near = |x: f64, y: f64| (x - y).abs() <= 1e-6 * y.abs().max(1.0);
+        near(self.freq_scale, o.freq_scale)
+            && near(self.attn_factor, o.attn_factor)
+            && self.ext_factor == o.ext_factor
+            && (self.ext_factor == 0.0 || self.corr == o.corr)
     }
 
     /// The angle and magnitude of rotary pair `i` for unscaled angle `theta_extrap`.
@@ -275,6 +288,8 @@ pub fn forward(view: &ModelView, r: &Resolved<'_>, tokens: &[u32]) -> Result<Act
         kv_dim: ai.kv_dim,
         rope: m.rope_type(),
         rope_factors: m.rope_factors().map(<[f32]>::to_vec),
+        rope_factors_source: m.rope_factors_source(),
+        stretch: m.stretch(),
     })
 }
 
@@ -519,8 +534,8 @@ pub fn gguf_to_hf(x: &[f32], d: usize) -> Vec<f32> {
     out
 }
 
-/// Whether two files' rotary frequency divisors (`rope_freqs.weight`) differ: present in one only,
-/// or different lengths or values (beyond F16 rounding).
+/// Whether two files' rotary frequency divisors differ: present in one only, or different lengths
+/// or values (beyond F16 rounding).
 fn factors_differ(a: Option<&[f32]>, b: Option<&[f32]>) -> bool {
     match (a, b) {
         (None, None) => false,
@@ -534,19 +549,24 @@ fn factors_differ(a: Option<&[f32]>, b: Option<&[f32]>) -> bool {
     }
 }
 
-/// Turn the first failing stage into a finding. `thetas` and `factors` are the RoPE base and the
-/// `rope_freqs.weight` divisors of the file under test and of the reference.
-/// `scalings` are the two files' RoPE context scaling as [`RopeScaling::describe`] puts it (None:
-/// plain RoPE).
-///
-/// [`RopeScaling::describe`]: crate::model::config::RopeScaling::describe
-pub fn finding(
-    p: &Probe,
-    a: &ModelView,
-    thetas: (f64, f64),
-    factors: (Option<&[f32]>, Option<&[f32]>),
-    scalings: (Option<String>, Option<String>),
-) -> Option<Finding> {
+/// What one file's RoPE is made of, for the probe's verdict after RoPE.
+pub struct RopeSide<'a> {
+    pub theta: f64,
+    pub factors: Option<&'a [f32]>,
+    /// "`rope_freqs.weight`" or "the `llama3` `rope_scaling`".
+    pub factors_source: &'static str,
+    pub stretch: Stretch,
+    /// The context scaling as [`RopeScaling::describe`] puts it; None: not stretched.
+    ///
+    /// [`RopeScaling::describe`]: crate::model::config::RopeScaling::describe
+    pub scaling: Option<String>,
+}
+
+/// Turn the first failing stage into a finding; `sides` are the file under test's RoPE and the
+/// reference's.
+pub fn finding(p: &Probe, a: &ModelView, sides: (&RopeSide<'_>, &RopeSide<'_>)) -> Option<Finding> {
+    let (sa, sb) = sides;
+    let thetas = (sa.theta, sb.theta);
     let first = p.stages.iter().find(|s| !s.pass)?;
     let theta_differs = (thetas.0 - thetas.1).abs() > 1e-6 * thetas.1.abs();
     let pre_ok = |name: &str| {
@@ -570,7 +590,7 @@ pub fn finding(
     }
     let (lint, msg, help) = match first.stage {
         "q_rope" | "k_rope" | "q_rope_far" | "k_rope_far"
-            if scalings.0 != scalings.1 && pre_ok("q") && pre_ok("k") =>
+            if !sa.stretch.close_to(&sb.stretch) && pre_ok("q") && pre_ok("k") =>
         {
             let none = || "none".to_owned();
             let mut f = Finding::new(
@@ -579,8 +599,8 @@ pub fn finding(
                     "layer-0 {} diverges after RoPE (cosine {:.4}) while Q and K agree before it: RoPE scaling is {} here and {} in the reference",
                     first.stage,
                     first.cosine,
-                    scalings.0.clone().unwrap_or_else(none),
-                    scalings.1.clone().unwrap_or_else(none)
+                    sa.scaling.clone().unwrap_or_else(none),
+                    sb.scaling.clone().unwrap_or_else(none)
                 ),
             );
             f.class = "metadata-mismatch";
@@ -592,21 +612,35 @@ pub fn finding(
             );
         }
         "q_rope" | "k_rope" | "q_rope_far" | "k_rope_far"
-            if factors_differ(factors.0, factors.1) && pre_ok("q") && pre_ok("k") =>
+            if factors_differ(sa.factors, sb.factors) && pre_ok("q") && pre_ok("k") =>
         {
-            let (what, class) = match factors {
+            let (what, class) = match (sa.factors, sb.factors) {
                 (None, _) => (
-                    "this file has no `rope_freqs.weight` while the reference divides its rotary angles by one: the Llama 3 frequency factors were dropped",
+                    format!(
+                        "this file has no RoPE frequency divisors (no `rope_freqs.weight`, no `llama3` `rope_scaling`) while the reference divides its rotary angles by {}: the Llama 3 frequency factors were dropped",
+                        sb.factors_source
+                    ),
                     "missing-tensor",
                 ),
                 (_, None) => (
-                    "this file divides its rotary angles by a `rope_freqs.weight` the reference does not have",
+                    format!(
+                        "this file divides its rotary angles by {}, which the reference does not have",
+                        sa.factors_source
+                    ),
                     "unexpected-tensor",
                 ),
                 _ => (
-                    "its `rope_freqs.weight` differs from the reference's (inverse frequencies stored instead of divisors, or another model's factors)",
+                    format!(
+                        "the divisors from {} differ from the reference's {} (inverse frequencies stored instead of divisors, or another model's factors)",
+                        sa.factors_source, sb.factors_source
+                    ),
                     "value-mismatch",
                 ),
+            };
+            let help = if sa.factors_source.contains("llama3") {
+                "make the `llama3` `rope_scaling` (factor, low/high_freq_factor, original_max_position_embeddings) the one the reference was converted from"
+            } else {
+                "copy `rope_freqs.weight` from the reference unchanged (F32, one divisor per rotary pair)"
             };
             let mut f = Finding::new(
                 &PROBE_DIVERGES,
@@ -616,12 +650,7 @@ pub fn finding(
                 ),
             );
             f.class = class;
-            return Some(
-                f.help("copy `rope_freqs.weight` from the reference unchanged (F32, one divisor per rotary pair)")
-                    .file(a.path())
-                    .layer(Some(0))
-                    .evidence(ev),
-            );
+            return Some(f.help(help).file(a.path()).layer(Some(0)).evidence(ev));
         }
         "q_rope" | "k_rope" | "q_rope_far" | "k_rope_far"
             if theta_differs && pre_ok("q") && pre_ok("k") =>
@@ -840,13 +869,17 @@ pub fn run(
             .map(|x| x.value)
             .unwrap_or(10000.0)
     };
-    if let Some(f) = finding(
-        &probe,
-        a,
-        (theta(a), theta(b)),
-        (fa.rope_factors.as_deref(), fb.rope_factors.as_deref()),
-        (scaling(a), scaling(b)),
-    ) {
+    let side = |v: &ModelView, x: &'_ Activations| RopeSide {
+        theta: theta(v),
+        factors: None,
+        factors_source: x.rope_factors_source,
+        stretch: x.stretch,
+        scaling: scaling(v),
+    };
+    let (mut sa, mut sb) = (side(a, &fa), side(b, &fb));
+    sa.factors = fa.rope_factors.as_deref();
+    sb.factors = fb.rope_factors.as_deref();
+    if let Some(f) = finding(&probe, a, (&sa, &sb)) {
         out.push(f);
     }
     Some(probe)

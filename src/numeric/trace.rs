@@ -150,6 +150,8 @@ pub struct Model<'a> {
     rope: RopeType,
     /// `rope_freqs.weight` (Llama 3.1+): one divisor of the rotation angle per rotary pair.
     rope_factors: Option<Vec<f32>>,
+    /// Where they came from: "`rope_freqs.weight`" or "the `llama3` `rope_scaling`".
+    rope_factors_source: &'static str,
     /// RoPE context scaling (`rope.scaling.*` / `rope_scaling`), as llama.cpp applies it.
     stretch: Stretch,
     pub n_layer: u32,
@@ -180,6 +182,10 @@ impl<'a> Model<'a> {
         }
         // llama.cpp divides each pair's angle by its factor: a zero, negative or non-finite one
         // makes every rotation after position 0 meaningless, so it is not run.
+        // Real heads are at most a few hundred wide; the divisors below are computed per pair.
+        if hd > 1 << 16 {
+            return Err(format!("head_dim {hd} is wider than any model's"));
+        }
         let (rope_factors, source) = match r.find("rope_freqs", None) {
             // Hugging Face's `llama3` scaling stands for the divisors GGUF stores as a tensor.
             None => (
@@ -218,6 +224,7 @@ impl<'a> Model<'a> {
             view,
             r,
             rope_factors,
+            rope_factors_source: source,
             stretch,
             hidden: get("hidden")?,
             n_head,
@@ -283,6 +290,11 @@ impl<'a> Model<'a> {
     /// The rotary frequency divisors this file's model uses (`rope_freqs.weight`), if any.
     pub fn rope_factors(&self) -> Option<&[f32]> {
         self.rope_factors.as_deref()
+    }
+
+    /// Where [`Model::rope_factors`] came from, for messages.
+    pub fn rope_factors_source(&self) -> &'static str {
+        self.rope_factors_source
     }
 
     /// The RoPE context scaling this file's model applies.

@@ -25,8 +25,9 @@ pub fn gguf_view(name: &str) -> ModelView {
     ModelView::open(&fixture(name)).expect("fixture reads")
 }
 
-/// A fixture GGUF with RoPE-scaling keys added, as `scripts/derive_gguf.py --set` adds them (same
-/// key order, same types: UINT32 for integers, FLOAT32 for numbers, else a string), in memory.
+/// A fixture GGUF with keys added (at the end) or replaced (in place), as `scripts/derive_gguf.py
+/// --set` does for new keys (same types: UINT32 for integers, FLOAT32 for numbers, else a
+/// string), in memory.
 /// Returns the bytes, so a test can check they are the file llama.cpp ran.
 pub fn gguf_with_keys(name: &str, keys: &[(&str, &str)]) -> Vec<u8> {
     use apr_lint::format::writer::gguf::{GgufWriter, MetaValue};
@@ -45,7 +46,13 @@ pub fn gguf_with_keys(name: &str, keys: &[(&str, &str)]) -> Vec<u8> {
         } else {
             MetaValue::string(*v)
         };
-        w.meta(k.replace("{arch}", &arch), value);
+        let key = k.replace("{arch}", &arch);
+        match w.metadata.iter_mut().find(|(x, _)| *x == key) {
+            Some(e) => e.1 = value,
+            None => {
+                w.meta(key, value);
+            }
+        }
     }
     w.to_bytes()
 }
