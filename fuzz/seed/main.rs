@@ -246,6 +246,24 @@ fn main() {
         "qwen2-vs-llama.pair",
         &join_pair(find_apr("qwen2-q8_0-realizar"), find("llama-q8_0")),
     );
+    // Hugging Face `llama3` scaling in the APR against the GGUF's `rope_freqs.weight`.
+    {
+        let g = read(find("llama-linear-ropefreqs-q8_0"));
+        let mut w = gguf_to_apr(&g, Flavour::Aprender);
+        w.tensors.retain(|t| t.name != "rope_freqs.weight");
+        w.metadata.retain(|(k, _)| k != "rope_scaling");
+        w.metadata.push((
+            "rope_scaling".into(),
+            serde_json::json!({"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+                "high_freq_factor": 4.0, "original_max_position_embeddings": 16}),
+        ));
+        write(
+            out,
+            "lint_pair",
+            "apr-llama3-vs-gguf-ropefreqs.pair",
+            &join_pair(&w.to_bytes(), find("llama-linear-ropefreqs-q8_0")),
+        );
+    }
     write(
         out,
         "lint_pair",
