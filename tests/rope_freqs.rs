@@ -243,7 +243,8 @@ fn an_apr_with_llama3_scaling_pairs_with_a_gguf_with_rope_freqs() {
 fn a_huge_head_dim_with_llama3_scaling_is_refused_not_allocated() {
     for hd in [1u64 << 40, 1 << 62, u64::MAX - 1] {
         let mut w = clean_apr("gguf/tiny-llama-q8_0.gguf", Flavour::Aprender);
-        w.metadata.push(("rope_scaling".into(), llama3_json(8.0, 16)));
+        w.metadata
+            .push(("rope_scaling".into(), llama3_json(8.0, 16)));
         w.metadata.retain(|(k, _)| k != "head_dim");
         w.metadata.push(("head_dim".into(), serde_json::json!(hd)));
         let o = lint_pair(&apr_view(&w), &gguf_view("gguf/tiny-llama-q8_0.gguf"));
