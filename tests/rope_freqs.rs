@@ -64,11 +64,13 @@ fn dropped_factors_are_named_statically_and_by_the_probe() {
         "{}",
         describe(&o)
     );
-    // Q and K agree before RoPE; after it the probe names the dropped factors.
+    // Q and K agree before RoPE; after it the probe names the dropped factors, and says to copy
+    // the tensor (this file has no `llama3` scaling to fix).
     assert!(
         o.findings.iter().any(|f| f.code == "APRL-N020"
             && f.class == "missing-tensor"
-            && f.message.contains("rope_freqs.weight")),
+            && f.message.contains("rope_freqs.weight")
+            && f.help.contains("copy `rope_freqs.weight`")),
         "{}",
         describe(&o)
     );
@@ -249,5 +251,32 @@ fn a_huge_head_dim_with_llama3_scaling_is_refused_not_allocated() {
         w.metadata.push(("head_dim".into(), serde_json::json!(hd)));
         let o = lint_pair(&apr_view(&w), &gguf_view("gguf/tiny-llama-q8_0.gguf"));
         assert_ne!(o.verdict, Verdict::Pass, "{hd}\n{}", describe(&o));
+    }
+}
+
+#[test]
+fn llama3_divisors_are_compared_without_the_probe() {
+    let g = view_of(llama3_gguf(), "l3.gguf");
+    let opts = apr_lint::pipeline::Options {
+        no_probe: true,
+        ..Default::default()
+    };
+    for (factor, differs) in [(8.0, false), (2.0, true)] {
+        let a = apr_with_scaling(llama3_json(factor, 16));
+        let o = apr_lint::pipeline::lint(&a, Some(&g), &opts);
+        let found = o.findings.iter().any(|f| {
+            f.code == "APRL-N001" && f.message.contains("llama3") && f.message.contains("pair")
+        });
+        assert_eq!(found, differs, "factor {factor}\n{}", describe(&o));
+        assert_eq!(
+            o.verdict,
+            if differs {
+                Verdict::Fail
+            } else {
+                Verdict::Pass
+            },
+            "factor {factor}\n{}",
+            describe(&o)
+        );
     }
 }

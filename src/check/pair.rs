@@ -266,11 +266,9 @@ fn config(a: &ModelView, b: &ModelView, pa: &str, out: &mut Vec<Finding>) {
 const ROPE_FREQS: &str = "rope_freqs";
 
 /// Hugging Face's `llama3` RoPE scaling: the same divisors as `rope_freqs.weight`, as a formula.
+/// APR only (llama.cpp refuses that type in a GGUF); a factor of 1 divides by nothing.
 fn llama3(v: &ModelView) -> bool {
-    v.config
-        .rope_scaling
-        .as_ref()
-        .is_some_and(|s| s.value.kind == "llama3")
+    crate::numeric::llama3_scaling(v).is_some_and(|s| s.factor != 1.0)
 }
 
 /// One file has Llama 3 frequency divisors only as a `llama3` `rope_scaling` and the other has

@@ -404,7 +404,22 @@ impl Config {
                                 .or_else(|| o.get("type"))
                                 .and_then(|k| k.as_str())
                                 .unwrap_or("linear")
-                                .to_owned();
+                                .to_lowercase();
+                            for k in [
+                                "low_freq_factor",
+                                "high_freq_factor",
+                                "original_max_position_embeddings",
+                            ] {
+                                if let Some(x) = o.get(k)
+                                    && !(x.is_f64() || x.is_u64() || x.is_i64())
+                                {
+                                    cfg.problems.push((
+                                        format!("rope_scaling.{k}"),
+                                        format!("expected a number, found {x}"),
+                                        span,
+                                    ));
+                                }
+                            }
                             let factor = o.get("factor").and_then(|x| x.as_f64());
                             if o.contains_key("factor") && factor.is_none() {
                                 cfg.problems.push((
@@ -430,10 +445,13 @@ impl Config {
                                     factor: factor.map_or(if llama3 { 8.0 } else { 1.0 }, |f| {
                                         if f == 0.0 { 1.0 } else { f }
                                     }),
+                                    // llama.cpp's converter keeps an explicit 0 for llama3
+                                    // (every divisor is then `factor`); YaRN's 0 means the
+                                    // context length (llama_context).
                                     original_context: o
                                         .get("original_max_position_embeddings")
                                         .and_then(|x| x.as_u64())
-                                        .filter(|n| *n != 0)
+                                        .filter(|n| llama3 || *n != 0)
                                         .or(default_ctx),
                                     attn_factor: 1.0,
                                     low_freq_factor: o

@@ -136,6 +136,7 @@ pub fn run(
         bytes_read += r.touched;
         out.extend(r.findings.iter().cloned());
     }
+    compared += usize::from(llama3_divisors(a, ra, b, rb, out));
     summarise_noise(a, &results, out);
     summarise_rope(a, &results, out);
     summarise_skipped(a, &results, out);
@@ -255,4 +256,88 @@ fn summarise_skipped(a: &ModelView, results: &[RoleResult], out: &mut Vec<Findin
         .file(a.path())
         .help("compare against a reference in a dtype with values, or fix the size problems the static stage reports"),
     );
+}
+
+/// Llama 3's RoPE frequency divisors held as `rope_freqs.weight` on one side and as Hugging
+/// Face's `llama3` `rope_scaling` (APR) on the other: the role comparison has no tensor pair for
+/// them, so the derived values are compared with the tensor's here (the probe sees their effect,
+/// but may be skipped). Returns whether a comparison was made.
+fn llama3_divisors(
+    a: &ModelView,
+    ra: &Resolved<'_>,
+    b: &ModelView,
+    rb: &Resolved<'_>,
+    out: &mut Vec<Finding>,
+) -> bool {
+    let tensor = |v: &ModelView, r: &Resolved<'_>| -> Option<(String, Vec<f32>)> {
+        let t = &v.tensors[r.find("rope_freqs", None)?];
+        if t.n_elems() > 1 << 16 {
+            return None;
+        }
+        Some((t.name.clone(), v.dequantize(t).ok()?))
+    };
+    let derived = |v: &ModelView, r: &Resolved<'_>| -> Option<Vec<f32>> {
+        if r.find("rope_freqs", None).is_some() {
+            return None;
+        }
+        let hd = *r.env.get("head_dim")? as usize;
+        if hd > 1 << 16 {
+            return None;
+        }
+        let theta = v.config.rope_theta.as_ref().map_or(10000.0, |t| t.value);
+        llama3_scaling(v)?.llama3_factors(theta, hd)
+    };
+    let (mine, theirs, a_derived) = match (derived(a, ra), tensor(b, rb)) {
+        (Some(x), Some((name, y))) => (x, (name, y), true),
+        _ => match (tensor(a, ra), derived(b, rb)) {
+            (Some((_, x)), Some(y)) => (
+                x,
+                ("the reference's `llama3` `rope_scaling`".to_owned(), y),
+                false,
+            ),
+            _ => return false,
+        },
+    };
+    let (name, theirs) = theirs;
+    let bad = if mine.len() != theirs.len() {
+        Some(format!("{} divisors against {}", mine.len(), theirs.len()))
+    } else {
+        mine.iter()
+            .zip(&theirs)
+            .enumerate()
+            .find(|(_, (x, y))| ((**x - **y).abs() as f64) > 1e-3 * (**y as f64).abs())
+            .map(|(i, (x, y))| format!("pair {i}: {x} against {y}"))
+    };
+    if let Some(why) = bad {
+        let what = if a_derived {
+            format!(
+                "the RoPE frequency divisors `{}`'s `llama3` `rope_scaling` gives differ from the reference's `{name}`",
+                a.path().display()
+            )
+        } else {
+            format!(
+                "`{}`'s `rope_freqs.weight` differs from the divisors {name} gives",
+                a.path().display()
+            )
+        };
+        out.push(
+            Finding::new(&lints::VALUE_MISMATCH, format!("{what} ({why}): the two rotate by other angles"))
+                .file(a.path())
+                .help("make the `llama3` `rope_scaling` (factor, low/high_freq_factor, original_max_position_embeddings) the one the `rope_freqs.weight` was computed from"),
+        );
+    }
+    true
+}
+
+/// A file's Hugging Face `llama3` RoPE scaling, if it is an APR that records one (in a GGUF
+/// llama.cpp refuses that type: `APRL-M013`).
+pub fn llama3_scaling(v: &ModelView) -> Option<&crate::model::config::RopeScaling> {
+    if !matches!(v.container, crate::format::Container::Apr(_)) {
+        return None;
+    }
+    v.config
+        .rope_scaling
+        .as_ref()
+        .map(|s| &s.value)
+        .filter(|s| s.kind == "llama3")
 }

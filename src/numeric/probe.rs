@@ -190,7 +190,7 @@ impl Stretch {
 
     /// The same rotation up to f32 storage of the parameters.
     pub fn close_to(&self, o: &Stretch) -> bool {
-        let near = |x: f64, y: f64| (x - y).abs() <= 1e-6 * y.abs().max(1.0);
+        let near = |x: f64, y: f64| (x - y).abs() <= 1e-6 * y.abs();
         near(self.freq_scale, o.freq_scale)
             && near(self.attn_factor, o.attn_factor)
             && self.ext_factor == o.ext_factor

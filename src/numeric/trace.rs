@@ -188,13 +188,16 @@ impl<'a> Model<'a> {
         }
         let (rope_factors, source) = match r.find("rope_freqs", None) {
             // Hugging Face's `llama3` scaling stands for the divisors GGUF stores as a tensor.
-            None => (
-                view.config.rope_scaling.as_ref().and_then(|s| {
-                    let theta = view.config.rope_theta.as_ref().map_or(10000.0, |v| v.value);
-                    s.value.llama3_factors(theta, hd)
-                }),
-                "the `llama3` `rope_scaling`",
-            ),
+            None => match crate::numeric::llama3_scaling(view) {
+                Some(s) => (
+                    s.llama3_factors(
+                        view.config.rope_theta.as_ref().map_or(10000.0, |v| v.value),
+                        hd,
+                    ),
+                    "the `llama3` `rope_scaling`",
+                ),
+                None => (None, "no divisors"),
+            },
             Some(_) => (
                 Some(vector(view, r, "rope_freqs", None, hd / 2)?),
                 "`rope_freqs.weight`",
