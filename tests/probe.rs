@@ -10,11 +10,6 @@ use apr_lint::pipeline::Verdict;
 use apr_lint::rules::{Resolved, RuleSet};
 use serde_json::json;
 
-fn rel_max(a: &[f32], b: &[f32]) -> f64 {
-    let (max, _, _) = metrics(a, b);
-    max / b.iter().fold(0f64, |m, v| m.max((*v as f64).abs()))
-}
-
 #[test]
 fn forward_matches_llama_cpp() {
     let rules = RuleSet::builtin();

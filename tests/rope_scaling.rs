@@ -45,15 +45,6 @@ const CASES: &[Case] = &[
     ),
 ];
 
-fn rel_max(a: &[f32], b: &[f32]) -> f64 {
-    let (max, _, _) = metrics(a, b);
-    max / b.iter().fold(0f64, |m, v| m.max((*v as f64).abs()))
-}
-
-fn matches(mine: &[f32], theirs: &[f32]) -> bool {
-    metrics(mine, theirs).2 > 0.999 && rel_max(mine, theirs) < 5e-2
-}
-
 #[test]
 fn scaled_rope_matches_llama_cpp() {
     let rules = RuleSet::builtin();
@@ -71,7 +62,7 @@ fn scaled_rope_matches_llama_cpp() {
         for (mine, theirs) in [(&a.q_rope, "Qcur-0"), (&a.k_rope, "Kcur-0")] {
             let t = act(model, theirs);
             assert!(
-                matches(mine, &t),
+                matches_llama_cpp(mine, &t),
                 "{model} {theirs}: cosine {}, rel {}",
                 metrics(mine, &t).2,
                 rel_max(mine, &t)
@@ -81,13 +72,16 @@ fn scaled_rope_matches_llama_cpp() {
         let m = Model::new(&v, &r).unwrap();
         let acts = run_all(&m, &ids).unwrap();
         let logits = &acts.iter().find(|x| x.stage == "logits").unwrap().values;
-        assert!(matches(logits, &act(model, "logits")), "{model} logits");
+        assert!(
+            matches_llama_cpp(logits, &act(model, "logits")),
+            "{model} logits"
+        );
         // The unscaled file does not match these activations: the checks above can fail.
         let plain = gguf_view(base);
         let rp = Resolved::new(&plain, &rules);
         let p = forward(&plain, &rp, &ids).unwrap();
         assert!(
-            !matches(&p.q_rope, &act(model, "Qcur-0")),
+            !matches_llama_cpp(&p.q_rope, &act(model, "Qcur-0")),
             "{model}: plain RoPE also matched"
         );
     }
@@ -151,17 +145,13 @@ fn a_dropped_or_changed_scaling_is_named() {
         let o = lint_pair(&yarn_apr(s), &yarn_gguf());
         assert_eq!(o.verdict, Verdict::Fail, "{what}\n{}", describe(&o));
         assert!(
-            o.findings
-                .iter()
-                .any(|f| f.code == "APRL-M023" && f.message.contains("RoPE")),
+            finds(&o, "APRL-M023", None, "RoPE"),
             "{what}\n{}",
             describe(&o)
         );
         // The probe agrees: Q and K match before RoPE, not after, and it says why.
         assert!(
-            o.findings.iter().any(|f| f.code == "APRL-N020"
-                && f.class == "metadata-mismatch"
-                && f.message.contains("RoPE scaling")),
+            finds(&o, "APRL-N020", Some("metadata-mismatch"), "RoPE scaling"),
             "{what}\n{}",
             describe(&o)
         );

@@ -273,7 +273,7 @@ fn llama3(v: &ModelView) -> bool {
 
 /// One file has Llama 3 frequency divisors only as a `llama3` `rope_scaling` and the other has
 /// none at all (no tensor, no such scaling). The tensor on one side without the other is the
-/// role check's `APRL-M021`; the values are compared by the probe.
+/// role check's `APRL-M021`; the values are compared by the weight stage and the probe.
 fn rope_factors(
     a: &ModelView,
     ra: &Resolved<'_>,

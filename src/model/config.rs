@@ -527,6 +527,11 @@ impl Config {
         }
     }
 
+    /// The RoPE base a loader uses: the recorded one, else llama.cpp's default 10000.
+    pub fn rope_base(&self) -> f64 {
+        self.rope_theta.as_ref().map_or(10000.0, |v| v.value)
+    }
+
     pub fn arch(&self) -> Option<&str> {
         self.architecture.as_ref().map(|v| v.value.as_str())
     }

@@ -280,12 +280,7 @@ fn llama3_divisors(
         if r.find("rope_freqs", None).is_some() {
             return None;
         }
-        let hd = *r.env.get("head_dim")? as usize;
-        if hd > 1 << 16 {
-            return None;
-        }
-        let theta = v.config.rope_theta.as_ref().map_or(10000.0, |t| t.value);
-        llama3_scaling(v)?.llama3_factors(theta, hd)
+        llama3_divisors_of(v, *r.env.get("head_dim")? as usize)
     };
     let (mine, theirs, a_derived) = match (derived(a, ra), tensor(b, rb)) {
         (Some(x), Some((name, y))) => (x, (name, y), true),
@@ -299,16 +294,7 @@ fn llama3_divisors(
         },
     };
     let (name, theirs) = theirs;
-    let bad = if mine.len() != theirs.len() {
-        Some(format!("{} divisors against {}", mine.len(), theirs.len()))
-    } else {
-        mine.iter()
-            .zip(&theirs)
-            .enumerate()
-            .find(|(_, (x, y))| ((**x - **y).abs() as f64) > 1e-3 * (**y as f64).abs())
-            .map(|(i, (x, y))| format!("pair {i}: {x} against {y}"))
-    };
-    if let Some(why) = bad {
+    if let Some(why) = probe::divisors_mismatch(&mine, &theirs) {
         let what = if a_derived {
             format!(
                 "the RoPE frequency divisors `{}`'s `llama3` `rope_scaling` gives differ from the reference's `{name}`",
@@ -327,6 +313,15 @@ fn llama3_divisors(
         );
     }
     true
+}
+
+/// The divisors an APR's Hugging Face `llama3` `rope_scaling` stands for, for `hd`-wide heads
+/// (None without such scaling, or for a head wider than any model's).
+pub fn llama3_divisors_of(v: &ModelView, hd: usize) -> Option<Vec<f32>> {
+    if hd > 1 << 16 {
+        return None;
+    }
+    llama3_scaling(v)?.llama3_factors(v.config.rope_base(), hd)
 }
 
 /// A file's Hugging Face `llama3` RoPE scaling, if it is an APR that records one (in a GGUF

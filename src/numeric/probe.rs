@@ -534,17 +534,24 @@ pub fn gguf_to_hf(x: &[f32], d: usize) -> Vec<f32> {
     out
 }
 
-/// Whether two files' rotary frequency divisors differ: present in one only, or different lengths
-/// or values (beyond F16 rounding).
+/// Where two sets of rotary frequency divisors disagree: different lengths, or the first pair
+/// whose values differ beyond F16 rounding. None when they agree.
+pub fn divisors_mismatch(x: &[f32], y: &[f32]) -> Option<String> {
+    if x.len() != y.len() {
+        return Some(format!("{} divisors against {}", x.len(), y.len()));
+    }
+    x.iter()
+        .zip(y)
+        .enumerate()
+        .find(|(_, (p, q))| ((**p - **q).abs() as f64) > 1e-3 * (**q as f64).abs())
+        .map(|(i, (p, q))| format!("pair {i}: {p} against {q}"))
+}
+
+/// Whether two files' rotary frequency divisors differ: present in one only, or different.
 fn factors_differ(a: Option<&[f32]>, b: Option<&[f32]>) -> bool {
     match (a, b) {
         (None, None) => false,
-        (Some(x), Some(y)) => {
-            x.len() != y.len()
-                || x.iter()
-                    .zip(y)
-                    .any(|(p, q)| (p - q).abs() as f64 > 1e-3 * (*q as f64).abs())
-        }
+        (Some(x), Some(y)) => divisors_mismatch(x, y).is_some(),
         _ => true,
     }
 }
@@ -862,15 +869,8 @@ pub fn run(
             .filter(|s| s.value.is_effective())
             .map(|s| s.value.describe())
     };
-    let theta = |v: &ModelView| {
-        v.config
-            .rope_theta
-            .as_ref()
-            .map(|x| x.value)
-            .unwrap_or(10000.0)
-    };
     let side = |v: &ModelView, x: &'_ Activations| RopeSide {
-        theta: theta(v),
+        theta: v.config.rope_base(),
         factors: None,
         factors_source: x.rope_factors_source,
         stretch: x.stretch,

@@ -180,22 +180,15 @@ impl<'a> Model<'a> {
                 "hidden {hidden} / head_dim {hd} cannot be run (zero or odd head_dim)"
             ));
         }
-        // llama.cpp divides each pair's angle by its factor: a zero, negative or non-finite one
-        // makes every rotation after position 0 meaningless, so it is not run.
         // Real heads are at most a few hundred wide; the divisors below are computed per pair.
         if hd > 1 << 16 {
             return Err(format!("head_dim {hd} is wider than any model's"));
         }
+        let theta = view.config.rope_base();
         let (rope_factors, source) = match r.find("rope_freqs", None) {
             // Hugging Face's `llama3` scaling stands for the divisors GGUF stores as a tensor.
-            None => match crate::numeric::llama3_scaling(view) {
-                Some(s) => (
-                    s.llama3_factors(
-                        view.config.rope_theta.as_ref().map_or(10000.0, |v| v.value),
-                        hd,
-                    ),
-                    "the `llama3` `rope_scaling`",
-                ),
+            None => match crate::numeric::llama3_divisors_of(view, hd) {
+                Some(f) => (Some(f), "the `llama3` `rope_scaling`"),
                 None => (None, "no divisors"),
             },
             Some(_) => (
@@ -203,6 +196,8 @@ impl<'a> Model<'a> {
                 "`rope_freqs.weight`",
             ),
         };
+        // llama.cpp divides each pair's angle by its factor: a zero, negative or non-finite one
+        // makes every rotation after position 0 meaningless, so it is not run.
         if let Some((i, v)) = rope_factors
             .iter()
             .flatten()
@@ -213,12 +208,6 @@ impl<'a> Model<'a> {
                 "{source} gives {v} for rotary pair {i}: llama.cpp divides that pair's angle by it"
             ));
         }
-        let theta = view
-            .config
-            .rope_theta
-            .as_ref()
-            .map(|v| v.value)
-            .unwrap_or(10000.0);
         let stretch = match &view.config.rope_scaling {
             Some(s) => Stretch::of(&s.value, hd, theta)?,
             None => Stretch::NONE,
@@ -239,12 +228,7 @@ impl<'a> Model<'a> {
                 .as_ref()
                 .map(|v| v.value)
                 .ok_or("rms eps is not known")?,
-            theta: view
-                .config
-                .rope_theta
-                .as_ref()
-                .map(|v| v.value)
-                .unwrap_or(10000.0),
+            theta,
             rope: rope_of(view, arch),
             n_layer: get("n_layer")? as u32,
         })

@@ -149,6 +149,25 @@ pub fn has(o: &Outcome, class: &str, tensor: Option<&str>) -> bool {
         .any(|f| f.class == class && (tensor.is_none() || f.tensor.as_deref() == tensor))
 }
 
+/// Whether a finding has `code`, `class` (when given) and a message containing `text`.
+pub fn finds(o: &Outcome, code: &str, class: Option<&str>, text: &str) -> bool {
+    o.findings
+        .iter()
+        .any(|f| f.code == code && class.is_none_or(|c| f.class == c) && f.message.contains(text))
+}
+
+/// Largest difference relative to the largest magnitude of `b` (the reference).
+pub fn rel_max(a: &[f32], b: &[f32]) -> f64 {
+    let (max, _, _) = apr_lint::numeric::probe::metrics(a, b);
+    max / b.iter().fold(0f64, |m, v| m.max((*v as f64).abs()))
+}
+
+/// Agreement with llama.cpp's activations of a Q8_0 model: ggml rounds matmul inputs to Q8_0, so
+/// an f32 forward agrees to ~1e-2 (oracle README §9).
+pub fn matches_llama_cpp(mine: &[f32], theirs: &[f32]) -> bool {
+    apr_lint::numeric::probe::metrics(mine, theirs).2 > 0.999 && rel_max(mine, theirs) < 5e-2
+}
+
 pub fn errors(o: &Outcome) -> Vec<&Finding> {
     o.findings
         .iter()
