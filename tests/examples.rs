@@ -1,0 +1,151 @@
+//! The shipped examples, run as a user runs them. `examples/convert` must never damage its input
+//! and must report errors as messages with exit status 2.
+
+mod common;
+use common::*;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const G: &str = "gguf/tiny-qwen2-lq-q4_k_m.gguf";
+
+/// The example binary, built (or found up to date) by cargo in this test's own profile directory.
+fn example(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    // target/<profile>/deps/<test> → target/<profile>
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test binary under target/<profile>/deps");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.args(["build", "--quiet", "--example", name])
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
+    if profile_dir.file_name().is_some_and(|n| n == "release") {
+        cmd.arg("--release");
+    }
+    let st = cmd.status().expect("cargo runs");
+    assert!(st.success(), "cargo build --example {name} failed");
+    let p = profile_dir
+        .join("examples")
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(p.is_file(), "{} not built", p.display());
+    p
+}
+
+fn convert(args: &[&Path]) -> Output {
+    Command::new(example("convert"))
+        .args(args)
+        .output()
+        .expect("convert runs")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A scratch copy of the fixture GGUF.
+fn scratch_gguf(dir: &Path) -> (PathBuf, Vec<u8>) {
+    let bytes = std::fs::read(fixture(G)).expect("fixture");
+    let p = dir.join("in.gguf");
+    std::fs::write(&p, &bytes).expect("write");
+    (p, bytes)
+}
+
+fn refused_and_intact(o: &Output, input: &Path, bytes: &[u8]) {
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
+    assert!(
+        stderr(o).contains("is the input file"),
+        "no message: {}",
+        stderr(o)
+    );
+    assert_eq!(
+        std::fs::read(input).expect("input still there"),
+        bytes,
+        "the input was changed"
+    );
+}
+
+#[test]
+fn convert_writes_an_apr_that_lints_clean() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let out = dir.path().join("tiny.apr");
+    let o = convert(&[&fixture(G), &out]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let apr = apr_lint::model::ModelView::open(&out).expect("the converted APR reads");
+    let o = lint_pair(&apr, &gguf_view(G));
+    assert_eq!(
+        o.verdict,
+        apr_lint::pipeline::Verdict::Pass,
+        "{}",
+        describe(&o)
+    );
+    // Only the output is left: no temporary file next to it.
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["tiny.apr"]);
+}
+
+#[test]
+fn convert_replaces_an_existing_output() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let out = dir.path().join("tiny.apr");
+    std::fs::write(&out, b"old contents").unwrap();
+    let o = convert(&[&fixture(G), &out]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(&std::fs::read(&out).unwrap()[..4], b"APR\0");
+}
+
+#[test]
+fn convert_refuses_to_overwrite_its_input() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (input, bytes) = scratch_gguf(dir.path());
+    // The same path, and the same file by another spelling.
+    refused_and_intact(&convert(&[&input, &input]), &input, &bytes);
+    let other = dir.path().join(".").join("in.gguf");
+    refused_and_intact(&convert(&[&input, &other]), &input, &bytes);
+}
+
+#[cfg(unix)]
+#[test]
+fn convert_refuses_a_link_to_its_input() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (input, bytes) = scratch_gguf(dir.path());
+    let sym = dir.path().join("sym.apr");
+    std::os::unix::fs::symlink(&input, &sym).unwrap();
+    refused_and_intact(&convert(&[&input, &sym]), &input, &bytes);
+    let hard = dir.path().join("hard.apr");
+    std::fs::hard_link(&input, &hard).unwrap();
+    refused_and_intact(&convert(&[&input, &hard]), &input, &bytes);
+}
+
+#[test]
+fn convert_errors_are_messages_with_exit_2() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let out = dir.path().join("out.apr");
+    // Not a GGUF: the reader's coded error, as a sentence, not a Debug dump.
+    let not_gguf = dir.path().join("x.gguf");
+    std::fs::write(&not_gguf, b"this is not a model file at all").unwrap();
+    let missing = dir.path().join("missing.gguf");
+    for (args, want) in [
+        (vec![not_gguf.as_path(), out.as_path()], "error[APRL-F"),
+        (vec![missing.as_path(), out.as_path()], "error[APRL-"),
+        (vec![not_gguf.as_path()], "usage: convert"),
+    ] {
+        let o = convert(&args);
+        let e = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {e}");
+        assert!(e.contains(want), "{args:?}: {e}");
+        assert!(
+            !e.contains("ReadError") && !e.contains("Lint {") && !e.contains("Os {"),
+            "{args:?}: debug output: {e}"
+        );
+    }
+    assert!(!out.exists(), "an output was written for a failed run");
+    // An output directory that does not exist.
+    let o = convert(&[&fixture(G), &dir.path().join("no/such/dir/out.apr")]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).starts_with("error: cannot"), "{}", stderr(&o));
+}
