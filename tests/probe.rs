@@ -5,7 +5,7 @@ mod common;
 use common::*;
 
 use apr_lint::format::writer::apr::Flavour;
-use apr_lint::numeric::probe::{forward, metrics};
+use apr_lint::numeric::probe::forward;
 use apr_lint::pipeline::Verdict;
 use apr_lint::rules::{Resolved, RuleSet};
 use serde_json::json;
@@ -58,11 +58,10 @@ fn forward_matches_llama_cpp() {
             (&a.k_rope, "Kcur-0"),
         ] {
             let t = act(model, theirs);
-            let (_, _, cos) = metrics(mine, &t);
+            let g = agreement(mine, &t);
             assert!(
-                cos > 0.999 && rel_max(mine, &t) < 5e-2,
-                "{model} {theirs}: cosine {cos}, rel {}",
-                rel_max(mine, &t)
+                g.cosine > 0.999 && g.rel_max < 5e-2,
+                "{model} {theirs}: {g:?}"
             );
         }
         // RoPE with the wrong pairing does not match llama.cpp: the check above can fail.
@@ -85,7 +84,7 @@ fn forward_matches_llama_cpp() {
             );
         }
         assert!(
-            metrics(&wrong, &act(model, "Qcur-0")).2 < 0.99,
+            agreement(&wrong, &act(model, "Qcur-0")).cosine < 0.99,
             "{model}: the wrong rotation also matched"
         );
         // With frequency factors: the right pairing without them, or with their inverses (inverse
@@ -109,7 +108,7 @@ fn forward_matches_llama_cpp() {
                     );
                 }
                 assert!(
-                    metrics(&x, &act(model, "Qcur-0")).2 < 0.99,
+                    agreement(&x, &act(model, "Qcur-0")).cosine < 0.99,
                     "{model}: RoPE with {what} also matched"
                 );
             }

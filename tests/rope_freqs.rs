@@ -182,7 +182,7 @@ fn hf_llama3_scaling_rotates_as_llama_cpp_does() {
             assert!(
                 matches_llama_cpp(mine, &t),
                 "{theirs}: cosine {}, rel {}",
-                apr_lint::numeric::probe::metrics(mine, &t).2,
+                agreement(mine, &t).cosine,
                 rel_max(mine, &t)
             );
         }
@@ -192,7 +192,10 @@ fn hf_llama3_scaling_rotates_as_llama_cpp_does() {
     let r = apr_lint::rules::Resolved::new(&v, &rules);
     let a = apr_lint::numeric::probe::forward(&v, &r, &act_tokens(L3)).unwrap();
     let t = act(L3, "Qcur-0");
-    assert!(!matches_llama_cpp(&a.q_rope, &t), "plain RoPE also matched");
+    assert!(
+        differs_from_llama_cpp(&a.q_rope, &t),
+        "plain RoPE also matched"
+    );
 }
 
 #[test]

@@ -7,7 +7,7 @@ mod common;
 use common::*;
 
 use apr_lint::format::writer::apr::Flavour;
-use apr_lint::numeric::probe::{forward, metrics};
+use apr_lint::numeric::probe::forward;
 use apr_lint::numeric::trace::{Model, run_all};
 use apr_lint::pipeline::Verdict;
 use apr_lint::rules::{Resolved, RuleSet};
@@ -64,7 +64,7 @@ fn scaled_rope_matches_llama_cpp() {
             assert!(
                 matches_llama_cpp(mine, &t),
                 "{model} {theirs}: cosine {}, rel {}",
-                metrics(mine, &t).2,
+                agreement(mine, &t).cosine,
                 rel_max(mine, &t)
             );
         }
@@ -81,7 +81,7 @@ fn scaled_rope_matches_llama_cpp() {
         let rp = Resolved::new(&plain, &rules);
         let p = forward(&plain, &rp, &ids).unwrap();
         assert!(
-            !matches_llama_cpp(&p.q_rope, &act(model, "Qcur-0")),
+            differs_from_llama_cpp(&p.q_rope, &act(model, "Qcur-0")),
             "{model}: plain RoPE also matched"
         );
     }

@@ -3,7 +3,6 @@
 mod common;
 use common::*;
 
-use apr_lint::numeric::probe::metrics;
 use apr_lint::numeric::trace::{Model, run_all};
 use apr_lint::rules::{Resolved, RuleSet};
 
@@ -40,8 +39,8 @@ fn full_forward_matches_llama_cpp() {
         ] {
             let mine = get(stage, layer);
             let t = act(model, theirs);
-            let (max, _, cos) = metrics(&mine, &t);
-            let rel = max / t.iter().fold(0f64, |m, v| m.max((*v as f64).abs()));
+            let g = agreement(&mine, &t);
+            let (cos, rel) = (g.cosine, g.rel_max);
             eprintln!("{model} {theirs}: cosine {cos:.6}, rel {rel:.2e}");
             assert!(
                 cos > 0.999 && rel < 5e-2,
@@ -104,4 +103,41 @@ fn rosetta_localises_the_first_divergence() {
     assert!(
         dir.path().join("a-001-ffn_out.npy").exists() && dir.path().join("b-logits.npy").exists()
     );
+}
+
+/// The oracle comparisons' own metric (`common::agreement`), on values computed by hand.
+#[test]
+fn the_independent_metric_is_right() {
+    // [1, 2, 3] vs [1, 2, 4]: max |d| = 1, max |ref| = 4, cosine = 17 / √(14·21).
+    let g = agreement(&[1.0, 2.0, 3.0], &[1.0, 2.0, 4.0]);
+    assert_eq!(g.max_abs, 1.0);
+    assert_eq!(g.rel_max, 0.25);
+    assert!((g.cosine - 17.0 / 294f64.sqrt()).abs() < 1e-15, "{g:?}");
+    assert!((g.cosine - 0.991_460_133_983_667).abs() < 1e-12, "{g:?}");
+    // Orthogonal, opposite, equal.
+    assert_eq!(agreement(&[1.0, 0.0], &[0.0, 1.0]).cosine, 0.0);
+    let g = agreement(&[1.0, -1.0], &[-1.0, 1.0]);
+    assert_eq!((g.max_abs, g.rel_max), (2.0, 2.0));
+    assert!((g.cosine + 1.0).abs() < 1e-15, "{g:?}");
+    let g = agreement(&[0.5, 0.25], &[0.5, 0.25]);
+    assert_eq!((g.max_abs, g.rel_max), (0.0, 0.0));
+    assert!((g.cosine - 1.0).abs() < 1e-15, "{g:?}");
+    // f64 sums: squares of 3e38 overflow f32, not f64.
+    let g = agreement(&[3e38, 3e38], &[3e38, 3e38]);
+    assert!((g.cosine - 1.0).abs() < 1e-15, "{g:?}");
+    // A NaN on either side, or inf − inf, poisons every metric, and every bound fails.
+    for (a, b) in [
+        ([1.0, f32::NAN], [1.0, 2.0]),
+        ([1.0, 2.0], [f32::NAN, 2.0]),
+        ([f32::INFINITY, 1.0], [f32::INFINITY, 1.0]),
+    ] {
+        let g = agreement(&a, &b);
+        assert!(
+            g.max_abs.is_nan() && g.rel_max.is_nan() && g.cosine.is_nan(),
+            "{a:?} {b:?}: {g:?}"
+        );
+        assert!(!matches_llama_cpp(&a, &b) && !differs_from_llama_cpp(&a, &b));
+    }
+    // An infinite value on one side is a difference, not a match.
+    assert!(!matches_llama_cpp(&[f32::INFINITY, 1.0], &[1.0, 1.0]));
 }

@@ -156,16 +156,66 @@ pub fn finds(o: &Outcome, code: &str, class: Option<&str>, text: &str) -> bool {
         .any(|f| f.code == code && class.is_none_or(|c| f.class == c) && f.message.contains(text))
 }
 
-/// Largest difference relative to the largest magnitude of `b` (the reference).
+/// How far `mine` is from `theirs` (the reference), computed here rather than with the crate's own
+/// `numeric::probe::metrics`, so that a bug in that metric cannot hide a bug in the forward pass.
+/// Every sum is accumulated in f64. A NaN anywhere (in an input, or from `inf − inf`) makes every
+/// metric NaN, and NaN fails every bound (`NaN < x` and `NaN > x` are both false).
+#[derive(Clone, Copy, Debug)]
+pub struct Agreement {
+    /// max |mine − theirs|.
+    pub max_abs: f64,
+    /// `max_abs` / max |theirs|.
+    pub rel_max: f64,
+    /// Σ mine·theirs / (‖mine‖ ‖theirs‖).
+    pub cosine: f64,
+}
+
+pub fn agreement(mine: &[f32], theirs: &[f32]) -> Agreement {
+    assert_eq!(mine.len(), theirs.len(), "compared arrays differ in length");
+    assert!(!mine.is_empty(), "compared nothing");
+    let nan = Agreement {
+        max_abs: f64::NAN,
+        rel_max: f64::NAN,
+        cosine: f64::NAN,
+    };
+    let (mut max_abs, mut max_ref, mut dot, mut na, mut nb) = (0f64, 0f64, 0f64, 0f64, 0f64);
+    for (&x, &y) in mine.iter().zip(theirs) {
+        let (x, y) = (f64::from(x), f64::from(y));
+        let d = (x - y).abs();
+        if d.is_nan() {
+            return nan;
+        }
+        max_abs = max_abs.max(d);
+        max_ref = max_ref.max(y.abs());
+        dot += x * y;
+        na += x * x;
+        nb += y * y;
+    }
+    Agreement {
+        max_abs,
+        rel_max: max_abs / max_ref,
+        cosine: dot / (na.sqrt() * nb.sqrt()),
+    }
+}
+
+/// Largest difference relative to the largest magnitude of `b` (the reference); NaN if any value
+/// is NaN.
 pub fn rel_max(a: &[f32], b: &[f32]) -> f64 {
-    let (max, _, _) = apr_lint::numeric::probe::metrics(a, b);
-    max / b.iter().fold(0f64, |m, v| m.max((*v as f64).abs()))
+    agreement(a, b).rel_max
 }
 
 /// Agreement with llama.cpp's activations of a Q8_0 model: ggml rounds matmul inputs to Q8_0, so
-/// an f32 forward agrees to ~1e-2 (oracle README §9).
+/// an f32 forward agrees to ~1e-2 (oracle README §9). False when any value is NaN.
 pub fn matches_llama_cpp(mine: &[f32], theirs: &[f32]) -> bool {
-    apr_lint::numeric::probe::metrics(mine, theirs).2 > 0.999 && rel_max(mine, theirs) < 5e-2
+    let g = agreement(mine, theirs);
+    g.cosine > 0.999 && g.rel_max < 5e-2
+}
+
+/// The negative of `matches_llama_cpp` for checks that a wrong computation is told apart: every
+/// metric finite (a NaN is a broken computation, not a told-apart one) and outside the bounds.
+pub fn differs_from_llama_cpp(mine: &[f32], theirs: &[f32]) -> bool {
+    let g = agreement(mine, theirs);
+    g.cosine.is_finite() && g.rel_max.is_finite() && !(g.cosine > 0.999 && g.rel_max < 5e-2)
 }
 
 pub fn errors(o: &Outcome) -> Vec<&Finding> {
