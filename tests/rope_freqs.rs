@@ -113,8 +113,11 @@ fn non_finite_or_zero_factors_skip_the_probe_with_a_reason() {
 }
 
 // Hugging Face's `llama3` scaling in an APR stands for the divisors a GGUF stores as
-// `rope_freqs.weight`. The oracle: llama.cpp's converter formula (ported in
-// `scripts/derive_gguf.py --llama3-freqs 8,1,4,16`) wrote the tensor, llama.cpp ran the file.
+// `rope_freqs.weight`. The oracles: llama.cpp's converter code itself
+// (`conversion/llama.py`, `LlamaModel.generate_extra_tensors`, run on five configs by
+// `scripts/llama3_divisors_converter.py` into `fixtures/rope/llama3_divisors.json`), and llama.cpp
+// running a GGUF with the first config's divisors (written by `scripts/derive_gguf.py
+// --llama3-freqs 8,1,4,16`, checked below to be bit-identical to the converter's).
 
 const L3: &str = "tiny-llama-llama3-q8_0";
 
@@ -154,18 +157,72 @@ fn apr_with_scaling(scaling: serde_json::Value) -> apr_lint::model::ModelView {
     apr_view(&w)
 }
 
+/// `fixtures/rope/llama3_divisors.json`: per case the HF `rope_scaling`, RoPE base, head width
+/// and the divisors llama.cpp's converter wrote.
+fn converter_cases() -> Vec<(serde_json::Value, f64, usize, Vec<f32>)> {
+    let j: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(fixture("rope/llama3_divisors.json")).expect("fixture"),
+    )
+    .expect("json");
+    assert!(
+        j["provenance"]
+            .as_str()
+            .unwrap()
+            .contains("generate_extra_tensors")
+    );
+    j["cases"]
+        .as_array()
+        .expect("cases")
+        .iter()
+        .map(|c| {
+            (
+                c["rope_scaling"].clone(),
+                c["rope_theta"].as_f64().unwrap(),
+                c["head_dim"].as_u64().unwrap() as usize,
+                c["divisors"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|x| x.as_f64().unwrap() as f32)
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
 #[test]
 fn hf_llama3_scaling_gives_llama_cpps_converter_factors() {
-    let v = apr_with_scaling(llama3_json(8.0, 16));
-    let s = v.config.rope_scaling.as_ref().expect("read").value.clone();
-    let mine = s.llama3_factors(1e6, 64).expect("llama3");
-    let theirs = act(L3, "rope_freqs");
-    assert_eq!(mine.len(), theirs.len());
-    for (i, (m, t)) in mine.iter().zip(&theirs).enumerate() {
-        assert!((m - t).abs() <= 1e-5 * t.abs(), "pair {i}: {m} vs {t}");
+    let cases = converter_cases();
+    assert_eq!(cases.len(), 5);
+    for (scaling, theta, hd, theirs) in &cases {
+        let v = apr_with_scaling(scaling.clone());
+        let s = v.config.rope_scaling.as_ref().expect("read").value.clone();
+        let mine = s.llama3_factors(*theta, *hd).expect("llama3");
+        assert_eq!(mine.len(), theirs.len(), "{scaling}");
+        for (i, (m, t)) in mine.iter().zip(theirs).enumerate() {
+            // The converter computes in float32, apr-lint in f64 rounded once.
+            assert!(
+                (m - t).abs() <= 1e-6 * t.abs(),
+                "{scaling} θ {theta} hd {hd}, pair {i}: {m} vs converter {t}"
+            );
+        }
+        // Every case has pairs in the smooth band, not only 1 and the factor.
+        let factor = theirs.iter().cloned().fold(0f32, f32::max);
+        assert!(
+            theirs.iter().any(|f| *f != 1.0 && *f != factor),
+            "{scaling}"
+        );
     }
-    // They move the rotation at these positions: most pairs are divided by 8.
-    assert!(theirs.iter().filter(|f| **f == 8.0).count() > 20);
+    // The file llama.cpp ran carries exactly the converter's divisors for the first config …
+    let ran = act(L3, "rope_freqs");
+    assert_eq!(
+        ran.iter().map(|f| f.to_bits()).collect::<Vec<_>>(),
+        cases[0].3.iter().map(|f| f.to_bits()).collect::<Vec<_>>(),
+        "fixtures/act/{L3}/rope_freqs.npy is not the converter's output"
+    );
+    assert_eq!(cases[0].0, llama3_json(8.0, 16));
+    // … and they move the rotation at these positions: most pairs are divided by 8.
+    assert!(ran.iter().filter(|f| **f == 8.0).count() > 20);
 }
 
 #[test]
