@@ -2,11 +2,14 @@
 //! from them — truncations at every structural boundary and at random points, bit flips in every
 //! region, hostile counts and lengths, bad offsets, invalid UTF-8, duplicates, bad CRCs, wrong magics
 //! and versions — each read with `read_source` and `ModelView::from_source` (and, when readable,
-//! row 0 of every tensor dequantized and the per-file checks run) under `catch_unwind`.
+//! row 0 of every tensor dequantized and the per-file checks, `check::check_file`, run) under
+//! `catch_unwind`.
 //!
 //! Every case must finish quickly without a panic, with either a coded `APRL-F…` error (for the
 //! targeted cases, the expected code; for truncations and bad offsets, a byte offset inside the
-//! file) or a readable file whose reader findings point inside it. Cases that would make a naive
+//! file) or a readable file whose reader and per-file-check findings are registered codes with a
+//! help line that point inside it. Every targeted case states what its damage must produce, derived
+//! from what the damage is; only random bit flips in structure accept any coded outcome. Cases that would make a naive
 //! reader allocate from a hostile count are included on purpose: an OOM here is a reader bug.
 //!
 //! Regression tests for crashes found by `fuzz/` are at the end, named after what they caught.
@@ -65,6 +68,9 @@ const SIZE_MISMATCH: &str = "APRL-F031";
 const HEADER_FIELD: &str = "APRL-F032";
 const INDEX_TRAILING: &str = "APRL-F033";
 const PADDING: &str = "APRL-F034";
+// Per-file checks (src/check).
+const AMBIGUOUS_DTYPE: &str = "APRL-M009";
+const TIED_PLACEHOLDER: &str = "APRL-M010";
 
 const GGUF_FIXTURES: &[&str] = &["tiny-qwen2-lq-q4_k_m.gguf", "tiny-llama-q8_0.gguf"];
 
@@ -80,11 +86,20 @@ const CASE_BUDGET: Duration = Duration::from_secs(2);
 
 #[derive(Clone, Debug)]
 enum Expect {
-    /// Readable, or a coded container error.
+    /// Readable, or a coded container error (random bit flips in structure only).
     Any,
+    /// The file must not read: a coded container error (any code: the damage makes the parser
+    /// read garbage, and where it stops depends on the garbage), at a byte offset in the file.
+    Refused,
+    /// Any of these.
+    Either(Vec<Expect>),
+    /// The expectation above is what the damage calls for, but today's reader or checks give
+    /// something else because of a defect another change is fixing (named in the reason); the
+    /// case is reported, not failed, until that lands.
+    Pending(Box<Expect>, &'static str),
     /// Readable: a bit flip in tensor data must not make the file unreadable.
     Ok,
-    /// Readable, with a reader finding of this code.
+    /// Readable, with a finding of this code (from the reader or the per-file checks).
     Finding(&'static str),
     /// An error with one of these codes; with `offset`, a byte offset inside the file.
     Err {
@@ -371,10 +386,12 @@ fn gguf_cases(fixture_name: &str, base: &[u8], rng: &mut Rng, out: &mut Vec<Case
         patch(8, u64b(u64::MAX)),
         err_at(&[TRUNCATED]),
     );
+    // One record more than the table holds: the bytes after the table (padding, then tensor
+    // data) are parsed as a record, and the data section moves.
     push(
         "tensor_count + 1".into(),
         patch(8, u64b(g.tensors.len() as u64 + 1)),
-        Expect::Any,
+        Expect::Refused,
     );
     push(
         "kv_count 2^64-1".into(),
@@ -386,12 +403,29 @@ fn gguf_cases(fixture_name: &str, base: &[u8], rng: &mut Rng, out: &mut Vec<Case
         patch(16, u64b(1 << 63)),
         err_at(&[TRUNCATED]),
     );
+    // One pair more: the first tensor record is parsed as a pair, and every record after it is
+    // read out of step.
     push(
         "kv_count + 1".into(),
         patch(16, u64b(g.metadata.len() as u64 + 1)),
-        Expect::Any,
+        Expect::Refused,
     );
-    push("kv_count 0".into(), patch(16, u64b(0)), Expect::Any);
+    // No pairs: the first pair is parsed as a tensor record, whose name is the key and whose
+    // n_dims is the pair's value type id (STRING = 8, …): more than GGUF's 4 dims for most types.
+    let first_type = u32::from_le_bytes(
+        base[kvs[0].type_at as usize..kvs[0].type_at as usize + 4]
+            .try_into()
+            .unwrap(),
+    );
+    push(
+        "kv_count 0".into(),
+        patch(16, u64b(0)),
+        if first_type > 4 {
+            err_at(&[TOO_MANY_DIMS])
+        } else {
+            Expect::Refused
+        },
+    );
     push(
         "first key length 2^64-1".into(),
         patch(24, u64b(u64::MAX)),
@@ -464,10 +498,12 @@ fn gguf_cases(fixture_name: &str, base: &[u8], rng: &mut Rng, out: &mut Vec<Case
                     patch(len_at, u64b(1 << 32)),
                     err_at(&[TRUNCATED]),
                 );
+                // One element more: the next pair (or record) is read as an element and all
+                // that follows is parsed out of step.
                 push(
                     format!("kv {i} array length + 1"),
                     patch(len_at, u64b(a.len + 1)),
-                    Expect::Any,
+                    Expect::Refused,
                 );
                 push(
                     format!("kv {i} array element type 9 (nested)"),
@@ -485,18 +521,39 @@ fn gguf_cases(fixture_name: &str, base: &[u8], rng: &mut Rng, out: &mut Vec<Case
                         patch(a.span.offset, u64b(u64::MAX)),
                         err_at(&[TRUNCATED]),
                     );
+                    // GGUF strings are UTF-8, array elements too (gguf-py decodes them).
+                    let at = a.span.offset as usize;
+                    let first_len = u64::from_le_bytes(base[at..at + 8].try_into().unwrap());
                     push(
                         format!("kv {i} first array string byte 0xFF"),
                         patch(a.span.offset + 8, [0xFF]),
-                        Expect::Any,
+                        if first_len > 0 {
+                            err_at(&[BAD_UTF8])
+                        } else {
+                            Expect::Refused
+                        },
                     );
                 }
-                // Any element type id: a wrong width misparses everything after it.
+                // Another element type id: the same width (or the same type) reads the same
+                // bytes as other numbers; a different width misparses everything after it.
+                let width = |t: gguf::ValueType| match t {
+                    gguf::ValueType::String => None,
+                    t => Some(t.min_bytes()),
+                };
                 for elem in [0u32, 4, 6, 7, 8, 10, 12] {
+                    let new = gguf::ValueType::from_id(elem).expect("a GGUF type");
+                    let same_width = new != gguf::ValueType::Bool
+                        && width(new).is_some()
+                        && width(new) == width(a.elem);
+                    let expect = if new == a.elem || same_width {
+                        Expect::Ok
+                    } else {
+                        Expect::Refused
+                    };
                     push(
                         format!("kv {i} array element type {elem}"),
                         patch(k.value_at, elem.to_le_bytes()),
-                        Expect::Any,
+                        expect,
                     );
                 }
             }
@@ -523,10 +580,11 @@ fn gguf_cases(fixture_name: &str, base: &[u8], rng: &mut Rng, out: &mut Vec<Case
             patch(t.start, u64b(u64::MAX)),
             err_at(&[TRUNCATED]),
         );
+        // ggml's names hold at most 63 bytes (GGML_MAX_NAME with its NUL).
         push(
             format!("tensor {i} name length 64"),
             patch(t.start, u64b(64)),
-            Expect::Any,
+            err_at(&[NAME_TOO_LONG, BAD_UTF8]),
         );
         push(
             format!("tensor {i} name byte 0xFF"),
@@ -548,10 +606,16 @@ fn gguf_cases(fixture_name: &str, base: &[u8], rng: &mut Rng, out: &mut Vec<Case
             patch(t.n_dims_at, u32::MAX.to_le_bytes()),
             err_at(&[TOO_MANY_DIMS]),
         );
+        // No dims: the record's type id is read from the low half of ne[0].
+        let ne0_low = info.ne[0] as u32;
         push(
             format!("tensor {i} n_dims 0"),
             patch(t.n_dims_at, 0u32.to_le_bytes()),
-            Expect::Any,
+            if DType::from_ggml_id(ne0_low).is_none() {
+                err_at(&[UNKNOWN_DTYPE])
+            } else {
+                Expect::Refused
+            },
         );
         push(
             format!("tensor {i} ne[0] = -1"),
@@ -563,10 +627,18 @@ fn gguf_cases(fixture_name: &str, base: &[u8], rng: &mut Rng, out: &mut Vec<Case
             patch(t.ne_at, u64b(i64::MAX as u64)),
             err_at(&[BAD_DIMS, BLOCK_MISALIGNED, OUT_OF_BOUNDS]),
         );
+        // No elements: 0 bytes where the table reserved the tensor's bytes. ggml packs tensors
+        // in table order, so the next tensor's offset is not where it expects (or, for the last
+        // tensor, its bytes trail the data).
+        let emptied = if i + 1 == ts.len() {
+            Expect::Finding(TRAILING)
+        } else {
+            Expect::Finding(NON_CONTIGUOUS)
+        };
         push(
             format!("tensor {i} ne[0] = 0"),
             patch(t.ne_at, u64b(0)),
-            Expect::Any,
+            emptied.clone(),
         );
         if t.n_dims >= 2 {
             let ne2 = |a: u64, b: u64| {
@@ -583,12 +655,12 @@ fn gguf_cases(fixture_name: &str, base: &[u8], rng: &mut Rng, out: &mut Vec<Case
             push(
                 format!("tensor {i} ne = [0, 2^62]"),
                 ne2(0, 1 << 62),
-                Expect::Any,
+                emptied.clone(),
             );
             push(
                 format!("tensor {i} ne = [2^62, 0]"),
                 ne2(1 << 62, 0),
-                Expect::Any,
+                emptied.clone(),
             );
             push(
                 format!("tensor {i} ne[1] = 2^40"),
@@ -610,11 +682,30 @@ fn gguf_cases(fixture_name: &str, base: &[u8], rng: &mut Rng, out: &mut Vec<Case
                 err_at(&[UNKNOWN_DTYPE]),
             );
         }
+        // Another valid type: the same bytes measured with another type's size.
+        let data_len = len - g.data_offset;
+        let room = g.tensors.get(i + 1).map(|n| n.offset);
         for id in [0u32, 1, 2, 8, 12, 14, 16, 19, 20, 23, 29, 30, 34, 39] {
+            let new = DType::from_ggml_id(id).expect("a ggml type");
+            let dims: Vec<u64> = info.ne.iter().rev().copied().collect();
+            let expect = if !info.ne[0].is_multiple_of(new.block_elems()) {
+                err_at(&[BLOCK_MISALIGNED])
+            } else {
+                let n = apr_lint::quant::tensor_n_bytes(new, &dims).expect("fits");
+                let end = info.offset + n;
+                let padded = end.div_ceil(g.alignment) * g.alignment;
+                match room {
+                    Some(next) if end > next => err_at(&[OVERLAP]),
+                    Some(next) if padded != next => Expect::Finding(NON_CONTIGUOUS),
+                    None if end > data_len => err_at(&[OUT_OF_BOUNDS]),
+                    None if padded < data_len => Expect::Finding(TRAILING),
+                    _ => Expect::Ok,
+                }
+            };
             push(
                 format!("tensor {i} type id {id} (relabelled)"),
                 patch(t.type_at, id.to_le_bytes()),
-                Expect::Any,
+                expect,
             );
         }
         push(
@@ -803,10 +894,16 @@ fn gguf_cases(fixture_name: &str, base: &[u8], rng: &mut Rng, out: &mut Vec<Case
     d.metadata.retain(|(k, _)| k != "general.alignment");
     d.metadata
         .push(("general.alignment".into(), MetaValue::U32(64)));
+    // The tensors stay where a 32-byte alignment put them: an offset that is not a multiple of
+    // 64 is misaligned for the declared alignment.
     push(
         "general.alignment 64 over a 32-aligned layout".into(),
         whole(d.to_bytes()),
-        Expect::Any,
+        if g.tensors.iter().any(|t| !t.offset.is_multiple_of(64)) {
+            err_at(&[OFFSET_MISALIGNED])
+        } else {
+            Expect::Any
+        },
     );
     let mut d = w.clone();
     d.tensors[0].offset_override = Some(needed);
@@ -922,6 +1019,20 @@ fn fix_crc(mut v: Vec<u8>) -> Vec<u8> {
     v
 }
 
+const TENSOR_COUNT_OVERRUN: &str = "a tensor_count beyond the index is read from the zero \
+    padding as an entry named `` and reported as an unsorted index (issue 10 §8)";
+const ZERO_BYTE_TENSOR: &str = "an APR tensor with elements and 0 bytes gets no finding unless it \
+    is the output matrix (the reader exempts size 0 as the tied-embedding placeholder)";
+
+/// What an APR tensor `name` holding 0 bytes for its dims must get.
+fn zero_bytes(name: &str) -> Expect {
+    if name == "lm_head.weight" || name == "output.weight" {
+        Expect::Finding(TIED_PLACEHOLDER)
+    } else {
+        Expect::Pending(Box::new(Expect::Finding(SIZE_MISMATCH)), ZERO_BYTE_TENSOR)
+    }
+}
+
 fn apr_cases(label: &str, w: &AprWriter, rng: &mut Rng, out: &mut Vec<Case>) {
     let base = w.to_bytes();
     let a = read_apr(&base);
@@ -1034,10 +1145,11 @@ fn apr_cases(label: &str, w: &AprWriter, rng: &mut Rng, out: &mut Vec<Case>) {
         crc_patch(8, &(1u32 << 31).to_le_bytes()),
         err_at(&[TRUNCATED]),
     );
+    // One entry more than the index holds: the count overruns the index.
     push(
         "tensor_count + 1".into(),
         crc_patch(8, &(h.tensor_count + 1).to_le_bytes()),
-        Expect::Any,
+        Expect::Pending(Box::new(Expect::Refused), TENSOR_COUNT_OVERRUN),
     );
     push(
         "tensor_count - 1".into(),
@@ -1114,10 +1226,16 @@ fn apr_cases(label: &str, w: &AprWriter, rng: &mut Rng, out: &mut Vec<Case>) {
         crc_patch(32, &u64b(h.data_offset + 1)),
         err_at(&[HEADER_FIELD]),
     );
+    // Every tensor read 64 bytes late: the last one runs past the end unless its padding and
+    // the footer hold 64 bytes.
     push(
         "data_offset + 64".into(),
         crc_patch(32, &u64b(h.data_offset + 64)),
-        Expect::Any,
+        if needed + 64 > len {
+            err_at(&[OUT_OF_BOUNDS])
+        } else {
+            Expect::Any
+        },
     );
     push(
         "data_offset = index offset".into(),
@@ -1158,10 +1276,11 @@ fn apr_cases(label: &str, w: &AprWriter, rng: &mut Rng, out: &mut Vec<Case>) {
         patch(50, [1]),
         Expect::Finding(HEADER_CRC),
     );
+    // The header CRC no longer matches, and the count overruns the index.
     push(
         "tensor_count changed, CRC not".into(),
         patch(8, (h.tensor_count + 1).to_le_bytes()),
-        Expect::Any,
+        Expect::Pending(Box::new(Expect::Refused), TENSOR_COUNT_OVERRUN),
     );
     push(
         "magic APR2".into(),
@@ -1235,10 +1354,17 @@ fn apr_cases(label: &str, w: &AprWriter, rng: &mut Rng, out: &mut Vec<Case>) {
             patch(e.start, u16::MAX.to_le_bytes()),
             err_at(&[TRUNCATED, BAD_UTF8, UNKNOWN_DTYPE, TOO_MANY_DIMS]),
         );
+        // No name: the dtype is read from the name's first byte and ndim from its second (a
+        // letter, far above APR's 8 dims).
+        let name1 = t.name.as_bytes().get(1).copied().unwrap_or(0);
         push(
             format!("entry {i} name_len 0"),
             patch(e.start, 0u16.to_le_bytes()),
-            Expect::Any,
+            if name1 > 8 {
+                err_at(&[TOO_MANY_DIMS])
+            } else {
+                Expect::Refused
+            },
         );
         if e.name_len > 0 {
             push(
@@ -1259,13 +1385,34 @@ fn apr_cases(label: &str, w: &AprWriter, rng: &mut Rng, out: &mut Vec<Case>) {
                 err_at(&[UNKNOWN_DTYPE]),
             );
         }
+        // Another code: readable when some type written under it has exactly this size for
+        // these dims, else a size finding (the entry's size field no longer fits the label). A
+        // code no APR loader reads is refused, or (a GGML id, whose bytes may still be GGML
+        // blocks) named by the per-file checks.
         for code in [
             0u8, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 20, 23, 29, 30, 128, 129,
         ] {
+            let mut candidates = DType::apr_candidates(code as u32).peekable();
+            let expect = if candidates.peek().is_none() {
+                if DType::from_ggml_id(code as u32).is_some() {
+                    Expect::Either(vec![
+                        err_at(&[UNKNOWN_DTYPE]),
+                        Expect::Finding(AMBIGUOUS_DTYPE),
+                    ])
+                } else {
+                    err_at(&[UNKNOWN_DTYPE])
+                }
+            } else if candidates
+                .any(|d| apr_lint::quant::tensor_n_bytes(d, &t.dims) == Some(t.size))
+            {
+                Expect::Ok
+            } else {
+                Expect::Finding(SIZE_MISMATCH)
+            };
             push(
                 format!("entry {i} dtype {code} (relabelled)"),
                 patch(e.dtype_at, [code]),
-                Expect::Any,
+                expect,
             );
         }
         push(
@@ -1278,25 +1425,36 @@ fn apr_cases(label: &str, w: &AprWriter, rng: &mut Rng, out: &mut Vec<Case>) {
             patch(e.ndim_at, [9]),
             err_at(&[TOO_MANY_DIMS]),
         );
+        // No dims: offset and size are read from the dims, and the entry ends early, so the
+        // rest of the index is read out of step (or left over, after the last entry).
         push(
             format!("entry {i} ndim 0"),
             patch(e.ndim_at, [0]),
-            Expect::Any,
+            Expect::Refused,
         );
+        // 8 dims: offset, size and what follows are read as dims. Before another entry, that
+        // entry's name bytes make the product overflow or the parse go out of step; after the
+        // last entry, the index's zero padding can parse as dims, offset 0 and size 0, and then
+        // the last tensor's data is referenced by nothing and trails the rest.
         push(
             format!("entry {i} ndim 8"),
             patch(e.ndim_at, [8]),
-            Expect::Any,
+            if i + 1 == es.len() {
+                Expect::Either(vec![Expect::Refused, Expect::Finding(TRAILING)])
+            } else {
+                Expect::Refused
+            },
         );
         push(
             format!("entry {i} dims[0] 2^64-1"),
             patch(e.dims_at, u64b(u64::MAX)),
             err_at(&[BAD_DIMS]),
         );
+        // No elements, but the entry keeps its bytes.
         push(
             format!("entry {i} dims[0] 0"),
             patch(e.dims_at, u64b(0)),
-            Expect::Any,
+            Expect::Finding(SIZE_MISMATCH),
         );
         if e.ndim >= 2 {
             let dims2 = |a: u64, b: u64| {
@@ -1325,12 +1483,12 @@ fn apr_cases(label: &str, w: &AprWriter, rng: &mut Rng, out: &mut Vec<Case>) {
             push(
                 format!("entry {i} dims [0, 2^62]"),
                 dims2(0, 1 << 62),
-                Expect::Any,
+                Expect::Finding(SIZE_MISMATCH),
             );
             push(
                 format!("entry {i} dims [2^62, 0]"),
                 dims2(1 << 62, 0),
-                Expect::Any,
+                Expect::Finding(SIZE_MISMATCH),
             );
         } else {
             push(
@@ -1369,20 +1527,34 @@ fn apr_cases(label: &str, w: &AprWriter, rng: &mut Rng, out: &mut Vec<Case>) {
             patch(e.size_at, u64b(len)),
             err_at(&[OUT_OF_BOUNDS]),
         );
+        // 0 bytes for a tensor with elements: only the output matrix has a known reading (the
+        // tied-embedding placeholder, APRL-M010); any other tensor has lost its data.
         push(
             format!("entry {i} size 0"),
             patch(e.size_at, u64b(0)),
-            Expect::Any,
+            zero_bytes(&t.name),
         );
         push(
             format!("entry {i} size - 1"),
             patch(e.size_at, u64b(t.size - 1)),
             Expect::Finding(SIZE_MISMATCH),
         );
+        // One byte more: into the next tensor when this one fills its padding, else a size
+        // that does not fit the dims.
+        let next = a
+            .tensors
+            .iter()
+            .map(|x| x.offset)
+            .filter(|&o| o > t.offset)
+            .min();
         push(
             format!("entry {i} size + 1"),
             patch(e.size_at, u64b(t.size + 1)),
-            Expect::Any,
+            if next.is_some_and(|n| t.offset + t.size + 1 > n) {
+                err_at(&[OVERLAP])
+            } else {
+                Expect::Finding(SIZE_MISMATCH)
+            },
         );
     }
     if es.len() >= 2 {
@@ -1520,10 +1692,11 @@ fn apr_cases(label: &str, w: &AprWriter, rng: &mut Rng, out: &mut Vec<Case>) {
     );
     let mut d = w.clone();
     d.tensors[0].bytes.clear();
+    let expect = zero_bytes(&d.tensors[0].name);
     push(
-        "tensor 0 with 0 bytes (tied-lm_head defect shape)".into(),
+        format!("tensor 0 (`{}`) with 0 bytes", d.tensors[0].name),
         whole(d.to_bytes()),
-        Expect::Any,
+        expect,
     );
 }
 
@@ -1560,6 +1733,9 @@ fn odd_apr_cases(out: &mut Vec<Case>) {
                 expect: Expect::Cut { needed },
             });
         }
+        // The last tensor's data, then `extra` bytes of 0xEE: nothing (a file may end at its
+        // last byte of data), 4 bytes (a footer, whose CRC is wrong), or bytes that are neither
+        // zero padding nor a footer.
         for extra in 0..8u8 {
             let make: Make =
                 Box::new(move |b| [&b[..needed as usize], &[0xEE; 8][..extra as usize]].concat());
@@ -1568,7 +1744,18 @@ fn odd_apr_cases(out: &mut Vec<Case>) {
                 ext: "apr",
                 base: full.clone(),
                 make,
-                expect: Expect::Any,
+                expect: match extra {
+                    0 => Expect::Ok,
+                    4 => Expect::Finding(FOOTER_CRC),
+                    _ => Expect::Pending(
+                        Box::new(Expect::Either(vec![
+                            Expect::Finding(TRAILING),
+                            Expect::Finding(PADDING),
+                        ])),
+                        "non-zero bytes after the last tensor's data, inside its padding, are \
+                         accepted as padding",
+                    ),
+                },
             });
         }
     }
@@ -1810,12 +1997,14 @@ enum Seen {
         offset: Option<u64>,
     },
     Ok {
+        /// The reader's findings, then those of the per-file checks.
         findings: Vec<&'static str>,
     },
 }
 
 /// Read, view, dequantize row 0 of each tensor, run the per-file checks. Returns what was seen, or
-/// a description of an inconsistency (the two entry points disagreeing, a span outside the file).
+/// a description of an inconsistency (the two entry points disagreeing, a span outside the file,
+/// an unregistered code or a finding without help).
 fn exercise(bytes: Vec<u8>, ext: &str) -> Result<Seen, String> {
     let len = bytes.len() as u64;
     let src = Source::from_vec(bytes, format!("case.{ext}"));
@@ -1847,7 +2036,9 @@ fn exercise(bytes: Vec<u8>, ext: &str) -> Result<Seen, String> {
             for t in &v.tensors {
                 let _ = v.dequantize_rows(t, 0..1);
             }
-            for f in &v.findings {
+            let mut checks = Vec::new();
+            check_file(&v, &Resolved::new(&v, rules()), &mut checks);
+            for f in v.findings.iter().chain(&checks) {
                 if let Some(s) = f.span
                     && s.offset.checked_add(s.len).is_none_or(|e| e > len)
                 {
@@ -1856,9 +2047,15 @@ fn exercise(bytes: Vec<u8>, ext: &str) -> Result<Seen, String> {
                         f.code, s.offset, s.len
                     ));
                 }
+                if apr_lint::registry::find(f.code).is_none() {
+                    return Err(format!("finding {} is not a registered code", f.code));
+                }
+                if f.help.is_empty() {
+                    return Err(format!("finding {} has no help: {}", f.code, f.message));
+                }
             }
             Ok(Seen::Ok {
-                findings: v.findings.iter().map(|f| f.code).collect(),
+                findings: v.findings.iter().chain(&checks).map(|f| f.code).collect(),
             })
         }
         (Ok(_), Err(e)) => Err(format!(
@@ -1878,6 +2075,10 @@ fn judge(case: &Case, len: u64, seen: &Seen) -> Result<(), String> {
     {
         return Err(format!("error code {code} is not a container code"));
     }
+    judge_expect(&case.expect, len, seen)
+}
+
+fn judge_expect(expect: &Expect, len: u64, seen: &Seen) -> Result<(), String> {
     let want_err = |codes: &[&str], offset: bool| -> Result<(), String> {
         match seen {
             Seen::Err { code, offset: o } => {
@@ -1894,8 +2095,32 @@ fn judge(case: &Case, len: u64, seen: &Seen) -> Result<(), String> {
             )),
         }
     };
-    match &case.expect {
+    match expect {
         Expect::Any => Ok(()),
+        Expect::Refused => match seen {
+            Seen::Err { code, offset } if offset.is_some_and(|o| o <= len) => {
+                let _ = code;
+                Ok(())
+            }
+            Seen::Err { code, offset } => Err(format!(
+                "{code}: expected a byte offset ≤ {len}, got {offset:?}"
+            )),
+            Seen::Ok { findings } => Err(format!(
+                "expected the file to be refused, it read (findings {findings:?})"
+            )),
+        },
+        Expect::Either(alts) => {
+            let errs: Vec<String> = alts
+                .iter()
+                .filter_map(|e| judge_expect(e, len, seen).err())
+                .collect();
+            if errs.len() < alts.len() {
+                Ok(())
+            } else {
+                Err(errs.join("; or "))
+            }
+        }
+        Expect::Pending(e, _) => judge_expect(e, len, seen),
         Expect::Ok => match seen {
             Seen::Ok { .. } => Ok(()),
             Seen::Err { code, .. } => Err(format!("expected the file to read, got {code}")),
@@ -1925,9 +2150,12 @@ fn judge(case: &Case, len: u64, seen: &Seen) -> Result<(), String> {
     }
 }
 
+/// What a case that did not fail gave: its time, the error code it ended with (None: readable),
+/// and for a `Pending` case whose expectation is not met yet, what it gave instead.
+type Ran = (Duration, Option<&'static str>, Option<String>);
+
 /// Runs one case under `catch_unwind`; Err describes the failure.
-/// Runs one case; Ok gives its time and the error code it ended with (None: readable).
-fn run(case: &Case) -> Result<(Duration, Option<&'static str>), String> {
+fn run(case: &Case) -> Result<Ran, String> {
     let t0 = common::CpuClock::start();
     let bytes = (case.make)(&case.base);
     let len = bytes.len() as u64;
@@ -1940,7 +2168,11 @@ fn run(case: &Case) -> Result<(Duration, Option<&'static str>), String> {
             .unwrap_or_default();
         format!("PANIC: {msg}")
     })??;
-    judge(case, len, &seen)?;
+    let pending = match (judge(case, len, &seen), &case.expect) {
+        (Ok(()), _) => None,
+        (Err(e), Expect::Pending(_, why)) => Some(format!("{e} [pending: {why}]")),
+        (Err(e), _) => return Err(e),
+    };
     let took = t0.elapsed();
     if took > CASE_BUDGET {
         return Err(format!("took {took:?}"));
@@ -1952,6 +2184,7 @@ fn run(case: &Case) -> Result<(Duration, Option<&'static str>), String> {
         } else {
             None
         },
+        pending,
     ))
 }
 
@@ -1968,6 +2201,7 @@ fn corrupt_corpus() {
     let mut outcomes: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
     let mut slowest = (Duration::ZERO, String::new());
     let mut cpu = Duration::ZERO;
+    let mut pending: Vec<String> = Vec::new();
     std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
             .map(|k| {
@@ -1985,7 +2219,10 @@ fn corrupt_corpus() {
         for h in handles {
             for (case, r) in h.join().expect("runner threads catch every panic") {
                 match r {
-                    Ok((d, code)) => {
+                    Ok((d, code, p)) => {
+                        if let Some(p) = p {
+                            pending.push(format!("{}: {p}", case.name));
+                        }
                         cpu += d;
                         *outcomes.entry(code.unwrap_or("readable")).or_default() += 1;
                         if d > slowest.0 {
@@ -2004,6 +2241,12 @@ fn corrupt_corpus() {
     );
     eprintln!("outcomes: {outcomes:?}");
     eprintln!("slowest case: {} ({:?})", slowest.1, slowest.0);
+    pending.sort();
+    eprintln!(
+        "{} cases wait for a fix elsewhere:\n{}",
+        pending.len(),
+        pending.join("\n")
+    );
     assert!(
         failures.is_empty(),
         "{} of {} cases failed:\n{}",
