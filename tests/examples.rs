@@ -9,32 +9,42 @@ use std::process::{Command, Output};
 
 const G: &str = "gguf/tiny-qwen2-lq-q4_k_m.gguf";
 
-/// The example binary, built (or found up to date) by cargo in this test's own profile directory.
+/// The example binary, built (or found up to date) by cargo with the profile this test was built
+/// with (so the library is not compiled again), at the path cargo reports.
 fn example(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
-    // target/<profile>/deps/<test> → target/<profile>
-    let profile_dir = exe
+    // target/<profile dir>/deps/<test>: `release` for `cargo test --release`, else the test profile.
+    let release = exe
         .parent()
         .and_then(Path::parent)
-        .expect("test binary under target/<profile>/deps");
+        .and_then(Path::file_name)
+        .is_some_and(|n| n == "release");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.args(["build", "--quiet", "--example", name])
-        .current_dir(env!("CARGO_MANIFEST_DIR"));
-    if profile_dir.file_name().is_some_and(|n| n == "release") {
+        .args(["--message-format", "json-render-diagnostics"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stderr(std::process::Stdio::inherit());
+    if release {
         cmd.arg("--release");
+    } else {
+        cmd.args(["--profile", "test"]);
     }
-    let st = cmd.status().expect("cargo runs");
-    assert!(st.success(), "cargo build --example {name} failed");
-    let p = profile_dir
-        .join("examples")
-        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    assert!(p.is_file(), "{} not built", p.display());
-    p
+    let out = cmd.output().expect("cargo runs");
+    assert!(out.status.success(), "cargo build --example {name} failed");
+    let exe = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == name)
+        .find_map(|m| m["executable"].as_str().map(PathBuf::from))
+        .unwrap_or_else(|| panic!("cargo reported no executable for example {name}"));
+    assert!(exe.is_file(), "{} not built", exe.display());
+    exe
 }
 
 fn convert(args: &[&Path]) -> Output {
-    Command::new(example("convert"))
+    static CONVERT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    Command::new(CONVERT.get_or_init(|| example("convert")))
         .args(args)
         .output()
         .expect("convert runs")
@@ -144,6 +154,12 @@ fn convert_errors_are_messages_with_exit_2() {
         );
     }
     assert!(!out.exists(), "an output was written for a failed run");
+    // A failed run leaves an existing output as it was (it is replaced only by a complete file).
+    std::fs::write(&out, b"previous output").unwrap();
+    let o = convert(&[&not_gguf, &out]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_eq!(std::fs::read(&out).unwrap(), b"previous output");
+    std::fs::remove_file(&out).unwrap();
     // An output directory that does not exist.
     let o = convert(&[&fixture(G), &dir.path().join("no/such/dir/out.apr")]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
