@@ -5,7 +5,7 @@
 
 use serde_json::json;
 
-use crate::diag::{Finding, Lint, Severity};
+use crate::diag::{Finding, Lint};
 use crate::model::tokenizer::Tokenizer;
 use crate::model::{ModelView, RopeType};
 use crate::rules::Resolved;
@@ -18,17 +18,43 @@ Why it matters: nothing else can be compared role by role.
 How to fix: pair the APR file with the GGUF it was converted from, or fix the architecture key.
 Precedent: —");
 
-lint!(ROLE_ONE_SIDE, "APRL-M021", "missing-tensor", Error, "a role is present in one file only",
-"What it catches: a role (with its layer) that the reference has and the file under test lacks (missing-tensor), or the other way round (unexpected-tensor).
-Why it matters: the converter dropped or invented a weight; loaders zero-fill what is missing.
-How to fix: fix the converter's name mapping.
+lint!(ROLE_ONE_SIDE, "APRL-M021", "missing-tensor", Error, "retired, never emitted: replaced by APRL-M030 (missing-tensor) and APRL-M031 (unexpected-tensor)",
+"RETIRED: this code is no longer emitted. It concluded two bug classes at run time; each now has its own code: APRL-M030 (missing-tensor) and APRL-M031 (unexpected-tensor).
+What it catches: nothing any more. It used to flag a role (with its layer) present in one file of the pair only.
+Why it matters: a code keeps one class, so SARIF rule metadata, `-A <class>`, JSON and `explain` agree.
+How to fix: read APRL-M030 or APRL-M031; `-D/-W/-A APRL-M021` still applies to both.
 Precedent: aprender #194.");
 
-lint!(DIMS_DIFFER, "APRL-L010", "dims-reversed", Error, "a role's canonical dims differ between the files",
-"What it catches: the same role with different canonical dims in the two files: exactly reversed (dims-reversed) or otherwise (shape-mismatch).
-Why it matters: a correct conversion keeps the canonical [out, in] dims: GGUF `ne` reversed equals the APR dims.
-How to fix: reverse the dims (keep the bytes) when they are reversed; otherwise fix the converter's shape arithmetic.
+lint!(DIMS_DIFFER, "APRL-L010", "dims-reversed", Error, "retired, never emitted: replaced by APRL-L011 (dims-reversed) and APRL-L012 (shape-mismatch)",
+"RETIRED: this code is no longer emitted. It concluded two bug classes at run time; each now has its own code: APRL-L011 (dims-reversed) and APRL-L012 (shape-mismatch).
+What it catches: nothing any more. It used to flag a role whose canonical dims differ between the two files.
+Why it matters: a code keeps one class, so SARIF rule metadata, `-A <class>`, JSON and `explain` agree.
+How to fix: read APRL-L011 or APRL-L012; `-D/-W/-A APRL-L010` still applies to both.
 Precedent: aprender GH-186/187/188.");
+
+lint!(ROLE_MISSING, "APRL-M030", "missing-tensor", Error, "a role of the reference is missing from the file under test",
+"What it catches: a role (with its layer) that the reference has and the file under test lacks; the finding names the tensor expected, in the file under test's own naming scheme (the rules' name template), and its layer.
+Why it matters: the converter dropped a weight; loaders zero-fill what is missing, and the model runs and produces garbage.
+How to fix: fix the converter's name mapping (a missing `model.` prefix is the usual cause), or write the tensor.
+Precedent: aprender #194 (100 of 291 tensors missing), GH-190.");
+
+lint!(ROLE_EXTRA, "APRL-M031", "unexpected-tensor", Warning, "a role of the file under test is not in the reference",
+"What it catches: a role (with its layer) that the file under test has and its reference lacks (a tied output synthesized from the reference's embedding is not counted).
+Why it matters: the converter invented a weight, or the two files are not a conversion pair; nothing can be compared for it.
+How to fix: drop it, or check that the reference is the file this one was converted from.
+Precedent: —");
+
+lint!(DIMS_REVERSED, "APRL-L011", "dims-reversed", Error, "a role's dims are the reverse of the reference's",
+"What it catches: the same role with exactly reversed canonical dims in the two files (e.g. [hidden, vocab] against [vocab, hidden]).
+Why it matters: a correct conversion keeps the canonical [out, in] dims (GGUF `ne` reversed equals the APR dims); a reversed shape over the same bytes makes the loader read every row at the wrong place.
+How to fix: reverse the dims and keep the bytes.
+Precedent: aprender GH-186/187/188.");
+
+lint!(DIMS_MISMATCH, "APRL-L012", "shape-mismatch", Error, "a role's dims differ from the reference's and are not a reversal",
+"What it catches: the same role with canonical dims that differ between the two files other than by reversal: a padded or trimmed vocabulary, a wrong head count, a fused QKV split wrongly.
+Why it matters: the loader refuses the file or multiplies mismatched matrices.
+How to fix: fix the converter's shape arithmetic (`apr-lint rules --arch <arch>` shows the formulas).
+Precedent: llama.cpp `check_tensor_dims`, mlxcel PR #928.");
 
 lint!(DTYPE_NOTE, "APRL-M022", "value-mismatch", Info, "dtypes differ: values will be compared within the quantization tolerance",
 "What it catches: roles stored in different dtypes on the two sides (APR F32 vs GGUF Q4_K, a re-quantization).
@@ -62,6 +88,10 @@ pub static ALL: &[&Lint] = &[
     &CONFIG_DIFFERS,
     &ROPE_ORDER,
     &TOKENIZER_DIFFERS,
+    &ROLE_MISSING,
+    &ROLE_EXTRA,
+    &DIMS_REVERSED,
+    &DIMS_MISMATCH,
 ];
 
 /// Compare `a` (under test) with `b` (reference). Returns the number of roles matched on both sides.
@@ -111,19 +141,27 @@ pub fn check(
                 {
                     continue;
                 }
+                let expected = expected_name(ra, a, &role.key, layer);
+                let mut f = Finding::new(
+                    &ROLE_MISSING,
+                    format!(
+                        "`{}`{} is in the reference (`{}`) but not in `{pa}`{}",
+                        role.key,
+                        layer_txt(layer),
+                        tb.name,
+                        expected
+                            .as_deref()
+                            .map(|n| format!(" (expected `{n}`)"))
+                            .unwrap_or_default()
+                    ),
+                );
+                if let Some(n) = expected {
+                    f = f.tensor(n);
+                }
                 out.push(
-                    Finding::new(
-                        &ROLE_ONE_SIDE,
-                        format!(
-                            "`{}`{} is in the reference (`{}`) but not in `{pa}`",
-                            role.key,
-                            layer_txt(layer),
-                            tb.name
-                        ),
-                    )
-                    .layer(layer)
-                    .file(a.path())
-                    .help("fix the converter's name mapping"),
+                    f.layer(layer)
+                        .file(a.path())
+                        .help("fix the converter's name mapping"),
                 );
             }
             Some(ia) => {
@@ -131,8 +169,13 @@ pub fn check(
                 let ta = &a.tensors[ia];
                 if ta.dims != tb.dims && ta.data.len != 0 {
                     let rev: Vec<u64> = ta.dims.iter().rev().copied().collect();
-                    let mut f = Finding::new(
-                        &DIMS_DIFFER,
+                    let reversed = rev == tb.dims;
+                    let f = Finding::new(
+                        if reversed {
+                            &DIMS_REVERSED
+                        } else {
+                            &DIMS_MISMATCH
+                        },
                         format!(
                             "`{}` dims {:?} differ from the reference's {:?} (`{}`)",
                             ta.name, ta.dims, tb.dims, tb.name
@@ -141,13 +184,12 @@ pub fn check(
                     .tensor(&ta.name)
                     .layer(layer)
                     .span(ta.dims_span)
-                    .file(a.path());
-                    if rev == tb.dims {
-                        f = f.help("reverse the dims and keep the bytes");
+                    .file(a.path())
+                    .help(if reversed {
+                        "reverse the dims and keep the bytes"
                     } else {
-                        f.class = "shape-mismatch";
-                        f = f.help("fix the converter's shape arithmetic");
-                    }
+                        "fix the converter's shape arithmetic"
+                    });
                     out.push(f);
                 }
                 if ta.dtype != tb.dtype && dtype_diffs.len() < 1000 {
@@ -171,8 +213,8 @@ pub fn check(
             {
                 continue; // lm_head synthesized from a tied embedding (checked numerically).
             }
-            let mut f = Finding::new(
-                &ROLE_ONE_SIDE,
+            let f = Finding::new(
+                &ROLE_EXTRA,
                 format!(
                     "`{}`{} (`{}`) is in `{pa}` but not in the reference",
                     role.key,
@@ -185,8 +227,6 @@ pub fn check(
             .span(ta.record)
             .file(a.path())
             .help("drop it, or check that the reference is the file this one was converted from");
-            f.class = "unexpected-tensor";
-            f.severity = Severity::Warning;
             out.push(f);
         }
     }
@@ -202,6 +242,17 @@ pub fn check(
     rope_order(a, ra, b, rb, out);
     tokenizer(a, b, out);
     matched
+}
+
+/// The name a role would have in `v`, in its own naming scheme (the rules' first template for its
+/// format), at `layer`.
+fn expected_name(r: &Resolved<'_>, v: &ModelView, key: &str, layer: Option<u32>) -> Option<String> {
+    let role = r.arch?.role(key)?;
+    let templates = match v.format() {
+        crate::format::Format::Gguf => &role.gguf,
+        crate::format::Format::Apr => &role.apr,
+    };
+    templates.first().map(|t| t.instantiate(layer))
 }
 
 fn layer_txt(l: Option<u32>) -> String {
@@ -273,7 +324,7 @@ fn llama3(v: &ModelView) -> bool {
 
 /// One file has Llama 3 frequency divisors only as a `llama3` `rope_scaling` and the other has
 /// none at all (no tensor, no such scaling). The tensor on one side without the other is the
-/// role check's `APRL-M021`; the values are compared by the weight stage and the probe.
+/// role check's `APRL-M030`; the values are compared by the weight stage and the probe.
 fn rope_factors(
     a: &ModelView,
     ra: &Resolved<'_>,
