@@ -55,7 +55,7 @@ lint!(
     "missing-tensor",
     Error,
     "a required tensor is absent",
-    "What it catches: a role the architecture requires, absent in a layer (or globally).
+    "What it catches: a role the architecture requires, absent in a layer (or globally). The finding names the tensor expected (the first missing layer's, in the file's own naming scheme) and that layer.
 Why it matters: loaders zero-fill missing weights silently; the model runs and produces garbage.
 How to fix: fix the converter's name mapping (a missing `model.` prefix is the usual cause).
 Precedent: aprender #194 (100 of 291 tensors missing), GH-190 (name prefix)."
@@ -321,11 +321,13 @@ pub fn check(view: &ModelView, r: &Resolved<'_>, out: &mut Vec<Finding>) {
         } else {
             format!("`{}` is missing (`{example}`)", role.key)
         };
-        out.push(
-            Finding::new(&MISSING_TENSOR, msg).layer(first_layer).help(
-                "fix the converter's name mapping; loaders zero-fill missing weights silently",
-            ),
-        );
+        let mut f = Finding::new(&MISSING_TENSOR, msg)
+            .layer(first_layer)
+            .help("fix the converter's name mapping; loaders zero-fill missing weights silently");
+        if !example.is_empty() {
+            f = f.tensor(example);
+        }
+        out.push(f);
     }
     tied(view, r, out);
     tokenizer(view, r, out);

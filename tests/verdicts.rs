@@ -1,0 +1,99 @@
+//! Verdicts that used to come out wrong on converted pairs (issue 10 §8): each test builds the pair
+//! with the project's writers from the fixture GGUFs and checks the code, class, severity and what
+//! the finding names, through the library and through the CLI's JSON and SARIF.
+
+mod common;
+use common::*;
+
+use std::path::Path;
+use std::process::Command;
+
+use apr_lint::Severity;
+use apr_lint::format::writer::apr::{AprWriter, Flavour};
+use apr_lint::pipeline::Verdict;
+
+const QWEN: &str = "gguf/tiny-qwen2-lq-q4_k_m.gguf";
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_apr-lint"))
+}
+
+/// Run the CLI on `apr` against the fixture `gguf` in `format`; exit code and parsed stdout.
+fn cli(dir: &Path, apr: &AprWriter, gguf: &str, format: &str) -> (i32, serde_json::Value) {
+    let path = dir.join(format!("model-{format}.apr"));
+    apr.write(&path).unwrap();
+    let o = bin()
+        .args([
+            path.to_str().unwrap(),
+            "--against",
+            fixture(gguf).to_str().unwrap(),
+            "-q",
+            "--format",
+            format,
+        ])
+        .output()
+        .expect("runs");
+    let out = String::from_utf8_lossy(&o.stdout);
+    (
+        o.status.code().unwrap_or(-1),
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}")),
+    )
+}
+
+/// JSON findings and SARIF results with `code`: (tensor, layer) of each.
+fn named(dir: &Path, apr: &AprWriter, gguf: &str, code: &str) -> Vec<(String, String)> {
+    let (_, json) = cli(dir, apr, gguf, "json");
+    let (_, sarif) = cli(dir, apr, gguf, "sarif");
+    let mut v = Vec::new();
+    for f in json["findings"].as_array().unwrap() {
+        if f["code"] == code {
+            v.push((f["tensor"].to_string(), f["layer"].to_string()));
+        }
+    }
+    for r in sarif["runs"][0]["results"].as_array().unwrap() {
+        if r["ruleId"] == code {
+            let p = &r["properties"];
+            v.push((p["tensor"].to_string(), p["layer"].to_string()));
+        }
+    }
+    v
+}
+
+#[test]
+fn a_missing_tensor_is_named_with_its_layer_in_json_and_sarif() {
+    let mut w = clean_apr(QWEN, Flavour::Aprender);
+    let gone = "model.layers.1.self_attn.q_proj.bias";
+    w.tensors.retain(|t| t.name != gone);
+    let o = lint_pair(&apr_view(&w), &gguf_view(QWEN));
+    assert_eq!(o.verdict, Verdict::Fail);
+    for code in ["APRL-M007", "APRL-M030"] {
+        let f = o
+            .findings
+            .iter()
+            .find(|f| f.code == code)
+            .unwrap_or_else(|| panic!("no {code}:\n{}", describe(&o)));
+        assert_eq!(f.tensor.as_deref(), Some(gone), "{code}: {}", f.message);
+        assert_eq!(f.layer, Some(1), "{code}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for code in ["APRL-M007", "APRL-M030"] {
+        let got = named(dir.path(), &w, QWEN, code);
+        assert_eq!(got.len(), 2, "{code}: one in JSON, one in SARIF: {got:?}");
+        for (tensor, layer) in got {
+            assert_eq!(tensor, format!("\"{gone}\""), "{code}");
+            assert_eq!(layer, "1", "{code}");
+        }
+    }
+    // A global role: named in the file's own scheme, without a layer.
+    let mut w = clean_apr(QWEN, Flavour::Aprender);
+    w.tensors.retain(|t| t.name != "model.norm.weight");
+    let o = lint_pair(&apr_view(&w), &gguf_view(QWEN));
+    let f = o
+        .findings
+        .iter()
+        .find(|f| f.code == "APRL-M030")
+        .unwrap_or_else(|| panic!("{}", describe(&o)));
+    assert_eq!(f.tensor.as_deref(), Some("model.norm.weight"));
+    assert_eq!(f.layer, None);
+    assert_eq!(f.severity, Severity::Error);
+}
