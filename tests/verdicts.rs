@@ -97,3 +97,61 @@ fn a_missing_tensor_is_named_with_its_layer_in_json_and_sarif() {
     assert_eq!(f.layer, None);
     assert_eq!(f.severity, Severity::Error);
 }
+
+/// `tensor_count` patched to `count(n)` (APR: u32 at 8, CRC recomputed; GGUF: u64 at 8).
+fn with_count(mut bytes: Vec<u8>, apr: bool, count: impl Fn(u64) -> u64) -> Vec<u8> {
+    if apr {
+        let n = u32::from_le_bytes(bytes[8..12].try_into().unwrap()) as u64;
+        bytes[8..12].copy_from_slice(&(count(n) as u32).to_le_bytes());
+        let crc = apr_lint::format::apr::header_crc(&bytes[..64]);
+        bytes[40..44].copy_from_slice(&crc.to_le_bytes());
+    } else {
+        let n = u64::from_le_bytes(bytes[8..16].try_into().unwrap());
+        bytes[8..16].copy_from_slice(&count(n).to_le_bytes());
+    }
+    bytes
+}
+
+#[test]
+fn a_tensor_count_larger_than_the_index_is_named_as_such() {
+    let apr = clean_apr(QWEN, Flavour::Aprender).to_bytes();
+    let gguf = std::fs::read(fixture(QWEN)).unwrap();
+    let ggufs = [
+        gguf,
+        std::fs::read(fixture("gguf/tiny-llama-q8_0.gguf")).unwrap(),
+        std::fs::read(fixture("gguf/tiny-qwen2-tied-q8_0.gguf")).unwrap(),
+    ];
+    let mut cases: Vec<(String, Vec<u8>, u64)> = Vec::new();
+    for extra in [1, 2, 5] {
+        cases.push((
+            format!("apr +{extra}"),
+            with_count(apr.clone(), true, |n| n + extra),
+            8,
+        ));
+    }
+    for (i, g) in ggufs.iter().enumerate() {
+        cases.push((
+            format!("gguf {i} +1"),
+            with_count(g.clone(), false, |n| n + 1),
+            8,
+        ));
+    }
+    for (what, bytes, at) in cases {
+        let e =
+            apr_lint::model::ModelView::from_source(apr_lint::format::Source::from_vec(bytes, "m"))
+                .err()
+                .unwrap_or_else(|| panic!("{what}: reads"));
+        assert_eq!(e.code(), "APRL-F040", "{what}: {e}");
+        assert_eq!(e.byte_offset(), Some(at), "{what}");
+        assert!(e.message.contains("the header says"), "{what}: {e}");
+    }
+    // The CLI: exit 2 with the code.
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("m.apr");
+    std::fs::write(&p, with_count(apr, true, |n| n + 1)).unwrap();
+    let o = bin().args([p.to_str().unwrap(), "-q"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("APRL-F040"), "{err}");
+    assert!(!err.contains("not sorted"), "{err}");
+}
