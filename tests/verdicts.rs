@@ -155,3 +155,77 @@ fn a_tensor_count_larger_than_the_index_is_named_as_such() {
     assert!(err.contains("APRL-F040"), "{err}");
     assert!(!err.contains("not sorted"), "{err}");
 }
+
+const LLAMA: &str = "gguf/tiny-llama-q8_0.gguf";
+const TIED: &str = "gguf/tiny-qwen2-tied-q8_0.gguf";
+
+fn tensor<'a>(w: &'a AprWriter, name: &str) -> &'a apr_lint::format::writer::apr::AprTensor {
+    w.tensors
+        .iter()
+        .find(|t| t.name == name)
+        .unwrap_or_else(|| panic!("no {name}"))
+}
+
+/// The APR names of the embedding and the output matrix (Hugging Face or GGUF naming).
+fn emb_head(w: &AprWriter) -> (String, String) {
+    let has = |n: &str| w.tensors.iter().any(|t| t.name == n);
+    if has("model.embed_tokens.weight") {
+        ("model.embed_tokens.weight".into(), "lm_head.weight".into())
+    } else {
+        ("token_embd.weight".into(), "output.weight".into())
+    }
+}
+
+fn tensor_mut<'a>(
+    w: &'a mut AprWriter,
+    name: &str,
+) -> &'a mut apr_lint::format::writer::apr::AprTensor {
+    w.tensors
+        .iter_mut()
+        .find(|t| t.name == name)
+        .unwrap_or_else(|| panic!("no {name}"))
+}
+
+/// Before: `APRL-N007 swapped-tensors` ("swap the data of `lm_head.weight` and
+/// `model.embed_tokens.weight`"), although the embedding itself is right.
+#[test]
+fn an_output_tied_to_the_embedding_against_a_distinct_reference_output_is_a_tie() {
+    for (g, flavour) in [(LLAMA, Flavour::Aprender), (QWEN, Flavour::Aprender)] {
+        let mut w = clean_apr(g, flavour);
+        let (e, h) = emb_head(&w);
+        let emb = tensor(&w, &e).clone();
+        let head = tensor_mut(&mut w, &h);
+        head.bytes = emb.bytes;
+        head.code = emb.code;
+        let o = lint_pair(&apr_view(&w), &gguf_view(g));
+        assert_eq!(o.verdict, Verdict::Fail, "{g}");
+        let f = o
+            .findings
+            .iter()
+            .find(|f| f.tensor.as_deref() == Some(h.as_str()) && f.severity == Severity::Error)
+            .unwrap_or_else(|| panic!("{g}: {}", describe(&o)));
+        assert_eq!(f.code, "APRL-N035", "{g}: {}", describe(&o));
+        assert_eq!(f.class(), "tied-embedding");
+        assert!(f.help.contains("do not tie"), "{}", f.help);
+        assert!(
+            !o.findings.iter().any(|f| f.class() == "swapped-tensors"),
+            "{g}: {}",
+            describe(&o)
+        );
+    }
+    // A real swap (both tensors exchanged) stays a swap.
+    let mut w = clean_apr(LLAMA, Flavour::Aprender);
+    let (e, h) = emb_head(&w);
+    let emb = tensor(&w, &e).bytes.clone();
+    let head = tensor(&w, &h).bytes.clone();
+    tensor_mut(&mut w, &h).bytes = emb;
+    tensor_mut(&mut w, &e).bytes = head;
+    let o = lint_pair(&apr_view(&w), &gguf_view(LLAMA));
+    assert!(
+        o.findings
+            .iter()
+            .any(|f| f.code == "APRL-N007" && f.tensor.as_deref() == Some(h.as_str())),
+        "{}",
+        describe(&o)
+    );
+}
