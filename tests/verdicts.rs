@@ -229,3 +229,71 @@ fn an_output_tied_to_the_embedding_against_a_distinct_reference_output_is_a_tie(
         describe(&o)
     );
 }
+
+/// Before: `APRL-M010` (a warning) and a passing pair in both damaged cases.
+#[test]
+fn a_zero_byte_lm_head_is_an_error_unless_both_sides_tie() {
+    let placeholder = |g: &str, flag: Option<bool>| {
+        let mut w = clean_apr(g, Flavour::Aprender);
+        let (_, h) = emb_head(&w);
+        if !w.tensors.iter().any(|t| t.name == h) {
+            panic!("{g}: no {h}");
+        }
+        tensor_mut(&mut w, &h).bytes.clear();
+        w.metadata.retain(|(k, _)| k != "tied_embeddings");
+        if let Some(v) = flag {
+            w.metadata
+                .push(("tied_embeddings".into(), serde_json::json!(v)));
+        }
+        (w, h)
+    };
+    // The reference has its own output matrix: an error whatever the flag says.
+    for flag in [None, Some(true), Some(false)] {
+        let (w, h) = placeholder(QWEN, flag);
+        let o = lint_pair(&apr_view(&w), &gguf_view(QWEN));
+        assert_eq!(o.verdict, Verdict::Fail, "flag {flag:?}: {}", describe(&o));
+        let f = o
+            .findings
+            .iter()
+            .find(|f| f.code == "APRL-M032")
+            .unwrap_or_else(|| panic!("flag {flag:?}: {}", describe(&o)));
+        assert_eq!(f.class(), "tied-embedding");
+        assert_eq!(f.severity, Severity::Error);
+        assert_eq!(f.tensor.as_deref(), Some(h.as_str()));
+        assert!(f.message.contains("output.weight"), "{}", f.message);
+        assert!(f.help.contains("do not tie"), "{}", f.help);
+        // Said once, as the error.
+        assert!(
+            !o.findings.iter().any(|f| f.code == "APRL-M010"),
+            "{}",
+            describe(&o)
+        );
+    }
+    // A tied reference, and the APR does not declare the tie: an error.
+    for flag in [None, Some(false)] {
+        let (w, _) = placeholder(TIED, flag);
+        let o = lint_pair(&apr_view(&w), &gguf_view(TIED));
+        assert_eq!(o.verdict, Verdict::Fail, "flag {flag:?}: {}", describe(&o));
+        assert!(
+            finds(
+                &o,
+                "APRL-M032",
+                Some("tied-embedding"),
+                "does not declare the tie"
+            ),
+            "{}",
+            describe(&o)
+        );
+    }
+    // Tied on both sides and declared: the placeholder stays a warning, the pair passes.
+    let (w, h) = placeholder(TIED, Some(true));
+    let o = lint_pair(&apr_view(&w), &gguf_view(TIED));
+    assert_eq!(o.verdict, Verdict::Pass, "{}", describe(&o));
+    assert!(
+        o.findings
+            .iter()
+            .any(|f| f.code == "APRL-M010" && f.tensor.as_deref() == Some(h.as_str())),
+        "{}",
+        describe(&o)
+    );
+}

@@ -74,7 +74,7 @@ How to fix: use an unambiguous code (F32 0, F16 1, Q4_K 12, Q6_K 14, BF16 30, AP
 Precedent: aprender #375, GH-438.");
 
 lint!(TIED_EMBEDDING, "APRL-M010", "tied-embedding", Warning, "lm_head is a placeholder or contradicts the tie flag",
-"What it catches: a 0-byte `lm_head.weight` with a full [vocab, hidden] shape (a known defect; loaders treat it as tied), `tied_embeddings: true` with an independent lm_head, or an absent lm_head without the flag.
+"What it catches: a 0-byte `lm_head.weight` with a full [vocab, hidden] shape (a known defect; loaders treat it as tied), `tied_embeddings: true` with an independent lm_head, or an absent lm_head without the flag. Against a reference, the placeholder is an error (APRL-M032) unless the reference is tied too and the file declares the tie.
 Why it matters: a loader that does not tie reads zeros or garbage logits.
 How to fix: write lm_head as a copy of the embedding and set `tied_embeddings: true`, or drop it and set the flag.
 Precedent: aprender PR #2209, #2309, #2441.");

@@ -80,6 +80,12 @@ Why it matters: the same prompt becomes different ids: every comparison after th
 How to fix: copy the reference's tokenizer into the converted file.
 Precedent: aprender #1623, PR #1105.");
 
+lint!(PLACEHOLDER_HEAD, "APRL-M032", "tied-embedding", Error, "lm_head is a 0-byte placeholder and the pair does not declare a tie",
+"What it catches: an output matrix (`lm_head.weight`) recorded with its full [vocab, hidden] dims and 0 bytes, when the reference has its own output matrix, or the file under test does not declare the tie (`tied_embeddings: true`). With a tied reference and the flag set, the placeholder stays a warning (APRL-M010).
+Why it matters: the model computes its logits from nothing: a loader that does not tie reads zeros or whatever follows in the file, and with a distinct reference output matrix even a tying loader computes the wrong logits.
+How to fix: copy the reference's output matrix into the file; if the reference is tied, write the embedding as the output matrix or drop it and set `tied_embeddings: true`.
+Precedent: aprender #2309, #2441 (0-byte lm_head placeholders), PR #2209.");
+
 pub static ALL: &[&Lint] = &[
     &ARCH_DIFFERS,
     &ROLE_ONE_SIDE,
@@ -92,6 +98,7 @@ pub static ALL: &[&Lint] = &[
     &ROLE_EXTRA,
     &DIMS_REVERSED,
     &DIMS_MISMATCH,
+    &PLACEHOLDER_HEAD,
 ];
 
 /// Compare `a` (under test) with `b` (reference). Returns the number of roles matched on both sides.
@@ -241,7 +248,73 @@ pub fn check(
     }
     rope_order(a, ra, b, rb, out);
     tokenizer(a, b, out);
+    placeholder_head(a, ra, b, rb, out);
     matched
+}
+
+/// A 0-byte output matrix with full dims is a tie only when the reference is tied too and the file
+/// under test declares it; otherwise the logits come from nothing. Replaces the per-file warning.
+fn placeholder_head(
+    a: &ModelView,
+    ra: &Resolved<'_>,
+    b: &ModelView,
+    rb: &Resolved<'_>,
+    out: &mut Vec<Finding>,
+) {
+    let Some(arch) = ra.arch else { return };
+    let Some(role) = arch.roles.iter().find(|r| r.tied_to.is_some()) else {
+        return;
+    };
+    let Some(t) = ra.find(&role.key, None).map(|i| &a.tensors[i]) else {
+        return;
+    };
+    if t.data.len != 0 || t.n_elems() == 0 {
+        return;
+    }
+    let reference_head = rb.find(&role.key, None).map(|i| &b.tensors[i]);
+    let declared = a.config.tied.as_ref().is_some_and(|v| v.value);
+    let (why, help) = match (reference_head, declared) {
+        (None, true) => return,
+        (Some(h), _) => (
+            format!(
+                "the reference has its own output matrix `{}` ({}, {:?})",
+                h.name, h.dtype, h.dims
+            ),
+            format!(
+                "copy the reference's `{}` into `{}`; do not tie",
+                h.name, t.name
+            ),
+        ),
+        (None, false) => (
+            format!(
+                "the reference is tied but `{}` does not declare the tie (no `tied_embeddings: true`)",
+                a.path().display()
+            ),
+            format!(
+                "set `tied_embeddings: true`, or write `{}` as a copy of the embedding",
+                t.name
+            ),
+        ),
+    };
+    let path = a.path().display().to_string();
+    out.retain(|f| {
+        !(f.code == crate::check::metadata::TIED_EMBEDDING.code
+            && f.tensor.as_deref() == Some(t.name.as_str())
+            && f.file.as_deref() == Some(path.as_str()))
+    });
+    out.push(
+        Finding::new(
+            &PLACEHOLDER_HEAD,
+            format!(
+                "`{}` has dims {:?} but 0 bytes, and {why}: the logits are computed from nothing",
+                t.name, t.dims
+            ),
+        )
+        .tensor(&t.name)
+        .span(t.record)
+        .file(a.path())
+        .help(help),
+    );
 }
 
 /// The name a role would have in `v`, in its own naming scheme (the rules' first template for its
