@@ -297,3 +297,83 @@ fn a_zero_byte_lm_head_is_an_error_unless_both_sides_tie() {
         describe(&o)
     );
 }
+
+/// Before: `APRL-N023 tokenizer-mismatch` (an error) for an APR that only leaves out the BOS policy.
+#[test]
+fn an_apr_without_a_bos_policy_is_a_warning_and_the_probe_runs_with_one_bos() {
+    let g = gguf_view(LLAMA);
+    assert_eq!(
+        g.tokenizer.add_bos,
+        Some(true),
+        "the fixture's tokenizer adds BOS"
+    );
+    let bos = g.tokenizer.bos.expect("a BOS id");
+    let mut w = clean_apr(LLAMA, Flavour::Aprender);
+    w.metadata.retain(|(k, _)| k != "tokenizer.add_bos_token");
+    let o = lint_pair(&apr_view(&w), &g);
+    assert_eq!(o.verdict, Verdict::Pass, "{}", describe(&o));
+    let f = o
+        .findings
+        .iter()
+        .find(|f| f.code == "APRL-N034")
+        .unwrap_or_else(|| panic!("{}", describe(&o)));
+    assert_eq!(f.severity, Severity::Warning);
+    assert_eq!(f.class(), "tokenizer-mismatch");
+    assert!(
+        f.message.contains(&format!("BOS (id {bos})")),
+        "{}",
+        f.message
+    );
+    assert!(f.help.contains("add_bos_token"), "{}", f.help);
+    assert!(
+        !o.findings.iter().any(|f| f.code == "APRL-N023"),
+        "{}",
+        describe(&o)
+    );
+    // The probe ran, with the BOS on both sides.
+    let probe = o.probe.as_ref().expect("the probe ran");
+    assert_eq!(probe["tokens"][0], bos);
+    assert!(
+        probe["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["pass"] == true),
+        "{probe}"
+    );
+
+    // A recorded policy that contradicts the reference's is a real difference: still an error.
+    let mut w = clean_apr(LLAMA, Flavour::Aprender);
+    w.metadata.retain(|(k, _)| k != "tokenizer.add_bos_token");
+    w.metadata
+        .push(("tokenizer.add_bos_token".into(), serde_json::json!(false)));
+    let o = lint_pair(&apr_view(&w), &g);
+    assert!(
+        o.findings
+            .iter()
+            .any(|f| f.code == "APRL-N023" && f.severity == Severity::Error),
+        "{}",
+        describe(&o)
+    );
+    assert!(!o.findings.iter().any(|f| f.code == "APRL-N034"));
+
+    // So is a different vocabulary, with or without a BOS policy.
+    let mut w = clean_apr(LLAMA, Flavour::Aprender);
+    w.metadata.retain(|(k, _)| k != "tokenizer.add_bos_token");
+    let vocab = w
+        .metadata
+        .iter_mut()
+        .find(|(k, _)| k == "tokenizer.vocabulary")
+        .expect("vocabulary");
+    let toks = vocab.1.as_array_mut().unwrap();
+    toks.swap(50, 51);
+    let o = lint_pair(&apr_view(&w), &g);
+    assert_eq!(o.verdict, Verdict::Fail, "{}", describe(&o));
+    assert!(
+        o.findings
+            .iter()
+            .any(|f| f.class() == "tokenizer-mismatch" && f.severity == Severity::Error),
+        "{}",
+        describe(&o)
+    );
+}

@@ -103,6 +103,17 @@ How to fix: copy the reference's tokenizer (vocabulary, merges, pre-tokenizer ty
 Precedent: aprender #1623, PR #1105.",
 };
 
+pub static PROBE_BOS_POLICY: Lint = Lint {
+    code: "APRL-N034",
+    class: "tokenizer-mismatch",
+    severity: Severity::Warning,
+    summary: "the file under test does not record whether to add BOS, and the two tokenizations differ only by it",
+    explain: "What it catches: a file under test with no BOS policy (no `tokenizer.add_bos_token`) whose prompt ids differ from the reference's only by the leading BOS token, vocabulary, merges and special ids agreeing. The probe runs with the reference's ids (the same BOS) on both sides.
+Why it matters: a loader of the converted file must guess whether to prepend BOS; a wrong guess shifts every position and changes the output, most for short prompts.
+How to fix: record the reference's policy in the metadata, e.g. `\"tokenizer.add_bos_token\": true`.
+Precedent: llama.cpp `tokenizer.ggml.add_bos_token`; Hugging Face `add_bos_token` in tokenizer_config.json; aprender #1623.",
+};
+
 pub static ALL: &[&Lint] = &[
     &PROBE_DIVERGES_RETIRED,
     &PROBE_ROPE,
@@ -112,6 +123,7 @@ pub static ALL: &[&Lint] = &[
     &PROBE_ROPE_SETTING,
     &PROBE_FACTORS_MISSING,
     &PROBE_FACTORS_EXTRA,
+    &PROBE_BOS_POLICY,
 ];
 
 /// Layer-0 activations of one file. Matrices are row-major `(tokens, features)`.
@@ -769,6 +781,41 @@ pub fn finding(p: &Probe, a: &ModelView, sides: (&RopeSide<'_>, &RopeSide<'_>)) 
     )
 }
 
+/// The two tokenizations differ only by a leading BOS and the file under test records no BOS
+/// policy: a warning naming the id (the probe runs with the reference's ids, so the same BOS).
+fn bos_only(a: &ModelView, b: &ModelView, x: &[u32], y: &[u32]) -> Option<Finding> {
+    if a.tokenizer.add_bos.is_some() || x == y {
+        return None;
+    }
+    let (ta, tb) = (&a.tokenizer, &b.tokenizer);
+    let bos = |v: &[u32], w: &[u32], id: Option<u64>| {
+        id.filter(|&id| v.first().map(|&f| f as u64) == Some(id) && &v[1..] == w)
+    };
+    let (id, adds) = match (bos(y, x, tb.bos), bos(x, y, ta.bos)) {
+        (Some(id), _) => (id, true),
+        (None, Some(id)) => (id, false),
+        (None, None) => return None,
+    };
+    let pa = a.path().display();
+    let msg = if adds {
+        format!(
+            "`{pa}` does not record whether to add BOS; the reference's tokenizer adds BOS (id {id}), so the prompt gives {x:?} here and {y:?} in the reference; the probe runs with the reference's ids on both sides"
+        )
+    } else {
+        format!(
+            "`{pa}` does not record whether to add BOS and its tokenizer adds BOS (id {id}) by default while the reference's does not; the probe runs with the reference's ids on both sides"
+        )
+    };
+    Some(
+        Finding::new(&PROBE_BOS_POLICY, msg)
+            .file(a.path())
+            .help(format!(
+                "record the reference's policy in the metadata: `\"tokenizer.add_bos_token\": {adds}`"
+            ))
+            .evidence(serde_json::json!({"apr_tokens": x, "reference_tokens": y, "bos": id, "reference_adds_bos": adds})),
+    )
+}
+
 /// Activations collect the noise of more than one weight (norm, projection, bias), so a per-weight
 /// cosine tolerance `c` becomes `1 − 3·(1 − c)` for them: 0.995 → 0.985 for Q4_K, 0.92 → 0.76 for
 /// Q2_K. A layout bug gives a cosine near 0 under any of these.
@@ -819,7 +866,9 @@ pub fn run(
             );
             match (ta, tb) {
                 (Ok(x), Ok(y)) => {
-                    if x != y {
+                    if let Some(f) = bos_only(a, b, &x, &y) {
+                        out.push(f);
+                    } else if x != y {
                         out.push(
                             Finding::new(&PROBE_TOKENS, format!("the prompt {:?} gives ids {x:?} in `{}` and {y:?} in the reference; the probe uses the reference's", opts.prompt, a.path().display()))
                                 .file(a.path())
