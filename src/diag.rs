@@ -83,7 +83,9 @@ pub(crate) use lint;
 pub struct Finding {
     pub code: &'static str,
     pub severity: Severity,
-    pub class: &'static str,
+    /// The code's registered class, set from its [`Lint`] and never rewritten: a check that can
+    /// conclude another class emits another code. Read it with [`Finding::class`].
+    class: &'static str,
     pub message: String,
     pub file: Option<String>,
     pub tensor: Option<String>,
@@ -146,6 +148,10 @@ impl Finding {
     }
     pub fn byte_offset(&self) -> Option<u64> {
         self.span.map(|s| s.offset)
+    }
+    /// The bug-class slug: always the class its code is registered with.
+    pub fn class(&self) -> &'static str {
+        self.class
     }
 }
 

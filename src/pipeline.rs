@@ -213,7 +213,12 @@ pub fn apply_overrides(findings: &mut Vec<Finding>, overrides: &[(String, Overri
     findings.retain_mut(|f| {
         let mut keep = true;
         for (code, o) in overrides {
-            if code.eq_ignore_ascii_case(f.code) || code.eq_ignore_ascii_case(f.class) {
+            let successor = crate::registry::superseded_by(code)
+                .is_some_and(|s| s.iter().any(|c| c.eq_ignore_ascii_case(f.code)));
+            if code.eq_ignore_ascii_case(f.code)
+                || code.eq_ignore_ascii_case(f.class())
+                || successor
+            {
                 match o {
                     Override::Deny => {
                         f.severity = Severity::Error;

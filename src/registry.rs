@@ -16,6 +16,33 @@ pub fn all() -> Vec<&'static Lint> {
     v
 }
 
+/// Codes that are no longer emitted, each with the codes that replaced it (one per bug class). They
+/// stay registered so `explain` and `rules` still answer for them, and `-D/-W/-A` with a retired code
+/// applies to its successors.
+pub static RETIRED: &[(&str, &[&str])] = &[
+    ("APRL-L003", &["APRL-L006", "APRL-L007"]),
+    ("APRL-L010", &["APRL-L011", "APRL-L012"]),
+    ("APRL-M021", &["APRL-M030", "APRL-M031"]),
+    (
+        "APRL-N020",
+        &["APRL-N030", "APRL-N031", "APRL-N032", "APRL-N033"],
+    ),
+];
+
+/// The codes that replaced `code` when it is retired; None for a code that is emitted.
+pub fn superseded_by(code: &str) -> Option<&'static [&'static str]> {
+    let c = code.trim();
+    RETIRED
+        .iter()
+        .find(|(r, _)| r.eq_ignore_ascii_case(c))
+        .map(|(_, s)| *s)
+}
+
+/// Whether `code` is retired (registered for `explain`, never emitted).
+pub fn is_retired(code: &str) -> bool {
+    superseded_by(code).is_some()
+}
+
 pub fn find(code: &str) -> Option<&'static Lint> {
     let c = code.trim().to_ascii_uppercase();
     all().into_iter().find(|l| l.code == c)

@@ -156,7 +156,7 @@ fn missing_q_bias_in_qwen2() {
     let f = o
         .findings
         .iter()
-        .find(|f| f.class == "missing-tensor" && f.layer == Some(1))
+        .find(|f| f.class() == "missing-tensor" && f.layer == Some(1))
         .unwrap_or_else(|| panic!("{}", describe(&o)));
     assert!(f.message.contains("attn_q_bias"));
     assert_eq!(o.verdict, Verdict::Fail);
@@ -175,7 +175,7 @@ fn gh190_layers_prefix_without_model() {
         .findings
         .iter()
         .find(|f| {
-            f.class == "unexpected-tensor"
+            f.class() == "unexpected-tensor"
                 && f.tensor.as_deref() == Some("layers.0.self_attn.q_proj.weight")
         })
         .unwrap_or_else(|| panic!("{}", describe(&o)));
@@ -222,7 +222,7 @@ fn config_values_disagreeing() {
         assert!(
             o.findings
                 .iter()
-                .any(|f| f.class == "metadata-mismatch" && f.message.contains(what)),
+                .any(|f| f.class() == "metadata-mismatch" && f.message.contains(what)),
             "{key}:\n{}",
             describe(&o)
         );
@@ -234,7 +234,7 @@ fn config_values_disagreeing() {
     assert!(
         o.findings
             .iter()
-            .any(|f| f.class == "metadata-mismatch" && f.message.contains("rope_type")),
+            .any(|f| f.class() == "metadata-mismatch" && f.message.contains("rope_type")),
         "{}",
         describe(&o)
     );
@@ -285,7 +285,7 @@ fn alias_duplicates_drop_all_metadata_in_realizar() {
         .iter()
         .find(|f| f.code == "APRL-M004")
         .unwrap_or_else(|| panic!("{}", describe(&o)));
-    assert_eq!(f.class, "metadata-mismatch");
+    assert_eq!(f.class(), "metadata-mismatch");
 }
 
 #[test]
@@ -381,7 +381,7 @@ fn old_bf16_code_2_on_f16_sized_data_is_ambiguous() {
     let f = o
         .findings
         .iter()
-        .find(|f| f.class == "ambiguous-dtype-code")
+        .find(|f| f.class() == "ambiguous-dtype-code")
         .unwrap_or_else(|| panic!("{}", describe(&o)));
     assert_eq!(f.tensor.as_deref(), Some("model.norm.weight"));
     assert!(

@@ -553,6 +553,7 @@ fn run(gguf_bytes: Vec<u8>, apr_edit: Option<&AprEdit>) -> Result<(Found, Verdic
     let vg = ModelView::from_source(sources[1].clone()).map_err(|e| e.code().to_owned())?;
     let opts = Options::default();
     let o = pipeline::lint(&va, Some(&vg), &opts);
+    common::assert_codes_keep_their_class(&o);
     let _ = report::human::render(&o, &sources, false, true);
     let _ = report::json::outcome(&o, false);
     let _ = report::sarif::outcome(&o);

@@ -100,7 +100,9 @@ fn error_for<'o>(o: &'o Outcome, class: &str, tensor: &str) -> &'o Finding {
     numeric(o)
         .into_iter()
         .find(|f| {
-            f.class == class && f.tensor.as_deref() == Some(tensor) && f.severity == Severity::Error
+            f.class() == class
+                && f.tensor.as_deref() == Some(tensor)
+                && f.severity == Severity::Error
         })
         .unwrap_or_else(|| panic!("no {class} error for {tensor}:\n{}", describe(o)))
 }
@@ -351,7 +353,7 @@ fn dims_reversed_on_every_2d_tensor() {
     for n in &names {
         let f = numeric(&o)
             .into_iter()
-            .find(|f| f.tensor.as_deref() == Some(n.as_str()) && f.class == "dims-reversed")
+            .find(|f| f.tensor.as_deref() == Some(n.as_str()) && f.class() == "dims-reversed")
             .unwrap_or_else(|| panic!("no numeric dims-reversed for {n}:\n{}", describe(&o)));
         assert_eq!(f.code, "APRL-N004");
         assert_eq!(f.evidence.as_ref().expect("evidence")["exact_bytes"], true);
@@ -598,7 +600,7 @@ fn trimmed_rows_are_a_sub_block() {
     let o = c.lint();
     let f = numeric(&o)
         .into_iter()
-        .find(|f| f.class == "shape-mismatch" && f.tensor.as_deref() == Some(name))
+        .find(|f| f.class() == "shape-mismatch" && f.tensor.as_deref() == Some(name))
         .unwrap_or_else(|| panic!("no sub-block finding:\n{}", describe(&o)));
     assert_eq!(f.code, "APRL-N013");
     assert!(f.message.contains("rows 64..128"), "{}", f.message);
@@ -704,7 +706,7 @@ fn keyed(o: &Outcome) -> Vec<(String, String, Option<String>, String)> {
         .map(|f| {
             (
                 f.code.to_string(),
-                f.class.to_string(),
+                f.class().to_string(),
                 f.tensor.clone(),
                 f.message.clone(),
             )

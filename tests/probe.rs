@@ -169,8 +169,8 @@ fn rope_theta_wrong_is_seen_after_rope() {
     assert!(st("q") && st("k"), "projections are unaffected");
     assert!(!st("q_rope_far") && !st("k_rope_far"));
     assert!(
-        o.findings.iter().any(|f| f.code == "APRL-N020"
-            && f.class == "metadata-mismatch"
+        o.findings.iter().any(|f| f.code == "APRL-N031"
+            && f.class() == "metadata-mismatch"
             && f.message.contains("θ")),
         "{}",
         describe(&o)
@@ -228,7 +228,7 @@ fn llama_apr_in_hf_order_is_legitimate_only_with_neox() {
     unpermute(&mut w);
     let o = lint_pair(&apr_view(&w), &gguf_view(g));
     assert!(
-        o.findings.iter().any(|f| f.class == "rope-permuted"),
+        o.findings.iter().any(|f| f.class() == "rope-permuted"),
         "{}",
         describe(&o)
     );
@@ -253,7 +253,7 @@ fn tokenizer_that_splits_the_prompt_differently() {
     assert!(
         o.findings
             .iter()
-            .any(|f| f.code == "APRL-N023" && f.class == "tokenizer-mismatch"),
+            .any(|f| f.code == "APRL-N023" && f.class() == "tokenizer-mismatch"),
         "{}",
         describe(&o)
     );

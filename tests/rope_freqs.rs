@@ -58,15 +58,15 @@ fn dropped_factors_are_named_statically_and_by_the_probe() {
     let o = lint_pair(&apr_view(&w), &gguf_view(G));
     assert_eq!(o.verdict, Verdict::Fail, "{}", describe(&o));
     assert!(
-        finds(&o, "APRL-M021", Some("missing-tensor"), "rope_freqs"),
+        finds(&o, "APRL-M030", Some("missing-tensor"), "rope_freqs"),
         "{}",
         describe(&o)
     );
     // Q and K agree before RoPE; after it the probe names the dropped factors, and says to copy
     // the tensor (this file has no `llama3` scaling to fix).
     assert!(
-        o.findings.iter().any(|f| f.code == "APRL-N020"
-            && f.class == "missing-tensor"
+        o.findings.iter().any(|f| f.code == "APRL-N032"
+            && f.class() == "missing-tensor"
             && f.message.contains("rope_freqs.weight")
             && f.help.contains("copy `rope_freqs.weight`")),
         "{}",
@@ -91,7 +91,7 @@ fn inverse_frequencies_instead_of_divisors_are_caught() {
     );
     // … and the probe says what that does to the rotation.
     assert!(
-        finds(&o, "APRL-N020", Some("value-mismatch"), "rope_freqs.weight"),
+        finds(&o, "APRL-N030", Some("value-mismatch"), "rope_freqs.weight"),
         "{}",
         describe(&o)
     );
@@ -264,7 +264,7 @@ fn an_apr_with_llama3_scaling_pairs_with_a_gguf_with_rope_freqs() {
     let o = lint_pair(&apr_with_scaling(llama3_json(2.0, 16)), &g);
     assert_eq!(o.verdict, Verdict::Fail, "{}", describe(&o));
     assert!(
-        finds(&o, "APRL-N020", Some("value-mismatch"), "rope_freqs.weight"),
+        finds(&o, "APRL-N030", Some("value-mismatch"), "rope_freqs.weight"),
         "{}",
         describe(&o)
     );
@@ -276,7 +276,7 @@ fn an_apr_with_llama3_scaling_pairs_with_a_gguf_with_rope_freqs() {
     assert_eq!(o.verdict, Verdict::Fail, "{}", describe(&o));
     assert!(finds(&o, "APRL-M023", None, "llama3"), "{}", describe(&o));
     assert!(
-        o.findings.iter().any(|f| f.code == "APRL-N020"),
+        o.findings.iter().any(|f| f.code == "APRL-N033"),
         "{}",
         describe(&o)
     );

@@ -151,7 +151,7 @@ fn a_dropped_or_changed_scaling_is_named() {
         );
         // The probe agrees: Q and K match before RoPE, not after, and it says why.
         assert!(
-            finds(&o, "APRL-N020", Some("metadata-mismatch"), "RoPE scaling"),
+            finds(&o, "APRL-N031", Some("metadata-mismatch"), "RoPE scaling"),
             "{what}\n{}",
             describe(&o)
         );

@@ -40,10 +40,33 @@ pub static KQUANT_ROW: Lint = Lint {
     code: "APRL-L003",
     class: "dims-reversed",
     severity: Severity::Error,
-    summary: "a K-quantized tensor's row length is not a multiple of 256",
-    explain: "What it catches: a 2-D Q2_K…Q6_K tensor whose last (contiguous) dim is not a multiple of the 256-element super-block.
-Why it matters: ggml blocks run along rows; a row that is not a whole number of blocks means the dims are recorded in the wrong order (or the blocks cross rows).
-How to fix: reverse the dims if the first dim is the multiple of 256; otherwise re-quantize.
+    summary: "retired, never emitted: replaced by APRL-L006 (dims-reversed) and APRL-L007 (quant-block-corrupt)",
+    explain: "RETIRED: this code is no longer emitted. It concluded two bug classes at run time; each now has its own code: APRL-L006 (dims-reversed) and APRL-L007 (quant-block-corrupt).
+What it catches: nothing any more. It used to flag a 2-D Q2_K…Q6_K tensor whose last (contiguous) dim is not a multiple of the 256-element super-block.
+Why it matters: a code keeps one class, so SARIF rule metadata, `-A <class>`, JSON and `explain` agree.
+How to fix: read APRL-L006 or APRL-L007; `-D/-W/-A APRL-L003` still applies to both.
+Precedent: aprender LAYOUT-001 (#155).",
+};
+
+pub static KQUANT_ROW_REVERSED: Lint = Lint {
+    code: "APRL-L006",
+    class: "dims-reversed",
+    severity: Severity::Error,
+    summary: "a K-quantized tensor's row length is not a multiple of 256 but its first dim is",
+    explain: "What it catches: a 2-D Q2_K…Q6_K tensor whose last (contiguous) dim is not a multiple of the 256-element super-block while its first dim is: the dims are recorded in GGML order.
+Why it matters: ggml blocks run along rows; a row that is not a whole number of blocks cannot be decoded, and a loader that trusts the dims reads every block at the wrong place.
+How to fix: reverse the dims and keep the bytes.
+Precedent: aprender LAYOUT-001 (#155), GH-186/187/188.",
+};
+
+pub static KQUANT_ROW_BLOCKS: Lint = Lint {
+    code: "APRL-L007",
+    class: "quant-block-corrupt",
+    severity: Severity::Error,
+    summary: "a K-quantized tensor's rows cannot be whole 256-element super-blocks",
+    explain: "What it catches: a 2-D Q2_K…Q6_K tensor where neither dim is a multiple of the 256-element super-block: the quantizer let blocks cross rows.
+Why it matters: ggml decodes K-quant blocks along rows; blocks that cross a row boundary decode to the wrong values (or the loader refuses the tensor).
+How to fix: re-quantize from the float weights (llama-quantize falls back to a non-K type for such rows).
 Precedent: aprender LAYOUT-001 (#155), llama-quantize's fallback for rows % 256 != 0.",
 };
 
@@ -75,6 +98,8 @@ pub static ALL: &[&Lint] = &[
     &KQUANT_ROW,
     &ORIENTATION_UNCHECKED,
     &COLUMN_MAJOR,
+    &KQUANT_ROW_REVERSED,
+    &KQUANT_ROW_BLOCKS,
 ];
 
 fn is_kquant(d: DType) -> bool {
@@ -127,8 +152,12 @@ pub fn check(view: &ModelView, r: &Resolved<'_>, out: &mut Vec<Finding>) {
         }
         if t.dims.len() == 2 && is_kquant(t.dtype) && t.dims[1] % 256 != 0 {
             let reversible = t.dims[0] % 256 == 0;
-            let mut f = Finding::new(
-                &KQUANT_ROW,
+            let f = Finding::new(
+                if reversible {
+                    &KQUANT_ROW_REVERSED
+                } else {
+                    &KQUANT_ROW_BLOCKS
+                },
                 format!(
                     "`{}` is {} but its row length {} is not a multiple of 256{}",
                     t.name,
@@ -148,9 +177,6 @@ pub fn check(view: &ModelView, r: &Resolved<'_>, out: &mut Vec<Finding>) {
             } else {
                 "re-quantize: these blocks cannot be whole rows"
             });
-            if !reversible {
-                f.class = "quant-block-corrupt";
-            }
             out.push(f);
         }
     }

@@ -55,7 +55,7 @@ lint!(
     "missing-tensor",
     Error,
     "a required tensor is absent",
-    "What it catches: a role the architecture requires, absent in a layer (or globally).
+    "What it catches: a role the architecture requires, absent in a layer (or globally). The finding names the tensor expected (the first missing layer's, in the file's own naming scheme) and that layer.
 Why it matters: loaders zero-fill missing weights silently; the model runs and produces garbage.
 How to fix: fix the converter's name mapping (a missing `model.` prefix is the usual cause).
 Precedent: aprender #194 (100 of 291 tensors missing), GH-190 (name prefix)."
@@ -74,7 +74,7 @@ How to fix: use an unambiguous code (F32 0, F16 1, Q4_K 12, Q6_K 14, BF16 30, AP
 Precedent: aprender #375, GH-438.");
 
 lint!(TIED_EMBEDDING, "APRL-M010", "tied-embedding", Warning, "lm_head is a placeholder or contradicts the tie flag",
-"What it catches: a 0-byte `lm_head.weight` with a full [vocab, hidden] shape (a known defect; loaders treat it as tied), `tied_embeddings: true` with an independent lm_head, or an absent lm_head without the flag.
+"What it catches: a 0-byte `lm_head.weight` with a full [vocab, hidden] shape (a known defect; loaders treat it as tied), `tied_embeddings: true` with an independent lm_head, or an absent lm_head without the flag. Against a reference, the placeholder is an error (APRL-M032) unless the reference is tied too and the file declares the tie.
 Why it matters: a loader that does not tie reads zeros or garbage logits.
 How to fix: write lm_head as a copy of the embedding and set `tied_embeddings: true`, or drop it and set the flag.
 Precedent: aprender PR #2209, #2309, #2441.");
@@ -321,11 +321,13 @@ pub fn check(view: &ModelView, r: &Resolved<'_>, out: &mut Vec<Finding>) {
         } else {
             format!("`{}` is missing (`{example}`)", role.key)
         };
-        out.push(
-            Finding::new(&MISSING_TENSOR, msg).layer(first_layer).help(
-                "fix the converter's name mapping; loaders zero-fill missing weights silently",
-            ),
-        );
+        let mut f = Finding::new(&MISSING_TENSOR, msg)
+            .layer(first_layer)
+            .help("fix the converter's name mapping; loaders zero-fill missing weights silently");
+        if !example.is_empty() {
+            f = f.tensor(example);
+        }
+        out.push(f);
     }
     tied(view, r, out);
     tokenizer(view, r, out);

@@ -5,7 +5,7 @@
 
 use serde_json::json;
 
-use crate::diag::{Finding, Lint, Severity};
+use crate::diag::{Finding, Lint};
 use crate::model::tokenizer::Tokenizer;
 use crate::model::{ModelView, RopeType};
 use crate::rules::Resolved;
@@ -18,17 +18,43 @@ Why it matters: nothing else can be compared role by role.
 How to fix: pair the APR file with the GGUF it was converted from, or fix the architecture key.
 Precedent: —");
 
-lint!(ROLE_ONE_SIDE, "APRL-M021", "missing-tensor", Error, "a role is present in one file only",
-"What it catches: a role (with its layer) that the reference has and the file under test lacks (missing-tensor), or the other way round (unexpected-tensor).
-Why it matters: the converter dropped or invented a weight; loaders zero-fill what is missing.
-How to fix: fix the converter's name mapping.
+lint!(ROLE_ONE_SIDE, "APRL-M021", "missing-tensor", Error, "retired, never emitted: replaced by APRL-M030 (missing-tensor) and APRL-M031 (unexpected-tensor)",
+"RETIRED: this code is no longer emitted. It concluded two bug classes at run time; each now has its own code: APRL-M030 (missing-tensor) and APRL-M031 (unexpected-tensor).
+What it catches: nothing any more. It used to flag a role (with its layer) present in one file of the pair only.
+Why it matters: a code keeps one class, so SARIF rule metadata, `-A <class>`, JSON and `explain` agree.
+How to fix: read APRL-M030 or APRL-M031; `-D/-W/-A APRL-M021` still applies to both.
 Precedent: aprender #194.");
 
-lint!(DIMS_DIFFER, "APRL-L010", "dims-reversed", Error, "a role's canonical dims differ between the files",
-"What it catches: the same role with different canonical dims in the two files: exactly reversed (dims-reversed) or otherwise (shape-mismatch).
-Why it matters: a correct conversion keeps the canonical [out, in] dims: GGUF `ne` reversed equals the APR dims.
-How to fix: reverse the dims (keep the bytes) when they are reversed; otherwise fix the converter's shape arithmetic.
+lint!(DIMS_DIFFER, "APRL-L010", "dims-reversed", Error, "retired, never emitted: replaced by APRL-L011 (dims-reversed) and APRL-L012 (shape-mismatch)",
+"RETIRED: this code is no longer emitted. It concluded two bug classes at run time; each now has its own code: APRL-L011 (dims-reversed) and APRL-L012 (shape-mismatch).
+What it catches: nothing any more. It used to flag a role whose canonical dims differ between the two files.
+Why it matters: a code keeps one class, so SARIF rule metadata, `-A <class>`, JSON and `explain` agree.
+How to fix: read APRL-L011 or APRL-L012; `-D/-W/-A APRL-L010` still applies to both.
 Precedent: aprender GH-186/187/188.");
+
+lint!(ROLE_MISSING, "APRL-M030", "missing-tensor", Error, "a role of the reference is missing from the file under test",
+"What it catches: a role (with its layer) that the reference has and the file under test lacks; the finding names the tensor expected, in the file under test's own naming scheme (the rules' name template), and its layer.
+Why it matters: the converter dropped a weight; loaders zero-fill what is missing, and the model runs and produces garbage.
+How to fix: fix the converter's name mapping (a missing `model.` prefix is the usual cause), or write the tensor.
+Precedent: aprender #194 (100 of 291 tensors missing), GH-190.");
+
+lint!(ROLE_EXTRA, "APRL-M031", "unexpected-tensor", Warning, "a role of the file under test is not in the reference",
+"What it catches: a role (with its layer) that the file under test has and its reference lacks (a tied output synthesized from the reference's embedding is not counted).
+Why it matters: the converter invented a weight, or the two files are not a conversion pair; nothing can be compared for it.
+How to fix: drop it, or check that the reference is the file this one was converted from.
+Precedent: —");
+
+lint!(DIMS_REVERSED, "APRL-L011", "dims-reversed", Error, "a role's dims are the reverse of the reference's",
+"What it catches: the same role with exactly reversed canonical dims in the two files (e.g. [hidden, vocab] against [vocab, hidden]).
+Why it matters: a correct conversion keeps the canonical [out, in] dims (GGUF `ne` reversed equals the APR dims); a reversed shape over the same bytes makes the loader read every row at the wrong place.
+How to fix: reverse the dims and keep the bytes.
+Precedent: aprender GH-186/187/188.");
+
+lint!(DIMS_MISMATCH, "APRL-L012", "shape-mismatch", Error, "a role's dims differ from the reference's and are not a reversal",
+"What it catches: the same role with canonical dims that differ between the two files other than by reversal: a padded or trimmed vocabulary, a wrong head count, a fused QKV split wrongly.
+Why it matters: the loader refuses the file or multiplies mismatched matrices.
+How to fix: fix the converter's shape arithmetic (`apr-lint rules --arch <arch>` shows the formulas).
+Precedent: llama.cpp `check_tensor_dims`, mlxcel PR #928.");
 
 lint!(DTYPE_NOTE, "APRL-M022", "value-mismatch", Info, "dtypes differ: values will be compared within the quantization tolerance",
 "What it catches: roles stored in different dtypes on the two sides (APR F32 vs GGUF Q4_K, a re-quantization).
@@ -54,6 +80,12 @@ Why it matters: the same prompt becomes different ids: every comparison after th
 How to fix: copy the reference's tokenizer into the converted file.
 Precedent: aprender #1623, PR #1105.");
 
+lint!(PLACEHOLDER_HEAD, "APRL-M032", "tied-embedding", Error, "lm_head is a 0-byte placeholder and the pair does not declare a tie",
+"What it catches: an output matrix (`lm_head.weight`) recorded with its full [vocab, hidden] dims and 0 bytes, when the reference has its own output matrix, or the file under test does not declare the tie (`tied_embeddings: true`). With a tied reference and the flag set, the placeholder stays a warning (APRL-M010).
+Why it matters: the model computes its logits from nothing: a loader that does not tie reads zeros or whatever follows in the file, and with a distinct reference output matrix even a tying loader computes the wrong logits.
+How to fix: copy the reference's output matrix into the file; if the reference is tied, write the embedding as the output matrix or drop it and set `tied_embeddings: true`.
+Precedent: aprender #2309, #2441 (0-byte lm_head placeholders), PR #2209.");
+
 pub static ALL: &[&Lint] = &[
     &ARCH_DIFFERS,
     &ROLE_ONE_SIDE,
@@ -62,6 +94,11 @@ pub static ALL: &[&Lint] = &[
     &CONFIG_DIFFERS,
     &ROPE_ORDER,
     &TOKENIZER_DIFFERS,
+    &ROLE_MISSING,
+    &ROLE_EXTRA,
+    &DIMS_REVERSED,
+    &DIMS_MISMATCH,
+    &PLACEHOLDER_HEAD,
 ];
 
 /// Compare `a` (under test) with `b` (reference). Returns the number of roles matched on both sides.
@@ -111,19 +148,27 @@ pub fn check(
                 {
                     continue;
                 }
+                let expected = expected_name(ra, a, &role.key, layer);
+                let mut f = Finding::new(
+                    &ROLE_MISSING,
+                    format!(
+                        "`{}`{} is in the reference (`{}`) but not in `{pa}`{}",
+                        role.key,
+                        layer_txt(layer),
+                        tb.name,
+                        expected
+                            .as_deref()
+                            .map(|n| format!(" (expected `{n}`)"))
+                            .unwrap_or_default()
+                    ),
+                );
+                if let Some(n) = expected {
+                    f = f.tensor(n);
+                }
                 out.push(
-                    Finding::new(
-                        &ROLE_ONE_SIDE,
-                        format!(
-                            "`{}`{} is in the reference (`{}`) but not in `{pa}`",
-                            role.key,
-                            layer_txt(layer),
-                            tb.name
-                        ),
-                    )
-                    .layer(layer)
-                    .file(a.path())
-                    .help("fix the converter's name mapping"),
+                    f.layer(layer)
+                        .file(a.path())
+                        .help("fix the converter's name mapping"),
                 );
             }
             Some(ia) => {
@@ -131,8 +176,13 @@ pub fn check(
                 let ta = &a.tensors[ia];
                 if ta.dims != tb.dims && ta.data.len != 0 {
                     let rev: Vec<u64> = ta.dims.iter().rev().copied().collect();
-                    let mut f = Finding::new(
-                        &DIMS_DIFFER,
+                    let reversed = rev == tb.dims;
+                    let f = Finding::new(
+                        if reversed {
+                            &DIMS_REVERSED
+                        } else {
+                            &DIMS_MISMATCH
+                        },
                         format!(
                             "`{}` dims {:?} differ from the reference's {:?} (`{}`)",
                             ta.name, ta.dims, tb.dims, tb.name
@@ -141,13 +191,12 @@ pub fn check(
                     .tensor(&ta.name)
                     .layer(layer)
                     .span(ta.dims_span)
-                    .file(a.path());
-                    if rev == tb.dims {
-                        f = f.help("reverse the dims and keep the bytes");
+                    .file(a.path())
+                    .help(if reversed {
+                        "reverse the dims and keep the bytes"
                     } else {
-                        f.class = "shape-mismatch";
-                        f = f.help("fix the converter's shape arithmetic");
-                    }
+                        "fix the converter's shape arithmetic"
+                    });
                     out.push(f);
                 }
                 if ta.dtype != tb.dtype && dtype_diffs.len() < 1000 {
@@ -171,8 +220,8 @@ pub fn check(
             {
                 continue; // lm_head synthesized from a tied embedding (checked numerically).
             }
-            let mut f = Finding::new(
-                &ROLE_ONE_SIDE,
+            let f = Finding::new(
+                &ROLE_EXTRA,
                 format!(
                     "`{}`{} (`{}`) is in `{pa}` but not in the reference",
                     role.key,
@@ -185,8 +234,6 @@ pub fn check(
             .span(ta.record)
             .file(a.path())
             .help("drop it, or check that the reference is the file this one was converted from");
-            f.class = "unexpected-tensor";
-            f.severity = Severity::Warning;
             out.push(f);
         }
     }
@@ -201,7 +248,84 @@ pub fn check(
     }
     rope_order(a, ra, b, rb, out);
     tokenizer(a, b, out);
+    placeholder_head(a, ra, b, rb, out);
     matched
+}
+
+/// A 0-byte output matrix with full dims is a tie only when the reference is tied too and the file
+/// under test declares it; otherwise the logits come from nothing. Replaces the per-file warning.
+fn placeholder_head(
+    a: &ModelView,
+    ra: &Resolved<'_>,
+    b: &ModelView,
+    rb: &Resolved<'_>,
+    out: &mut Vec<Finding>,
+) {
+    let Some(arch) = ra.arch else { return };
+    let Some(role) = arch.roles.iter().find(|r| r.tied_to.is_some()) else {
+        return;
+    };
+    let Some(t) = ra.find(&role.key, None).map(|i| &a.tensors[i]) else {
+        return;
+    };
+    if t.data.len != 0 || t.n_elems() == 0 {
+        return;
+    }
+    let reference_head = rb.find(&role.key, None).map(|i| &b.tensors[i]);
+    let declared = a.config.tied.as_ref().is_some_and(|v| v.value);
+    let (why, help) = match (reference_head, declared) {
+        (None, true) => return,
+        (Some(h), _) => (
+            format!(
+                "the reference has its own output matrix `{}` ({}, {:?})",
+                h.name, h.dtype, h.dims
+            ),
+            format!(
+                "copy the reference's `{}` into `{}`; do not tie",
+                h.name, t.name
+            ),
+        ),
+        (None, false) => (
+            format!(
+                "the reference is tied but `{}` does not declare the tie (no `tied_embeddings: true`)",
+                a.path().display()
+            ),
+            format!(
+                "set `tied_embeddings: true`, or write `{}` as a copy of the embedding",
+                t.name
+            ),
+        ),
+    };
+    let path = a.path().display().to_string();
+    out.retain(|f| {
+        !(f.code == crate::check::metadata::TIED_EMBEDDING.code
+            && f.tensor.as_deref() == Some(t.name.as_str())
+            && f.file.as_deref() == Some(path.as_str()))
+    });
+    out.push(
+        Finding::new(
+            &PLACEHOLDER_HEAD,
+            format!(
+                "`{}` has dims {:?} but 0 bytes, and {why}: the logits are computed from nothing",
+                t.name, t.dims
+            ),
+        )
+        .tensor(&t.name)
+        .span(t.record)
+        .file(a.path())
+        .help(help),
+    );
+}
+
+/// The name a role would have in `v`, in its own naming scheme (the rules' first template for its
+/// format), at `layer`.
+fn expected_name(r: &Resolved<'_>, v: &ModelView, key: &str, layer: Option<u32>) -> Option<String> {
+    let role = r.arch?.role(key)?;
+    let templates = match v.format() {
+        crate::format::Format::Gguf => &role.gguf,
+        crate::format::Format::Apr => &role.apr,
+    };
+    templates.first().map(|t| t.instantiate(layer))
 }
 
 fn layer_txt(l: Option<u32>) -> String {
@@ -273,7 +397,7 @@ fn llama3(v: &ModelView) -> bool {
 
 /// One file has Llama 3 frequency divisors only as a `llama3` `rope_scaling` and the other has
 /// none at all (no tensor, no such scaling). The tensor on one side without the other is the
-/// role check's `APRL-M021`; the values are compared by the weight stage and the probe.
+/// role check's `APRL-M030`; the values are compared by the weight stage and the probe.
 fn rope_factors(
     a: &ModelView,
     ra: &Resolved<'_>,

@@ -531,6 +531,17 @@ fn read_inner(source: Source) -> Result<AprFile, ReadError> {
     };
     for n in 0..tensor_count as usize {
         let start = ic.pos();
+        if index_bytes[start as usize..].iter().all(|&b| b == 0) {
+            return Err(ReadError::new(
+                &lints::COUNT_OVERRUNS,
+                format!(
+                    "the header says {tensor_count} tensors but the index holds {n}: entry {n} would start at offset {}, where only zero padding is left before the data at {data_offset}",
+                    tensor_index_offset + start
+                ),
+            )
+            .span(Span::new(8, 4))
+            .help(format!("set `tensor_count` to {n}, or re-convert")));
+        }
         let name_len = ic.u16("name length").map_err(|e| rebase(e, n))?;
         let name_bytes = ic.take(name_len as u64, "name").map_err(|e| rebase(e, n))?;
         let name = std::str::from_utf8(name_bytes)

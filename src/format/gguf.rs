@@ -486,6 +486,18 @@ fn read_inner(source: Source) -> Result<GgufFile, ReadError> {
     for _ in 0..n_tensors {
         let start = c.pos();
         let name_len_peek = Cursor::at(bytes, c.pos() as usize).u64("tensor name length")?;
+        if name_len_peek == 0 {
+            return Err(ReadError::new(
+                &lints::COUNT_OVERRUNS,
+                format!(
+                    "tensor record {} at offset {start} has an empty name: the header says {n_tensors} tensors, but the records end after {}; what follows is padding or tensor data",
+                    tensors.len(),
+                    tensors.len()
+                ),
+            )
+            .span(Span::new(n_tensors_at, 8))
+            .help(format!("set the tensor count to {}, or re-convert", tensors.len())));
+        }
         let name = read_string(&mut c, "tensor name", 0)?.to_owned();
         if name_len_peek >= MAX_NAME {
             return Err(ReadError::new(

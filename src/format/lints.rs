@@ -300,6 +300,12 @@ Why it matters: lets a reader of the report know which writer made the file.
 How to fix: nothing.
 Precedent: —");
 
+lint!(COUNT_OVERRUNS, "APRL-F040", "container", Error, "the header's tensor count is larger than the tensor records that follow it",
+"What it catches: a header `tensor_count` that promises more tensor records than the index holds: parsing the next record lands in the zero padding after the APR index (an entry with an empty name), or in the padding or tensor data after the GGUF tensor infos.
+Why it matters: a reader that trusts the count invents tensors from padding (aprender reports an unsorted index, llama.cpp an empty-named tensor or an overlap) or stops with a confusing error; the real tensors may also be a prefix of what the converter meant to write.
+How to fix: re-convert; a hand-edited header must have `tensor_count` equal to the number of records.
+Precedent: hand-patched APR headers; converters that counted tensors before dropping some.");
+
 /// Every container lint, in code order.
 pub static ALL: &[&Lint] = &[
     &IO,
@@ -337,4 +343,5 @@ pub static ALL: &[&Lint] = &[
     &APR_INDEX_TRAILING,
     &APR_PADDING,
     &APR_FLAGS_NOTE,
+    &COUNT_OVERRUNS,
 ];

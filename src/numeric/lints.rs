@@ -129,6 +129,13 @@ Why it matters: the reference computes logits with the embedding; this file comp
 How to fix: write the embedding's bytes as the output matrix (or drop it and set the tied flag).
 Precedent: aprender PR #2209, #2309, #2441.");
 
+lint!(TIED_UNEXPECTED, "APRL-N035", "tied-embedding", Error,
+"the output matrix holds the embedding while the reference keeps a distinct output matrix",
+"What it catches: a file under test whose output matrix (lm_head) holds its own embedding's values while the reference has its own, different output matrix: a tie the reference does not have (the embedding itself is right, so this is not a swap).
+Why it matters: the model computes its logits with the embedding instead of the trained output matrix: it loads, runs and produces other text.
+How to fix: copy the reference's output matrix; do not tie.
+Precedent: aprender PR #2209, #2309, #2441 (tied-embedding conventions in converters).");
+
 /// Every numeric weight-comparison lint, in code order.
 pub static ALL: &[&Lint] = &[
     &VALUE_MISMATCH,
@@ -148,4 +155,5 @@ pub static ALL: &[&Lint] = &[
     &NOT_COMPARED,
     &TIED_NOT_COPY,
     &DEAD_REFERENCE,
+    &TIED_UNEXPECTED,
 ];

@@ -14,15 +14,60 @@ use crate::rules::{Arch, Resolved};
 
 pub const FAR_POSITION: u64 = 4096;
 
-pub static PROBE_DIVERGES: Lint = Lint {
+pub static PROBE_DIVERGES_RETIRED: Lint = Lint {
     code: "APRL-N020",
     class: "value-mismatch",
     severity: Severity::Error,
+    summary: "retired, never emitted: replaced by APRL-N030 (value-mismatch), APRL-N031 (metadata-mismatch), APRL-N032 (missing-tensor) and APRL-N033 (unexpected-tensor)",
+    explain: "RETIRED: this code is no longer emitted. It concluded four bug classes at run time; each now has its own code: APRL-N030 (value-mismatch: the probe diverges), APRL-N031 (metadata-mismatch: a RoPE setting, θ or context scaling, differs), APRL-N032 (missing-tensor: Llama 3's RoPE frequency divisors were dropped) and APRL-N033 (unexpected-tensor: divisors the reference does not have).
+What it catches: nothing any more. It used to flag the first stage of layer 0 where the two files' activations differ.
+Why it matters: a code keeps one class, so SARIF rule metadata, `-A <class>`, JSON and `explain` agree.
+How to fix: read APRL-N030 … APRL-N033; `-D/-W/-A APRL-N020` still applies to all four.
+Precedent: llama.cpp PR #2773, ik_llama.cpp PR #402.",
+};
+
+pub static PROBE_DIVERGES: Lint = Lint {
+    code: "APRL-N030",
+    class: "value-mismatch",
+    severity: Severity::Error,
     summary: "the layer-0 probe diverges between the two files",
-    explain: "What it catches: the first stage of layer 0 (embedding, attn_norm, Q, K, V, Q/K after RoPE at the prompt positions or at a far position) where the two files' activations differ beyond the threshold.
+    explain: "What it catches: the first stage of layer 0 (embedding, attn_norm, Q, K, V, Q/K after RoPE at the prompt positions or at a far position) where the two files' activations differ beyond the threshold, when no RoPE setting or tensor explains it (those are APRL-N031 … N033); also RoPE frequency divisors present on both sides with different values.
 Why it matters: this is what the model computes; a divergence here means the converted file produces different text.
-How to fix: read the stage: embedding → the embedding rows or the tokenizer; attn_norm → norm weight or eps; q/k/v → that projection's layout; only after RoPE → rope type, Q/K row order, Llama 3's `rope_freqs.weight` (dropped, or inverse frequencies stored instead of divisors) or RoPE scaling (`rope.scaling.*` / `rope_scaling` lost or changed): the message names which; only at the far position → rope θ.
-Precedent: llama.cpp PR #2773 (rope base), karpathy/llama2.c PR #286 (degenerates after ~20 tokens), aprender CORRECTNESS-011; ik_llama.cpp PR #402, porting llama.cpp PR #9396 (the converter silently left out `rope_freqs.weight` of Llama-3.1-based models).",
+How to fix: read the stage: embedding → the embedding rows or the tokenizer; attn_norm → norm weight or eps; q/k/v → that projection's layout; only after RoPE → the rope type, the Q/K row order or Llama 3's `rope_freqs.weight` values (inverse frequencies stored instead of divisors).
+Precedent: karpathy/llama2.c PR #286 (degenerates after ~20 tokens), aprender CORRECTNESS-011.",
+};
+
+pub static PROBE_ROPE_SETTING: Lint = Lint {
+    code: "APRL-N031",
+    class: "metadata-mismatch",
+    severity: Severity::Error,
+    summary: "the probe diverges after RoPE because a RoPE setting differs (θ or context scaling)",
+    explain: "What it catches: Q and K that agree before RoPE while the rotated Q/K differ, with the two files' rope θ or RoPE context scaling (GGUF `rope.scaling.*`, APR `rope_scaling`) different; or a divergence only at the far position (θ).
+Why it matters: position 0 is unrotated, so short tests pass; every later position is rotated by other angles.
+How to fix: copy `rope_theta` and the RoPE scaling from the reference.
+Precedent: llama.cpp PR #2773 (rope base), aprender CORRECTNESS-011.",
+};
+
+pub static PROBE_FACTORS_MISSING: Lint = Lint {
+    code: "APRL-N032",
+    class: "missing-tensor",
+    severity: Severity::Error,
+    summary: "the probe diverges after RoPE: Llama 3's RoPE frequency divisors were dropped",
+    explain: "What it catches: Q and K that agree before RoPE while the rotated Q/K differ, with the reference dividing its rotary angles by Llama 3's frequency factors (`rope_freqs.weight` or a `llama3` `rope_scaling`) and the file under test having neither.
+Why it matters: the converted model rotates with plain RoPE: it degrades beyond the original context and differs from the reference at every position past 0.
+How to fix: copy `rope_freqs.weight` from the reference unchanged (F32, one divisor per rotary pair), or record the `llama3` `rope_scaling`.
+Precedent: ik_llama.cpp PR #402, porting llama.cpp PR #9396 (the converter silently left out `rope_freqs.weight` of Llama-3.1-based models).",
+};
+
+pub static PROBE_FACTORS_EXTRA: Lint = Lint {
+    code: "APRL-N033",
+    class: "unexpected-tensor",
+    severity: Severity::Error,
+    summary: "the probe diverges after RoPE: the file divides its rotary angles by factors the reference does not have",
+    explain: "What it catches: Q and K that agree before RoPE while the rotated Q/K differ, with the file under test dividing its rotary angles by frequency factors (`rope_freqs.weight` or a `llama3` `rope_scaling`) that the reference does not have.
+Why it matters: the converted model rotates differently from its reference at every position past 0.
+How to fix: drop the factors, or check that the reference is the file this one was converted from.
+Precedent: ik_llama.cpp PR #402.",
 };
 
 pub static PROBE_ROPE: Lint = Lint {
@@ -58,7 +103,28 @@ How to fix: copy the reference's tokenizer (vocabulary, merges, pre-tokenizer ty
 Precedent: aprender #1623, PR #1105.",
 };
 
-pub static ALL: &[&Lint] = &[&PROBE_DIVERGES, &PROBE_ROPE, &PROBE_SKIPPED, &PROBE_TOKENS];
+pub static PROBE_BOS_POLICY: Lint = Lint {
+    code: "APRL-N034",
+    class: "tokenizer-mismatch",
+    severity: Severity::Warning,
+    summary: "the file under test does not record whether to add BOS, and the two tokenizations differ only by it",
+    explain: "What it catches: a file under test with no BOS policy (no `tokenizer.add_bos_token`) whose prompt ids differ from the reference's only by the leading BOS token, vocabulary, merges and special ids agreeing. The probe runs with the reference's ids (the same BOS) on both sides.
+Why it matters: a loader of the converted file must guess whether to prepend BOS; a wrong guess shifts every position and changes the output, most for short prompts.
+How to fix: record the reference's policy in the metadata, e.g. `\"tokenizer.add_bos_token\": true`.
+Precedent: llama.cpp `tokenizer.ggml.add_bos_token`; Hugging Face `add_bos_token` in tokenizer_config.json; aprender #1623.",
+};
+
+pub static ALL: &[&Lint] = &[
+    &PROBE_DIVERGES_RETIRED,
+    &PROBE_ROPE,
+    &PROBE_SKIPPED,
+    &PROBE_TOKENS,
+    &PROBE_DIVERGES,
+    &PROBE_ROPE_SETTING,
+    &PROBE_FACTORS_MISSING,
+    &PROBE_FACTORS_EXTRA,
+    &PROBE_BOS_POLICY,
+];
 
 /// Layer-0 activations of one file. Matrices are row-major `(tokens, features)`.
 #[derive(Clone, Debug)]
@@ -600,8 +666,8 @@ pub fn finding(p: &Probe, a: &ModelView, sides: (&RopeSide<'_>, &RopeSide<'_>)) 
             if !sa.stretch.close_to(&sb.stretch) && pre_ok("q") && pre_ok("k") =>
         {
             let none = || "none".to_owned();
-            let mut f = Finding::new(
-                &PROBE_DIVERGES,
+            let f = Finding::new(
+                &PROBE_ROPE_SETTING,
                 format!(
                     "layer-0 {} diverges after RoPE (cosine {:.4}) while Q and K agree before it: RoPE scaling is {} here and {} in the reference",
                     first.stage,
@@ -610,7 +676,6 @@ pub fn finding(p: &Probe, a: &ModelView, sides: (&RopeSide<'_>, &RopeSide<'_>)) 
                     sb.scaling.clone().unwrap_or_else(none)
                 ),
             );
-            f.class = "metadata-mismatch";
             return Some(
                 f.help("record the reference's RoPE scaling (APR `rope_scaling`)")
                     .file(a.path())
@@ -621,27 +686,27 @@ pub fn finding(p: &Probe, a: &ModelView, sides: (&RopeSide<'_>, &RopeSide<'_>)) 
         "q_rope" | "k_rope" | "q_rope_far" | "k_rope_far"
             if factors_differ(sa.factors, sb.factors) && pre_ok("q") && pre_ok("k") =>
         {
-            let (what, class) = match (sa.factors, sb.factors) {
+            let (what, lint) = match (sa.factors, sb.factors) {
                 (None, _) => (
                     format!(
                         "this file has no RoPE frequency divisors (no `rope_freqs.weight`, no `llama3` `rope_scaling`) while the reference divides its rotary angles by {}: the Llama 3 frequency factors were dropped",
                         sb.factors_source
                     ),
-                    "missing-tensor",
+                    &PROBE_FACTORS_MISSING,
                 ),
                 (_, None) => (
                     format!(
                         "this file divides its rotary angles by {}, which the reference does not have",
                         sa.factors_source
                     ),
-                    "unexpected-tensor",
+                    &PROBE_FACTORS_EXTRA,
                 ),
                 _ => (
                     format!(
                         "the divisors from {} differ from the reference's {} (inverse frequencies stored instead of divisors, or another model's factors)",
                         sa.factors_source, sb.factors_source
                     ),
-                    "value-mismatch",
+                    &PROBE_DIVERGES,
                 ),
             };
             let help = if sa.factors_source.contains("llama3") {
@@ -649,27 +714,25 @@ pub fn finding(p: &Probe, a: &ModelView, sides: (&RopeSide<'_>, &RopeSide<'_>)) 
             } else {
                 "copy `rope_freqs.weight` from the reference unchanged (F32, one divisor per rotary pair)"
             };
-            let mut f = Finding::new(
-                &PROBE_DIVERGES,
+            let f = Finding::new(
+                lint,
                 format!(
                     "layer-0 {} diverges after RoPE (cosine {:.4}) while Q and K agree before it: {what}",
                     first.stage, first.cosine
                 ),
             );
-            f.class = class;
             return Some(f.help(help).file(a.path()).layer(Some(0)).evidence(ev));
         }
         "q_rope" | "k_rope" | "q_rope_far" | "k_rope_far"
             if theta_differs && pre_ok("q") && pre_ok("k") =>
         {
-            let mut f = Finding::new(
-                &PROBE_DIVERGES,
+            let f = Finding::new(
+                &PROBE_ROPE_SETTING,
                 format!(
                     "layer-0 {} diverges after RoPE (cosine {:.4}) with rope θ {} here and {} in the reference",
                     first.stage, first.cosine, thetas.0, thetas.1
                 ),
             );
-            f.class = "metadata-mismatch";
             return Some(
                 f.help(format!("set `rope_theta` to {}", thetas.1))
                     .file(a.path())
@@ -686,14 +749,13 @@ pub fn finding(p: &Probe, a: &ModelView, sides: (&RopeSide<'_>, &RopeSide<'_>)) 
             "set `rope_type` to what the row order needs (HF order → 2 NEOX, llama.cpp order → 0 NORM), or permute the Q/K rows",
         ),
         "q_rope_far" | "k_rope_far" => {
-            let mut f = Finding::new(
-                &PROBE_DIVERGES,
+            let f = Finding::new(
+                &PROBE_ROPE_SETTING,
                 format!(
                     "layer-0 {} diverges only at position {} (cosine {:.4}; the prompt positions agree): rope θ differs",
                     first.stage, p.far_position, first.cosine
                 ),
             );
-            f.class = "metadata-mismatch";
             return Some(
                 f.help("copy `rope_theta` from the reference")
                     .file(a.path())
@@ -716,6 +778,41 @@ pub fn finding(p: &Probe, a: &ModelView, sides: (&RopeSide<'_>, &RopeSide<'_>)) 
             .file(a.path())
             .layer(first.layer)
             .evidence(ev),
+    )
+}
+
+/// The two tokenizations differ only by a leading BOS and the file under test records no BOS
+/// policy: a warning naming the id (the probe runs with the reference's ids, so the same BOS).
+fn bos_only(a: &ModelView, b: &ModelView, x: &[u32], y: &[u32]) -> Option<Finding> {
+    if a.tokenizer.add_bos.is_some() || x == y {
+        return None;
+    }
+    let (ta, tb) = (&a.tokenizer, &b.tokenizer);
+    let bos = |v: &[u32], w: &[u32], id: Option<u64>| {
+        id.filter(|&id| v.first().map(|&f| f as u64) == Some(id) && &v[1..] == w)
+    };
+    let (id, adds) = match (bos(y, x, tb.bos), bos(x, y, ta.bos)) {
+        (Some(id), _) => (id, true),
+        (None, Some(id)) => (id, false),
+        (None, None) => return None,
+    };
+    let pa = a.path().display();
+    let msg = if adds {
+        format!(
+            "`{pa}` does not record whether to add BOS; the reference's tokenizer adds BOS (id {id}), so the prompt gives {x:?} here and {y:?} in the reference; the probe runs with the reference's ids on both sides"
+        )
+    } else {
+        format!(
+            "`{pa}` does not record whether to add BOS and its tokenizer adds BOS (id {id}) by default while the reference's does not; the probe runs with the reference's ids on both sides"
+        )
+    };
+    Some(
+        Finding::new(&PROBE_BOS_POLICY, msg)
+            .file(a.path())
+            .help(format!(
+                "record the reference's policy in the metadata: `\"tokenizer.add_bos_token\": {adds}`"
+            ))
+            .evidence(serde_json::json!({"apr_tokens": x, "reference_tokens": y, "bos": id, "reference_adds_bos": adds})),
     )
 }
 
@@ -769,7 +866,9 @@ pub fn run(
             );
             match (ta, tb) {
                 (Ok(x), Ok(y)) => {
-                    if x != y {
+                    if let Some(f) = bos_only(a, b, &x, &y) {
+                        out.push(f);
+                    } else if x != y {
                         out.push(
                             Finding::new(&PROBE_TOKENS, format!("the prompt {:?} gives ids {x:?} in `{}` and {y:?} in the reference; the probe uses the reference's", opts.prompt, a.path().display()))
                                 .file(a.path())

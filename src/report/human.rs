@@ -32,7 +32,7 @@ impl std::fmt::Display for Shown<'_> {
 impl std::error::Error for Shown<'_> {}
 impl Diagnostic for Shown<'_> {
     fn code<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
-        Some(Box::new(format!("{} {}", self.f.code, self.f.class)))
+        Some(Box::new(format!("{} {}", self.f.code, self.f.class())))
     }
     fn severity(&self) -> Option<miette::Severity> {
         Some(match self.f.severity {

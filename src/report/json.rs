@@ -7,7 +7,7 @@ use crate::pipeline::Outcome;
 
 pub fn finding(f: &Finding) -> Value {
     json!({
-        "code": f.code, "severity": f.severity, "class": f.class, "message": f.message,
+        "code": f.code, "severity": f.severity, "class": f.class(), "message": f.message,
         "file": f.file, "tensor": f.tensor, "layer": f.layer,
         "byte_offset": f.span.map(|s| s.offset), "byte_length": f.span.map(|s| s.len),
         "help": f.help, "evidence": f.evidence,

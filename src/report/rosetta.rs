@@ -93,7 +93,7 @@ pub fn recommendation(o: &Outcome) -> Option<String> {
         "Recommendation: {} ({} {}{})",
         f.help,
         f.code,
-        f.class,
+        f.class(),
         f.tensor
             .as_ref()
             .map(|t| format!(", `{t}`"))
@@ -184,7 +184,9 @@ pub fn render_trace(r: &crate::pipeline::RosettaOutcome, verbose: bool) -> Strin
                 let _ = writeln!(
                     s,
                     "[ROSETTA] DIAGNOSIS: {} ({} {})",
-                    f.message, f.code, f.class
+                    f.message,
+                    f.code,
+                    f.class()
                 );
                 let _ = writeln!(s, "[ROSETTA] Recommendation: {}", f.help);
             } else {

@@ -30,7 +30,7 @@ pub fn outcome(o: &Outcome) -> Value {
                 "ruleId": f.code, "level": level(f.severity),
                 "message": {"text": if f.help.is_empty() { f.message.clone() } else { format!("{} (help: {})", f.message, f.help) }},
                 "locations": [{"physicalLocation": {"artifactLocation": {"uri": uri}, "region": region}}],
-                "properties": {"class": f.class, "tensor": f.tensor, "layer": f.layer},
+                "properties": {"class": f.class(), "tensor": f.tensor, "layer": f.layer},
             })
         })
         .collect();

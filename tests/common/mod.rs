@@ -86,11 +86,38 @@ pub fn apr_view(w: &AprWriter) -> ModelView {
 }
 
 pub fn lint_pair(apr: &ModelView, gguf: &ModelView) -> Outcome {
-    pipeline::lint(apr, Some(gguf), &Options::default())
+    let o = pipeline::lint(apr, Some(gguf), &Options::default());
+    assert_codes_keep_their_class(&o);
+    o
 }
 
 pub fn lint_one(v: &ModelView) -> Outcome {
-    pipeline::lint(v, None, &Options::default())
+    let o = pipeline::lint(v, None, &Options::default());
+    assert_codes_keep_their_class(&o);
+    o
+}
+
+/// Every finding carries its code's registered class, and no retired code is emitted.
+pub fn assert_codes_keep_their_class(o: &Outcome) {
+    for f in &o.findings {
+        let l = apr_lint::registry::find(f.code)
+            .unwrap_or_else(|| panic!("unregistered code {}", f.code));
+        assert_eq!(
+            f.class(),
+            l.class,
+            "{} is registered as {} but a finding says {}: {}",
+            f.code,
+            l.class,
+            f.class(),
+            f.message
+        );
+        assert!(
+            !apr_lint::registry::is_retired(f.code),
+            "retired code {} emitted: {}",
+            f.code,
+            f.message
+        );
+    }
 }
 
 /// Every finding the harness sees must be registered, with a class from bug-classes.md, a help line
@@ -117,16 +144,12 @@ pub fn check_findings(o: &Outcome, file_lens: &[(String, u64)]) {
         "value-mismatch",
         "container",
     ];
+    assert_codes_keep_their_class(o);
     for f in &o.findings {
         assert!(
-            apr_lint::registry::find(f.code).is_some(),
-            "unregistered code {}",
-            f.code
-        );
-        assert!(
-            CLASSES.contains(&f.class),
+            CLASSES.contains(&f.class()),
             "class {} of {} not in bug-classes.md",
-            f.class,
+            f.class(),
             f.code
         );
         assert!(!f.help.is_empty(), "{} has no help: {}", f.code, f.message);
@@ -146,14 +169,14 @@ pub fn check_findings(o: &Outcome, file_lens: &[(String, u64)]) {
 pub fn has(o: &Outcome, class: &str, tensor: Option<&str>) -> bool {
     o.findings
         .iter()
-        .any(|f| f.class == class && (tensor.is_none() || f.tensor.as_deref() == tensor))
+        .any(|f| f.class() == class && (tensor.is_none() || f.tensor.as_deref() == tensor))
 }
 
 /// Whether a finding has `code`, `class` (when given) and a message containing `text`.
 pub fn finds(o: &Outcome, code: &str, class: Option<&str>, text: &str) -> bool {
     o.findings
         .iter()
-        .any(|f| f.code == code && class.is_none_or(|c| f.class == c) && f.message.contains(text))
+        .any(|f| f.code == code && class.is_none_or(|c| f.class() == c) && f.message.contains(text))
 }
 
 /// How far `mine` is from `theirs` (the reference), computed here rather than with the crate's own
@@ -231,7 +254,11 @@ pub fn describe(o: &Outcome) -> String {
         .map(|f| {
             format!(
                 "{} {} {:?} {:?}: {}",
-                f.code, f.class, f.severity, f.tensor, f.message
+                f.code,
+                f.class(),
+                f.severity,
+                f.tensor,
+                f.message
             )
         })
         .collect::<Vec<_>>()

@@ -56,6 +56,9 @@ pub fn explain(cx: &Context<'_>) -> Option<Explanation> {
     }
     let (after, exact, key, layer, tb) = best?;
     let name = &cx.ta.name;
+    if let Some(e) = tie(cx, key, after, exact) {
+        return Some(e);
+    }
     // The file under test's own tensor for the other role, to name both sides of the swap.
     let partner = cx
         .ra
@@ -83,6 +86,53 @@ pub fn explain(cx: &Context<'_>) -> Option<Explanation> {
             cx.tb.name
         ),
         help,
+        span: None,
+    })
+}
+
+/// The output matrix holds the reference's embedding, and this file's own embedding holds the same
+/// values: not a swap but a tie the reference (which has its own output matrix) does not have.
+fn tie(cx: &Context<'_>, key: &str, after: Metrics, exact: bool) -> Option<Explanation> {
+    if cx.role.tied_to.as_deref() != Some(key) {
+        return None;
+    }
+    let own = cx.ra.find(key, None).and_then(|i| cx.a.tensors.get(i))?;
+    if own.dims != cx.ta.dims {
+        return None;
+    }
+    let mut r = crate::numeric::sample::Reader::new(cx.a, own, own.dtype)?;
+    let (mut xs, mut ys) = (Vec::new(), Vec::new());
+    for (&(row, col), &x) in cx.sample.pos.iter().zip(&cx.sample.values) {
+        if let Some(y) = r.get(row, col) {
+            xs.push(x);
+            ys.push(y);
+        }
+    }
+    cx.add_touched(&r);
+    if xs.is_empty() || Metrics::of(&xs, &ys).cosine < cx.win_cosine {
+        return None; // the embedding holds something else: a real swap
+    }
+    Some(Explanation {
+        lint: &lints::TIED_UNEXPECTED,
+        transform: format!("tie to {key}"),
+        after,
+        exact,
+        message: format!(
+            "`{}` holds the embedding (`{}`, cosine {} against the reference's `{}`) while the reference keeps a distinct output matrix `{}` ({} against it): a tie the reference does not have",
+            cx.ta.name,
+            own.name,
+            fmt_cos(after.cosine),
+            cx.rb
+                .find(key, None)
+                .and_then(|i| cx.b.tensors.get(i))
+                .map_or(key, |t| t.name.as_str()),
+            cx.tb.name,
+            cx.stored_txt(),
+        ),
+        help: format!(
+            "copy the reference's output matrix (`{}`) into `{}`; do not tie",
+            cx.tb.name, cx.ta.name
+        ),
         span: None,
     })
 }
