@@ -390,3 +390,50 @@ fn old_bf16_code_2_on_f16_sized_data_is_ambiguous() {
         f.message
     );
 }
+
+/// §6: a loader gets the same `[APR-LOAD]` lines through a callback, with the words of the findings
+/// it passes (here the main job's).
+#[test]
+fn load_log_through_a_callback() {
+    let mut w = clean_apr(QWEN, Flavour::Aprender);
+    w.tensors
+        .iter_mut()
+        .filter(|t| t.name == "lm_head.weight")
+        .for_each(|t| t.dims.reverse());
+    let a = apr_view(&w);
+    let o = lint_pair(&a, &gguf_view(QWEN));
+    let rules = apr_lint::rules::RuleSet::builtin();
+    let mut got: Vec<String> = Vec::new();
+    apr_lint::load_log(
+        &a,
+        &rules,
+        &o.findings,
+        apr_lint::LoadLogMode::Summary,
+        |l| got.push(l.to_owned()),
+    );
+    let n = w.tensors.len();
+    assert_eq!(got.len(), 4, "{got:?}");
+    assert!(
+        got[2].ends_with("- DIMS REVERSED (expected [512, 256]; APRL-L001)"),
+        "{got:?}"
+    );
+    assert_eq!(
+        got[3],
+        format!("[APR-LOAD] {n} tensors: {} OK, 1 DIMS REVERSED", n - 1)
+    );
+    // Every tensor in full mode; nothing for a GGUF.
+    let mut count = 0;
+    apr_lint::load_log(&a, &rules, &o.findings, apr_lint::LoadLogMode::Full, |_| {
+        count += 1
+    });
+    assert_eq!(count, 3 * n + 1);
+    let mut count = 0;
+    apr_lint::load_log(
+        &gguf_view(QWEN),
+        &rules,
+        &[],
+        apr_lint::LoadLogMode::Full,
+        |_| count += 1,
+    );
+    assert_eq!(count, 0);
+}

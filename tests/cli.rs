@@ -83,14 +83,21 @@ fn inspect_json_dims_are_reversed_ne() {
 fn inspect_apr_lists_tensors_as_stored() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("m.apr");
-    clean_apr("gguf/tiny-qwen2-lq-q4_k_m.gguf", Flavour::Aprender)
-        .write(&p)
-        .unwrap();
+    let w = clean_apr("gguf/tiny-qwen2-lq-q4_k_m.gguf", Flavour::Aprender);
+    w.write(&p).unwrap();
+    let n = w.tensors.len();
     let (code, out, err) = run(&["inspect", "--format", "json", p.to_str().unwrap()]);
     assert_eq!(code, 0);
+    // A clean file: the summary line only; every tensor with `--load-log full`.
+    assert!(!err.contains("[APR-LOAD] Tensor"), "{err}");
     assert!(
-        err.contains("[APR-LOAD] Tensor 'lm_head.weight': dims=[512, 256], dtype=Q6_K"),
+        err.contains(&format!("[APR-LOAD] {n} tensors: {n} OK\n")),
         "{err}"
+    );
+    let (_, _, full) = run(&["inspect", "--load-log", "full", p.to_str().unwrap()]);
+    assert!(
+        full.contains("[APR-LOAD] Tensor 'lm_head.weight': dims=[512, 256], dtype=Q6_K"),
+        "{full}"
     );
     let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(doc["format"], "apr");
@@ -207,7 +214,7 @@ fn exit_codes() {
         "json",
     ]);
     assert_eq!(code, 1);
-    assert!(err.contains("TRANSPOSE NEEDED"), "{err}");
+    assert!(err.contains("DIMS REVERSED"), "{err}");
     let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(doc["summary"]["verdict"], "fail");
     assert!(
@@ -361,4 +368,104 @@ fn json_output_is_deterministic() {
         .unwrap()
         .stdout;
     assert_eq!(a, c, "thread count changes the report");
+}
+
+/// The `[APR-LOAD]` lines of `stderr`.
+fn load_log(stderr: &str) -> Vec<&str> {
+    stderr
+        .lines()
+        .filter(|l| l.starts_with("[APR-LOAD]"))
+        .collect()
+}
+
+fn transpose_f32(bytes: &[u8], rows: usize, cols: usize) -> Vec<u8> {
+    let v: Vec<f32> = bytes
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    let mut out = vec![0f32; v.len()];
+    for r in 0..rows {
+        for c in 0..cols {
+            out[c * rows + r] = v[r * cols + c];
+        }
+    }
+    out.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+/// §6: the log shows the tensors that are not OK and a summary; the word is the final result
+/// (a dims-only reversal is `DIMS REVERSED`, not `TRANSPOSE NEEDED`); `-v` / `--load-log full`
+/// show every tensor.
+#[test]
+fn load_log_lists_what_is_not_ok_with_the_findings_word() {
+    let dir = tempfile::tempdir().unwrap();
+    let gguf = fixture("gguf/tiny-qwen2-lq-q4_k_m.gguf");
+    let mut w = clean_apr("gguf/tiny-qwen2-lq-q4_k_m.gguf", Flavour::Aprender);
+    let n = w.tensors.len();
+    w.tensors
+        .iter_mut()
+        .filter(|t| t.name == "lm_head.weight")
+        .for_each(|t| t.dims.reverse());
+    let bad = dir.path().join("bad.apr");
+    w.write(&bad).unwrap();
+    let (code, _, err) = run(&[bad.to_str().unwrap(), "--against", gguf.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        load_log(&err),
+        [
+            "[APR-LOAD] Tensor 'lm_head.weight': dims=[256, 512], dtype=Q6_K",
+            "[APR-LOAD] Expected layout: [vocab, hidden] (row = token)",
+            "[APR-LOAD] Actual layout: [256, 512] - DIMS REVERSED (expected [512, 256]; APRL-L001)",
+            &format!("[APR-LOAD] {n} tensors: {} OK, 1 DIMS REVERSED", n - 1),
+        ],
+        "{err}"
+    );
+    for flag in ["-v", "--load-log=full"] {
+        let (_, _, err) = run(&[
+            bad.to_str().unwrap(),
+            "--against",
+            gguf.to_str().unwrap(),
+            flag,
+        ]);
+        let log = load_log(&err);
+        assert_eq!(log.len(), 3 * n + 1, "{flag}: {err}");
+        assert_eq!(log.iter().filter(|l| l.ends_with(" - OK")).count(), n - 1);
+    }
+    // The static verdict alone (inspect) says the same.
+    let (_, _, err) = run(&["inspect", bad.to_str().unwrap()]);
+    assert!(
+        err.contains("[APR-LOAD] Actual layout: [256, 512] - DIMS REVERSED"),
+        "{err}"
+    );
+    let (_, _, err) = run(&["inspect", "-q", bad.to_str().unwrap()]);
+    assert!(load_log(&err).is_empty(), "{err}");
+}
+
+/// §6: a transposed square `q_proj` has the right dims; only the weight comparison sees it, and the
+/// log says so instead of `OK`.
+#[test]
+fn load_log_word_of_a_transposed_square_matrix_comes_from_the_weights() {
+    use apr_lint::format::writer::generate::{TINY, gguf_model};
+    use apr_lint::quant::DType;
+    let dir = tempfile::tempdir().unwrap();
+    let gguf = dir.path().join("m.gguf");
+    gguf_model(&TINY, DType::F32, 7).write(&gguf).unwrap();
+    let g = apr_lint::format::gguf::read(apr_lint::Source::open(&gguf).unwrap()).unwrap();
+    let mut w = apr_lint::format::writer::convert::gguf_to_apr(&g, Flavour::Aprender);
+    let name = "model.layers.0.self_attn.q_proj.weight";
+    let t = w.tensors.iter_mut().find(|t| t.name == name).unwrap();
+    assert_eq!(t.dims, [256, 256]);
+    t.bytes = transpose_f32(&t.bytes, 256, 256);
+    let apr = dir.path().join("m.apr");
+    w.write(&apr).unwrap();
+    let (code, _, err) = run(&[apr.to_str().unwrap(), "--against", gguf.to_str().unwrap()]);
+    assert_eq!(code, 1, "{err}");
+    let log = load_log(&err);
+    assert!(
+        log.contains(&"[APR-LOAD] Actual layout: [256, 256] - TRANSPOSE NEEDED (APRL-N002)"),
+        "{err}"
+    );
+    assert!(
+        log.contains(&format!("[APR-LOAD] Tensor '{name}': dims=[256, 256], dtype=F32").as_str()),
+        "{err}"
+    );
 }

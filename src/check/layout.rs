@@ -11,7 +11,6 @@ use crate::format::Container;
 use crate::format::apr::flags;
 use crate::model::ModelView;
 use crate::quant::DType;
-use crate::report::load_log::{LoadLine, Verdict};
 use crate::rules::Resolved;
 
 pub static DIMS_REVERSED: Lint = Lint {
@@ -182,46 +181,4 @@ pub fn check(view: &ModelView, r: &Resolved<'_>, out: &mut Vec<Finding>) {
             );
         }
     }
-}
-
-/// The `[APR-LOAD]` lines for every tensor of an APR file, with the rules' verdict.
-pub fn load_lines<'a>(view: &'a ModelView, r: &Resolved<'_>) -> Vec<LoadLine<'a>> {
-    view.tensors
-        .iter()
-        .enumerate()
-        .map(|(i, t)| {
-            let role = r.role_of(i);
-            let expected = role.and_then(|(role, _)| r.expected_dims(role).ok());
-            let expected_layout = match (role, t.dims.len()) {
-                (Some((ro, _)), 2) if ro.key == "token_embd" || ro.key == "output" => {
-                    "[vocab, hidden] (row = token)"
-                }
-                (_, 2) => "[out_dim, in_dim] for matmul",
-                (_, 1) => "[n] (1-D)",
-                _ => "row-major, outermost first",
-            };
-            let mut verdict = match expected {
-                Some(e) if e == t.dims => Verdict::Ok,
-                Some(e) => Verdict::TransposeNeeded { expected: e },
-                None => Verdict::Unchecked,
-            };
-            if verdict != Verdict::Ok
-                && t.dims.len() == 2
-                && is_kquant(t.dtype)
-                && t.dims[1] % 256 != 0
-                && t.dims[0] % 256 == 0
-            {
-                verdict = Verdict::TransposeNeeded {
-                    expected: vec![t.dims[1], t.dims[0]],
-                };
-            }
-            LoadLine {
-                name: &t.name,
-                dims: &t.dims,
-                dtype: t.dtype.name(),
-                expected_layout,
-                verdict,
-            }
-        })
-        .collect()
 }
