@@ -235,3 +235,9 @@ impl miette::Diagnostic for ReadError {
         Some(miette::Severity::Error)
     }
 }
+
+/// Dims as every message and report prints them: `[896, 151936]` (comma and space).
+pub fn fmt_dims(dims: &[u64]) -> String {
+    let parts: Vec<String> = dims.iter().map(u64::to_string).collect();
+    format!("[{}]", parts.join(", "))
+}

@@ -437,3 +437,74 @@ fn load_log_through_a_callback() {
     );
     assert_eq!(count, 0);
 }
+
+/// §7: a wrong `num_heads` in the APR leads with the metadata fix the reference and the tensors
+/// agree on, not with "check the converter's shape arithmetic" on every K/V tensor.
+#[test]
+fn wrong_num_heads_leads_with_the_metadata_fix() {
+    let mut w = clean_apr(QWEN, Flavour::Aprender);
+    set_meta(&mut w, "num_heads", json!(8));
+    let o = pair_outcome(&w, QWEN);
+    let want = "set `num_heads` to 4 (the reference and the tensor shapes agree on 4)";
+    let first = errors(&o)[0];
+    assert_eq!(first.class, "metadata-mismatch", "{}", describe(&o));
+    assert_eq!(first.help, want, "{}", describe(&o));
+    assert!(
+        o.findings
+            .iter()
+            .any(|f| f.code == "APRL-M023" && f.help == want),
+        "{}",
+        describe(&o)
+    );
+    let shapes: Vec<_> = o
+        .findings
+        .iter()
+        .filter(|f| f.code == "APRL-L002")
+        .collect();
+    assert!(!shapes.is_empty(), "{}", describe(&o));
+    for f in shapes {
+        assert!(f.help.starts_with("set `num_heads` to 4"), "{}", f.help);
+    }
+    // Alone, the file still leads with the metadata (the shapes allow two single fixes).
+    let alone = lint_one(&apr_view(&w));
+    let first = errors(&alone)[0];
+    assert_eq!(first.code, "APRL-M003", "{}", describe(&alone));
+    assert!(
+        first
+            .help
+            .starts_with("set `num_heads` to 4 or `num_kv_heads` to 4"),
+        "{}",
+        first.help
+    );
+}
+
+/// §7: when the reference's metadata contradicts its own tensors, the correct APR is not told to
+/// change.
+#[test]
+fn a_reference_contradicting_its_own_shapes_is_named() {
+    let g = view_of(
+        gguf_with_keys(QWEN, &[("{arch}.attention.head_count", "8")]),
+        "ref.gguf",
+    );
+    let a = apr_view(&clean_apr(QWEN, Flavour::Aprender));
+    let o = lint_pair(&a, &g);
+    let f = o
+        .findings
+        .iter()
+        .find(|f| f.code == "APRL-M023" && f.message.contains("head count"))
+        .unwrap_or_else(|| panic!("{}", describe(&o)));
+    assert!(
+        f.message
+            .contains("the reference contradicts its own tensor shapes, which agree on 4"),
+        "{}",
+        f.message
+    );
+    assert!(f.help.starts_with("keep `num_heads` = 4"), "{}", f.help);
+    assert!(
+        !o.findings
+            .iter()
+            .any(|f| f.help.contains("set `num_heads` to 8")),
+        "{}",
+        describe(&o)
+    );
+}

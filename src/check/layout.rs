@@ -85,6 +85,9 @@ fn is_kquant(d: DType) -> bool {
 
 pub fn check(view: &ModelView, r: &Resolved<'_>, out: &mut Vec<Finding>) {
     let mut square = Vec::new();
+    // A config value the shapes contradict (`metadata.rs` leads with it): the help of every shape
+    // mismatch it explains names that fix instead of the converter's arithmetic.
+    let mut metadata_fix: Option<Option<String>> = None;
     for (i, t) in view.tensors.iter().enumerate() {
         if let Some((role, layer)) = r.role_of(i) {
             let Ok(expected) = r.expected_dims(role) else {
@@ -107,6 +110,10 @@ pub fn check(view: &ModelView, r: &Resolved<'_>, out: &mut Vec<Finding>) {
                         .help("reverse the dims and keep the bytes"),
                     );
                 } else {
+                    let fix = metadata_fix.get_or_insert_with(|| {
+                        let fits = super::config_fit::fits(view, r);
+                        (!fits.is_empty()).then(|| super::config_fit::tensor_help(&fits))
+                    });
                     out.push(
                         Finding::new(
                             &SHAPE_MISMATCH,
@@ -115,7 +122,7 @@ pub fn check(view: &ModelView, r: &Resolved<'_>, out: &mut Vec<Finding>) {
                         .tensor(&t.name)
                         .layer(layer)
                         .span(t.dims_span)
-                        .help("check the converter's shape arithmetic against the config (`apr-lint rules` shows the formulas)"),
+                        .help(fix.clone().unwrap_or_else(|| "check the converter's shape arithmetic against the config (`apr-lint rules` shows the formulas)".into())),
                     );
                 }
                 continue;

@@ -89,7 +89,7 @@ pub fn check(
         );
         return 0;
     }
-    config(a, b, &pa, out);
+    config(a, ra, b, rb, &pa, out);
     rope_factors(a, ra, b, rb, &pa, out);
     // Roles on both sides.
     let mut matched = 0;
@@ -208,29 +208,81 @@ fn layer_txt(l: Option<u32>) -> String {
     l.map(|l| format!(" (layer {l})")).unwrap_or_default()
 }
 
-fn config(a: &ModelView, b: &ModelView, pa: &str, out: &mut Vec<Finding>) {
+fn config(
+    a: &ModelView,
+    ra: &Resolved<'_>,
+    b: &ModelView,
+    rb: &Resolved<'_>,
+    pa: &str,
+    out: &mut Vec<Finding>,
+) {
+    use super::config_fit::{config_help, fits, shapes_agree_on, tensor_help};
     let (ca, cb) = (&a.config, &b.config);
     let ints = [
-        ("hidden size", &ca.hidden, &cb.hidden),
-        ("layer count", &ca.layers, &cb.layers),
-        ("head count", &ca.heads, &cb.heads),
-        ("KV head count", &ca.kv_heads, &cb.kv_heads),
-        ("head_dim", &ca.head_dim, &cb.head_dim),
-        ("vocabulary size", &ca.vocab, &cb.vocab),
-        ("feed-forward width", &ca.ffn, &cb.ffn),
+        ("hidden size", "hidden", &ca.hidden, &cb.hidden),
+        ("layer count", "n_layer", &ca.layers, &cb.layers),
+        ("head count", "n_head", &ca.heads, &cb.heads),
+        ("KV head count", "n_head_kv", &ca.kv_heads, &cb.kv_heads),
+        ("head_dim", "head_dim", &ca.head_dim, &cb.head_dim),
+        ("vocabulary size", "vocab", &ca.vocab, &cb.vocab),
+        ("feed-forward width", "ffn", &ca.ffn, &cb.ffn),
     ];
-    for (what, x, y) in ints {
+    let (fa, fb) = (fits(a, ra), fits(b, rb));
+    for (what, sym, x, y) in ints {
         if let (Some(x), Some(y)) = (x, y)
             && x.value != y.value
         {
+            // Two derived values differ because what they derive from does (reported there).
+            if x.key.starts_with("derived") && y.key.starts_with("derived") {
+                continue;
+            }
+            // Which side do the tensors agree with? A reference that contradicts its own
+            // tensors must not make a correct file look wrong.
+            let shapes_a = shapes_agree_on(a, ra, sym, &fa);
+            let shapes_b = shapes_agree_on(b, rb, sym, &fb);
+            let (msg_tail, help) = if shapes_a == Some(y.value) {
+                // The reference settles which of the file's own candidate fixes is right.
+                let one: Vec<_> = fa.iter().filter(|f| f.sym == sym).cloned().collect();
+                if fa.len() > 1 && one.len() == 1 {
+                    let path = a.path().display().to_string();
+                    let (cfg, tensor) = (config_help(&fa, false), tensor_help(&fa));
+                    for f in out.iter_mut().filter(|f| f.file.as_deref() == Some(&path)) {
+                        if f.help == cfg {
+                            f.help = config_help(&one, true);
+                        } else if f.help == tensor {
+                            f.help = tensor_help(&one);
+                        }
+                    }
+                }
+                (
+                    String::new(),
+                    format!(
+                        "set `{}` to {} (the reference and the tensor shapes agree on {})",
+                        x.key, y.value, y.value
+                    ),
+                )
+            } else if shapes_b == Some(x.value) && shapes_a != Some(y.value) {
+                (
+                    format!(
+                        "; the reference contradicts its own tensor shapes, which agree on {}",
+                        x.value
+                    ),
+                    format!(
+                        "keep `{}` = {}: fix the reference's `{}` (or pair the file this one was converted from)",
+                        x.key, x.value, y.key
+                    ),
+                )
+            } else {
+                (String::new(), format!("set `{}` to {}", x.key, y.value))
+            };
             let mut f = Finding::new(
                 &CONFIG_DIFFERS,
                 format!(
-                    "{what}: `{}` = {} in `{pa}`, `{}` = {} in the reference",
+                    "{what}: `{}` = {} in `{pa}`, `{}` = {} in the reference{msg_tail}",
                     x.key, x.value, y.key, y.value
                 ),
             )
-            .help(format!("set `{}` to {}", x.key, y.value))
+            .help(help)
             .file(a.path())
             .evidence(json!({"apr": x.value, "reference": y.value}));
             f.span = x.span;

@@ -146,8 +146,7 @@ pub fn lines<'a>(view: &'a ModelView, r: &Resolved<'_>, findings: &[Finding]) ->
 
 /// `[a, b]`: the one way dims are printed in every report.
 pub fn dims(d: &[u64]) -> String {
-    let parts: Vec<String> = d.iter().map(u64::to_string).collect();
-    format!("[{}]", parts.join(", "))
+    crate::diag::fmt_dims(d)
 }
 
 /// Emit the log of `lines` line by line (no trailing newline) to `sink`.
