@@ -6,7 +6,7 @@ use common::*;
 use std::process::Command;
 
 use apr_lint::format::npy;
-use apr_lint::format::writer::apr::Flavour;
+use apr_lint::format::writer::apr::{Flavour, apr_code};
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_apr-lint"))
@@ -468,4 +468,58 @@ fn load_log_word_of_a_transposed_square_matrix_comes_from_the_weights() {
         log.contains(&format!("[APR-LOAD] Tensor '{name}': dims=[256, 256], dtype=F32").as_str()),
         "{err}"
     );
+}
+
+/// §7: no Rust debug text, float noise, `1 roles` or `[4,256]` in what a person reads.
+#[test]
+fn human_output_has_no_debug_formatting() {
+    let dir = tempfile::tempdir().unwrap();
+    let gguf = fixture("gguf/tiny-qwen2-lq-q4_k_m.gguf");
+    // The GGUF stores rms eps as the f32 nearest 1e-6.
+    let (code, out, _) = run(&["inspect", gguf.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    assert!(out.contains("rms eps 1e-6,"), "{out}");
+    // One role in another dtype: "1 role holds", dims and token ids as `[4, 256]`.
+    let mut w = clean_apr("gguf/tiny-qwen2-lq-q4_k_m.gguf", Flavour::Aprender);
+    let t = w
+        .tensors
+        .iter_mut()
+        .find(|t| t.name == "model.norm.weight")
+        .unwrap();
+    assert_eq!(t.code, apr_code(apr_lint::DType::F32));
+    t.bytes = t
+        .bytes
+        .chunks_exact(4)
+        .flat_map(|c| {
+            half::f16::from_f32(f32::from_le_bytes([c[0], c[1], c[2], c[3]])).to_le_bytes()
+        })
+        .collect();
+    t.code = apr_code(apr_lint::DType::F16);
+    let apr = dir.path().join("m.apr");
+    w.write(&apr).unwrap();
+    let (code, out, err) = run(&[
+        apr.to_str().unwrap(),
+        "--against",
+        gguf.to_str().unwrap(),
+        "-v",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("1 role holds another quantization"), "{out}");
+    assert!(out.contains("[ROSETTA] Token IDs: ["), "{out}");
+    for l in out.lines().filter(|l| l.starts_with("[ROSETTA]")) {
+        let squeezed = l
+            .bytes()
+            .zip(l.bytes().skip(1))
+            .any(|(a, b)| a == b',' && b.is_ascii_digit());
+        assert!(!squeezed, "{l}");
+    }
+    // A footer whose CRC does not match is said in words.
+    let mut bytes = std::fs::read(&apr).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    let bad = dir.path().join("bad.apr");
+    std::fs::write(&bad, &bytes).unwrap();
+    let (_, out, err) = run(&["inspect", bad.to_str().unwrap()]);
+    assert!(out.contains("footer CRC BAD (stored 0x"), "{out}{err}");
+    assert!(!out.contains("Invalid {"), "{out}");
 }

@@ -164,7 +164,7 @@ pub fn check(view: &ModelView, r: &Resolved<'_>, out: &mut Vec<Finding>) {
         out.push(
             Finding::new(
                 &ORIENTATION_UNCHECKED,
-                format!("{} square tensors ({}{}) cannot show a transpose in their dims; only the numeric stage can verify their orientation", square.len(), square.iter().take(3).cloned().collect::<Vec<_>>().join(", "), if square.len() > 3 { ", …" } else { "" }),
+                format!("{} ({}{}) cannot show a transpose in their dims; only the numeric stage can verify their orientation", crate::diag::count(square.len(), "square tensor"), square.iter().take(3).cloned().collect::<Vec<_>>().join(", "), if square.len() > 3 { ", …" } else { "" }),
             )
             .help("run with `--against <reference.gguf>` so their values are compared"),
         );

@@ -374,8 +374,8 @@ fn dtype_codes(view: &ModelView, out: &mut Vec<Finding>) {
             Finding::new(
                 &AMBIGUOUS_DTYPE,
                 format!(
-                    "dtype code {code} on {} tensors (`{}`…): aprender reads {}, realizar reads {}; the byte size says {}",
-                    names.len(),
+                    "dtype code {code} on {} (`{}`…): aprender reads {}, realizar reads {}; the byte size says {}",
+                    crate::diag::count(names.len(), "tensor"),
                     names[0],
                     name(res.aprender),
                     name(res.realizar),
@@ -408,7 +408,7 @@ fn tensor_shapes(view: &ModelView, out: &mut Vec<Finding>) {
                     .help("regenerate `tensor_shapes` from the index"),
             ),
             (Some(t), Some(d)) if d != t.dims => out.push(
-                Finding::new(&TENSOR_SHAPES, format!("`tensor_shapes` says `{name}` is {d:?}; the index says {:?}", t.dims))
+                Finding::new(&TENSOR_SHAPES, format!("`tensor_shapes` says `{name}` is {}; the index says {}", crate::diag::fmt_dims(&d), crate::diag::fmt_dims(&t.dims)))
                     .tensor(&name)
                     .span(a.metadata_span)
                     .help("regenerate `tensor_shapes` from the index (and check which of the two the converter got right)"),
@@ -436,7 +436,7 @@ fn tied(view: &ModelView, r: &Resolved<'_>, out: &mut Vec<Finding>) {
     let flag = view.config.tied.as_ref().map(|v| v.value);
     match head {
         Some(t) if t.data.len == 0 && t.n_elems() > 0 => out.push(
-            Finding::new(&TIED_EMBEDDING, format!("`{}` has dims {:?} but 0 bytes: a tied-embedding placeholder", t.name, t.dims))
+            Finding::new(&TIED_EMBEDDING, format!("`{}` has dims {} but 0 bytes: a tied-embedding placeholder", t.name, crate::diag::fmt_dims(&t.dims)))
                 .tensor(&t.name)
                 .span(t.record)
                 .help(format!("write `{}` as a copy of the `{target}` tensor with `tied_embeddings: true`, or drop it", t.name)),

@@ -5,7 +5,7 @@
 
 use serde_json::json;
 
-use crate::diag::{Finding, Lint, Severity};
+use crate::diag::{Finding, Lint, Severity, fmt_dims, fmt_float};
 use crate::model::tokenizer::Tokenizer;
 use crate::model::{ModelView, RopeType};
 use crate::rules::Resolved;
@@ -134,8 +134,11 @@ pub fn check(
                     let mut f = Finding::new(
                         &DIMS_DIFFER,
                         format!(
-                            "`{}` dims {:?} differ from the reference's {:?} (`{}`)",
-                            ta.name, ta.dims, tb.dims, tb.name
+                            "`{}` dims {} differ from the reference's {} (`{}`)",
+                            ta.name,
+                            fmt_dims(&ta.dims),
+                            fmt_dims(&tb.dims),
+                            tb.name
                         ),
                     )
                     .tensor(&ta.name)
@@ -297,14 +300,15 @@ fn config(
         if let (Some(x), Some(y)) = (x, y)
             && (x.value - y.value).abs() > rel * y.value.abs().max(f64::MIN_POSITIVE)
         {
+            let (xv, yv) = (fmt_float(x.value), fmt_float(y.value));
             let mut f = Finding::new(
                 &CONFIG_DIFFERS,
                 format!(
-                    "{what}: `{}` = {} in `{pa}`, `{}` = {} in the reference",
-                    x.key, x.value, y.key, y.value
+                    "{what}: `{}` = {xv} in `{pa}`, `{}` = {yv} in the reference",
+                    x.key, y.key
                 ),
             )
-            .help(format!("set `{}` to {}", x.key, y.value))
+            .help(format!("set `{}` to {yv}", x.key))
             .file(a.path())
             .evidence(json!({"apr": x.value, "reference": y.value}));
             f.span = x.span;
@@ -380,12 +384,12 @@ fn rope_scaling(a: &ModelView, b: &ModelView, pa: &str, out: &mut Vec<Finding>) 
                 && matches!(a.container, crate::format::Container::Apr(_)) =>
         (
             format!("the reference stretches RoPE ({}, `{}`) and `{pa}` records no RoPE scaling: its loader rotates unscaled", y.value.describe(), y.key),
-            format!("the reference multiplies every rotated Q and K value by `rope.scaling.attn_factor` {}, and APR metadata has no key for it: loaders of the converted file cannot reproduce that rotation", y.value.attn_factor),
+            format!("the reference multiplies every rotated Q and K value by `rope.scaling.attn_factor` {}, and APR metadata has no key for it: loaders of the converted file cannot reproduce that rotation", fmt_float(y.value.attn_factor)),
             None,
         ),
         (None, Some(y)) => (
             format!("the reference stretches RoPE ({}, `{}`) and `{pa}` records no RoPE scaling: its loader rotates unscaled, so every position past 0 is rotated by other angles", y.value.describe(), y.key),
-            format!("record the reference's scaling in the APR metadata, e.g. `\"rope_scaling\": {{\"rope_type\": \"{}\", \"factor\": {}{}}}`", y.value.kind, y.value.factor, match (y.value.kind.as_str(), y.value.original_context) {("yarn", Some(n)) => format!(", \"original_max_position_embeddings\": {n}"), _ => String::new()}),
+            format!("record the reference's scaling in the APR metadata, e.g. `\"rope_scaling\": {{\"rope_type\": \"{}\", \"factor\": {}{}}}`", y.value.kind, fmt_float(y.value.factor), match (y.value.kind.as_str(), y.value.original_context) {("yarn", Some(n)) => format!(", \"original_max_position_embeddings\": {n}"), _ => String::new()}),
             None,
         ),
         (Some(x), None) => (
@@ -396,7 +400,7 @@ fn rope_scaling(a: &ModelView, b: &ModelView, pa: &str, out: &mut Vec<Finding>) 
         (Some(x), Some(y)) => (
             format!("RoPE scaling: {} in `{pa}` (`{}`), {} in the reference (`{}`)", x.value.describe(), x.key, y.value.describe(), y.key),
             if y.value.attn_factor != x.value.attn_factor && matches!(a.container, crate::format::Container::Apr(_)) {
-                format!("the reference multiplies every rotated Q and K value by `rope.scaling.attn_factor` {}, and APR metadata has no key for it: loaders of the converted file cannot reproduce that rotation", y.value.attn_factor)
+                format!("the reference multiplies every rotated Q and K value by `rope.scaling.attn_factor` {}, and APR metadata has no key for it: loaders of the converted file cannot reproduce that rotation", fmt_float(y.value.attn_factor))
             } else {
                 format!("copy the reference's scaling ({})", y.value.describe())
             },
