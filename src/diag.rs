@@ -267,6 +267,11 @@ pub fn fmt_float(x: f64) -> String {
     }
 }
 
+/// `1 role`, `2 roles`: a count with its noun (plural by `s`).
+pub fn count(n: usize, noun: &str) -> String {
+    format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -281,10 +286,7 @@ mod tests {
         assert_eq!(fmt_float(0.1f32 as f64), "0.1");
         assert_eq!(fmt_float(f64::NAN), "NaN");
         assert_eq!(fmt_dims(&[5, 256]), "[5, 256]");
+        assert_eq!(count(1, "role"), "1 role");
+        assert_eq!(count(2, "role"), "2 roles");
     }
-}
-
-/// `1 role`, `2 roles`: a count with its noun (plural by `s`).
-pub fn count(n: usize, noun: &str) -> String {
-    format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
 }
