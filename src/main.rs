@@ -378,10 +378,7 @@ fn run(cli: Cli) -> Result<u8, String> {
             for v in std::iter::once(&a).chain(b.as_ref()) {
                 print_load_log(v, &opts.rules, &outcome.findings, &common);
             }
-            let sources: Vec<_> = std::iter::once(&a)
-                .chain(b.as_ref())
-                .map(|v| v.source().clone())
-                .collect();
+            let views: Vec<&ModelView> = std::iter::once(&a).chain(b.as_ref()).collect();
             let timings = std::env::var_os("APR_LINT_NO_TIMINGS").is_none();
             match common.format {
                 OutFormat::Json => outln!(
@@ -401,7 +398,7 @@ fn run(cli: Cli) -> Result<u8, String> {
                             "{}",
                             report::human::render(
                                 &outcome,
-                                &sources,
+                                &views,
                                 color_on(common.color),
                                 common.verbose
                             )

@@ -523,3 +523,102 @@ fn human_output_has_no_debug_formatting() {
     assert!(out.contains("footer CRC BAD (stored 0x"), "{out}{err}");
     assert!(!out.contains("Invalid {"), "{out}");
 }
+
+/// Human report of `args` (stdout).
+fn human(args: &[&str]) -> String {
+    run(args).1
+}
+
+/// No snippet header of a binary file reads `file:line:col`, and no raw hex is shown where a record
+/// decodes the bytes.
+fn assert_no_line_col_or_hex(out: &str) {
+    for l in out.lines() {
+        if let Some(i) = l.find("╭─[") {
+            let head = &l[i..];
+            let digits_colon = head
+                .split(':')
+                .skip(1)
+                .all(|p| p.trim_end_matches(']').chars().all(|c| c.is_ascii_digit()));
+            assert!(!digits_colon || !head.contains(':'), "line:col header: {l}");
+        }
+        assert!(!l.contains(": 0x0"), "hex dump: {l}");
+    }
+}
+
+/// §7: a snippet shows what the bytes mean: the tensor's index entry (with the data as a second
+/// label), the metadata `key: value`, the header fields — titled with the byte offset.
+#[test]
+fn snippets_decode_the_record_a_finding_points_at() {
+    let dir = tempfile::tempdir().unwrap();
+    let gguf = fixture("gguf/tiny-qwen2-lq-q4_k_m.gguf");
+    // A tensor: dims reversed.
+    let mut w = clean_apr("gguf/tiny-qwen2-lq-q4_k_m.gguf", Flavour::Aprender);
+    w.tensors
+        .iter_mut()
+        .filter(|t| t.name == "lm_head.weight")
+        .for_each(|t| t.dims.reverse());
+    let bad = dir.path().join("bad.apr");
+    w.write(&bad).unwrap();
+    let v = apr_lint::ModelView::open(&bad).unwrap();
+    let t = v.tensor("lm_head.weight").unwrap();
+    let out = human(&[bad.to_str().unwrap()]);
+    assert!(
+        out.contains(&format!(
+            "bad.apr, tensor index entry, byte {} ({:#x})]",
+            t.dims_span.offset, t.dims_span.offset
+        )),
+        "{out}"
+    );
+    assert!(out.contains("name     lm_head.weight"), "{out}");
+    assert!(out.contains("dtype    Q6_K"), "{out}");
+    assert!(out.contains("dims     [256, 512]"), "{out}");
+    assert!(
+        out.contains(&format!(
+            "the data: bytes {}..{} ({} bytes)",
+            t.data.offset,
+            t.data.offset + t.data.len,
+            t.data.len
+        )),
+        "{out}"
+    );
+    assert_no_line_col_or_hex(&out);
+    // Metadata: the key and its value.
+    let mut w = clean_apr("gguf/tiny-qwen2-lq-q4_k_m.gguf", Flavour::Aprender);
+    w.metadata
+        .iter_mut()
+        .filter(|(k, _)| k == "num_heads")
+        .for_each(|e| e.1 = serde_json::json!(8));
+    let heads = dir.path().join("heads.apr");
+    w.write(&heads).unwrap();
+    let out = human(&[heads.to_str().unwrap(), "--against", gguf.to_str().unwrap()]);
+    assert!(out.contains("heads.apr, APR metadata, byte "), "{out}");
+    assert!(out.contains("│ num_heads: 8\n"), "{out}");
+    assert_no_line_col_or_hex(&out);
+    // A GGUF key: decoded from the reader's record.
+    let g = dir.path().join("ref.gguf");
+    std::fs::write(
+        &g,
+        gguf_with_keys(
+            "gguf/tiny-qwen2-lq-q4_k_m.gguf",
+            &[("{arch}.attention.head_count", "8")],
+        ),
+    )
+    .unwrap();
+    let out = human(&[g.to_str().unwrap()]);
+    assert!(out.contains("ref.gguf, metadata key "), "{out}");
+    assert!(out.contains("qwen2.attention.head_count 8"), "{out}");
+    assert_no_line_col_or_hex(&out);
+    // The header: the flags a column-major finding points at.
+    let mut w = clean_apr("gguf/tiny-qwen2-lq-q4_k_m.gguf", Flavour::Aprender);
+    w.flags |= 0x0800;
+    let cm = dir.path().join("cm.apr");
+    w.write(&cm).unwrap();
+    let out = human(&[cm.to_str().unwrap()]);
+    assert!(out.contains("cm.apr, APR header, byte 6 (0x6)]"), "{out}");
+    assert!(
+        out.contains("flags    0x0c00 [LAYOUT_ROW_MAJOR LAYOUT_COLUMN_MAJOR]"),
+        "{out}"
+    );
+    assert!(out.contains("tensors  27"), "{out}");
+    assert_no_line_col_or_hex(&out);
+}

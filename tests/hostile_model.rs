@@ -521,7 +521,7 @@ fn run(gguf_bytes: Vec<u8>, apr_edit: Option<&AprEdit>) -> Result<(Found, Verdic
     let vg = ModelView::from_source(sources[1].clone()).map_err(|e| e.code().to_owned())?;
     let opts = Options::default();
     let o = pipeline::lint(&va, Some(&vg), &opts);
-    let _ = report::human::render(&o, &sources, false, true);
+    let _ = report::human::render(&o, &[&va, &vg], false, true);
     let _ = report::json::outcome(&o, false);
     let _ = report::sarif::outcome(&o);
     let _ = report::github::outcome(&o);
