@@ -572,7 +572,13 @@ fn run(cli: Cli) -> Result<u8, String> {
                         "  tolerances: {}",
                         a.tolerance
                             .iter()
-                            .map(|(k, t)| format!("{k} nmse≤{} cos≥{}", t.nmse, t.cosine))
+                            .map(|(k, t)| {
+                                format!(
+                                    "{k} nmse≤{} cos≥{}",
+                                    apr_lint::diag::fmt_float(t.nmse),
+                                    apr_lint::diag::fmt_float(t.cosine)
+                                )
+                            })
                             .collect::<Vec<_>>()
                             .join(", ")
                     );

@@ -513,6 +513,9 @@ fn human_output_has_no_debug_formatting() {
             .any(|(a, b)| a == b',' && b.is_ascii_digit());
         assert!(!squeezed, "{l}");
     }
+    // Tolerances in the rule listing.
+    let out = human(&["rules", "--arch", "qwen2"]);
+    assert!(out.contains("F32 nmse≤1e-10 cos≥0.999999"), "{out}");
     // A footer whose CRC does not match is said in words.
     let mut bytes = std::fs::read(&apr).unwrap();
     let mid = bytes.len() / 2;
