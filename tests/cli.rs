@@ -573,6 +573,11 @@ fn snippets_decode_the_record_a_finding_points_at() {
         "{out}"
     );
     assert!(out.contains("name     lm_head.weight"), "{out}");
+    // The metadata entry for that tensor, decoded.
+    assert!(
+        out.contains("tensor_shapes[\"lm_head.weight\"]: [512, 256]"),
+        "{out}"
+    );
     assert!(out.contains("dtype    Q6_K"), "{out}");
     assert!(out.contains("dims     [256, 512]"), "{out}");
     assert!(

@@ -193,13 +193,28 @@ pub fn decode(view: &ModelView, f: &Finding) -> Option<Snippet> {
                 let mut shown = 0;
                 for e in &a.metadata {
                     if shown < 4 && f.message.contains(&format!("`{}`", e.key)) {
-                        let raw = e.raw.get();
+                        // A per-tensor map (`tensor_shapes`): the finding's tensor's entry.
+                        let entry = f.tensor.as_ref().and_then(|n| {
+                            let v = e.parse()?;
+                            let x = v.get(n)?;
+                            let text = match x.as_array().map(|a| {
+                                a.iter()
+                                    .map(serde_json::Value::as_u64)
+                                    .collect::<Option<Vec<_>>>()
+                            }) {
+                                Some(Some(d)) => fmt_dims(&d),
+                                _ => x.to_string(),
+                            };
+                            Some((format!("{}[\"{n}\"]:", e.key), text))
+                        });
+                        let (field, raw) = entry
+                            .unwrap_or_else(|| (format!("{}:", e.key), e.raw.get().to_owned()));
                         let value: String = if raw.chars().count() > 80 {
                             raw.chars().take(77).collect::<String>() + "…"
                         } else {
-                            raw.to_owned()
+                            raw
                         };
-                        let at = b.line(&format!("{}:", e.key), &value);
+                        let at = b.line(&field, &value);
                         b.label(at, format!("`{}`", e.key), shown == 0);
                         shown += 1;
                     }
