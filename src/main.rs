@@ -309,16 +309,25 @@ fn load(path: &Path, common: &Common) -> Result<ModelView, u8> {
     Ok(view)
 }
 
-/// The [APR-LOAD] log of an APR file to stderr (unless quiet), with the words `findings` give.
+/// The [APR-LOAD] log of an APR file to stderr (unless quiet), with the words `findings` give
+/// (None: the file's own static checks, for commands that compare nothing).
 fn print_load_log(
     view: &ModelView,
     rules: &RuleSet,
-    findings: &[apr_lint::Finding],
+    findings: Option<&[apr_lint::Finding]>,
     common: &Common,
 ) {
-    if common.quiet {
+    if common.quiet || view.format() != apr_lint::Format::Apr {
         return;
     }
+    let own;
+    let findings = match findings {
+        Some(f) => f,
+        None => {
+            own = report::load_log::static_findings(view, rules);
+            &own
+        }
+    };
     let mode = if common.verbose || common.load_log == LoadLog::Full {
         report::load_log::Mode::Full
     } else {
@@ -376,7 +385,7 @@ fn run(cli: Cli) -> Result<u8, String> {
             };
             let outcome = pipeline::lint(&a, b.as_ref(), &opts);
             for v in std::iter::once(&a).chain(b.as_ref()) {
-                print_load_log(v, &opts.rules, &outcome.findings, &common);
+                print_load_log(v, &opts.rules, Some(&outcome.findings), &common);
             }
             let views: Vec<&ModelView> = std::iter::once(&a).chain(b.as_ref()).collect();
             let timings = std::env::var_os("APR_LINT_NO_TIMINGS").is_none();
@@ -430,7 +439,7 @@ fn run(cli: Cli) -> Result<u8, String> {
             };
             let r = pipeline::rosetta(&va, &vb, &opts, teacher_forced, save_activations.as_deref());
             for v in [&va, &vb] {
-                print_load_log(v, &opts.rules, &r.lint.findings, &common);
+                print_load_log(v, &opts.rules, Some(&r.lint.findings), &common);
             }
             let timings = std::env::var_os("APR_LINT_NO_TIMINGS").is_none();
             match common.format {
@@ -455,8 +464,7 @@ fn run(cli: Cli) -> Result<u8, String> {
                 Ok(v) => v,
                 Err(c) => return Ok(c),
             };
-            let findings = report::load_log::static_findings(&v, &opts.rules);
-            print_load_log(&v, &opts.rules, &findings, &common);
+            print_load_log(&v, &opts.rules, None, &common);
             let r = Resolved::new(&v, &opts.rules);
             match common.format {
                 OutFormat::Json => outln!(
@@ -479,8 +487,7 @@ fn run(cli: Cli) -> Result<u8, String> {
                 Ok(v) => v,
                 Err(c) => return Ok(c),
             };
-            let findings = report::load_log::static_findings(&v, &opts.rules);
-            print_load_log(&v, &opts.rules, &findings, &common);
+            print_load_log(&v, &opts.rules, None, &common);
             dump(&v, &file, &tensor, &output)
         }
         Cmd::Explain { code, common } => match apr_lint::registry::find(&code) {
