@@ -39,6 +39,7 @@ pub const WORDS: &[(&str, &str)] = &[
     ("quant-block-corrupt", "CORRUPT BLOCKS"),
     ("non-finite", "NON-FINITE"),
     ("tied-embedding", "TIED EMBEDDING"),
+    ("tokenizer-mismatch", "TOKENIZER MISMATCH"),
     ("degenerate", "DEGENERATE"),
     ("value-mismatch", "VALUES DIFFER"),
     ("missing-tensor", "MISSING"),
@@ -284,11 +285,39 @@ mod tests {
     }
 
     #[test]
-    fn every_class_of_bug_classes_has_a_word() {
-        let classes = include_str!("../../README.md");
+    fn every_bug_class_has_a_word() {
+        // The slugs of bug-classes.md.
+        for c in [
+            "dims-reversed",
+            "transposed",
+            "column-major",
+            "rope-permuted",
+            "rope-permuted-wrong-heads",
+            "swapped-tensors",
+            "dtype-mislabeled",
+            "ambiguous-dtype-code",
+            "quant-block-corrupt",
+            "non-finite",
+            "missing-tensor",
+            "unexpected-tensor",
+            "shape-mismatch",
+            "metadata-mismatch",
+            "tokenizer-mismatch",
+            "tied-embedding",
+            "degenerate",
+            "value-mismatch",
+            "container",
+        ] {
+            assert!(WORDS.iter().any(|(x, _)| *x == c), "no word for {c}");
+        }
+    }
+
+    #[test]
+    fn readme_lists_every_word() {
+        let readme = include_str!("../../README.md");
         for (c, w) in WORDS {
             assert!(
-                classes.contains(&format!("`{w}`")),
+                readme.contains(&format!("`{w}`")),
                 "README lacks the word {w} ({c})"
             );
         }
