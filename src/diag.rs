@@ -241,3 +241,58 @@ impl miette::Diagnostic for ReadError {
         Some(miette::Severity::Error)
     }
 }
+
+/// Dims as every message and report prints them: `[896, 151936]` (comma and space).
+pub fn fmt_dims(dims: &[u64]) -> String {
+    let parts: Vec<String> = dims.iter().map(u64::to_string).collect();
+    format!("[{}]", parts.join(", "))
+}
+
+/// A float as a person reads it: the shortest text that reads back as the same value, of the `f32`
+/// it was stored as when it is one (GGUF and APR store config floats as `f32`: `1e-6`, not
+/// `0.0000009999999974752427`), in exponent form below 1e-3 and from 1e16.
+pub fn fmt_float(x: f64) -> String {
+    if x.is_nan() {
+        return "NaN".into();
+    }
+    if x.is_infinite() {
+        return if x > 0.0 { "inf" } else { "-inf" }.into();
+    }
+    let small = x != 0.0 && (x.abs() < 1e-3 || x.abs() >= 1e16);
+    let as_f32 = x as f32;
+    if as_f32 as f64 == x {
+        if small {
+            format!("{as_f32:e}")
+        } else {
+            format!("{as_f32}")
+        }
+    } else if small {
+        format!("{x:e}")
+    } else {
+        format!("{x}")
+    }
+}
+
+/// `1 role`, `2 roles`: a count with its noun (plural by `s`).
+pub fn count(n: usize, noun: &str) -> String {
+    format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn floats_print_shortest() {
+        assert_eq!(fmt_float(1e-6f32 as f64), "1e-6");
+        assert_eq!(fmt_float(1e-5), "1e-5");
+        assert_eq!(fmt_float(1_000_000.0), "1000000");
+        assert_eq!(fmt_float(0.5), "0.5");
+        assert_eq!(fmt_float(0.1), "0.1");
+        assert_eq!(fmt_float(0.1f32 as f64), "0.1");
+        assert_eq!(fmt_float(f64::NAN), "NaN");
+        assert_eq!(fmt_dims(&[5, 256]), "[5, 256]");
+        assert_eq!(count(1, "role"), "1 role");
+        assert_eq!(count(2, "role"), "2 roles");
+    }
+}

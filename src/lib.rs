@@ -28,3 +28,4 @@ pub use diag::{Finding, Lint, ReadError, Severity, Span};
 pub use format::{Container, Format, Source};
 pub use model::ModelView;
 pub use quant::DType;
+pub use report::load_log::{Mode as LoadLogMode, load_log};

@@ -4,9 +4,8 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use apr_lint::check;
 use apr_lint::diag::ReadError;
-use apr_lint::format::{Container, Format, npy};
+use apr_lint::format::{Container, npy};
 use apr_lint::model::ModelView;
 use apr_lint::pipeline::{self, Options, Outcome, Override, Verdict};
 use apr_lint::report;
@@ -26,6 +25,12 @@ enum OutFormat {
     Json,
     Sarif,
     Github,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum LoadLog {
+    Summary,
+    Full,
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -49,9 +54,12 @@ struct Common {
     /// Silence the [APR-LOAD] log and non-error output.
     #[arg(short, long, global = true)]
     quiet: bool,
-    /// Show info findings.
+    /// Show info findings (and the full [APR-LOAD] log).
     #[arg(short, long, global = true)]
     verbose: bool,
+    /// [APR-LOAD] log: a summary line and the tensors that are not OK, or every tensor.
+    #[arg(long, value_enum, default_value_t = LoadLog::Summary, global = true)]
+    load_log: LoadLog,
     #[arg(long, value_enum, default_value_t = Color::Auto, global = true)]
     color: Color,
     /// Treat CODE (or class) as an error.
@@ -292,33 +300,56 @@ fn options(common: &Common) -> Result<Options, String> {
     })
 }
 
-/// Open a file; for APR files print the [APR-LOAD] block (unless quiet).
-fn load(path: &Path, rules: &RuleSet, common: &Common) -> Result<ModelView, u8> {
+/// Open a file (its [APR-LOAD] log is printed by `print_load_log` once its findings are known).
+fn load(path: &Path, common: &Common) -> Result<ModelView, u8> {
     let mut view = ModelView::open(path).map_err(|e| report_read_error(&e, common))?;
     if common.verify_footer {
         view.verify_footer();
     }
-    if view.format() == Format::Apr && !common.quiet {
-        let r = Resolved::new(&view, rules);
-        let text = report::load_log::render(&check::layout::load_lines(&view, &r));
-        let mut err = std::io::stderr().lock();
-        let _ = err.write_all(text.as_bytes());
-    }
     Ok(view)
+}
+
+/// The [APR-LOAD] log of an APR file to stderr (unless quiet), with the words `findings` give
+/// (None: the file's own static checks, for commands that compare nothing).
+fn print_load_log(
+    view: &ModelView,
+    rules: &RuleSet,
+    findings: Option<&[apr_lint::Finding]>,
+    common: &Common,
+) {
+    if common.quiet || view.format() != apr_lint::Format::Apr {
+        return;
+    }
+    let own;
+    let findings = match findings {
+        Some(f) => f,
+        None => {
+            own = report::load_log::static_findings(view, rules);
+            &own
+        }
+    };
+    let mode = if common.verbose || common.load_log == LoadLog::Full {
+        report::load_log::Mode::Full
+    } else {
+        report::load_log::Mode::Summary
+    };
+    let mut err = std::io::stderr().lock();
+    report::load_log::load_log(view, rules, findings, mode, |l| {
+        let _ = writeln!(err, "{l}");
+    });
 }
 
 /// Open the file under test and, if given, its reference, the APR side first (`order_pair`).
 fn load_pair(
     model: &Path,
     against: Option<&Path>,
-    rules: &RuleSet,
     common: &Common,
 ) -> Result<(ModelView, Option<ModelView>), u8> {
-    let a = load(model, rules, common)?;
+    let a = load(model, common)?;
     match against {
         None => Ok((a, None)),
         Some(p) => {
-            let (x, y) = pipeline::order_pair(a, load(p, rules, common)?);
+            let (x, y) = pipeline::order_pair(a, load(p, common)?);
             Ok((x, Some(y)))
         }
     }
@@ -348,15 +379,15 @@ fn run(cli: Cli) -> Result<u8, String> {
             opts.tokens = tokens;
             opts.threshold = threshold;
             opts.no_probe = no_probe;
-            let (a, b) = match load_pair(&model, against.as_deref(), &opts.rules, &common) {
+            let (a, b) = match load_pair(&model, against.as_deref(), &common) {
                 Ok(x) => x,
                 Err(c) => return Ok(c),
             };
             let outcome = pipeline::lint(&a, b.as_ref(), &opts);
-            let sources: Vec<_> = std::iter::once(&a)
-                .chain(b.as_ref())
-                .map(|v| v.source().clone())
-                .collect();
+            for v in std::iter::once(&a).chain(b.as_ref()) {
+                print_load_log(v, &opts.rules, Some(&outcome.findings), &common);
+            }
+            let views: Vec<&ModelView> = std::iter::once(&a).chain(b.as_ref()).collect();
             let timings = std::env::var_os("APR_LINT_NO_TIMINGS").is_none();
             match common.format {
                 OutFormat::Json => outln!(
@@ -376,7 +407,7 @@ fn run(cli: Cli) -> Result<u8, String> {
                             "{}",
                             report::human::render(
                                 &outcome,
-                                &sources,
+                                &views,
                                 color_on(common.color),
                                 common.verbose
                             )
@@ -401,12 +432,15 @@ fn run(cli: Cli) -> Result<u8, String> {
             opts.prompt = prompt;
             opts.tokens = tokens;
             opts.threshold = threshold;
-            let (va, vb) = match load_pair(&a, Some(&b), &opts.rules, &common) {
+            let (va, vb) = match load_pair(&a, Some(&b), &common) {
                 Ok((x, Some(y))) => (x, y),
                 Ok(_) => return Ok(2),
                 Err(c) => return Ok(c),
             };
             let r = pipeline::rosetta(&va, &vb, &opts, teacher_forced, save_activations.as_deref());
+            for v in [&va, &vb] {
+                print_load_log(v, &opts.rules, Some(&r.lint.findings), &common);
+            }
             let timings = std::env::var_os("APR_LINT_NO_TIMINGS").is_none();
             match common.format {
                 OutFormat::Json => outln!(
@@ -426,10 +460,11 @@ fn run(cli: Cli) -> Result<u8, String> {
         }
         Cmd::Inspect { file, common } => {
             let opts = options(&common)?;
-            let v = match load(&file, &opts.rules, &common) {
+            let v = match load(&file, &common) {
                 Ok(v) => v,
                 Err(c) => return Ok(c),
             };
+            print_load_log(&v, &opts.rules, None, &common);
             let r = Resolved::new(&v, &opts.rules);
             match common.format {
                 OutFormat::Json => outln!(
@@ -448,10 +483,11 @@ fn run(cli: Cli) -> Result<u8, String> {
             common,
         } => {
             let opts = options(&common)?;
-            let v = match load(&file, &opts.rules, &common) {
+            let v = match load(&file, &common) {
                 Ok(v) => v,
                 Err(c) => return Ok(c),
             };
+            print_load_log(&v, &opts.rules, None, &common);
             dump(&v, &file, &tensor, &output)
         }
         Cmd::Explain { code, common } => match apr_lint::registry::find(&code) {
@@ -543,7 +579,13 @@ fn run(cli: Cli) -> Result<u8, String> {
                         "  tolerances: {}",
                         a.tolerance
                             .iter()
-                            .map(|(k, t)| format!("{k} nmse≤{} cos≥{}", t.nmse, t.cosine))
+                            .map(|(k, t)| {
+                                format!(
+                                    "{k} nmse≤{} cos≥{}",
+                                    apr_lint::diag::fmt_float(t.nmse),
+                                    apr_lint::diag::fmt_float(t.cosine)
+                                )
+                            })
                             .collect::<Vec<_>>()
                             .join(", ")
                     );

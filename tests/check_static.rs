@@ -390,3 +390,121 @@ fn old_bf16_code_2_on_f16_sized_data_is_ambiguous() {
         f.message
     );
 }
+
+/// §6: a loader gets the same `[APR-LOAD]` lines through a callback, with the words of the findings
+/// it passes (here the main job's).
+#[test]
+fn load_log_through_a_callback() {
+    let mut w = clean_apr(QWEN, Flavour::Aprender);
+    w.tensors
+        .iter_mut()
+        .filter(|t| t.name == "lm_head.weight")
+        .for_each(|t| t.dims.reverse());
+    let a = apr_view(&w);
+    let o = lint_pair(&a, &gguf_view(QWEN));
+    let rules = apr_lint::rules::RuleSet::builtin();
+    let mut got: Vec<String> = Vec::new();
+    apr_lint::load_log(
+        &a,
+        &rules,
+        &o.findings,
+        apr_lint::LoadLogMode::Summary,
+        |l| got.push(l.to_owned()),
+    );
+    let n = w.tensors.len();
+    assert_eq!(got.len(), 4, "{got:?}");
+    assert!(
+        got[2].ends_with("- DIMS REVERSED (expected [512, 256]; APRL-L001)"),
+        "{got:?}"
+    );
+    assert_eq!(
+        got[3],
+        format!("[APR-LOAD] {n} tensors: {} OK, 1 DIMS REVERSED", n - 1)
+    );
+    // Every tensor in full mode; nothing for a GGUF.
+    let mut count = 0;
+    apr_lint::load_log(&a, &rules, &o.findings, apr_lint::LoadLogMode::Full, |_| {
+        count += 1
+    });
+    assert_eq!(count, 3 * n + 1);
+    let mut count = 0;
+    apr_lint::load_log(
+        &gguf_view(QWEN),
+        &rules,
+        &[],
+        apr_lint::LoadLogMode::Full,
+        |_| count += 1,
+    );
+    assert_eq!(count, 0);
+}
+
+/// §7: a wrong `num_heads` in the APR leads with the metadata fix the reference and the tensors
+/// agree on, not with "check the converter's shape arithmetic" on every K/V tensor.
+#[test]
+fn wrong_num_heads_leads_with_the_metadata_fix() {
+    let mut w = clean_apr(QWEN, Flavour::Aprender);
+    set_meta(&mut w, "num_heads", json!(8));
+    let o = pair_outcome(&w, QWEN);
+    let want = "set `num_heads` to 4 (the reference and the tensor shapes agree on 4)";
+    let first = errors(&o)[0];
+    assert_eq!(first.class(), "metadata-mismatch", "{}", describe(&o));
+    assert_eq!(first.help, want, "{}", describe(&o));
+    assert!(
+        o.findings
+            .iter()
+            .any(|f| f.code == "APRL-M023" && f.help == want),
+        "{}",
+        describe(&o)
+    );
+    let shapes: Vec<_> = o
+        .findings
+        .iter()
+        .filter(|f| f.code == "APRL-L002")
+        .collect();
+    assert!(!shapes.is_empty(), "{}", describe(&o));
+    for f in shapes {
+        assert!(f.help.starts_with("set `num_heads` to 4"), "{}", f.help);
+    }
+    // Alone, the file still leads with the metadata (the shapes allow two single fixes).
+    let alone = lint_one(&apr_view(&w));
+    let first = errors(&alone)[0];
+    assert_eq!(first.code, "APRL-M003", "{}", describe(&alone));
+    assert!(
+        first
+            .help
+            .starts_with("set `num_heads` to 4 or `num_kv_heads` to 4"),
+        "{}",
+        first.help
+    );
+}
+
+/// §7: when the reference's metadata contradicts its own tensors, the correct APR is not told to
+/// change.
+#[test]
+fn a_reference_contradicting_its_own_shapes_is_named() {
+    let g = view_of(
+        gguf_with_keys(QWEN, &[("{arch}.attention.head_count", "8")]),
+        "ref.gguf",
+    );
+    let a = apr_view(&clean_apr(QWEN, Flavour::Aprender));
+    let o = lint_pair(&a, &g);
+    let f = o
+        .findings
+        .iter()
+        .find(|f| f.code == "APRL-M023" && f.message.contains("head count"))
+        .unwrap_or_else(|| panic!("{}", describe(&o)));
+    assert!(
+        f.message
+            .contains("the reference contradicts its own tensor shapes, which agree on 4"),
+        "{}",
+        f.message
+    );
+    assert!(f.help.starts_with("keep `num_heads` = 4"), "{}", f.help);
+    assert!(
+        !o.findings
+            .iter()
+            .any(|f| f.help.contains("set `num_heads` to 8")),
+        "{}",
+        describe(&o)
+    );
+}

@@ -6,7 +6,7 @@ use common::*;
 use std::process::Command;
 
 use apr_lint::format::npy;
-use apr_lint::format::writer::apr::Flavour;
+use apr_lint::format::writer::apr::{Flavour, apr_code};
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_apr-lint"))
@@ -83,14 +83,21 @@ fn inspect_json_dims_are_reversed_ne() {
 fn inspect_apr_lists_tensors_as_stored() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("m.apr");
-    clean_apr("gguf/tiny-qwen2-lq-q4_k_m.gguf", Flavour::Aprender)
-        .write(&p)
-        .unwrap();
+    let w = clean_apr("gguf/tiny-qwen2-lq-q4_k_m.gguf", Flavour::Aprender);
+    w.write(&p).unwrap();
+    let n = w.tensors.len();
     let (code, out, err) = run(&["inspect", "--format", "json", p.to_str().unwrap()]);
     assert_eq!(code, 0);
+    // A clean file: the summary line only; every tensor with `--load-log full`.
+    assert!(!err.contains("[APR-LOAD] Tensor"), "{err}");
     assert!(
-        err.contains("[APR-LOAD] Tensor 'lm_head.weight': dims=[512, 256], dtype=Q6_K"),
+        err.contains(&format!("[APR-LOAD] {n} tensors: {n} OK\n")),
         "{err}"
+    );
+    let (_, _, full) = run(&["inspect", "--load-log", "full", p.to_str().unwrap()]);
+    assert!(
+        full.contains("[APR-LOAD] Tensor 'lm_head.weight': dims=[512, 256], dtype=Q6_K"),
+        "{full}"
     );
     let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(doc["format"], "apr");
@@ -207,7 +214,7 @@ fn exit_codes() {
         "json",
     ]);
     assert_eq!(code, 1);
-    assert!(err.contains("TRANSPOSE NEEDED"), "{err}");
+    assert!(err.contains("DIMS REVERSED"), "{err}");
     let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(doc["summary"]["verdict"], "fail");
     assert!(
@@ -361,4 +368,265 @@ fn json_output_is_deterministic() {
         .unwrap()
         .stdout;
     assert_eq!(a, c, "thread count changes the report");
+}
+
+/// The `[APR-LOAD]` lines of `stderr`.
+fn load_log(stderr: &str) -> Vec<&str> {
+    stderr
+        .lines()
+        .filter(|l| l.starts_with("[APR-LOAD]"))
+        .collect()
+}
+
+fn transpose_f32(bytes: &[u8], rows: usize, cols: usize) -> Vec<u8> {
+    let v: Vec<f32> = bytes
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    let mut out = vec![0f32; v.len()];
+    for r in 0..rows {
+        for c in 0..cols {
+            out[c * rows + r] = v[r * cols + c];
+        }
+    }
+    out.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+/// §6: the log shows the tensors that are not OK and a summary; the word is the final result
+/// (a dims-only reversal is `DIMS REVERSED`, not `TRANSPOSE NEEDED`); `-v` / `--load-log full`
+/// show every tensor.
+#[test]
+fn load_log_lists_what_is_not_ok_with_the_findings_word() {
+    let dir = tempfile::tempdir().unwrap();
+    let gguf = fixture("gguf/tiny-qwen2-lq-q4_k_m.gguf");
+    let mut w = clean_apr("gguf/tiny-qwen2-lq-q4_k_m.gguf", Flavour::Aprender);
+    let n = w.tensors.len();
+    w.tensors
+        .iter_mut()
+        .filter(|t| t.name == "lm_head.weight")
+        .for_each(|t| t.dims.reverse());
+    let bad = dir.path().join("bad.apr");
+    w.write(&bad).unwrap();
+    let (code, _, err) = run(&[bad.to_str().unwrap(), "--against", gguf.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        load_log(&err),
+        [
+            "[APR-LOAD] Tensor 'lm_head.weight': dims=[256, 512], dtype=Q6_K",
+            "[APR-LOAD] Expected layout: [vocab, hidden] (row = token)",
+            "[APR-LOAD] Actual layout: [256, 512] - DIMS REVERSED (expected [512, 256]; APRL-L001)",
+            &format!("[APR-LOAD] {n} tensors: {} OK, 1 DIMS REVERSED", n - 1),
+        ],
+        "{err}"
+    );
+    for flag in ["-v", "--load-log=full"] {
+        let (_, _, err) = run(&[
+            bad.to_str().unwrap(),
+            "--against",
+            gguf.to_str().unwrap(),
+            flag,
+        ]);
+        let log = load_log(&err);
+        assert_eq!(log.len(), 3 * n + 1, "{flag}: {err}");
+        assert_eq!(log.iter().filter(|l| l.ends_with(" - OK")).count(), n - 1);
+    }
+    // The static verdict alone (inspect) says the same.
+    let (_, _, err) = run(&["inspect", bad.to_str().unwrap()]);
+    assert!(
+        err.contains("[APR-LOAD] Actual layout: [256, 512] - DIMS REVERSED"),
+        "{err}"
+    );
+    let (_, _, err) = run(&["inspect", "-q", bad.to_str().unwrap()]);
+    assert!(load_log(&err).is_empty(), "{err}");
+}
+
+/// §6: a transposed square `q_proj` has the right dims; only the weight comparison sees it, and the
+/// log says so instead of `OK`.
+#[test]
+fn load_log_word_of_a_transposed_square_matrix_comes_from_the_weights() {
+    use apr_lint::format::writer::generate::{TINY, gguf_model};
+    use apr_lint::quant::DType;
+    let dir = tempfile::tempdir().unwrap();
+    let gguf = dir.path().join("m.gguf");
+    gguf_model(&TINY, DType::F32, 7).write(&gguf).unwrap();
+    let g = apr_lint::format::gguf::read(apr_lint::Source::open(&gguf).unwrap()).unwrap();
+    let mut w = apr_lint::format::writer::convert::gguf_to_apr(&g, Flavour::Aprender);
+    let name = "model.layers.0.self_attn.q_proj.weight";
+    let t = w.tensors.iter_mut().find(|t| t.name == name).unwrap();
+    assert_eq!(t.dims, [256, 256]);
+    t.bytes = transpose_f32(&t.bytes, 256, 256);
+    let apr = dir.path().join("m.apr");
+    w.write(&apr).unwrap();
+    let (code, _, err) = run(&[apr.to_str().unwrap(), "--against", gguf.to_str().unwrap()]);
+    assert_eq!(code, 1, "{err}");
+    let log = load_log(&err);
+    assert!(
+        log.contains(&"[APR-LOAD] Actual layout: [256, 256] - TRANSPOSE NEEDED (APRL-N002)"),
+        "{err}"
+    );
+    assert!(
+        log.contains(&format!("[APR-LOAD] Tensor '{name}': dims=[256, 256], dtype=F32").as_str()),
+        "{err}"
+    );
+}
+
+/// §7: no Rust debug text, float noise, `1 roles` or `[4,256]` in what a person reads.
+#[test]
+fn human_output_has_no_debug_formatting() {
+    let dir = tempfile::tempdir().unwrap();
+    let gguf = fixture("gguf/tiny-qwen2-lq-q4_k_m.gguf");
+    // The GGUF stores rms eps as the f32 nearest 1e-6.
+    let (code, out, _) = run(&["inspect", gguf.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    assert!(out.contains("rms eps 1e-6,"), "{out}");
+    // One role in another dtype: "1 role holds", dims and token ids as `[4, 256]`.
+    let mut w = clean_apr("gguf/tiny-qwen2-lq-q4_k_m.gguf", Flavour::Aprender);
+    let t = w
+        .tensors
+        .iter_mut()
+        .find(|t| t.name == "model.norm.weight")
+        .unwrap();
+    assert_eq!(t.code, apr_code(apr_lint::DType::F32));
+    t.bytes = t
+        .bytes
+        .chunks_exact(4)
+        .flat_map(|c| {
+            half::f16::from_f32(f32::from_le_bytes([c[0], c[1], c[2], c[3]])).to_le_bytes()
+        })
+        .collect();
+    t.code = apr_code(apr_lint::DType::F16);
+    let apr = dir.path().join("m.apr");
+    w.write(&apr).unwrap();
+    let (code, out, err) = run(&[
+        apr.to_str().unwrap(),
+        "--against",
+        gguf.to_str().unwrap(),
+        "-v",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("1 role holds another quantization"), "{out}");
+    assert!(out.contains("[ROSETTA] Token IDs: ["), "{out}");
+    for l in out.lines().filter(|l| l.starts_with("[ROSETTA]")) {
+        let squeezed = l
+            .bytes()
+            .zip(l.bytes().skip(1))
+            .any(|(a, b)| a == b',' && b.is_ascii_digit());
+        assert!(!squeezed, "{l}");
+    }
+    // Tolerances in the rule listing.
+    let out = human(&["rules", "--arch", "qwen2"]);
+    assert!(out.contains("F32 nmse≤1e-10 cos≥0.999999"), "{out}");
+    // A footer whose CRC does not match is said in words.
+    let mut bytes = std::fs::read(&apr).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    let bad = dir.path().join("bad.apr");
+    std::fs::write(&bad, &bytes).unwrap();
+    let (_, out, err) = run(&["inspect", bad.to_str().unwrap()]);
+    assert!(out.contains("footer CRC BAD (stored 0x"), "{out}{err}");
+    assert!(!out.contains("Invalid {"), "{out}");
+}
+
+/// Human report of `args` (stdout).
+fn human(args: &[&str]) -> String {
+    run(args).1
+}
+
+/// No snippet header of a binary file reads `file:line:col`, and no raw hex is shown where a record
+/// decodes the bytes.
+fn assert_no_line_col_or_hex(out: &str) {
+    for l in out.lines() {
+        if let Some(i) = l.find("╭─[") {
+            let head = &l[i..];
+            let digits_colon = head
+                .split(':')
+                .skip(1)
+                .all(|p| p.trim_end_matches(']').chars().all(|c| c.is_ascii_digit()));
+            assert!(!digits_colon || !head.contains(':'), "line:col header: {l}");
+        }
+        assert!(!l.contains(": 0x0"), "hex dump: {l}");
+    }
+}
+
+/// §7: a snippet shows what the bytes mean: the tensor's index entry (with the data as a second
+/// label), the metadata `key: value`, the header fields — titled with the byte offset.
+#[test]
+fn snippets_decode_the_record_a_finding_points_at() {
+    let dir = tempfile::tempdir().unwrap();
+    let gguf = fixture("gguf/tiny-qwen2-lq-q4_k_m.gguf");
+    // A tensor: dims reversed.
+    let mut w = clean_apr("gguf/tiny-qwen2-lq-q4_k_m.gguf", Flavour::Aprender);
+    w.tensors
+        .iter_mut()
+        .filter(|t| t.name == "lm_head.weight")
+        .for_each(|t| t.dims.reverse());
+    let bad = dir.path().join("bad.apr");
+    w.write(&bad).unwrap();
+    let v = apr_lint::ModelView::open(&bad).unwrap();
+    let t = v.tensor("lm_head.weight").unwrap();
+    let out = human(&[bad.to_str().unwrap()]);
+    assert!(
+        out.contains(&format!(
+            "bad.apr, tensor index entry, byte {} ({:#x})]",
+            t.dims_span.offset, t.dims_span.offset
+        )),
+        "{out}"
+    );
+    assert!(out.contains("name     lm_head.weight"), "{out}");
+    // The metadata entry for that tensor, decoded.
+    assert!(
+        out.contains("tensor_shapes[\"lm_head.weight\"]: [512, 256]"),
+        "{out}"
+    );
+    assert!(out.contains("dtype    Q6_K"), "{out}");
+    assert!(out.contains("dims     [256, 512]"), "{out}");
+    assert!(
+        out.contains(&format!(
+            "the data: bytes {}..{} ({} bytes)",
+            t.data.offset,
+            t.data.offset + t.data.len,
+            t.data.len
+        )),
+        "{out}"
+    );
+    assert_no_line_col_or_hex(&out);
+    // Metadata: the key and its value.
+    let mut w = clean_apr("gguf/tiny-qwen2-lq-q4_k_m.gguf", Flavour::Aprender);
+    w.metadata
+        .iter_mut()
+        .filter(|(k, _)| k == "num_heads")
+        .for_each(|e| e.1 = serde_json::json!(8));
+    let heads = dir.path().join("heads.apr");
+    w.write(&heads).unwrap();
+    let out = human(&[heads.to_str().unwrap(), "--against", gguf.to_str().unwrap()]);
+    assert!(out.contains("heads.apr, APR metadata, byte "), "{out}");
+    assert!(out.contains("│ num_heads: 8\n"), "{out}");
+    assert_no_line_col_or_hex(&out);
+    // A GGUF key: decoded from the reader's record.
+    let g = dir.path().join("ref.gguf");
+    std::fs::write(
+        &g,
+        gguf_with_keys(
+            "gguf/tiny-qwen2-lq-q4_k_m.gguf",
+            &[("{arch}.attention.head_count", "8")],
+        ),
+    )
+    .unwrap();
+    let out = human(&[g.to_str().unwrap()]);
+    assert!(out.contains("ref.gguf, metadata key "), "{out}");
+    assert!(out.contains("qwen2.attention.head_count 8"), "{out}");
+    assert_no_line_col_or_hex(&out);
+    // The header: the flags a column-major finding points at.
+    let mut w = clean_apr("gguf/tiny-qwen2-lq-q4_k_m.gguf", Flavour::Aprender);
+    w.flags |= 0x0800;
+    let cm = dir.path().join("cm.apr");
+    w.write(&cm).unwrap();
+    let out = human(&[cm.to_str().unwrap()]);
+    assert!(out.contains("cm.apr, APR header, byte 6 (0x6)]"), "{out}");
+    assert!(
+        out.contains("flags    0x0c00 [LAYOUT_ROW_MAJOR LAYOUT_COLUMN_MAJOR]"),
+        "{out}"
+    );
+    assert!(out.contains("tensors  27"), "{out}");
+    assert_no_line_col_or_hex(&out);
 }

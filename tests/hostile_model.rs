@@ -554,7 +554,7 @@ fn run(gguf_bytes: Vec<u8>, apr_edit: Option<&AprEdit>) -> Result<(Found, Verdic
     let opts = Options::default();
     let o = pipeline::lint(&va, Some(&vg), &opts);
     common::assert_codes_keep_their_class(&o);
-    let _ = report::human::render(&o, &sources, false, true);
+    let _ = report::human::render(&o, &[&va, &vg], false, true);
     let _ = report::json::outcome(&o, false);
     let _ = report::sarif::outcome(&o);
     let _ = report::github::outcome(&o);

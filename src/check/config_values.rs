@@ -32,7 +32,7 @@ pub fn check(view: &ModelView, r: &Resolved<'_>, out: &mut Vec<Finding>) {
         let v = e.value;
         if !v.is_finite() || v < 0.0 {
             out.push(at(
-                Finding::new(&CONFIG_VALUE, format!("`{}` is {v}: RMSNorm divides by sqrt(mean(x²) + eps), so every normalised activation becomes {}", e.key, if v.is_nan() { "NaN" } else { "NaN or meaningless" }))
+                Finding::new(&CONFIG_VALUE, format!("`{}` is {}: RMSNorm divides by sqrt(mean(x²) + eps), so every normalised activation becomes {}", e.key, crate::diag::fmt_float(v), if v.is_nan() { "NaN" } else { "NaN or meaningless" }))
                     .help("write the model's `rms_norm_eps` (1e-6 for Qwen2, 1e-5 for most Llamas)"),
                 e.span,
             ));
@@ -49,7 +49,7 @@ pub fn check(view: &ModelView, r: &Resolved<'_>, out: &mut Vec<Finding>) {
         let v = t.value;
         if !v.is_finite() || v <= 1.0 {
             out.push(at(
-                Finding::new(&CONFIG_VALUE, format!("`{}` is {v}: RoPE frequencies are base^(-2i/d), which needs a finite base above 1", t.key))
+                Finding::new(&CONFIG_VALUE, format!("`{}` is {}: RoPE frequencies are base^(-2i/d), which needs a finite base above 1", t.key, crate::diag::fmt_float(v)))
                     .help("write the model's `rope_theta` (1e6 for Qwen2.5, 5e5 for Llama 3, 1e4 for Llama 2)"),
                 t.span,
             ));

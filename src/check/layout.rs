@@ -11,7 +11,6 @@ use crate::format::Container;
 use crate::format::apr::flags;
 use crate::model::ModelView;
 use crate::quant::DType;
-use crate::report::load_log::{LoadLine, Verdict};
 use crate::rules::Resolved;
 
 pub static DIMS_REVERSED: Lint = Lint {
@@ -111,6 +110,9 @@ fn is_kquant(d: DType) -> bool {
 
 pub fn check(view: &ModelView, r: &Resolved<'_>, out: &mut Vec<Finding>) {
     let mut square = Vec::new();
+    // A config value the shapes contradict (`metadata.rs` leads with it): the help of every shape
+    // mismatch it explains names that fix instead of the converter's arithmetic.
+    let mut metadata_fix: Option<Option<String>> = None;
     for (i, t) in view.tensors.iter().enumerate() {
         if let Some((role, layer)) = r.role_of(i) {
             let Ok(expected) = r.expected_dims(role) else {
@@ -133,6 +135,10 @@ pub fn check(view: &ModelView, r: &Resolved<'_>, out: &mut Vec<Finding>) {
                         .help("reverse the dims and keep the bytes"),
                     );
                 } else {
+                    let fix = metadata_fix.get_or_insert_with(|| {
+                        let fits = super::config_fit::fits(view, r);
+                        (!fits.is_empty()).then(|| super::config_fit::tensor_help(&fits))
+                    });
                     out.push(
                         Finding::new(
                             &SHAPE_MISMATCH,
@@ -141,7 +147,7 @@ pub fn check(view: &ModelView, r: &Resolved<'_>, out: &mut Vec<Finding>) {
                         .tensor(&t.name)
                         .layer(layer)
                         .span(t.dims_span)
-                        .help("check the converter's shape arithmetic against the config (`apr-lint rules` shows the formulas)"),
+                        .help(fix.clone().unwrap_or_else(|| "check the converter's shape arithmetic against the config (`apr-lint rules` shows the formulas)".into())),
                     );
                 }
                 continue;
@@ -184,7 +190,7 @@ pub fn check(view: &ModelView, r: &Resolved<'_>, out: &mut Vec<Finding>) {
         out.push(
             Finding::new(
                 &ORIENTATION_UNCHECKED,
-                format!("{} square tensors ({}{}) cannot show a transpose in their dims; only the numeric stage can verify their orientation", square.len(), square.iter().take(3).cloned().collect::<Vec<_>>().join(", "), if square.len() > 3 { ", …" } else { "" }),
+                format!("{} ({}{}) cannot show a transpose in their dims; only the numeric stage can verify their orientation", crate::diag::count(square.len(), "square tensor"), square.iter().take(3).cloned().collect::<Vec<_>>().join(", "), if square.len() > 3 { ", …" } else { "" }),
             )
             .help("run with `--against <reference.gguf>` so their values are compared"),
         );
@@ -208,46 +214,4 @@ pub fn check(view: &ModelView, r: &Resolved<'_>, out: &mut Vec<Finding>) {
             );
         }
     }
-}
-
-/// The `[APR-LOAD]` lines for every tensor of an APR file, with the rules' verdict.
-pub fn load_lines<'a>(view: &'a ModelView, r: &Resolved<'_>) -> Vec<LoadLine<'a>> {
-    view.tensors
-        .iter()
-        .enumerate()
-        .map(|(i, t)| {
-            let role = r.role_of(i);
-            let expected = role.and_then(|(role, _)| r.expected_dims(role).ok());
-            let expected_layout = match (role, t.dims.len()) {
-                (Some((ro, _)), 2) if ro.key == "token_embd" || ro.key == "output" => {
-                    "[vocab, hidden] (row = token)"
-                }
-                (_, 2) => "[out_dim, in_dim] for matmul",
-                (_, 1) => "[n] (1-D)",
-                _ => "row-major, outermost first",
-            };
-            let mut verdict = match expected {
-                Some(e) if e == t.dims => Verdict::Ok,
-                Some(e) => Verdict::TransposeNeeded { expected: e },
-                None => Verdict::Unchecked,
-            };
-            if verdict != Verdict::Ok
-                && t.dims.len() == 2
-                && is_kquant(t.dtype)
-                && t.dims[1] % 256 != 0
-                && t.dims[0] % 256 == 0
-            {
-                verdict = Verdict::TransposeNeeded {
-                    expected: vec![t.dims[1], t.dims[0]],
-                };
-            }
-            LoadLine {
-                name: &t.name,
-                dims: &t.dims,
-                dtype: t.dtype.name(),
-                expected_layout,
-                verdict,
-            }
-        })
-        .collect()
 }

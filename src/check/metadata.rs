@@ -173,6 +173,7 @@ pub fn check(view: &ModelView, r: &Resolved<'_>, out: &mut Vec<Finding>) {
             .help("write `head_dim` explicitly"),
         );
     }
+    config_contradicts_shapes(view, r, out);
     if let Some(rt) = &c.rope_type {
         match RopeType::from_code(rt.value) {
             None => out.push(Finding::new(&ROPE_TYPE, format!("`{}` is {}; only 0 (NORM) and 2 (NEOX) exist", rt.key, rt.value)).help("set 0 or 2")),
@@ -375,8 +376,8 @@ fn dtype_codes(view: &ModelView, out: &mut Vec<Finding>) {
             Finding::new(
                 &AMBIGUOUS_DTYPE,
                 format!(
-                    "dtype code {code} on {} tensors (`{}`…): aprender reads {}, realizar reads {}; the byte size says {}",
-                    names.len(),
+                    "dtype code {code} on {} (`{}`…): aprender reads {}, realizar reads {}; the byte size says {}",
+                    crate::diag::count(names.len(), "tensor"),
                     names[0],
                     name(res.aprender),
                     name(res.realizar),
@@ -409,7 +410,7 @@ fn tensor_shapes(view: &ModelView, out: &mut Vec<Finding>) {
                     .help("regenerate `tensor_shapes` from the index"),
             ),
             (Some(t), Some(d)) if d != t.dims => out.push(
-                Finding::new(&TENSOR_SHAPES, format!("`tensor_shapes` says `{name}` is {d:?}; the index says {:?}", t.dims))
+                Finding::new(&TENSOR_SHAPES, format!("`tensor_shapes` says `{name}` is {}; the index says {}", crate::diag::fmt_dims(&d), crate::diag::fmt_dims(&t.dims)))
                     .tensor(&name)
                     .span(a.metadata_span)
                     .help("regenerate `tensor_shapes` from the index (and check which of the two the converter got right)"),
@@ -437,7 +438,7 @@ fn tied(view: &ModelView, r: &Resolved<'_>, out: &mut Vec<Finding>) {
     let flag = view.config.tied.as_ref().map(|v| v.value);
     match head {
         Some(t) if t.data.len == 0 && t.n_elems() > 0 => out.push(
-            Finding::new(&TIED_EMBEDDING, format!("`{}` has dims {:?} but 0 bytes: a tied-embedding placeholder", t.name, t.dims))
+            Finding::new(&TIED_EMBEDDING, format!("`{}` has dims {} but 0 bytes: a tied-embedding placeholder", t.name, crate::diag::fmt_dims(&t.dims)))
                 .tensor(&t.name)
                 .span(t.record)
                 .help(format!("write `{}` as a copy of the `{target}` tensor with `tied_embeddings: true`, or drop it", t.name)),
@@ -476,4 +477,53 @@ fn tokenizer(view: &ModelView, r: &Resolved<'_>, out: &mut Vec<Finding>) {
             );
         }
     }
+}
+
+/// One stated config value the tensor shapes contradict (`num_heads` = 8 where every K/V projection
+/// was made with 4): one finding that leads with the metadata fix, ahead of the per-tensor
+/// shape mismatches it explains.
+fn config_contradicts_shapes(view: &ModelView, r: &Resolved<'_>, out: &mut Vec<Finding>) {
+    let fits = super::config_fit::fits(view, r);
+    let Some(first) = fits.first() else {
+        return;
+    };
+    let bad: Vec<&crate::model::TensorView> = view
+        .tensors
+        .iter()
+        .enumerate()
+        .filter(|(i, t)| {
+            r.role_of(*i)
+                .and_then(|(role, _)| r.expected_dims(role).ok())
+                .is_some_and(|e| e != t.dims && !t.dims.iter().rev().eq(e.iter()))
+        })
+        .map(|(_, t)| t)
+        .collect();
+    let example = bad
+        .first()
+        .map(|t| format!(" (e.g. `{}` {})", t.name, crate::diag::fmt_dims(&t.dims)))
+        .unwrap_or_default();
+    let help = super::config_fit::config_help(&fits, false);
+    let mut f = Finding::new(
+        &CONFIG_INCONSISTENT,
+        format!(
+            "the tensor shapes contradict the config: {} tensor{}{example} fit the rules only with {}",
+            bad.len(),
+            if bad.len() == 1 { "" } else { "s" },
+            fits.iter()
+                .map(|f| format!("`{}` = {} (not {})", f.key, f.shapes, f.stated))
+                .collect::<Vec<_>>()
+                .join(" or ")
+        ),
+    )
+    .help(help);
+    f.span = match first.sym {
+        "hidden" => view.config.hidden.as_ref(),
+        "n_head" => view.config.heads.as_ref(),
+        "n_head_kv" => view.config.kv_heads.as_ref(),
+        "head_dim" => view.config.head_dim.as_ref(),
+        "vocab" => view.config.vocab.as_ref(),
+        _ => view.config.ffn.as_ref(),
+    }
+    .and_then(|v| v.span);
+    out.push(f);
 }

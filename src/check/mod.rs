@@ -7,6 +7,7 @@
 //! `tokenizer_arrays` (merges, scores, token types), `pair` (the two files against each other). Each group file holds
 //! its lints (code, class, explain text), its builders and its tests.
 
+pub mod config_fit;
 pub mod config_values;
 pub mod layout;
 pub mod metadata;

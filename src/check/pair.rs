@@ -5,7 +5,7 @@
 
 use serde_json::json;
 
-use crate::diag::{Finding, Lint};
+use crate::diag::{Finding, Lint, fmt_dims, fmt_float};
 use crate::model::tokenizer::Tokenizer;
 use crate::model::{ModelView, RopeType};
 use crate::rules::Resolved;
@@ -126,7 +126,7 @@ pub fn check(
         );
         return 0;
     }
-    config(a, b, &pa, out);
+    config(a, ra, b, rb, &pa, out);
     rope_factors(a, ra, b, rb, &pa, out);
     // Roles on both sides.
     let mut matched = 0;
@@ -184,8 +184,11 @@ pub fn check(
                             &DIMS_MISMATCH
                         },
                         format!(
-                            "`{}` dims {:?} differ from the reference's {:?} (`{}`)",
-                            ta.name, ta.dims, tb.dims, tb.name
+                            "`{}` dims {} differ from the reference's {} (`{}`)",
+                            ta.name,
+                            fmt_dims(&ta.dims),
+                            fmt_dims(&tb.dims),
+                            tb.name
                         ),
                     )
                     .tensor(&ta.name)
@@ -332,29 +335,81 @@ fn layer_txt(l: Option<u32>) -> String {
     l.map(|l| format!(" (layer {l})")).unwrap_or_default()
 }
 
-fn config(a: &ModelView, b: &ModelView, pa: &str, out: &mut Vec<Finding>) {
+fn config(
+    a: &ModelView,
+    ra: &Resolved<'_>,
+    b: &ModelView,
+    rb: &Resolved<'_>,
+    pa: &str,
+    out: &mut Vec<Finding>,
+) {
+    use super::config_fit::{config_help, fits, shapes_agree_on, tensor_help};
     let (ca, cb) = (&a.config, &b.config);
     let ints = [
-        ("hidden size", &ca.hidden, &cb.hidden),
-        ("layer count", &ca.layers, &cb.layers),
-        ("head count", &ca.heads, &cb.heads),
-        ("KV head count", &ca.kv_heads, &cb.kv_heads),
-        ("head_dim", &ca.head_dim, &cb.head_dim),
-        ("vocabulary size", &ca.vocab, &cb.vocab),
-        ("feed-forward width", &ca.ffn, &cb.ffn),
+        ("hidden size", "hidden", &ca.hidden, &cb.hidden),
+        ("layer count", "n_layer", &ca.layers, &cb.layers),
+        ("head count", "n_head", &ca.heads, &cb.heads),
+        ("KV head count", "n_head_kv", &ca.kv_heads, &cb.kv_heads),
+        ("head_dim", "head_dim", &ca.head_dim, &cb.head_dim),
+        ("vocabulary size", "vocab", &ca.vocab, &cb.vocab),
+        ("feed-forward width", "ffn", &ca.ffn, &cb.ffn),
     ];
-    for (what, x, y) in ints {
+    let (fa, fb) = (fits(a, ra), fits(b, rb));
+    for (what, sym, x, y) in ints {
         if let (Some(x), Some(y)) = (x, y)
             && x.value != y.value
         {
+            // Two derived values differ because what they derive from does (reported there).
+            if x.key.starts_with("derived") && y.key.starts_with("derived") {
+                continue;
+            }
+            // Which side do the tensors agree with? A reference that contradicts its own
+            // tensors must not make a correct file look wrong.
+            let shapes_a = shapes_agree_on(a, ra, sym, &fa);
+            let shapes_b = shapes_agree_on(b, rb, sym, &fb);
+            let (msg_tail, help) = if shapes_a == Some(y.value) {
+                // The reference settles which of the file's own candidate fixes is right.
+                let one: Vec<_> = fa.iter().filter(|f| f.sym == sym).cloned().collect();
+                if fa.len() > 1 && one.len() == 1 {
+                    let path = a.path().display().to_string();
+                    let (cfg, tensor) = (config_help(&fa, false), tensor_help(&fa));
+                    for f in out.iter_mut().filter(|f| f.file.as_deref() == Some(&path)) {
+                        if f.help == cfg {
+                            f.help = config_help(&one, true);
+                        } else if f.help == tensor {
+                            f.help = tensor_help(&one);
+                        }
+                    }
+                }
+                (
+                    String::new(),
+                    format!(
+                        "set `{}` to {} (the reference and the tensor shapes agree on {})",
+                        x.key, y.value, y.value
+                    ),
+                )
+            } else if shapes_b == Some(x.value) && shapes_a != Some(y.value) {
+                (
+                    format!(
+                        "; the reference contradicts its own tensor shapes, which agree on {}",
+                        x.value
+                    ),
+                    format!(
+                        "keep `{}` = {}: fix the reference's `{}` (or pair the file this one was converted from)",
+                        x.key, x.value, y.key
+                    ),
+                )
+            } else {
+                (String::new(), format!("set `{}` to {}", x.key, y.value))
+            };
             let mut f = Finding::new(
                 &CONFIG_DIFFERS,
                 format!(
-                    "{what}: `{}` = {} in `{pa}`, `{}` = {} in the reference",
+                    "{what}: `{}` = {} in `{pa}`, `{}` = {} in the reference{msg_tail}",
                     x.key, x.value, y.key, y.value
                 ),
             )
-            .help(format!("set `{}` to {}", x.key, y.value))
+            .help(help)
             .file(a.path())
             .evidence(json!({"apr": x.value, "reference": y.value}));
             f.span = x.span;
@@ -369,14 +424,15 @@ fn config(a: &ModelView, b: &ModelView, pa: &str, out: &mut Vec<Finding>) {
         if let (Some(x), Some(y)) = (x, y)
             && (x.value - y.value).abs() > rel * y.value.abs().max(f64::MIN_POSITIVE)
         {
+            let (xv, yv) = (fmt_float(x.value), fmt_float(y.value));
             let mut f = Finding::new(
                 &CONFIG_DIFFERS,
                 format!(
-                    "{what}: `{}` = {} in `{pa}`, `{}` = {} in the reference",
-                    x.key, x.value, y.key, y.value
+                    "{what}: `{}` = {xv} in `{pa}`, `{}` = {yv} in the reference",
+                    x.key, y.key
                 ),
             )
-            .help(format!("set `{}` to {}", x.key, y.value))
+            .help(format!("set `{}` to {yv}", x.key))
             .file(a.path())
             .evidence(json!({"apr": x.value, "reference": y.value}));
             f.span = x.span;
@@ -452,12 +508,12 @@ fn rope_scaling(a: &ModelView, b: &ModelView, pa: &str, out: &mut Vec<Finding>) 
                 && matches!(a.container, crate::format::Container::Apr(_)) =>
         (
             format!("the reference stretches RoPE ({}, `{}`) and `{pa}` records no RoPE scaling: its loader rotates unscaled", y.value.describe(), y.key),
-            format!("the reference multiplies every rotated Q and K value by `rope.scaling.attn_factor` {}, and APR metadata has no key for it: loaders of the converted file cannot reproduce that rotation", y.value.attn_factor),
+            format!("the reference multiplies every rotated Q and K value by `rope.scaling.attn_factor` {}, and APR metadata has no key for it: loaders of the converted file cannot reproduce that rotation", fmt_float(y.value.attn_factor)),
             None,
         ),
         (None, Some(y)) => (
             format!("the reference stretches RoPE ({}, `{}`) and `{pa}` records no RoPE scaling: its loader rotates unscaled, so every position past 0 is rotated by other angles", y.value.describe(), y.key),
-            format!("record the reference's scaling in the APR metadata, e.g. `\"rope_scaling\": {{\"rope_type\": \"{}\", \"factor\": {}{}}}`", y.value.kind, y.value.factor, match (y.value.kind.as_str(), y.value.original_context) {("yarn", Some(n)) => format!(", \"original_max_position_embeddings\": {n}"), _ => String::new()}),
+            format!("record the reference's scaling in the APR metadata, e.g. `\"rope_scaling\": {{\"rope_type\": \"{}\", \"factor\": {}{}}}`", y.value.kind, fmt_float(y.value.factor), match (y.value.kind.as_str(), y.value.original_context) {("yarn", Some(n)) => format!(", \"original_max_position_embeddings\": {n}"), _ => String::new()}),
             None,
         ),
         (Some(x), None) => (
@@ -468,7 +524,7 @@ fn rope_scaling(a: &ModelView, b: &ModelView, pa: &str, out: &mut Vec<Finding>) 
         (Some(x), Some(y)) => (
             format!("RoPE scaling: {} in `{pa}` (`{}`), {} in the reference (`{}`)", x.value.describe(), x.key, y.value.describe(), y.key),
             if y.value.attn_factor != x.value.attn_factor && matches!(a.container, crate::format::Container::Apr(_)) {
-                format!("the reference multiplies every rotated Q and K value by `rope.scaling.attn_factor` {}, and APR metadata has no key for it: loaders of the converted file cannot reproduce that rotation", y.value.attn_factor)
+                format!("the reference multiplies every rotated Q and K value by `rope.scaling.attn_factor` {}, and APR metadata has no key for it: loaders of the converted file cannot reproduce that rotation", fmt_float(y.value.attn_factor))
             } else {
                 format!("copy the reference's scaling ({})", y.value.describe())
             },

@@ -110,14 +110,14 @@ impl RopeScaling {
 
     /// One line for messages: `yarn ×4 (original context 32768)`.
     pub fn describe(&self) -> String {
-        let mut s = format!("{} ×{}", self.kind, self.factor);
+        let mut s = format!("{} ×{}", self.kind, crate::diag::fmt_float(self.factor));
         if self.kind == "yarn"
             && let Some(n) = self.original_context
         {
             s += &format!(" (original context {n})");
         }
         if self.attn_factor != 1.0 {
-            s += &format!(", attn_factor {}", self.attn_factor);
+            s += &format!(", attn_factor {}", crate::diag::fmt_float(self.attn_factor));
         }
         s
     }

@@ -174,8 +174,9 @@ fn summarise_noise(a: &ModelView, results: &[RoleResult], out: &mut Vec<Finding>
         Finding::new(
             &lints::QUANT_NOISE,
             format!(
-                "{} roles hold another quantization of the reference's weights (reference→this file: {}): worst NMSE {} (`{}`), lowest cosine {} (`{}`), within the rules' tolerance ({}: NMSE ≤ {}, cosine ≥ {})",
-                noisy.len(),
+                "{} {} another quantization of the reference's weights (reference→this file: {}): worst NMSE {} (`{}`), lowest cosine {} (`{}`), within the rules' tolerance ({}: NMSE ≤ {}, cosine ≥ {})",
+                crate::diag::count(noisy.len(), "role"),
+                if noisy.len() == 1 { "holds" } else { "hold" },
                 pairs.join(", "),
                 fmt_sci(worst.metrics.nmse),
                 worst.tensor,
@@ -217,8 +218,9 @@ fn summarise_rope(a: &ModelView, results: &[RoleResult], out: &mut Vec<Finding>)
         Finding::new(
             &lints::ROPE_ORDER_OK,
             format!(
-                "{} Q/K tensors hold a row order other than the reference's that their declared rope type rotates correctly (lowest cosine after the permutation {}); e.g. {}",
-                ok.len(),
+                "{} {} a row order other than the reference's that their declared rope type rotates correctly (lowest cosine after the permutation {}); e.g. {}",
+                crate::diag::count(ok.len(), "Q/K tensor"),
+                if ok.len() == 1 { "holds" } else { "hold" },
                 fmt_cos(min_cos),
                 e.message
             ),
@@ -247,8 +249,8 @@ fn summarise_skipped(a: &ModelView, results: &[RoleResult], out: &mut Vec<Findin
         Finding::new(
             &lints::NOT_COMPARED,
             format!(
-                "{} roles could not be compared by value: {}{}",
-                why.len(),
+                "{} could not be compared by value: {}{}",
+                crate::diag::count(why.len(), "role"),
                 why.iter().take(4).copied().collect::<Vec<_>>().join("; "),
                 if why.len() > 4 { "; …" } else { "" }
             ),

@@ -1,7 +1,7 @@
 //! Human output through miette: each finding with its code, message, help and — where it has a byte
-//! span — a snippet of a synthesized, decoded view of the bytes it points at (miette cannot show raw
-//! binary, so the snippet is a hex dump of the span with the label on the exact field), then a
-//! one-line summary.
+//! span — a snippet of what the bytes it points at mean (`snippet.rs`: the tensor's index entry, the
+//! metadata `key: value`, the header fields; a hex dump only where nothing decodes them), titled
+//! with the file and byte offset, then a one-line summary.
 
 use std::fmt::Write as _;
 
@@ -11,12 +11,13 @@ use miette::{
 
 use crate::diag::{Finding, Severity};
 use crate::format::Source;
+use crate::model::ModelView;
 use crate::pipeline::{Outcome, Verdict};
 
 struct Shown<'a> {
     f: &'a Finding,
     src: Option<NamedSource<String>>,
-    label: Option<LabeledSpan>,
+    labels: Vec<LabeledSpan>,
 }
 
 impl std::fmt::Debug for Shown<'_> {
@@ -48,13 +49,32 @@ impl Diagnostic for Shown<'_> {
         self.src.as_ref().map(|s| s as &dyn miette::SourceCode)
     }
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
-        self.label
-            .clone()
-            .map(|l| Box::new(std::iter::once(l)) as Box<dyn Iterator<Item = LabeledSpan>>)
+        (!self.labels.is_empty())
+            .then(|| Box::new(self.labels.iter().cloned()) as Box<dyn Iterator<Item = LabeledSpan>>)
     }
 }
 
-/// A hex view of up to 48 bytes around `span`, with the label over the span's own bytes.
+/// The decoded record the finding's span falls in, titled with the file and byte offset.
+fn decoded_view(view: &ModelView, f: &Finding) -> Option<(NamedSource<String>, Vec<LabeledSpan>)> {
+    let sn = crate::report::snippet::decode(view, f)?;
+    let labels = sn
+        .labels
+        .iter()
+        .enumerate()
+        .map(|(i, (r, text))| {
+            let span = SourceSpan::from(r.clone());
+            if i == 0 {
+                LabeledSpan::new_primary_with_span(Some(text.clone()), span)
+            } else {
+                LabeledSpan::new_with_span(Some(text.clone()), span)
+            }
+        })
+        .collect();
+    Some((NamedSource::new(sn.title, sn.text), labels))
+}
+
+/// A hex view of up to 48 bytes around `span`, with the label over the span's own bytes (for spans
+/// no record decodes).
 fn hex_view(src: &Source, f: &Finding) -> Option<(NamedSource<String>, LabeledSpan)> {
     let span = f.span?;
     let file_len = src.len();
@@ -90,33 +110,46 @@ fn hex_view(src: &Source, f: &Finding) -> Option<(NamedSource<String>, LabeledSp
     } else {
         format!("byte {}", span.offset)
     };
-    let name = f.file.clone().unwrap_or_default();
+    let name = format!(
+        "{}, byte {} ({:#x})",
+        f.file.clone().unwrap_or_default(),
+        span.offset,
+        span.offset
+    );
     Some((
         NamedSource::new(name, text),
         LabeledSpan::new_with_span(Some(label), SourceSpan::from(lab_start..lab_end)),
     ))
 }
 
-pub fn render(o: &Outcome, sources: &[Source], color: bool, verbose: bool) -> String {
+/// The human report of the main job; `views` are the files the findings name.
+pub fn render(o: &Outcome, views: &[&ModelView], color: bool, verbose: bool) -> String {
     let theme = if color {
         GraphicalTheme::unicode()
     } else {
         GraphicalTheme::unicode_nocolor()
     };
-    let handler = GraphicalReportHandler::new_themed(theme).with_width(110);
+    // The snippet's title carries the file and byte offset; a line:column means nothing in a binary.
+    let handler = GraphicalReportHandler::new_themed(theme)
+        .with_width(110)
+        .with_context_lines(8)
+        .without_primary_span_start();
     let mut s = String::new();
     for f in &o.findings {
         if f.severity == Severity::Info && !verbose && f.code != "APRL-T001" {
             continue;
         }
-        let src = sources
+        let view = views
             .iter()
-            .find(|x| f.file.as_deref() == Some(&x.path().display().to_string()));
-        let (src, label) = match src.and_then(|x| hex_view(x, f)) {
-            Some((a, b)) => (Some(a), Some(b)),
-            None => (None, None),
+            .find(|v| f.file.as_deref() == Some(&v.path().display().to_string()));
+        let (src, labels) = match view.and_then(|v| decoded_view(v, f)) {
+            Some((a, b)) => (Some(a), b),
+            None => match view.and_then(|v| hex_view(v.source(), f)) {
+                Some((a, b)) => (Some(a), vec![b]),
+                None => (None, Vec::new()),
+            },
         };
-        let shown = Shown { f, src, label };
+        let shown = Shown { f, src, labels };
         let _ = handler.render_report(&mut s, &shown);
         s.push('\n');
     }

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use serde_json::{Value, json};
 
 use crate::format::Container;
-use crate::format::apr::flags;
+use crate::format::apr::{Footer, flags};
 use crate::model::ModelView;
 use crate::rules::Resolved;
 
@@ -90,7 +90,7 @@ pub fn human(view: &ModelView, resolved: &Resolved<'_>) -> String {
     if let Container::Apr(a) = &view.container {
         let _ = writeln!(
             s,
-            "flags {:#06x} [{}], header CRC {}, footer {:?}",
+            "flags {:#06x} [{}], header CRC {}, {}",
             a.header.flags,
             flags::names(a.header.flags).join(" "),
             if a.header.header_crc == a.header.computed_crc {
@@ -98,7 +98,15 @@ pub fn human(view: &ModelView, resolved: &Resolved<'_>) -> String {
             } else {
                 "BAD"
             },
-            a.footer
+            match a.footer {
+                Footer::Absent => "no footer".to_owned(),
+                Footer::Valid => "footer CRC ok".to_owned(),
+                Footer::Invalid { stored, computed } => format!(
+                    "footer CRC BAD (stored {stored:#010x}, the bytes give {computed:#010x})"
+                ),
+                Footer::Unverified =>
+                    "footer CRC not verified (large file; --verify-footer)".to_owned(),
+            }
         );
     }
     let o = |v: Option<u64>| v.map(|x| x.to_string()).unwrap_or_else(|| "?".into());
@@ -121,7 +129,7 @@ pub fn human(view: &ModelView, resolved: &Resolved<'_>) -> String {
         "rope θ {}{}, rms eps {}, tokenizer {} ({} tokens, {} merges)\n",
         c.rope_theta
             .as_ref()
-            .map(|v| v.value.to_string())
+            .map(|v| crate::diag::fmt_float(v.value))
             .unwrap_or("?".into()),
         c.rope_scaling
             .as_ref()
@@ -129,7 +137,7 @@ pub fn human(view: &ModelView, resolved: &Resolved<'_>) -> String {
             .unwrap_or_default(),
         c.rms_eps
             .as_ref()
-            .map(|v| v.value.to_string())
+            .map(|v| crate::diag::fmt_float(v.value))
             .unwrap_or("?".into()),
         t.model.as_deref().unwrap_or("none"),
         o(t.n_tokens),
@@ -151,7 +159,7 @@ pub fn human(view: &ModelView, resolved: &Resolved<'_>) -> String {
             tv.name,
             role,
             tv.dtype.name(),
-            format!("{:?}", tv.dims),
+            crate::diag::fmt_dims(&tv.dims),
             tv.data.offset,
             tv.data.len
         );

@@ -8,3 +8,4 @@ pub mod json;
 pub mod load_log;
 pub mod rosetta;
 pub mod sarif;
+pub mod snippet;

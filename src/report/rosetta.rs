@@ -11,6 +11,17 @@ fn f(v: &Value) -> f64 {
     v.as_f64().unwrap_or(f64::NAN)
 }
 
+/// A JSON array of integers as dims are printed everywhere (`[4, 256]`).
+fn list(v: &Value) -> String {
+    match v
+        .as_array()
+        .map(|a| a.iter().map(Value::as_u64).collect::<Option<Vec<u64>>>())
+    {
+        Some(Some(d)) => crate::diag::fmt_dims(&d),
+        _ => v.to_string(),
+    }
+}
+
 pub fn render(o: &Outcome) -> String {
     let mut s = String::new();
     let Some(p) = &o.probe else { return s };
@@ -23,7 +34,7 @@ pub fn render(o: &Outcome) -> String {
             fmt.as_str().to_uppercase()
         );
     }
-    let _ = writeln!(s, "[ROSETTA] Token IDs: {}", p["tokens"]);
+    let _ = writeln!(s, "[ROSETTA] Token IDs: {}", list(&p["tokens"]));
     if p["unpermuted"] == true {
         let _ = writeln!(
             s,
@@ -49,8 +60,8 @@ pub fn render(o: &Outcome) -> String {
             s,
             "[ROSETTA] {:<11} dims {} vs {}: max_diff={:.3e}, mean_diff={:.3e}, cosine={:.6} {}",
             st["stage"].as_str().unwrap_or("?"),
-            st["apr_dims"],
-            st["gguf_dims"],
+            list(&st["apr_dims"]),
+            list(&st["gguf_dims"]),
             f(&st["max_diff"]),
             f(&st["mean_diff"]),
             f(&st["cosine"]),

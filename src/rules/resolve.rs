@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use crate::format::Format;
-use crate::model::ModelView;
+use crate::model::{Config, ModelView};
 use crate::rules::formula::EvalError;
 use crate::rules::{Arch, Role, RuleSet};
 
@@ -28,48 +28,7 @@ pub struct Resolved<'r> {
 impl<'r> Resolved<'r> {
     pub fn new(view: &ModelView, rules: &'r RuleSet) -> Resolved<'r> {
         let arch = view.config.arch().and_then(|a| rules.arch(a));
-        let c = &view.config;
-        let mut env: BTreeMap<&'static str, u64> = BTreeMap::new();
-        let mut put = |k: &'static str, v: Option<u64>| {
-            if let Some(v) = v {
-                env.insert(k, v);
-            }
-        };
-        put("hidden", c.hidden.as_ref().map(|v| v.value));
-        put("n_layer", c.layers.as_ref().map(|v| v.value));
-        put("n_head", c.heads.as_ref().map(|v| v.value));
-        put(
-            "n_head_kv",
-            c.kv_heads
-                .as_ref()
-                .map(|v| v.value)
-                .or(c.heads.as_ref().map(|v| v.value)),
-        );
-        put(
-            "head_dim",
-            c.head_dim
-                .as_ref()
-                .filter(|v| !v.key.starts_with("derived"))
-                .map(|v| v.value),
-        );
-        put("vocab", c.vocab.as_ref().map(|v| v.value));
-        put("ffn", c.ffn.as_ref().map(|v| v.value));
-        if let Some(a) = arch {
-            for (k, e) in &a.config_expr {
-                let Some(sym) = crate::rules::formula::SYMBOLS
-                    .iter()
-                    .map(|(s, _)| *s)
-                    .find(|s| s == k)
-                else {
-                    continue;
-                };
-                if !env.contains_key(sym)
-                    && let Ok(v) = e.eval(&env)
-                {
-                    env.insert(sym, v);
-                }
-            }
-        }
+        let env = env_of(&view.config, arch, None);
         let roles = match arch {
             None => vec![None; view.tensors.len()],
             Some(a) => view
@@ -104,6 +63,59 @@ impl<'r> Resolved<'r> {
     pub fn n_layers(&self) -> Option<u64> {
         self.env.get("n_layer").copied()
     }
+}
+
+/// The config symbols of `c` (derived ones included); `replace` sets one stated symbol to another
+/// value first (what-if: which head count would the tensor shapes agree on).
+pub fn env_of(
+    c: &Config,
+    arch: Option<&Arch>,
+    replace: Option<(&'static str, u64)>,
+) -> BTreeMap<&'static str, u64> {
+    let mut env: BTreeMap<&'static str, u64> = BTreeMap::new();
+    let mut put = |k: &'static str, v: Option<u64>| {
+        let v = match replace {
+            Some((r, x)) if r == k => Some(x),
+            _ => v,
+        };
+        if let Some(v) = v {
+            env.insert(k, v);
+        }
+    };
+    put("hidden", c.hidden.as_ref().map(|v| v.value));
+    put("n_layer", c.layers.as_ref().map(|v| v.value));
+    put("n_head", c.heads.as_ref().map(|v| v.value));
+    let n_head = match replace {
+        Some(("n_head", x)) => Some(x),
+        _ => c.heads.as_ref().map(|v| v.value),
+    };
+    put("n_head_kv", c.kv_heads.as_ref().map(|v| v.value).or(n_head));
+    put(
+        "head_dim",
+        c.head_dim
+            .as_ref()
+            .filter(|v| !v.key.starts_with("derived"))
+            .map(|v| v.value),
+    );
+    put("vocab", c.vocab.as_ref().map(|v| v.value));
+    put("ffn", c.ffn.as_ref().map(|v| v.value));
+    if let Some(a) = arch {
+        for (k, e) in &a.config_expr {
+            let Some(sym) = crate::rules::formula::SYMBOLS
+                .iter()
+                .map(|(s, _)| *s)
+                .find(|s| s == k)
+            else {
+                continue;
+            };
+            if !env.contains_key(sym)
+                && let Ok(v) = e.eval(&env)
+            {
+                env.insert(sym, v);
+            }
+        }
+    }
+    env
 }
 
 /// The role and layer a tensor name plays under an architecture's templates for `format`.
