@@ -140,11 +140,18 @@ fn cases() -> Vec<Case> {
             add(format!("{key} = {truth} (u32)"), Want::Clean, &|w| {
                 set(w, &format!("{a}.{key}"), MetaValue::U32(truth as u32))
             });
-            // Other values, typed UINT64. (llama.cpp's loader requires UINT32 for these keys and
-            // refuses a UINT64 one, "key … has wrong type"; apr-lint does not flag the type today,
-            // so the true value typed UINT64 is left unchecked here.)
+            // The true value typed UINT64: llama.cpp's loader reads these keys as `uint32_t` and
+            // refuses any other type ("key … has wrong type u64 but expected type u32",
+            // `GGUFMeta::GKV::get_kv`). `vocab_size` is read only by its llama loader (qwen2
+            // counts the token list), so there the type does not matter.
+            let u64_truth = if key == "vocab_size" && a != "llama" {
+                Want::Clean
+            } else {
+                Want::Code("APRL-M005")
+            };
+            // Other values, typed UINT64: the wrong value is named as well as the type.
             for v in [truth, 0, 1, 2, 3, 5, 64, 1000, u32::MAX as u64, u64::MAX] {
-                let expect = if v == truth { Want::Any } else { wrong(v) };
+                let expect = if v == truth { u64_truth } else { wrong(v) };
                 add(format!("{key} = {v}"), expect, &|w| {
                     set(w, &format!("{a}.{key}"), MetaValue::U64(v))
                 });
@@ -168,6 +175,12 @@ fn cases() -> Vec<Case> {
             add(format!("{key} = {good}"), Want::Clean, &|w| {
                 set(w, &format!("{a}.{key}"), MetaValue::F32(good))
             });
+            // llama.cpp reads float hyperparameters as f32 and refuses an f64 one.
+            add(
+                format!("{key} = {good} (f64)"),
+                Want::Code("APRL-M005"),
+                &|w| set(w, &format!("{a}.{key}"), MetaValue::F64(good as f64)),
+            );
             for v in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, -1.0] {
                 add(format!("{key} = {v}"), M013, &|w| {
                     set(w, &format!("{a}.{key}"), MetaValue::F32(v))

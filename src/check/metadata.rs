@@ -38,7 +38,7 @@ How to fix: keep the canonical key only.
 Precedent: aprender C-APR-MERGE-RUNNABLE, F-REGR-231 (`eps`).");
 
 lint!(CONFIG_TYPE, "APRL-M005", "metadata-mismatch", Error, "a config key has the wrong type",
-"What it catches: a config key present with a value of the wrong type (a string where a number belongs, a float head count).
+"What it catches: a config key present with a value of the wrong type (a string where a number belongs, a float head count), or a GGUF hyperparameter of a type llama.cpp's loader refuses (it reads integer ones as u32 and float ones as f32: \"key … has wrong type u64 but expected type u32\").
 Why it matters: strict loaders fail; lenient ones silently use a default.
 How to fix: write the value with the right type.
 Precedent: —");

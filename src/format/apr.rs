@@ -224,6 +224,12 @@ fn footer_check(bytes: &[u8]) -> Footer {
     }
 }
 
+/// The output matrix's names (Hugging Face `lm_head.weight`, GGUF `output.weight`): the only
+/// tensor aprender writes as a 0-byte tied-embedding placeholder (apr-v2.md, "Tied embeddings").
+pub fn is_output_name(name: &str) -> bool {
+    matches!(name, "lm_head.weight" | "output.weight")
+}
+
 /// Header CRC: CRC-32 over bytes 0..40 followed by 44..64.
 pub fn header_crc(header: &[u8]) -> u32 {
     let c = crc32::update(0, &header[..40]);
@@ -636,18 +642,36 @@ fn read_inner(source: Source) -> Result<AprFile, ReadError> {
             .at(tensor_index_offset + offset_at)
             .help("the file is truncated (compare its size with the source's) or the offset is corrupt"));
         }
-        if !resolution.size_ok && size != 0 {
+        // A 0-byte output matrix is the tied-embedding placeholder aprender wrote (#2309, #2441;
+        // loaders read it as "tied"): the per-file checks report it (APRL-M010). Any other tensor
+        // holding 0 bytes for its elements has lost its data.
+        let placeholder = size == 0 && is_output_name(&name);
+        if !resolution.size_ok && !placeholder {
             let expected = quant::tensor_n_bytes(resolution.dtype, &dims)
                 .map(|v| v.to_string())
                 .unwrap_or_else(|| "?".into());
-            findings.push(
-                Finding::new(
-                    &lints::SIZE_MISMATCH,
-                    format!("tensor `{name}` holds {size} bytes; dtype code {code} ({}) with dims {dims:?} needs {expected}", resolution.dtype),
+            let (message, help) = if size == 0 {
+                (
+                    format!(
+                        "tensor `{name}` holds 0 bytes; dtype code {code} ({}) with dims {dims:?} needs {expected}: only the output matrix may be a 0-byte tied-embedding placeholder",
+                        resolution.dtype
+                    ),
+                    "the converter wrote no data for this tensor; re-convert",
                 )
-                .tensor(&name)
-                .span(Span::new(tensor_index_offset + offset_at + 8, 8))
-                .help("check the dtype label; if it is right, the converter wrote the wrong number of bytes"),
+            } else {
+                (
+                    format!(
+                        "tensor `{name}` holds {size} bytes; dtype code {code} ({}) with dims {dims:?} needs {expected}",
+                        resolution.dtype
+                    ),
+                    "check the dtype label; if it is right, the converter wrote the wrong number of bytes",
+                )
+            };
+            findings.push(
+                Finding::new(&lints::SIZE_MISMATCH, message)
+                    .tensor(&name)
+                    .span(Span::new(tensor_index_offset + offset_at + 8, 8))
+                    .help(help),
             );
         }
         tensors.push(IndexEntry {
@@ -719,6 +743,49 @@ fn read_inner(source: Source) -> Result<AprFile, ReadError> {
         // The file ends inside the last tensor's padding: the data is whole and nothing trails it.
         Footer::Absent
     };
+    // Every tensor's data is zero-padded to 64 bytes (aprender's writers resize with 0 and write
+    // `vec![0u8; padding]`). Check the padding that lies in the file, footer excluded: a file may
+    // end inside the last tensor's padding, but what it holds there must still be zeros.
+    let body_end = if footer == Footer::Absent {
+        file_len
+    } else {
+        file_len - 4
+    };
+    let mut dirty: Vec<(&IndexEntry, Span)> = Vec::new();
+    for t in &tensors {
+        let end = data_offset + t.offset + t.size;
+        let pad_end =
+            (data_offset + t.offset + pad_to(t.size, ALIGN).unwrap_or(t.size)).min(body_end);
+        if t.size == 0 || pad_end <= end {
+            continue;
+        }
+        let pad = source.slice(end, pad_end - end).unwrap_or(&[]);
+        if let Some(first) = pad.iter().position(|&b| b != 0) {
+            let last = pad.iter().rposition(|&b| b != 0).unwrap_or(first);
+            dirty.push((t, Span::new(end + first as u64, (last - first + 1) as u64)));
+        }
+    }
+    if let Some(&(t, span)) = dirty.first() {
+        let others = match dirty.len() {
+            1 => String::new(),
+            n => format!(" (and the padding of {} more tensors)", n - 1),
+        };
+        findings.push(
+            Finding::new(
+                &lints::APR_PADDING,
+                format!(
+                    "the padding after tensor `{}`'s data (which ends at offset {}) holds non-zero bytes at [{}, +{}){others}; padding must be zero",
+                    t.name,
+                    data_offset + t.offset + t.size,
+                    span.offset,
+                    span.len
+                ),
+            )
+            .tensor(&t.name)
+            .span(span)
+            .help("re-convert; the file may have been appended to or overwritten in place"),
+        );
+    }
     if let Footer::Invalid { stored, computed } = footer {
         findings.push(
             Finding::new(
@@ -741,4 +808,130 @@ fn read_inner(source: Source) -> Result<AprFile, ReadError> {
         footer,
         findings,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::writer::apr::{AprTensor, AprWriter, Flavour};
+
+    fn read_bytes(bytes: Vec<u8>) -> AprFile {
+        read(Source::from_vec(bytes, "t.apr")).expect("readable")
+    }
+
+    fn f32s(n: usize) -> Vec<u8> {
+        (0..n)
+            .flat_map(|i| (i as f32 + 1.0).to_le_bytes())
+            .collect()
+    }
+
+    fn codes<'a>(f: &'a AprFile, code: &str) -> Vec<&'a Finding> {
+        f.findings.iter().filter(|x| x.code == code).collect()
+    }
+
+    /// Only the output matrix may be a 0-byte placeholder; any other tensor with elements and no
+    /// bytes is a size error that points into its own index entry.
+    #[test]
+    fn zero_bytes_are_an_error_except_for_the_output_matrix() {
+        for flavour in [Flavour::Aprender, Flavour::Realizar] {
+            let mut w = AprWriter::new(flavour);
+            w.tensor(AprTensor::new("a", vec![4], DType::F32, f32s(4)));
+            w.tensor(AprTensor::new(
+                "blk.0.ffn_up.weight",
+                vec![2, 4],
+                DType::F32,
+                vec![],
+            ));
+            w.tensor(AprTensor::new(
+                "lm_head.weight",
+                vec![2, 4],
+                DType::F32,
+                vec![],
+            ));
+            w.tensor(AprTensor::new(
+                "output.weight",
+                vec![2, 4],
+                DType::F32,
+                vec![],
+            ));
+            // No elements, no bytes: nothing is missing.
+            w.tensor(AprTensor::new("z", vec![0, 4], DType::F32, vec![]));
+            let f = read_bytes(w.to_bytes());
+            let sizes = codes(&f, lints::SIZE_MISMATCH.code);
+            assert_eq!(sizes.len(), 1, "{flavour:?}: {:?}", f.findings);
+            let s = sizes[0];
+            assert_eq!(s.tensor.as_deref(), Some("blk.0.ffn_up.weight"));
+            assert_eq!(s.severity, Severity::Error);
+            assert!(
+                s.message.contains("holds 0 bytes") && s.message.contains("needs 32"),
+                "{}",
+                s.message
+            );
+            let entry = f.tensor("blk.0.ffn_up.weight").unwrap().record;
+            let span = s.span.expect("a byte offset");
+            assert!(
+                span.offset >= entry.offset && span.end() <= entry.end(),
+                "{span:?} in {entry:?}"
+            );
+        }
+    }
+
+    /// Writes `a` (3 F32 = 12 bytes) and returns the file and the end of `a`'s data.
+    fn one_odd_tensor(flavour: Flavour) -> (Vec<u8>, usize) {
+        let mut w = AprWriter::new(flavour);
+        w.tensor(AprTensor::new("a", vec![3], DType::F32, f32s(3)));
+        let bytes = w.to_bytes();
+        let f = read_bytes(bytes.clone());
+        let end = f.tensors[0].data_span(f.header.data_offset).end() as usize;
+        (bytes, end)
+    }
+
+    #[test]
+    fn non_zero_padding_after_a_tensor_is_reported() {
+        for flavour in [Flavour::Aprender, Flavour::Realizar] {
+            let (mut bytes, end) = one_odd_tensor(flavour);
+            assert!(codes(&read_bytes(bytes.clone()), lints::APR_PADDING.code).is_empty());
+            bytes[end + 5] = 0xEE;
+            if flavour.has_footer() {
+                // A footer that matches the damaged bytes: only the padding is wrong.
+                let n = bytes.len();
+                let crc = crc32::crc32(&bytes[..n - 4]);
+                bytes[n - 4..].copy_from_slice(&crc.to_le_bytes());
+            }
+            let f = read_bytes(bytes);
+            let pads = codes(&f, lints::APR_PADDING.code);
+            assert_eq!(pads.len(), 1, "{flavour:?}: {:?}", f.findings);
+            assert_eq!(pads[0].span, Some(Span::new(end as u64 + 5, 1)));
+            assert_eq!(pads[0].tensor.as_deref(), Some("a"));
+        }
+    }
+
+    /// A file may end inside its last tensor's padding (or right after its data, then a footer),
+    /// but the padding bytes it has must be zero: 0xEE there is neither padding nor a footer.
+    #[test]
+    fn a_file_ending_inside_non_zero_padding_is_reported() {
+        let (bytes, end) = one_odd_tensor(Flavour::Realizar);
+        for extra in [1usize, 2, 3, 5, 6, 7, 8, 20] {
+            let mut b = bytes[..end].to_vec();
+            b.extend(std::iter::repeat_n(0xEE, extra));
+            let f = read_bytes(b);
+            let pads = codes(&f, lints::APR_PADDING.code);
+            assert_eq!(pads.len(), 1, "+{extra}: {:?}", f.findings);
+            assert_eq!(pads[0].span, Some(Span::new(end as u64, extra as u64)));
+            // Zeros there are padding: nothing to report.
+            let mut z = bytes[..end].to_vec();
+            z.extend(std::iter::repeat_n(0, extra));
+            assert!(read_bytes(z).findings.is_empty(), "+{extra} zeros");
+        }
+        // Four bytes right after the data are a footer (here a wrong one), not padding.
+        let mut b = bytes[..end].to_vec();
+        b.extend([0xEE; 4]);
+        let f = read_bytes(b);
+        assert!(
+            codes(&f, lints::APR_PADDING.code).is_empty(),
+            "{:?}",
+            f.findings
+        );
+        assert_eq!(codes(&f, lints::FOOTER_CRC.code).len(), 1);
+    }
 }

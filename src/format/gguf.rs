@@ -78,6 +78,26 @@ impl ValueType {
             F64 => 12,
         }
     }
+    /// The name ggml's `gguf_type_name` gives the type (`u32`, `f64`, `arr` …), as llama.cpp's
+    /// messages spell it.
+    pub fn ggml_name(self) -> &'static str {
+        use ValueType::*;
+        match self {
+            U8 => "u8",
+            I8 => "i8",
+            U16 => "u16",
+            I16 => "i16",
+            U32 => "u32",
+            I32 => "i32",
+            F32 => "f32",
+            Bool => "bool",
+            String => "str",
+            Array => "arr",
+            U64 => "u64",
+            I64 => "i64",
+            F64 => "f64",
+        }
+    }
     /// Bytes of one fixed-size value; strings have at least 8 (their length).
     pub fn min_bytes(self) -> u64 {
         use ValueType::*;

@@ -265,7 +265,7 @@ How to fix: write the file uncompressed.
 Precedent: realizar treats such files as one compressed blob.");
 
 lint!(SIZE_MISMATCH, "APRL-F031", "container", Error, "a tensor's byte size does not match its dtype and dims",
-"What it catches: an APR index entry whose `size` is not what its dtype needs for its dims.
+"What it catches: an APR index entry whose `size` is not what its dtype needs for its dims, including 0 bytes for a tensor with elements (only the output matrix, `lm_head.weight`/`output.weight`, may be a 0-byte tied-embedding placeholder: APRL-M010).
 Why it matters: the tensor is truncated, padded wrongly, or labelled with the wrong dtype.
 How to fix: check the dtype label; if the dtype is right, the converter wrote the wrong number of bytes.
 Precedent: aprender PR #1601 (BF16 bytes labelled F16), quantizers that padded blocks across rows.");
@@ -288,7 +288,7 @@ lint!(
     "container",
     Warning,
     "APR padding bytes are not zero",
-    "What it catches: non-zero bytes in the padding after metadata, index, or between tensors.
+    "What it catches: non-zero bytes in the padding after the metadata, or after a tensor's data up to the next 64-byte boundary (including a file that ends inside its last tensor's padding).
 Why it matters: harmless to loaders but a sign of a corrupt or overwritten file.
 How to fix: re-convert.
 Precedent: —"

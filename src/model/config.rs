@@ -4,7 +4,7 @@
 
 use crate::diag::Span;
 use crate::format::Container;
-use crate::format::gguf::Value;
+use crate::format::gguf::{MetaKv, Value, ValueType};
 use crate::model::TensorView;
 
 /// Rotary embedding pairing.
@@ -164,6 +164,22 @@ pub struct Config {
     pub problems: Vec<(String, String, Option<Span>)>,
 }
 
+/// A GGUF hyperparameter of a type llama.cpp refuses. llama.cpp reads every integer
+/// hyperparameter as `uint32_t` and every float one as `float` (`llama_model_loader::get_key`);
+/// `GGUFMeta::GKV::get_kv` throws for any other GGUF type, naming both types as ggml does.
+fn llama_type_problem(kv: &MetaKv, want: ValueType) -> (String, String, Option<Span>) {
+    let (found, want) = (kv.value.value_type().ggml_name(), want.ggml_name());
+    (
+        kv.key.clone(),
+        format!(
+            "GGUF type {found}, but llama.cpp reads this key as {want} and refuses the file \
+             (\"key {key} has wrong type {found} but expected type {want}\"); write it as {want}",
+            key = kv.key
+        ),
+        Some(kv.span),
+    )
+}
+
 /// APR typed keys and the aliases realizar accepts (apr-v2.md, "Metadata").
 pub const APR_ALIASES: &[(&str, &[&str])] = &[
     ("hidden_size", &["hidden_dim", "d_model", "n_embd"]),
@@ -195,15 +211,26 @@ impl Config {
                     })
                 });
                 let a = arch.as_ref().map(|v| v.value.clone()).unwrap_or_default();
-                let int = |cfg: &mut Config, suffix: &str| -> Option<ConfigValue<u64>> {
+                // `llama_reads`: llama.cpp reads the key for this file, as `uint32_t`. A value of
+                // another integer type is kept (the other checks see what the file says) and its
+                // type reported.
+                let int = |cfg: &mut Config,
+                           suffix: &str,
+                           llama_reads: bool|
+                 -> Option<ConfigValue<u64>> {
                     let key = format!("{a}.{suffix}");
                     let kv = g.get(&key)?;
                     match kv.value.as_int() {
-                        Some(v) if v >= 0 && v <= u64::MAX as i128 => Some(ConfigValue {
-                            value: v as u64,
-                            key,
-                            span: Some(kv.span),
-                        }),
+                        Some(v) if v >= 0 && v <= u64::MAX as i128 => {
+                            if llama_reads && kv.value.value_type() != ValueType::U32 {
+                                cfg.problems.push(llama_type_problem(kv, ValueType::U32));
+                            }
+                            Some(ConfigValue {
+                                value: v as u64,
+                                key,
+                                span: Some(kv.span),
+                            })
+                        }
                         _ => {
                             cfg.problems.push((
                                 key,
@@ -217,6 +244,7 @@ impl Config {
                         }
                     }
                 };
+                // Every float hyperparameter is read as `float` (f32).
                 let float = |cfg: &mut Config, suffix: &str| -> Option<ConfigValue<f64>> {
                     let key = format!("{a}.{suffix}");
                     let kv = g.get(&key)?;
@@ -226,11 +254,14 @@ impl Config {
                             key,
                             span: Some(kv.span),
                         }),
-                        Value::F64(v) => Some(ConfigValue {
-                            value: v,
-                            key,
-                            span: Some(kv.span),
-                        }),
+                        Value::F64(v) => {
+                            cfg.problems.push(llama_type_problem(kv, ValueType::F32));
+                            Some(ConfigValue {
+                                value: v,
+                                key,
+                                span: Some(kv.span),
+                            })
+                        }
                         ref v => {
                             cfg.problems.push((
                                 key,
@@ -241,24 +272,31 @@ impl Config {
                         }
                     }
                 };
-                cfg.hidden = int(&mut cfg, "embedding_length");
-                cfg.layers = int(&mut cfg, "block_count");
-                cfg.heads = int(&mut cfg, "attention.head_count");
-                cfg.kv_heads = int(&mut cfg, "attention.head_count_kv");
-                cfg.head_dim = int(&mut cfg, "attention.key_length");
-                cfg.ffn = int(&mut cfg, "feed_forward_length");
-                cfg.context_length = int(&mut cfg, "context_length");
-                cfg.vocab = int(&mut cfg, "vocab_size");
+                // `<arch>.vocab_size` is read only by llama.cpp's llama and deepseek2 loaders
+                // (`models/llama.cpp`, `models/deepseek2.cpp`) and for a vocabulary of type
+                // `none` (`llama-vocab.cpp`); other architectures count the token list.
+                let vocab_read = matches!(a.as_str(), "llama" | "deepseek2")
+                    || g.get("tokenizer.ggml.model")
+                        .and_then(|kv| kv.value.as_str())
+                        == Some("none");
+                cfg.hidden = int(&mut cfg, "embedding_length", true);
+                cfg.layers = int(&mut cfg, "block_count", true);
+                cfg.heads = int(&mut cfg, "attention.head_count", true);
+                cfg.kv_heads = int(&mut cfg, "attention.head_count_kv", true);
+                cfg.head_dim = int(&mut cfg, "attention.key_length", true);
+                cfg.ffn = int(&mut cfg, "feed_forward_length", true);
+                cfg.context_length = int(&mut cfg, "context_length", true);
+                cfg.vocab = int(&mut cfg, "vocab_size", vocab_read);
                 cfg.rope_theta = float(&mut cfg, "rope.freq_base");
                 cfg.rms_eps = float(&mut cfg, "attention.layer_norm_rms_epsilon");
-                cfg.rope_dims = int(&mut cfg, "rope.dimension_count");
-                cfg.value_dim = int(&mut cfg, "attention.value_length");
+                cfg.rope_dims = int(&mut cfg, "rope.dimension_count", true);
+                cfg.value_dim = int(&mut cfg, "attention.value_length", true);
                 // llama.cpp: type defaults to "linear", factor from `rope.scaling.factor` else the
                 // old `rope.scale_linear` (0 = none), original context defaults to the context.
                 let kind_kv = g.get(&format!("{a}.rope.scaling.type"));
                 let factor = float(&mut cfg, "rope.scaling.factor")
                     .or_else(|| float(&mut cfg, "rope.scale_linear"));
-                let orig = int(&mut cfg, "rope.scaling.original_context_length");
+                let orig = int(&mut cfg, "rope.scaling.original_context_length", true);
                 let attn = float(&mut cfg, "rope.scaling.attn_factor");
                 if kind_kv.is_some() || factor.is_some() || orig.is_some() || attn.is_some() {
                     let kind = match kind_kv.map(|kv| (kv, kv.value.as_str())) {
@@ -534,5 +572,83 @@ impl Config {
 
     pub fn arch(&self) -> Option<&str> {
         self.architecture.as_ref().map(|v| v.value.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::format::Source;
+    use crate::format::writer::generate::{Shape, gguf_model};
+    use crate::format::writer::gguf::MetaValue;
+    use crate::model::ModelView;
+    use crate::quant::DType;
+
+    fn config_with(arch: &'static str, key: &str, v: MetaValue) -> super::Config {
+        let shape = Shape {
+            arch,
+            hidden: 32,
+            layers: 1,
+            heads: 4,
+            kv_heads: 2,
+            ffn: 64,
+            vocab: 300,
+            tied: false,
+        };
+        let mut w = gguf_model(&shape, DType::F32, 1);
+        let key = format!("{arch}.{key}");
+        match w.metadata.iter_mut().find(|(k, _)| *k == key) {
+            Some(e) => e.1 = v,
+            None => w.metadata.push((key, v)),
+        }
+        let view = ModelView::from_source(Source::from_vec(w.to_bytes(), "m.gguf")).expect("reads");
+        view.config
+    }
+
+    /// llama.cpp reads integer hyperparameters as u32 and float ones as f32, and refuses a file
+    /// with any other type: the problem names the key, its type and the type llama.cpp needs,
+    /// and the value is still read.
+    #[test]
+    fn hyperparameters_of_a_type_llama_cpp_refuses_are_problems() {
+        let c = config_with("qwen2", "block_count", MetaValue::U64(1));
+        assert_eq!(c.layers.as_ref().map(|v| v.value), Some(1));
+        let [(key, problem, span)] = &c.problems[..] else {
+            panic!("{:?}", c.problems)
+        };
+        assert_eq!(key, "qwen2.block_count");
+        assert!(span.is_some());
+        assert!(
+            problem.contains("GGUF type u64")
+                && problem
+                    .contains("key qwen2.block_count has wrong type u64 but expected type u32"),
+            "{problem}"
+        );
+        for (key, v) in [
+            ("context_length", MetaValue::U64(32768)),
+            ("embedding_length", MetaValue::I32(32)),
+            ("attention.head_count", MetaValue::U16(4)),
+            ("rope.freq_base", MetaValue::F64(10000.0)),
+            ("attention.layer_norm_rms_epsilon", MetaValue::F64(1e-6)),
+        ] {
+            let c = config_with("qwen2", key, v);
+            assert_eq!(c.problems.len(), 1, "{key}: {:?}", c.problems);
+            assert!(c.problems[0].1.contains("wrong type"), "{:?}", c.problems);
+        }
+        // The types llama.cpp reads are clean.
+        assert!(
+            config_with("qwen2", "block_count", MetaValue::U32(1))
+                .problems
+                .is_empty()
+        );
+        assert!(
+            config_with("qwen2", "rope.freq_base", MetaValue::F32(1e4))
+                .problems
+                .is_empty()
+        );
+        // `vocab_size` is read (as u32) by llama.cpp's llama loader only.
+        let c = config_with("llama", "vocab_size", MetaValue::U64(300));
+        assert_eq!(c.problems.len(), 1, "{:?}", c.problems);
+        let c = config_with("qwen2", "vocab_size", MetaValue::U64(300));
+        assert!(c.problems.is_empty(), "{:?}", c.problems);
+        assert_eq!(c.vocab.map(|v| v.value), Some(300));
     }
 }
