@@ -11,7 +11,7 @@ use miette::{
 
 use crate::diag::{Finding, Severity};
 use crate::format::Source;
-use crate::pipeline::{Outcome, Verdict};
+use crate::pipeline::Outcome;
 
 struct Shown<'a> {
     f: &'a Finding,
@@ -128,15 +128,19 @@ pub fn render(o: &Outcome, sources: &[Source], color: bool, verbose: bool) -> St
     if let Some(r) = crate::report::rosetta::recommendation(o) {
         let _ = writeln!(s, "{r}");
     }
+    if let Some(c) = &o.config {
+        let _ = writeln!(s, "config: {}", c.describe());
+    }
+    s.push_str(&summary_line(o, verbose));
+    s
+}
+
+/// The one verdict line (the line `-q` keeps): `PASS: 0 error(s), …`, its word from `Verdict::word`.
+pub fn summary_line(o: &Outcome, verbose: bool) -> String {
     let infos = o.count(Severity::Info);
-    let verdict = match o.verdict {
-        Verdict::Pass => "PASS",
-        Verdict::Fail => "FAIL",
-        Verdict::Inconclusive => "INCONCLUSIVE",
-    };
-    let _ = writeln!(
-        s,
-        "{verdict}: {} error(s), {} warning(s), {} info(s){}; {} tensors compared in {} ms",
+    format!(
+        "{}: {} error(s), {} warning(s), {} info(s){}; {} tensors compared in {} ms\n",
+        o.verdict.word(),
         o.count(Severity::Error),
         o.count(Severity::Warning),
         infos,
@@ -147,6 +151,34 @@ pub fn render(o: &Outcome, sources: &[Source], color: bool, verbose: bool) -> St
         },
         o.tensors_compared,
         o.elapsed_ms
-    );
+    )
+}
+
+/// A fatal error (exit 2) for stderr: the code, `file: message (at byte offset …)`, the help.
+pub fn render_error(f: &Finding, color: bool) -> String {
+    let theme = if color {
+        GraphicalTheme::unicode()
+    } else {
+        GraphicalTheme::unicode_nocolor()
+    };
+    let handler = GraphicalReportHandler::new_themed(theme).with_width(110);
+    let mut message = match &f.file {
+        Some(p) => format!("{p}: {}", f.message),
+        None => f.message.clone(),
+    };
+    if let Some(off) = f.byte_offset() {
+        let _ = write!(message, " (at byte offset {off} = {off:#x})");
+    }
+    let shown_f = Finding {
+        message,
+        ..f.clone()
+    };
+    let shown = Shown {
+        f: &shown_f,
+        src: None,
+        label: None,
+    };
+    let mut s = String::new();
+    let _ = handler.render_report(&mut s, &shown);
     s
 }
