@@ -787,6 +787,7 @@ fn load_pair(
     Ok(pipeline::order_pair(a, load(against, rules, ctx)?))
 }
 
+/// `APR_LINT_NO_TIMINGS` set: every report shows 0 ms (deterministic output for tests and diffs).
 fn timings() -> bool {
     std::env::var_os("APR_LINT_NO_TIMINGS").is_none()
 }
@@ -819,7 +820,10 @@ fn run(cmd: Cmd, ctx: &mut Ctx) -> Result<u8, Fatal> {
             let views: Vec<&ModelView> = std::iter::once(&a).chain(b.as_ref()).collect();
             check_tokens(&tokens, &views)?;
             opts.tokens = tokens;
-            let outcome = pipeline::lint(&a, b.as_ref(), &opts);
+            let mut outcome = pipeline::lint(&a, b.as_ref(), &opts);
+            if !timings() {
+                outcome.elapsed_ms = 0;
+            }
             let sources: Vec<_> = views.iter().map(|v| v.source().clone()).collect();
             match ctx.format {
                 OutFormat::Json => emit_json(&report::json::outcome(&outcome, timings()))?,
@@ -860,6 +864,9 @@ fn run(cmd: Cmd, ctx: &mut Ctx) -> Result<u8, Fatal> {
             let mut r =
                 pipeline::rosetta(&va, &vb, &opts, teacher_forced, save_activations.as_deref());
             r.assert_match = assert_match;
+            if !timings() {
+                r.lint.elapsed_ms = 0;
+            }
             let verdict = r.verdict();
             match ctx.format {
                 OutFormat::Json => emit_json(&report::rosetta::trace_json(&r, timings()))?,

@@ -553,6 +553,12 @@ fn options_before_or_after_the_command_and_typos() {
     // Main job with options first.
     let r = run(&["--format", "json", g]);
     assert!(json(&r)["summary"]["verdict"].is_string());
+    // A usage error clap finds is reported in the format asked for, too.
+    let r = run(&["--format", "json", g, "--no-such-option"]);
+    assert_eq!(r.code, 2);
+    let doc = json(&r);
+    assert_eq!(doc["summary"]["verdict"], "error");
+    assert_eq!(doc["findings"][0]["code"], "APRL-T008");
     // A typo of a command: the nearest command, not "cannot read".
     let r = run(&["rosseta", g, g]);
     assert_eq!(r.code, 2);

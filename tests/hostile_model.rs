@@ -523,7 +523,7 @@ fn run(gguf_bytes: Vec<u8>, apr_edit: Option<&AprEdit>) -> Result<(Found, Verdic
     let o = pipeline::lint(&va, Some(&vg), &opts);
     let _ = report::human::render(&o, &sources, false, true);
     let _ = report::json::outcome(&o, false);
-    let _ = report::sarif::outcome(&o);
+    common::sarif::valid(&report::sarif::outcome(&o));
     let _ = report::github::outcome(&o);
     for v in [&va, &vg] {
         let r = apr_lint::rules::Resolved::new(v, &opts.rules);
