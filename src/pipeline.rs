@@ -475,12 +475,18 @@ impl RosettaOutcome {
             .as_ref()
             .is_ok_and(|t| t.first_divergence.is_some())
     }
+    /// The two inputs are one file or byte-identical (an `APRL-T009` finding that was not allowed).
+    pub fn same_input(&self) -> bool {
+        self.lint.findings.iter().any(|f| f.code == SAME_INPUT.code)
+    }
     /// The one verdict of `rosetta` (JSON, the human summary line and the exit code all use it).
     pub fn verdict(&self) -> Verdict {
         use crate::numeric::trace::TraceError;
         match &self.trace {
             Err(TraceError::Write(_)) => Verdict::Error,
             Err(TraceError::Inconclusive(_)) => Verdict::Inconclusive,
+            // A file traced against itself (or its copy) proves nothing.
+            Ok(_) if self.same_input() => Verdict::Inconclusive,
             Ok(_) if self.diverged() && self.assert_match => Verdict::Fail,
             Ok(_) => Verdict::Pass,
         }

@@ -119,7 +119,7 @@ fn fatal_cases(dir: &Path) -> Vec<(Vec<String>, &'static str)> {
     let st = |p: &Path| p.to_str().unwrap().to_string();
     vec![
         (vec![st(&trunc)], "APRL-F017"),
-        (vec![st(&lfs)], ""),
+        (vec![st(&lfs)], "APRL-F004"),
         (vec![st(&dir.join("missing.apr"))], "APRL-F001"),
         (vec![st(&gguf), "--rules".into(), st(&rules)], "APRL-R001"),
         (vec![st(&gguf), "--config".into(), st(&cfg)], "APRL-R001"),
@@ -146,9 +146,7 @@ fn fatal_error_uses_the_one_envelope_in_every_format() {
         let f = &doc["findings"][0];
         assert_eq!(f["severity"], "error");
         assert!(f["code"].as_str().unwrap().starts_with("APRL-"), "{f}");
-        if !code.is_empty() {
-            assert_eq!(f["code"], code, "{args:?}");
-        }
+        assert_eq!(f["code"], code, "{args:?}");
         assert!(f["class"].is_string());
         assert_eq!(doc["summary"]["errors"], 1);
         let the_code = f["code"].as_str().unwrap().to_string();
@@ -244,6 +242,12 @@ fn rosetta_verdict_json_human_and_exit_code_agree() {
     let r = run(&["rosetta", s(&p.good), s(&p.gguf), "--format", "json"]);
     assert_eq!(r.code, 0);
     assert_eq!(json(&r)["summary"]["verdict"], "pass");
+    let r = run(&["rosetta", s(&p.good), s(&p.gguf), "--format", "sarif"]);
+    assert_eq!(r.code, 0);
+    assert_eq!(
+        sarif::parse(&r.out)["runs"][0]["invocations"][0]["exitCode"],
+        0
+    );
     let r = run(&["rosetta", s(&p.good), s(&p.gguf)]);
     assert_eq!(r.code, 0);
     assert!(
@@ -313,6 +317,15 @@ fn a_pair_of_one_file_is_not_a_pass() {
         let doc = json(&r);
         assert_eq!(doc["summary"]["verdict"], "inconclusive");
         assert!(codes(&doc).contains(&"APRL-T009".to_string()));
+        let r = run(&["rosetta", s(&p.gguf), s(&other), "--format", "json"]);
+        assert_eq!(r.code, 3, "{}", r.out);
+        assert_eq!(json(&r)["summary"]["verdict"], "inconclusive");
+        let r = run(&["rosetta", s(&p.gguf), s(&other), "-q"]);
+        assert!(
+            r.out.starts_with("INCONCLUSIVE:") && r.out.contains("APRL-T009"),
+            "{}",
+            r.out
+        );
         let r = run(&[s(&p.gguf), "--against", s(&other)]);
         assert!(
             r.out.contains("APRL-T009") && r.out.contains("nothing was really"),

@@ -252,6 +252,9 @@ pub fn verdict_line(r: &crate::pipeline::RosettaOutcome) -> String {
         Err(crate::numeric::trace::TraceError::Inconclusive(e)) => {
             format!("the trace could not run: {e}")
         }
+        Ok(_) if r.same_input() => {
+            "the two inputs are the same file or byte-identical (APRL-T009): nothing was really compared".to_string()
+        }
         Ok(t) => match &t.first_divergence {
             None => format!("no divergence in {} stages", t.stages.len()),
             Some(d) => {
