@@ -7,12 +7,13 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use apr_lint::check;
+use apr_lint::config;
 use apr_lint::diag::{Finding, Lint, Severity};
 use apr_lint::format::{Format, npy};
 use apr_lint::model::ModelView;
 use apr_lint::pipeline::{
     self, BAD_USAGE, CANNOT_DECODE, CANNOT_WRITE, ConfigInfo, NO_SUCH_TENSOR, OUTPUT_IS_INPUT,
-    Options, Outcome, Override, UNKNOWN_CODE,
+    Options, Outcome, UNKNOWN_CODE,
 };
 use apr_lint::registry;
 use apr_lint::report;
@@ -550,89 +551,13 @@ fn report_fatal(f: &Finding, ctx: &Ctx) -> u8 {
     o.verdict.exit_code()
 }
 
-/// Settings from `apr-lint.toml`: `deny/warn/allow = ["CODE", …]`, `rules = "DIR"`.
-#[derive(serde::Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct ConfigFile {
-    rules: Option<PathBuf>,
-    #[serde(default)]
-    deny: Vec<toml::Spanned<String>>,
-    #[serde(default)]
-    warn: Vec<toml::Spanned<String>>,
-    #[serde(default)]
-    allow: Vec<toml::Spanned<String>>,
-}
-
-/// A path as the user would type it: `./apr-lint.toml` when under the current directory.
-fn shown_path(p: &Path) -> String {
-    if let Ok(cwd) = std::env::current_dir()
-        && let Ok(rel) = p.strip_prefix(&cwd)
-    {
-        return format!("./{}", rel.display());
-    }
-    p.display().to_string()
-}
-
-fn find_config(explicit: &Option<PathBuf>) -> Result<Option<(PathBuf, String, ConfigFile)>, Fatal> {
-    let path = match explicit {
-        Some(p) => Some(p.clone()),
-        None => {
-            let mut dir = std::env::current_dir().ok();
-            let mut found = None;
-            while let Some(d) = dir {
-                let c = d.join("apr-lint.toml");
-                if c.is_file() {
-                    found = Some(c);
-                    break;
-                }
-                dir = d.parent().map(Path::to_path_buf);
-            }
-            found
-        }
-    };
-    let Some(p) = path else { return Ok(None) };
-    let config_error = |msg: String| {
-        Box::new(
-            Finding::new(&apr_lint::rules::lints::SYNTAX, msg)
-                .severity(Severity::Error)
-                .file(&p),
-        )
-    };
-    let text = std::fs::read_to_string(&p)
-        .map_err(|e| config_error(format!("cannot read config {}: {e}", p.display())))?;
-    let cfg: ConfigFile = toml::from_str(&text)
-        .map_err(|e| config_error(format!("config {}: {}", p.display(), e.message())))?;
-    Ok(Some((p, text, cfg)))
-}
-
-/// `-D/-W/-A` and the config's lists: every word must be a registered code or class.
-fn check_override(word: &str, origin: &str) -> Result<(), Fatal> {
-    if registry::is_code_or_class(word) {
-        return Ok(());
-    }
-    let near = registry::suggest(word);
-    Err(fatal(
-        &UNKNOWN_CODE,
-        format!(
-            "{origin}: `{word}` is not an apr-lint code or class{}",
-            if near.is_empty() {
-                "; `apr-lint rules` lists them".to_string()
-            } else {
-                format!("; did you mean {}?", near.join(", "))
-            }
-        ),
-    ))
-}
-
 fn options(rule_opts: &RuleOpts, findings: &FindingOpts, ctx: &mut Ctx) -> Result<Options, Fatal> {
-    let cfg = find_config(&rule_opts.config)?;
-    let rules_dir = rule_opts.rules.clone().or_else(|| {
-        cfg.as_ref().and_then(|(p, _, c)| {
-            c.rules
-                .as_ref()
-                .map(|r| p.parent().unwrap_or(Path::new(".")).join(r))
-        })
-    });
+    let cfg = config::find(rule_opts.config.as_deref())?;
+    ctx.config = cfg.as_ref().map(|c| c.info.clone());
+    let rules_dir = rule_opts
+        .rules
+        .clone()
+        .or_else(|| cfg.as_ref().and_then(|c| c.rules.clone()));
     let rules = match rules_dir {
         None => RuleSet::builtin(),
         Some(d) => RuleSet::from_dir(&d).map_err(|errs| {
@@ -652,47 +577,16 @@ fn options(rule_opts: &RuleOpts, findings: &FindingOpts, ctx: &mut Ctx) -> Resul
             Box::new(f)
         })?,
     };
-    let mut overrides = Vec::new();
-    let mut origins = Vec::new();
-    if let Some((p, text, c)) = &cfg {
-        let shown = shown_path(p);
-        for (list, key, o) in [
-            (&c.deny, "deny", Override::Deny),
-            (&c.warn, "warn", Override::Warn),
-            (&c.allow, "allow", Override::Allow),
-        ] {
-            for w in list {
-                let line = text[..w.span().start.min(text.len())].matches('\n').count() + 1;
-                let origin = format!("{shown} line {line} (`{key}` \"{}\")", w.get_ref());
-                check_override(w.get_ref(), &origin)?;
-                overrides.push((w.get_ref().clone(), o));
-                origins.push(origin);
-            }
-        }
-        let info = ConfigInfo {
-            path: shown,
-            deny: c.deny.len(),
-            warn: c.warn.len(),
-            allow: c.allow.len(),
-        };
-        ctx.config = Some(info);
-    }
-    for (list, flag, o) in [
-        (&findings.deny, "-D", Override::Deny),
-        (&findings.warn, "-W", Override::Warn),
-        (&findings.allow, "-A", Override::Allow),
-    ] {
-        for w in list {
-            let origin = format!("{flag} {w}");
-            check_override(w, &origin)?;
-            overrides.push((w.clone(), o));
-            origins.push(origin);
-        }
-    }
+    let (overrides, override_origins) = config::overrides(
+        cfg.as_ref(),
+        &findings.deny,
+        &findings.warn,
+        &findings.allow,
+    )?;
     Ok(Options {
         rules,
         overrides,
-        override_origins: origins,
+        override_origins,
         config: ctx.config.clone(),
         ..Options::default()
     })
@@ -961,29 +855,6 @@ fn same_file(a: &Path, b: &Path) -> bool {
     }
 }
 
-/// The same tensor's name in the other naming scheme (GGUF ↔ APR), from the rule set's role
-/// templates: `blk.0.attn_q.weight` → `model.layers.0.self_attn.q_proj.weight`.
-fn other_scheme_names(rules: &RuleSet, name: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    for a in &rules.archs {
-        for r in &a.roles {
-            for (from, to) in [(&r.gguf, &r.apr), (&r.apr, &r.gguf)] {
-                for t in from {
-                    if let Some(layer) = t.matches(name) {
-                        for u in to {
-                            let n = u.instantiate(layer);
-                            if !out.contains(&n) {
-                                out.push(n);
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
-    out
-}
-
 fn dump(
     v: &ModelView,
     file: &Path,
@@ -1000,7 +871,8 @@ fn dump(
         ));
     }
     let Some(t) = v.tensor(tensor) else {
-        let other: Vec<String> = other_scheme_names(rules, tensor)
+        let other: Vec<String> = rules
+            .other_scheme_names(tensor)
             .into_iter()
             .filter(|n| v.tensor(n).is_some())
             .collect();

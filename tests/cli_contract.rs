@@ -396,6 +396,18 @@ fn an_allowed_divergence_says_so_and_by_what() {
     let r = run(&args);
     assert_eq!(r.code, 0);
     assert!(r.out.contains("by -A APRL-N020"), "{}", r.out);
+    // Demoted to warnings (-W): no FAILED above the PASS either.
+    let mut args = vec![s(&theta), "--against", s(&p.gguf)];
+    for c in &found {
+        args.extend(["-W", c.as_str()]);
+    }
+    let r = run(&args);
+    assert_eq!(r.code, 0);
+    assert!(
+        !r.out.contains("[ROSETTA] FAILED") && r.out.contains("DIVERGED (warning)"),
+        "{}",
+        r.out
+    );
 }
 
 #[test]

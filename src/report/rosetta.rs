@@ -87,6 +87,13 @@ pub fn render(o: &Outcome) -> String {
                         "[ROSETTA] DIVERGED (allowed): first divergence at {at}; {note}"
                     );
                 }
+                // No error left (e.g. `-W` made the probe's finding a warning): not a failure.
+                None if o.count(Severity::Error) == 0 => {
+                    let _ = writeln!(
+                        s,
+                        "[ROSETTA] DIVERGED (warning): first divergence at {at}; no error was reported for it"
+                    );
+                }
                 None => {
                     let _ = writeln!(s, "[ROSETTA] FAILED: first divergence at {at}");
                 }
