@@ -751,3 +751,75 @@ fn every_code_in_the_source_is_registered() {
         assert_eq!(r.code, 0, "{c}: {}", r.err);
     }
 }
+
+/// For every kind of ending, the exit code, JSON `summary.verdict`, the human summary word and SARIF's
+/// `exitCode` are one value.
+#[test]
+fn the_verdict_agrees_in_every_format() {
+    let p = pair();
+    let theta = theta_apr(p.dir.path());
+    let mut w = clean_apr(G, Flavour::Aprender);
+    w.metadata
+        .iter_mut()
+        .filter(|(k, _)| k == "architecture")
+        .for_each(|e| e.1 = serde_json::json!("rwkv"));
+    let unknown = p.dir.path().join("unk.apr");
+    w.write(&unknown).unwrap();
+    let bytes = std::fs::read(&p.gguf).unwrap();
+    let trunc = p.dir.path().join("t.gguf");
+    std::fs::write(&trunc, &bytes[..bytes.len() / 3]).unwrap();
+    let word = |code: i32| match code {
+        0 => "pass",
+        1 => "fail",
+        2 => "error",
+        3 => "inconclusive",
+        _ => panic!("exit {code}"),
+    };
+    let cases: Vec<Vec<&str>> = vec![
+        vec![s(&p.good), "--against", s(&p.gguf)],
+        vec![s(&theta), "--against", s(&p.gguf)],
+        vec![s(&unknown)],
+        vec![s(&p.gguf), "--against", s(&p.gguf)],
+        vec![s(&trunc), "--against", s(&p.gguf)],
+        vec!["rosetta", s(&p.good), s(&p.gguf)],
+        vec!["rosetta", s(&theta), s(&p.gguf), "--assert-match"],
+        vec!["rosetta", s(&theta), s(&p.gguf)],
+        vec!["rosetta", s(&p.good), s(&p.gguf), "--tokens", "9999"],
+    ];
+    let mut seen = std::collections::BTreeSet::new();
+    for args in cases {
+        let with = |f: &str| {
+            let mut a = args.clone();
+            a.extend(["--format", f]);
+            run(&a)
+        };
+        let human = run(&args);
+        let expect = word(human.code);
+        seen.insert(expect);
+        let text = if human.code == 2 {
+            &human.err
+        } else {
+            &human.out
+        };
+        if human.code != 2 {
+            let last = text.lines().last().unwrap_or("");
+            assert!(
+                last.starts_with(&format!("{}:", expect.to_uppercase())),
+                "{args:?}: exit {} but `{last}`",
+                human.code
+            );
+        }
+        let j = with("json");
+        assert_eq!(j.code, human.code, "{args:?}");
+        assert_eq!(json(&j)["summary"]["verdict"], expect, "{args:?}");
+        let sa = with("sarif");
+        assert_eq!(sa.code, human.code, "{args:?}");
+        assert_eq!(
+            sarif::parse(&sa.out)["runs"][0]["invocations"][0]["exitCode"],
+            human.code,
+            "{args:?}"
+        );
+        assert_eq!(with("github").code, human.code, "{args:?}");
+    }
+    assert_eq!(seen.len(), 4, "{seen:?}");
+}
