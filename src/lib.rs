@@ -14,6 +14,7 @@
 //! `diag` and `quant` are leaves every stage may use.
 
 pub mod check;
+pub mod config;
 pub mod diag;
 pub mod format;
 pub mod model;

@@ -1,78 +1,132 @@
-//! The `apr-lint` command line: clap args → pipeline → renderer → the one Outcome-to-exit-code match.
+//! The `apr-lint` command line: arguments → pipeline → renderer. Every ending goes through one of two
+//! doors: a `Verdict` (its exit code) or a fatal `Finding` reported in the requested format (exit 2).
 
+use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use apr_lint::diag::ReadError;
-use apr_lint::format::{Container, npy};
+use apr_lint::config;
+use apr_lint::diag::{Finding, Lint, Severity};
+use apr_lint::format::npy;
 use apr_lint::model::ModelView;
-use apr_lint::pipeline::{self, Options, Outcome, Override, Verdict};
+use apr_lint::pipeline::{
+    self, BAD_USAGE, CANNOT_DECODE, CANNOT_WRITE, ConfigInfo, NO_SUCH_TENSOR, OUTPUT_IS_INPUT,
+    Options, Outcome, UNKNOWN_CODE,
+};
+use apr_lint::registry;
 use apr_lint::report;
 use apr_lint::rules::{Resolved, RuleSet};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Parser)]
-#[command(name = "apr-lint", version, about = "Catch layout bugs between an .apr model and the .gguf it was converted from", long_about = None)]
+#[command(
+    name = "apr-lint",
+    version,
+    about = "Catch layout bugs between an .apr model and the .gguf it was converted from",
+    override_usage = "apr-lint [OPTIONS] <MODEL> --against <REFERENCE>   (the main job)\n       apr-lint [OPTIONS] <MODEL>\n       apr-lint [OPTIONS] <COMMAND> …",
+    after_help = "The main job is the default command: `apr-lint MODEL --against REFERENCE` is `apr-lint lint MODEL --against REFERENCE`.\nOptions may come before or after the command; `apr-lint help lint` lists the main job's options, `apr-lint help COMMAND` any command's.\nExit codes: 0 pass, 1 fail, 2 error (unreadable input, bad usage, unwritable output), 3 inconclusive."
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
 }
 
-#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq, Default)]
 enum OutFormat {
+    #[default]
     Human,
     Json,
     Sarif,
     Github,
 }
 
-#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
-enum LoadLog {
-    Summary,
-    Full,
+impl OutFormat {
+    fn parse(s: &str) -> Option<OutFormat> {
+        OutFormat::from_str(s, true).ok()
+    }
+    fn name(self) -> &'static str {
+        match self {
+            OutFormat::Human => "human",
+            OutFormat::Json => "json",
+            OutFormat::Sarif => "sarif",
+            OutFormat::Github => "github",
+        }
+    }
 }
 
-#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq, Default)]
 enum Color {
+    #[default]
     Auto,
     Always,
     Never,
 }
 
-#[derive(Args, Clone)]
-struct Common {
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = OutFormat::Human, global = true)]
+#[derive(Args, Clone, Default)]
+struct FormatOpt {
+    /// Output format (a fatal error is reported in it too).
+    #[arg(long, value_enum, default_value_t = OutFormat::Human)]
     format: OutFormat,
-    /// Config file (default: apr-lint.toml found upward from the current directory).
-    #[arg(long, global = true)]
-    config: Option<PathBuf>,
-    /// Rule files to use instead of the built-in set.
-    #[arg(long, global = true)]
-    rules: Option<PathBuf>,
-    /// Silence the [APR-LOAD] log and non-error output.
-    #[arg(short, long, global = true)]
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq, Default)]
+enum LoadLog {
+    // A summary line and the tensors that are not OK (doc comments here would switch clap's
+    // help to the long layout).
+    #[default]
+    Summary,
+    // Every tensor.
+    Full,
+}
+
+#[derive(Args, Clone, Default)]
+struct QuietOpt {
+    /// Silence the [APR-LOAD] log and the report's decoration; the verdict line stays.
+    #[arg(short, long)]
     quiet: bool,
-    /// Show info findings (and the full [APR-LOAD] log).
-    #[arg(short, long, global = true)]
-    verbose: bool,
     /// [APR-LOAD] log: a summary line and the tensors that are not OK, or every tensor.
-    #[arg(long, value_enum, default_value_t = LoadLog::Summary, global = true)]
+    #[arg(long, value_enum, default_value_t = LoadLog::Summary)]
     load_log: LoadLog,
-    #[arg(long, value_enum, default_value_t = Color::Auto, global = true)]
+}
+
+#[derive(Args, Clone, Default)]
+struct ColorOpt {
+    /// Colour on stderr and in the human report (NO_COLOR is honoured).
+    #[arg(long, value_enum, default_value_t = Color::Auto)]
     color: Color,
+}
+
+#[derive(Args, Clone, Default)]
+struct RuleOpts {
+    /// Config file (default: apr-lint.toml found upward from the current directory).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Directory of rule files to use instead of the built-in set.
+    #[arg(long)]
+    rules: Option<PathBuf>,
+}
+
+#[derive(Args, Clone, Default)]
+struct ReadOpts {
+    /// Verify the APR footer CRC of files above 32 MiB too (reads every byte).
+    #[arg(long)]
+    verify_footer: bool,
+}
+
+#[derive(Args, Clone, Default)]
+struct FindingOpts {
+    /// Show info findings and every stage.
+    #[arg(short, long)]
+    verbose: bool,
     /// Treat CODE (or class) as an error.
-    #[arg(short = 'D', value_name = "CODE", global = true)]
+    #[arg(short = 'D', value_name = "CODE")]
     deny: Vec<String>,
     /// Treat CODE (or class) as a warning.
-    #[arg(short = 'W', value_name = "CODE", global = true)]
+    #[arg(short = 'W', value_name = "CODE")]
     warn: Vec<String>,
-    /// Verify the APR footer CRC of files above 32 MiB too (reads every byte).
-    #[arg(long, global = true)]
-    verify_footer: bool,
     /// Drop findings of CODE (or class).
-    #[arg(short = 'A', value_name = "CODE", global = true)]
+    #[arg(short = 'A', value_name = "CODE")]
     allow: Vec<String>,
 }
 
@@ -80,230 +134,548 @@ struct Common {
 enum Cmd {
     /// Lint one file, or a pair (the main job; the default command).
     Lint {
+        /// The file under test (.apr or .gguf, recognised by its magic).
         model: PathBuf,
         /// The reference file (usually the GGUF the APR was converted from).
-        #[arg(long)]
+        #[arg(long, value_name = "REFERENCE")]
         against: Option<PathBuf>,
-        /// Prompt for the probe.
+        /// Prompt for the probe (must not be empty).
         #[arg(long, default_value = "2+2=")]
         prompt: String,
-        /// Token ids for the probe, instead of a prompt.
-        #[arg(long, value_delimiter = ',')]
+        /// Token ids for the probe, instead of a prompt (each below the vocabulary size).
+        #[arg(long, value_delimiter = ',', value_name = "ID,ID,…")]
         tokens: Option<Vec<u32>>,
-        /// Divergence threshold where both sides hold the same values.
-        #[arg(long, default_value_t = 1e-3)]
+        /// Divergence threshold where both sides hold the same values (finite, > 0).
+        #[arg(long, default_value_t = 1e-3, allow_negative_numbers = true)]
         threshold: f64,
+        /// Skip the probe (layer 0's embedding, Q, K, V on the prompt).
         #[arg(long)]
         no_probe: bool,
         #[command(flatten)]
-        common: Common,
+        format: FormatOpt,
+        #[command(flatten)]
+        quiet: QuietOpt,
+        #[command(flatten)]
+        findings: FindingOpts,
+        #[command(flatten)]
+        rules: RuleOpts,
+        #[command(flatten)]
+        read: ReadOpts,
+        #[command(flatten)]
+        color: ColorOpt,
     },
     /// Full per-layer differential trace of two files: the first divergence and its cause.
     Rosetta {
+        /// The file under test.
         a: PathBuf,
+        /// The reference file.
         b: PathBuf,
+        /// Prompt to trace (must not be empty).
         #[arg(long, default_value = "2+2=")]
         prompt: String,
-        #[arg(long, value_delimiter = ',')]
+        /// Token ids to trace, instead of a prompt (each below the vocabulary size).
+        #[arg(long, value_delimiter = ',', value_name = "ID,ID,…")]
         tokens: Option<Vec<u32>>,
-        /// Exit 1 on a divergence.
+        /// Exit 1 on a divergence (without it the trace reports and exits 0).
         #[arg(long)]
         assert_match: bool,
-        #[arg(long, default_value_t = 1e-3)]
+        /// Divergence threshold where both sides hold the same values (finite, > 0).
+        #[arg(long, default_value_t = 1e-3, allow_negative_numbers = true)]
         threshold: f64,
         /// Feed each layer of A the reference's input for that layer.
         #[arg(long)]
         teacher_forced: bool,
-        /// Write every compared stage of both sides as .npy.
-        #[arg(long)]
+        /// Write every compared stage of both sides as .npy into DIR.
+        #[arg(long, value_name = "DIR")]
         save_activations: Option<PathBuf>,
         #[command(flatten)]
-        common: Common,
+        format: FormatOpt,
+        #[command(flatten)]
+        quiet: QuietOpt,
+        #[command(flatten)]
+        findings: FindingOpts,
+        #[command(flatten)]
+        rules: RuleOpts,
+        #[command(flatten)]
+        read: ReadOpts,
+        #[command(flatten)]
+        color: ColorOpt,
     },
-    /// Header, metadata and tensor table of one file.
+    /// Header, metadata and tensor table of one file (human or json).
+    #[command(
+        mut_arg("verbose", |a| a.hide(true)),
+        mut_arg("deny", |a| a.hide(true)),
+        mut_arg("warn", |a| a.hide(true)),
+        mut_arg("allow", |a| a.hide(true))
+    )]
     Inspect {
+        /// The file to show.
         file: PathBuf,
         #[command(flatten)]
-        common: Common,
+        format: FormatOpt,
+        #[command(flatten)]
+        quiet: QuietOpt,
+        #[command(flatten)]
+        rules: RuleOpts,
+        #[command(flatten)]
+        read: ReadOpts,
+        #[command(flatten)]
+        color: ColorOpt,
+        #[command(flatten)]
+        findings: FindingOpts,
     },
     /// Write one tensor, dequantized to f32, as .npy (shape = canonical dims).
+    #[command(
+        mut_arg("format", |a| a.hide(true)),
+        mut_arg("verbose", |a| a.hide(true)),
+        mut_arg("deny", |a| a.hide(true)),
+        mut_arg("warn", |a| a.hide(true)),
+        mut_arg("allow", |a| a.hide(true))
+    )]
     Dump {
+        /// The file to read.
         file: PathBuf,
+        /// The tensor's name, as the file writes it.
         tensor: String,
-        #[arg(short, long)]
+        /// The .npy to write; `-` writes it to stdout.
+        #[arg(short, long, value_name = "OUT.npy")]
         output: PathBuf,
         #[command(flatten)]
-        common: Common,
+        format: FormatOpt,
+        #[command(flatten)]
+        findings: FindingOpts,
+        #[command(flatten)]
+        quiet: QuietOpt,
+        #[command(flatten)]
+        rules: RuleOpts,
+        #[command(flatten)]
+        read: ReadOpts,
+        #[command(flatten)]
+        color: ColorOpt,
     },
-    /// What a finding code means and how to fix it.
+    /// What a finding code means and how to fix it (human or json).
+    #[command(
+        mut_arg("quiet", |a| a.hide(true)),
+        mut_arg("load_log", |a| a.hide(true)),
+        mut_arg("config", |a| a.hide(true)),
+        mut_arg("rules", |a| a.hide(true)),
+        mut_arg("verify_footer", |a| a.hide(true)),
+        mut_arg("verbose", |a| a.hide(true)),
+        mut_arg("deny", |a| a.hide(true)),
+        mut_arg("warn", |a| a.hide(true)),
+        mut_arg("allow", |a| a.hide(true))
+    )]
     Explain {
+        /// A code (`APRL-L001`).
         code: String,
         #[command(flatten)]
-        common: Common,
+        format: FormatOpt,
+        #[command(flatten)]
+        color: ColorOpt,
+        #[command(flatten)]
+        quiet: QuietOpt,
+        #[command(flatten)]
+        rules: RuleOpts,
+        #[command(flatten)]
+        findings: FindingOpts,
+        #[command(flatten)]
+        read: ReadOpts,
     },
-    /// The rule set in force.
+    /// The rule set in force and every check (human or json).
+    #[command(
+        mut_arg("quiet", |a| a.hide(true)),
+        mut_arg("load_log", |a| a.hide(true)),
+        mut_arg("verify_footer", |a| a.hide(true)),
+        mut_arg("verbose", |a| a.hide(true)),
+        mut_arg("deny", |a| a.hide(true)),
+        mut_arg("warn", |a| a.hide(true)),
+        mut_arg("allow", |a| a.hide(true))
+    )]
     Rules {
+        /// Show only this architecture.
         #[arg(long)]
         arch: Option<String>,
         #[command(flatten)]
-        common: Common,
+        format: FormatOpt,
+        #[command(flatten)]
+        rules: RuleOpts,
+        #[command(flatten)]
+        color: ColorOpt,
+        #[command(flatten)]
+        quiet: QuietOpt,
+        #[command(flatten)]
+        findings: FindingOpts,
+        #[command(flatten)]
+        read: ReadOpts,
     },
 }
 
-/// Print to stdout; a closed pipe (`apr-lint … | head`) is not an error worth a panic.
-macro_rules! out {
-    ($($t:tt)*) => {{
-        let _ = std::io::stdout().lock().write_all(format!($($t)*).as_bytes());
-    }};
+/// The options every command's reporting needs, whatever subset the command accepts.
+#[derive(Clone, Default)]
+struct Ctx {
+    format: OutFormat,
+    quiet: bool,
+    color: Color,
+    verbose: bool,
+    load_log: LoadLog,
+    verify_footer: bool,
+    config: Option<ConfigInfo>,
 }
-macro_rules! outln {
-    ($($t:tt)*) => {{
-        let mut s = format!($($t)*);
-        s.push('\n');
-        let _ = std::io::stdout().lock().write_all(s.as_bytes());
-    }};
+
+impl Ctx {
+    fn color_on(&self) -> bool {
+        match self.color {
+            Color::Always => true,
+            Color::Never => false,
+            Color::Auto => {
+                std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal()
+            }
+        }
+    }
+}
+
+/// A fatal error: one coded finding, reported in the requested format, exit 2.
+type Fatal = Box<Finding>;
+
+fn fatal(lint: &'static Lint, message: impl Into<String>) -> Fatal {
+    Box::new(Finding::new(lint, message).severity(Severity::Error))
 }
 
 const SUBCOMMANDS: &[&str] = &[
-    "lint",
-    "rosetta",
-    "inspect",
-    "dump",
-    "explain",
-    "rules",
-    "help",
-    "-h",
-    "--help",
-    "-V",
-    "--version",
+    "lint", "rosetta", "inspect", "dump", "explain", "rules", "help",
 ];
+
+/// Options that take a value, so the word after them is not a positional argument.
+const VALUE_OPTS: &[&str] = &[
+    "--format",
+    "--config",
+    "--rules",
+    "--color",
+    "-D",
+    "-W",
+    "-A",
+    "--against",
+    "--prompt",
+    "--tokens",
+    "--threshold",
+    "-o",
+    "--output",
+    "--save-activations",
+    "--arch",
+];
+
+/// The `--format` asked for anywhere on the line (so a usage error is reported in it too).
+fn scan_format(args: &[OsString]) -> OutFormat {
+    let mut it = args.iter().skip(1).map(|a| a.to_string_lossy());
+    let mut found = OutFormat::Human;
+    while let Some(a) = it.next() {
+        if a == "--format" {
+            if let Some(v) = it.next().and_then(|v| OutFormat::parse(&v)) {
+                found = v;
+            }
+        } else if let Some(v) = a.strip_prefix("--format=").and_then(OutFormat::parse) {
+            found = v;
+        }
+    }
+    found
+}
+
+/// Put the command first: options given before it move after it (`apr-lint -q inspect F` is
+/// `apr-lint inspect -q F`), and a line without a command is the main job (`lint`). A first word that
+/// is no file but nearly a command's name is a typo, not a model path.
+fn normalize(mut args: Vec<OsString>) -> Result<Vec<OsString>, Fatal> {
+    let mut i = 1;
+    let mut first_positional = None;
+    while i < args.len() {
+        let a = args[i].to_string_lossy();
+        if a == "--" {
+            first_positional = (i + 1 < args.len()).then_some(i + 1);
+            break;
+        }
+        if a.starts_with('-') && a.len() > 1 {
+            i += if VALUE_OPTS.contains(&a.as_ref()) {
+                2
+            } else {
+                1
+            };
+            continue;
+        }
+        first_positional = Some(i);
+        break;
+    }
+    let Some(p) = first_positional else {
+        return Ok(args);
+    };
+    let word = args[p].to_string_lossy().into_owned();
+    if SUBCOMMANDS.contains(&word.as_str()) {
+        let cmd = args.remove(p);
+        args.insert(1, cmd);
+        return Ok(args);
+    }
+    if !Path::new(&word).exists() && !word.contains(['/', '\\', '.']) {
+        let mut near: Vec<(usize, &str)> = SUBCOMMANDS
+            .iter()
+            .map(|s| (registry::edit_distance(&word.to_ascii_lowercase(), s), *s))
+            .collect();
+        near.sort();
+        if let Some((d, s)) = near.first()
+            && *d <= 2
+        {
+            return Err(fatal(
+                &BAD_USAGE,
+                format!(
+                    "`{word}` is not a command (and no such file); did you mean `apr-lint {s}`?"
+                ),
+            ));
+        }
+    }
+    args.insert(1, "lint".into());
+    Ok(args)
+}
 
 fn main() -> ExitCode {
     // A mapped input that shrinks under us raises SIGBUS: exit 2 with a code, not a crash.
     #[cfg(unix)]
     apr_lint::format::source::install_sigbus_guard();
-    let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    // `apr-lint model.apr --against x.gguf`: the main job is the default subcommand.
-    if args.len() > 1 && !SUBCOMMANDS.iter().any(|s| args[1] == *s) {
-        args.insert(1, "lint".into());
-    }
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let early = Ctx {
+        format: scan_format(&args),
+        ..Ctx::default()
+    };
+    let args = match normalize(args) {
+        Ok(a) => a,
+        Err(f) => return ExitCode::from(report_fatal(&f, &early)),
+    };
     let cli = match Cli::try_parse_from(args) {
         Ok(c) => c,
-        Err(e) => {
+        Err(e) if !e.use_stderr() => {
             let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+            return ExitCode::SUCCESS;
         }
-    };
-    match run(cli) {
-        Ok(code) => ExitCode::from(code),
-        Err(msg) => {
-            eprintln!("{msg}");
-            ExitCode::from(2)
-        }
-    }
-}
-
-fn color_on(c: Color) -> bool {
-    match c {
-        Color::Always => true,
-        Color::Never => false,
-        Color::Auto => std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal(),
-    }
-}
-
-fn report_read_error(e: &ReadError, common: &Common) -> u8 {
-    if common.format == OutFormat::Json {
-        let doc = serde_json::json!({"schema_version": 1, "tool": {"name": "apr-lint", "version": env!("CARGO_PKG_VERSION")},
-            "error": report::json::finding(&e.to_finding())});
-        outln!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
-    }
-    let handler = miette::GraphicalReportHandler::new_themed(if color_on(common.color) {
-        miette::GraphicalTheme::unicode()
-    } else {
-        miette::GraphicalTheme::unicode_nocolor()
-    });
-    let mut s = String::new();
-    let _ = handler.render_report(&mut s, e);
-    eprint!("{s}");
-    2
-}
-
-/// Settings from `apr-lint.toml`: `[lint] deny/warn/allow = ["CODE", …]`, `rules = "DIR"`.
-#[derive(serde::Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct ConfigFile {
-    rules: Option<PathBuf>,
-    #[serde(default)]
-    deny: Vec<String>,
-    #[serde(default)]
-    warn: Vec<String>,
-    #[serde(default)]
-    allow: Vec<String>,
-}
-
-fn find_config(explicit: &Option<PathBuf>) -> Result<Option<(PathBuf, ConfigFile)>, String> {
-    let path = match explicit {
-        Some(p) => Some(p.clone()),
-        None => {
-            let mut dir = std::env::current_dir().ok();
-            let mut found = None;
-            while let Some(d) = dir {
-                let c = d.join("apr-lint.toml");
-                if c.is_file() {
-                    found = Some(c);
-                    break;
-                }
-                dir = d.parent().map(Path::to_path_buf);
+        Err(e) => {
+            if early.format == OutFormat::Human {
+                let _ = e.print();
+                return ExitCode::from(2);
             }
-            found
+            let text = e.render().to_string();
+            let first = text.lines().next().unwrap_or("bad usage");
+            let msg = first.strip_prefix("error: ").unwrap_or(first).to_string();
+            return ExitCode::from(report_fatal(&fatal(&BAD_USAGE, msg), &early));
         }
     };
-    let Some(p) = path else { return Ok(None) };
-    let text = std::fs::read_to_string(&p)
-        .map_err(|e| format!("error[APRL-R001]: cannot read config {}: {e}", p.display()))?;
-    let cfg: ConfigFile = toml::from_str(&text)
-        .map_err(|e| format!("error[APRL-R001]: {}: {}", p.display(), e.message()))?;
-    Ok(Some((p, cfg)))
+    let mut ctx = context(&cli.cmd);
+    match run(cli.cmd, &mut ctx) {
+        Ok(code) => ExitCode::from(code),
+        Err(f) => ExitCode::from(report_fatal(&f, &ctx)),
+    }
 }
 
-fn options(common: &Common) -> Result<Options, String> {
-    let cfg = find_config(&common.config)?;
-    let rules_dir = common.rules.clone().or_else(|| {
-        cfg.as_ref().and_then(|(p, c)| {
-            c.rules
-                .as_ref()
-                .map(|r| p.parent().unwrap_or(Path::new(".")).join(r))
-        })
-    });
+fn context(cmd: &Cmd) -> Ctx {
+    let mut c = Ctx::default();
+    match cmd {
+        Cmd::Lint {
+            format,
+            quiet,
+            findings,
+            read,
+            color,
+            ..
+        }
+        | Cmd::Rosetta {
+            format,
+            quiet,
+            findings,
+            read,
+            color,
+            ..
+        } => {
+            c.format = format.format;
+            c.quiet = quiet.quiet;
+            c.load_log = quiet.load_log;
+            c.verbose = findings.verbose;
+            c.verify_footer = read.verify_footer;
+            c.color = color.color;
+        }
+        Cmd::Inspect {
+            format,
+            quiet,
+            read,
+            color,
+            ..
+        }
+        | Cmd::Dump {
+            format,
+            quiet,
+            read,
+            color,
+            ..
+        }
+        | Cmd::Explain {
+            format,
+            quiet,
+            read,
+            color,
+            ..
+        }
+        | Cmd::Rules {
+            format,
+            quiet,
+            read,
+            color,
+            ..
+        } => {
+            c.format = format.format;
+            c.quiet = quiet.quiet;
+            c.load_log = quiet.load_log;
+            c.verify_footer = read.verify_footer;
+            c.color = color.color;
+        }
+    }
+    c
+}
+
+/// Write to stdout. A closed pipe (`apr-lint … | head`) is not an error; any other failure to write
+/// the report is (exit 2, `APRL-T007`).
+fn emit(text: &str) -> Result<(), Fatal> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(fatal(
+            &CANNOT_WRITE,
+            format!("cannot write the report to stdout: {e}"),
+        )),
+    }
+}
+
+fn emit_json(v: &serde_json::Value) -> Result<(), Fatal> {
+    let mut s = serde_json::to_string_pretty(v).unwrap_or_default();
+    s.push('\n');
+    emit(&s)
+}
+
+/// Report a fatal error in the requested format (the same envelope as a run, verdict `error`), and
+/// always on stderr for a person. Returns the exit code, 2.
+fn report_fatal(f: &Finding, ctx: &Ctx) -> u8 {
+    let o = Outcome::fatal(f.clone(), ctx.config.clone());
+    let _ = match ctx.format {
+        OutFormat::Json => emit_json(&report::json::outcome(&o, false)),
+        OutFormat::Sarif => emit_json(&report::sarif::outcome(&o)),
+        OutFormat::Github => emit(&report::github::outcome(&o)),
+        OutFormat::Human => Ok(()),
+    };
+    eprint!("{}", report::human::render_error(f, ctx.color_on()));
+    o.verdict.exit_code()
+}
+
+fn options(rule_opts: &RuleOpts, findings: &FindingOpts, ctx: &mut Ctx) -> Result<Options, Fatal> {
+    let cfg = config::find(rule_opts.config.as_deref())?;
+    ctx.config = cfg.as_ref().map(|c| c.info.clone());
+    let rules_dir = rule_opts
+        .rules
+        .clone()
+        .or_else(|| cfg.as_ref().and_then(|c| c.rules.clone()));
     let rules = match rules_dir {
         None => RuleSet::builtin(),
         Some(d) => RuleSet::from_dir(&d).map_err(|errs| {
-            errs.iter()
-                .map(|e| format!("error[{}]: {e}", e.lint.code))
+            let lint = errs
+                .first()
+                .map(|e| e.lint)
+                .unwrap_or(&apr_lint::rules::lints::SYNTAX);
+            let msg = errs
+                .iter()
+                .map(|e| e.to_string())
                 .collect::<Vec<_>>()
-                .join("\n")
+                .join("; ");
+            let mut f = Finding::new(lint, msg).severity(Severity::Error);
+            if let Some(e) = errs.first() {
+                f = f.file(&e.file);
+            }
+            Box::new(f)
         })?,
     };
-    let mut overrides = Vec::new();
-    if let Some((_, c)) = &cfg {
-        overrides.extend(c.deny.iter().map(|x| (x.clone(), Override::Deny)));
-        overrides.extend(c.warn.iter().map(|x| (x.clone(), Override::Warn)));
-        overrides.extend(c.allow.iter().map(|x| (x.clone(), Override::Allow)));
-    }
-    overrides.extend(common.deny.iter().map(|x| (x.clone(), Override::Deny)));
-    overrides.extend(common.warn.iter().map(|x| (x.clone(), Override::Warn)));
-    overrides.extend(common.allow.iter().map(|x| (x.clone(), Override::Allow)));
+    let (overrides, override_origins) = config::overrides(
+        cfg.as_ref(),
+        &findings.deny,
+        &findings.warn,
+        &findings.allow,
+    )?;
     Ok(Options {
         rules,
         overrides,
+        override_origins,
+        config: ctx.config.clone(),
         ..Options::default()
     })
 }
 
+/// `--threshold` finite and > 0; the prompt not empty.
+fn check_probe_options(
+    threshold: f64,
+    prompt: &str,
+    tokens: &Option<Vec<u32>>,
+) -> Result<(), Fatal> {
+    if !threshold.is_finite() || threshold <= 0.0 {
+        return Err(fatal(
+            &BAD_USAGE,
+            format!("`--threshold` must be a finite number > 0 (got {threshold})"),
+        ));
+    }
+    if tokens.is_none() && prompt.is_empty() {
+        return Err(fatal(
+            &BAD_USAGE,
+            "`--prompt` is empty: there is nothing to run; give a prompt or `--tokens`",
+        ));
+    }
+    if tokens.as_ref().is_some_and(|t| t.is_empty()) {
+        return Err(fatal(&BAD_USAGE, "`--tokens` lists no token id"));
+    }
+    Ok(())
+}
+
+/// Every `--tokens` id must be below each file's vocabulary size.
+fn check_tokens(tokens: &Option<Vec<u32>>, views: &[&ModelView]) -> Result<(), Fatal> {
+    let Some(tokens) = tokens else { return Ok(()) };
+    for v in views {
+        let vocab = v
+            .config
+            .vocab
+            .as_ref()
+            .map(|c| c.value)
+            .or(v.tokenizer.n_tokens);
+        if let Some(n) = vocab
+            && let Some(bad) = tokens.iter().find(|&&t| u64::from(t) >= n)
+        {
+            return Err(fatal(
+                &BAD_USAGE,
+                format!(
+                    "`--tokens`: id {bad} is not below the vocabulary size {n} of {}",
+                    v.path().display()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The format a command cannot produce is refused (exit 2), not printed as something else.
+fn refuse_format(cmd: &str, ctx: &Ctx) -> Result<(), Fatal> {
+    if matches!(ctx.format, OutFormat::Sarif | OutFormat::Github) {
+        return Err(fatal(
+            &BAD_USAGE,
+            format!(
+                "`{cmd}` has no {} output; use `--format human` or `--format json`",
+                ctx.format.name()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Open a file (its [APR-LOAD] log is printed by `print_load_log` once its findings are known).
-fn load(path: &Path, common: &Common) -> Result<ModelView, u8> {
-    let mut view = ModelView::open(path).map_err(|e| report_read_error(&e, common))?;
-    if common.verify_footer {
+fn load(path: &Path, ctx: &Ctx) -> Result<ModelView, Fatal> {
+    let mut view = ModelView::open(path).map_err(|e| Box::new(e.to_finding()))?;
+    if ctx.verify_footer {
         view.verify_footer();
     }
     Ok(view)
@@ -315,9 +687,9 @@ fn print_load_log(
     view: &ModelView,
     rules: &RuleSet,
     findings: Option<&[apr_lint::Finding]>,
-    common: &Common,
+    ctx: &Ctx,
 ) {
-    if common.quiet || view.format() != apr_lint::Format::Apr {
+    if ctx.quiet || view.format() != apr_lint::Format::Apr {
         return;
     }
     let own;
@@ -328,7 +700,7 @@ fn print_load_log(
             &own
         }
     };
-    let mode = if common.verbose || common.load_log == LoadLog::Full {
+    let mode = if ctx.verbose || ctx.load_log == LoadLog::Full {
         report::load_log::Mode::Full
     } else {
         report::load_log::Mode::Summary
@@ -339,32 +711,19 @@ fn print_load_log(
     });
 }
 
-/// Open the file under test and, if given, its reference, the APR side first (`order_pair`).
-fn load_pair(
-    model: &Path,
-    against: Option<&Path>,
-    common: &Common,
-) -> Result<(ModelView, Option<ModelView>), u8> {
-    let a = load(model, common)?;
-    match against {
-        None => Ok((a, None)),
-        Some(p) => {
-            let (x, y) = pipeline::order_pair(a, load(p, common)?);
-            Ok((x, Some(y)))
-        }
-    }
+/// Open the file under test and its reference, the APR side first (`order_pair`).
+fn load_pair(model: &Path, against: &Path, ctx: &Ctx) -> Result<(ModelView, ModelView), Fatal> {
+    let a = load(model, ctx)?;
+    Ok(pipeline::order_pair(a, load(against, ctx)?))
 }
 
-fn exit_code(o: &Outcome) -> u8 {
-    match o.verdict {
-        Verdict::Pass => 0,
-        Verdict::Fail => 1,
-        Verdict::Inconclusive => 3,
-    }
+/// `APR_LINT_NO_TIMINGS` set: every report shows 0 ms (deterministic output for tests and diffs).
+fn timings() -> bool {
+    std::env::var_os("APR_LINT_NO_TIMINGS").is_none()
 }
 
-fn run(cli: Cli) -> Result<u8, String> {
-    match cli.cmd {
+fn run(cmd: Cmd, ctx: &mut Ctx) -> Result<u8, Fatal> {
+    match cmd {
         Cmd::Lint {
             model,
             against,
@@ -372,50 +731,47 @@ fn run(cli: Cli) -> Result<u8, String> {
             tokens,
             threshold,
             no_probe,
-            common,
+            findings,
+            rules,
+            ..
         } => {
-            let mut opts = options(&common)?;
+            check_probe_options(threshold, &prompt, &tokens)?;
+            let mut opts = options(&rules, &findings, ctx)?;
             opts.prompt = prompt;
-            opts.tokens = tokens;
             opts.threshold = threshold;
             opts.no_probe = no_probe;
-            let (a, b) = match load_pair(&model, against.as_deref(), &common) {
-                Ok(x) => x,
-                Err(c) => return Ok(c),
-            };
-            let outcome = pipeline::lint(&a, b.as_ref(), &opts);
-            for v in std::iter::once(&a).chain(b.as_ref()) {
-                print_load_log(v, &opts.rules, Some(&outcome.findings), &common);
-            }
-            let views: Vec<&ModelView> = std::iter::once(&a).chain(b.as_ref()).collect();
-            let timings = std::env::var_os("APR_LINT_NO_TIMINGS").is_none();
-            match common.format {
-                OutFormat::Json => outln!(
-                    "{}",
-                    serde_json::to_string_pretty(&report::json::outcome(&outcome, timings))
-                        .unwrap_or_default()
-                ),
-                OutFormat::Sarif => outln!(
-                    "{}",
-                    serde_json::to_string_pretty(&report::sarif::outcome(&outcome))
-                        .unwrap_or_default()
-                ),
-                OutFormat::Github => out!("{}", report::github::outcome(&outcome)),
-                OutFormat::Human => {
-                    if !common.quiet || outcome.verdict != Verdict::Pass {
-                        out!(
-                            "{}",
-                            report::human::render(
-                                &outcome,
-                                &views,
-                                color_on(common.color),
-                                common.verbose
-                            )
-                        );
-                    }
+            let (a, b) = match &against {
+                Some(r) => {
+                    let (a, b) = load_pair(&model, r, ctx)?;
+                    (a, Some(b))
                 }
+                None => (load(&model, ctx)?, None),
+            };
+            let views: Vec<&ModelView> = std::iter::once(&a).chain(b.as_ref()).collect();
+            check_tokens(&tokens, &views)?;
+            opts.tokens = tokens;
+            let mut outcome = pipeline::lint(&a, b.as_ref(), &opts);
+            for v in &views {
+                print_load_log(v, &opts.rules, Some(&outcome.findings), ctx);
             }
-            Ok(exit_code(&outcome))
+            if !timings() {
+                outcome.elapsed_ms = 0;
+            }
+            match ctx.format {
+                OutFormat::Json => emit_json(&report::json::outcome(&outcome, timings()))?,
+                OutFormat::Sarif => emit_json(&report::sarif::outcome(&outcome))?,
+                OutFormat::Github => emit(&report::github::outcome(&outcome))?,
+                OutFormat::Human if ctx.quiet => {
+                    emit(&report::human::summary_line(&outcome, ctx.verbose))?
+                }
+                OutFormat::Human => emit(&report::human::render(
+                    &outcome,
+                    &views,
+                    ctx.color_on(),
+                    ctx.verbose,
+                ))?,
+            }
+            Ok(outcome.verdict.exit_code())
         }
         Cmd::Rosetta {
             a,
@@ -426,53 +782,45 @@ fn run(cli: Cli) -> Result<u8, String> {
             threshold,
             teacher_forced,
             save_activations,
-            common,
+            findings,
+            rules,
+            ..
         } => {
-            let mut opts = options(&common)?;
+            check_probe_options(threshold, &prompt, &tokens)?;
+            let mut opts = options(&rules, &findings, ctx)?;
             opts.prompt = prompt;
-            opts.tokens = tokens;
             opts.threshold = threshold;
-            let (va, vb) = match load_pair(&a, Some(&b), &common) {
-                Ok((x, Some(y))) => (x, y),
-                Ok(_) => return Ok(2),
-                Err(c) => return Ok(c),
-            };
-            let r = pipeline::rosetta(&va, &vb, &opts, teacher_forced, save_activations.as_deref());
+            let (va, vb) = load_pair(&a, &b, ctx)?;
+            check_tokens(&tokens, &[&va, &vb])?;
+            opts.tokens = tokens;
+            let mut r =
+                pipeline::rosetta(&va, &vb, &opts, teacher_forced, save_activations.as_deref());
             for v in [&va, &vb] {
-                print_load_log(v, &opts.rules, Some(&r.lint.findings), &common);
+                print_load_log(v, &opts.rules, Some(&r.lint.findings), ctx);
             }
-            let timings = std::env::var_os("APR_LINT_NO_TIMINGS").is_none();
-            match common.format {
-                OutFormat::Json => outln!(
-                    "{}",
-                    serde_json::to_string_pretty(&report::rosetta::trace_json(&r, timings))
-                        .unwrap_or_default()
-                ),
-                _ => out!("{}", report::rosetta::render_trace(&r, common.verbose)),
+            r.assert_match = assert_match;
+            if !timings() {
+                r.lint.elapsed_ms = 0;
             }
-            Ok(if r.trace.is_err() {
-                3
-            } else if r.diverged() && assert_match {
-                1
-            } else {
-                0
-            })
+            let verdict = r.verdict();
+            match ctx.format {
+                OutFormat::Json => emit_json(&report::rosetta::trace_json(&r, timings()))?,
+                OutFormat::Sarif => emit_json(&report::sarif::log(&r.lint, verdict))?,
+                OutFormat::Github => emit(&report::github::outcome(&r.lint))?,
+                OutFormat::Human if ctx.quiet => emit(&report::rosetta::verdict_line(&r))?,
+                OutFormat::Human => emit(&report::rosetta::render_trace(&r, ctx.verbose))?,
+            }
+            Ok(verdict.exit_code())
         }
-        Cmd::Inspect { file, common } => {
-            let opts = options(&common)?;
-            let v = match load(&file, &common) {
-                Ok(v) => v,
-                Err(c) => return Ok(c),
-            };
-            print_load_log(&v, &opts.rules, None, &common);
+        Cmd::Inspect { file, rules, .. } => {
+            refuse_format("inspect", ctx)?;
+            let opts = options(&rules, &FindingOpts::default(), ctx)?;
+            let v = load(&file, ctx)?;
+            print_load_log(&v, &opts.rules, None, ctx);
             let r = Resolved::new(&v, &opts.rules);
-            match common.format {
-                OutFormat::Json => outln!(
-                    "{}",
-                    serde_json::to_string_pretty(&report::inspect::json(&v, &r))
-                        .unwrap_or_default()
-                ),
-                _ => out!("{}", report::inspect::human(&v, &r)),
+            match ctx.format {
+                OutFormat::Json => emit_json(&report::inspect::json(&v, &r))?,
+                _ => emit(&report::inspect::human(&v, &r))?,
             }
             Ok(0)
         }
@@ -480,42 +828,41 @@ fn run(cli: Cli) -> Result<u8, String> {
             file,
             tensor,
             output,
-            common,
+            rules,
+            ..
         } => {
-            let opts = options(&common)?;
-            let v = match load(&file, &common) {
-                Ok(v) => v,
-                Err(c) => return Ok(c),
-            };
-            print_load_log(&v, &opts.rules, None, &common);
-            dump(&v, &file, &tensor, &output)
+            let opts = options(&rules, &FindingOpts::default(), ctx)?;
+            let v = load(&file, ctx)?;
+            print_load_log(&v, &opts.rules, None, ctx);
+            dump(&v, &file, &tensor, &output, &opts.rules, ctx.quiet)
         }
-        Cmd::Explain { code, common } => match apr_lint::registry::find(&code) {
-            Some(l) => {
-                if common.format == OutFormat::Json {
-                    outln!(
-                        "{}",
-                        serde_json::json!({"code": l.code, "class": l.class, "severity": l.severity, "family": apr_lint::registry::family(l.code), "summary": l.summary, "explain": l.explain})
-                    );
-                } else {
-                    outln!(
-                        "{} [{}] {} ({}, default {})\n\n{}",
-                        l.code,
-                        l.class,
-                        l.summary,
-                        apr_lint::registry::family(l.code),
-                        l.severity,
-                        l.explain
-                    );
-                }
-                Ok(0)
+        Cmd::Explain { code, .. } => {
+            refuse_format("explain", ctx)?;
+            let Some(l) = registry::find(&code) else {
+                let near = registry::suggest(&code);
+                return Err(fatal(
+                    &UNKNOWN_CODE,
+                    format!(
+                        "`{code}` is not an apr-lint code{}",
+                        if near.is_empty() {
+                            "; `apr-lint rules` lists the checks".to_string()
+                        } else if near.len() > 1 || registry::find(&near[0]).is_some() {
+                            format!("; did you mean {}?", near.join(", "))
+                        } else {
+                            format!("; did you mean {}?", near[0])
+                        }
+                    ),
+                ));
+            };
+            match ctx.format {
+                OutFormat::Json => emit(&format!("{}\n", report::catalog::explain_json(l)))?,
+                _ => emit(&report::catalog::explain_human(l))?,
             }
-            None => Err(format!(
-                "error[APRL-T003]: `{code}` is not an apr-lint code; `apr-lint rules` lists the checks"
-            )),
-        },
-        Cmd::Rules { arch, common } => {
-            let opts = options(&common)?;
+            Ok(0)
+        }
+        Cmd::Rules { arch, rules, .. } => {
+            refuse_format("rules", ctx)?;
+            let opts = options(&rules, &FindingOpts::default(), ctx)?;
             let archs: Vec<_> = opts
                 .rules
                 .archs
@@ -526,80 +873,18 @@ fn run(cli: Cli) -> Result<u8, String> {
                 })
                 .collect();
             if archs.is_empty() {
-                return Err(format!(
-                    "error[APRL-R003]: no rule set for `{}` (known: {})",
-                    arch.unwrap_or_default(),
-                    opts.rules.arch_names().join(", ")
+                return Err(fatal(
+                    &apr_lint::rules::lints::BAD_VALUE,
+                    format!(
+                        "no rule set for `{}` (known: {})",
+                        arch.unwrap_or_default(),
+                        opts.rules.arch_names().join(", ")
+                    ),
                 ));
             }
-            if common.format == OutFormat::Json {
-                let lints: Vec<_> = apr_lint::registry::all().iter().map(|l| serde_json::json!({"code": l.code, "class": l.class, "severity": l.severity, "summary": l.summary})).collect();
-                outln!("{}", serde_json::to_string_pretty(&serde_json::json!({"schema_version": 1, "architectures": archs, "lints": lints})).unwrap_or_default());
-            } else {
-                for a in archs {
-                    outln!(
-                        "{} ({}) — names {:?}, rope {}, GGUF Q/K rows in {} order",
-                        a.arch,
-                        a.file.display(),
-                        a.names,
-                        a.rope_type.as_str(),
-                        a.gguf_qk_order.as_str()
-                    );
-                    for (k, v) in &a.config {
-                        outln!("  config {k} = {v} (when the file does not give it)");
-                    }
-                    for r in &a.roles {
-                        outln!(
-                            "  {:<12} {:<9} {:<8} dims [{}]{}{}\n    gguf: {}\n    apr:  {}",
-                            r.key,
-                            if r.per_layer { "per-layer" } else { "global" },
-                            if r.required { "required" } else { "optional" },
-                            r.dims.join(", "),
-                            r.rope_rows
-                                .as_ref()
-                                .map(|x| format!(", RoPE rows per {x}"))
-                                .unwrap_or_default(),
-                            r.tied_to
-                                .as_ref()
-                                .map(|x| format!(", may be tied to {x}"))
-                                .unwrap_or_default(),
-                            r.gguf
-                                .iter()
-                                .map(|t| t.text.as_str())
-                                .collect::<Vec<_>>()
-                                .join(" | "),
-                            r.apr
-                                .iter()
-                                .map(|t| t.text.as_str())
-                                .collect::<Vec<_>>()
-                                .join(" | "),
-                        );
-                    }
-                    outln!(
-                        "  tolerances: {}",
-                        a.tolerance
-                            .iter()
-                            .map(|(k, t)| {
-                                format!(
-                                    "{k} nmse≤{} cos≥{}",
-                                    apr_lint::diag::fmt_float(t.nmse),
-                                    apr_lint::diag::fmt_float(t.cosine)
-                                )
-                            })
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    );
-                }
-                outln!("\nchecks:");
-                for l in apr_lint::registry::all() {
-                    outln!(
-                        "  {} {:<8} {:<22} {}",
-                        l.code,
-                        l.severity.as_str(),
-                        l.class,
-                        l.summary
-                    );
-                }
+            match ctx.format {
+                OutFormat::Json => emit_json(&report::catalog::rules_json(&archs))?,
+                _ => emit(&report::catalog::rules_human(&archs))?,
             }
             Ok(0)
         }
@@ -613,43 +898,97 @@ fn same_file(a: &Path, b: &Path) -> bool {
     }
 }
 
-fn dump(v: &ModelView, file: &Path, tensor: &str, output: &Path) -> Result<u8, String> {
-    if same_file(file, output) {
-        return Err("error[APRL-T004]: the output path is the input file; apr-lint never writes to an input".into());
+fn dump(
+    v: &ModelView,
+    file: &Path,
+    tensor: &str,
+    output: &Path,
+    rules: &RuleSet,
+    quiet: bool,
+) -> Result<u8, Fatal> {
+    let to_stdout = output.as_os_str() == "-";
+    if !to_stdout && same_file(file, output) {
+        return Err(fatal(
+            &OUTPUT_IS_INPUT,
+            "the output path is the input file; apr-lint never writes to an input",
+        ));
     }
     let Some(t) = v.tensor(tensor) else {
-        let near: Vec<&str> = v
-            .tensors
-            .iter()
-            .map(|t| t.name.as_str())
-            .filter(|n| n.contains(tensor.rsplit('.').nth(1).unwrap_or(tensor)))
-            .take(5)
+        let other: Vec<String> = rules
+            .other_scheme_names(tensor)
+            .into_iter()
+            .filter(|n| v.tensor(n).is_some())
             .collect();
-        return Err(format!(
-            "error[APRL-T005]: no tensor `{tensor}` in {}{}",
-            file.display(),
-            if near.is_empty() {
-                String::new()
-            } else {
-                format!("; similar: {}", near.join(", "))
-            }
+        let near: Vec<&str> = if other.is_empty() {
+            v.tensors
+                .iter()
+                .map(|t| t.name.as_str())
+                .filter(|n| n.contains(tensor.rsplit('.').nth(1).unwrap_or(tensor)))
+                .take(5)
+                .collect()
+        } else {
+            other.iter().map(String::as_str).collect()
+        };
+        return Err(Box::new(
+            Finding::new(
+                &NO_SUCH_TENSOR,
+                format!(
+                    "no tensor `{tensor}` in {}{}",
+                    file.display(),
+                    match (other.is_empty(), near.is_empty()) {
+                        (false, _) => format!(
+                            "; this file names it `{}` ({} naming)",
+                            near.join("`, `"),
+                            v.format().as_str().to_uppercase()
+                        ),
+                        (true, false) => format!("; similar: {}", near.join(", ")),
+                        (true, true) => String::new(),
+                    }
+                ),
+            )
+            .severity(Severity::Error)
+            .file(file),
         ));
     };
     if !t.size_ok() {
-        return Err(format!(
-            "error[APRL-F031]: tensor `{tensor}` holds {} bytes, which does not match {} {:?}; refusing to decode it",
-            t.data.len, t.dtype, t.dims
+        return Err(fatal(
+            &apr_lint::format::lints::SIZE_MISMATCH,
+            format!(
+                "tensor `{tensor}` holds {} bytes, which does not match {} {:?}; refusing to decode it",
+                t.data.len, t.dtype, t.dims
+            ),
         ));
     }
     let values = v
         .dequantize(t)
-        .map_err(|e| format!("error[APRL-T006]: `{tensor}`: {e}"))?;
-    let _ = matches!(v.container, Container::Gguf(_));
-    let f = std::fs::File::create(output)
-        .map_err(|e| format!("error[APRL-F001]: cannot create {}: {e}", output.display()))?;
-    let mut w = std::io::BufWriter::new(f);
-    npy::write_f32(&mut w, &t.dims, &values)
-        .and_then(|_| w.flush())
-        .map_err(|e| format!("error[APRL-F001]: cannot write {}: {e}", output.display()))?;
+        .map_err(|e| fatal(&CANNOT_DECODE, format!("`{tensor}`: {e}")))?;
+    let mut buf = Vec::with_capacity(values.len() * 4 + 128);
+    let _ = npy::write_f32(&mut buf, &t.dims, &values);
+    let shown = if to_stdout {
+        "stdout".to_string()
+    } else {
+        output.display().to_string()
+    };
+    let write_error =
+        |e: std::io::Error| fatal(&CANNOT_WRITE, format!("cannot write {shown}: {e}"));
+    if to_stdout {
+        let mut out = std::io::stdout().lock();
+        out.write_all(&buf)
+            .and_then(|_| out.flush())
+            .map_err(write_error)?;
+    } else {
+        std::fs::write(output, &buf).map_err(write_error)?;
+    }
+    if !quiet {
+        let line = format!(
+            "wrote `{tensor}` {:?} f32 (from {}) to {shown}",
+            t.dims, t.dtype
+        );
+        if to_stdout {
+            eprintln!("{line}");
+        } else {
+            emit(&format!("{line}\n"))?;
+        }
+    }
     Ok(0)
 }

@@ -36,7 +36,94 @@ How to fix: wait for the writer to finish and lint again.
 Precedent: pre-commit hooks racing an editor or a converter.",
 };
 
-pub static ALL: &[&Lint] = &[&INCONCLUSIVE, &INPUT_CHANGED];
+pub static UNKNOWN_CODE: Lint = Lint {
+    code: "APRL-T003",
+    class: "tool",
+    severity: Severity::Error,
+    summary: "not an apr-lint code or class",
+    explain: "What it catches: `explain`, `-D/-W/-A` or a config file's `deny/warn/allow` naming a code or class apr-lint does not have.
+Why it matters: a misspelt `-A` would otherwise be ignored silently, and the finding it meant to allow (or deny) keeps (or loses) its severity without anyone noticing.
+How to fix: use a code from `apr-lint rules` (`APRL-L001`) or a class slug (`dims-reversed`); the message names the nearest known one.
+Precedent: clippy's `unknown_lints`.",
+};
+
+pub static OUTPUT_IS_INPUT: Lint = Lint {
+    code: "APRL-T004",
+    class: "tool",
+    severity: Severity::Error,
+    summary: "the output path is an input file",
+    explain: "What it catches: `dump -o` (or another output) naming the file being read.
+Why it matters: writing the output would truncate the input under its own memory map.
+How to fix: write to another path.
+Precedent: `cp a a` refusing to copy a file onto itself.",
+};
+
+pub static NO_SUCH_TENSOR: Lint = Lint {
+    code: "APRL-T005",
+    class: "tool",
+    severity: Severity::Error,
+    summary: "no tensor of that name in the file",
+    explain: "What it catches: `dump FILE NAME` where FILE has no tensor NAME.
+Why it matters: nothing can be written; the message names the matching tensor in the file's own naming scheme (GGUF `blk.0.attn_q.weight` ↔ APR `model.layers.0.self_attn.q_proj.weight`) when the rules know it.
+How to fix: use a name from `apr-lint inspect FILE`.
+Precedent: GGUF and APR name the same tensor differently.",
+};
+
+pub static CANNOT_DECODE: Lint = Lint {
+    code: "APRL-T006",
+    class: "tool",
+    severity: Severity::Error,
+    summary: "the tensor could not be decoded to f32",
+    explain: "What it catches: `dump` of a tensor whose dtype apr-lint cannot dequantize, or whose bytes do not decode.
+Why it matters: no values can be written.
+How to fix: lint the file (`apr-lint FILE`) to see what is wrong with the tensor.
+Precedent: dtypes with no f32 decoder.",
+};
+
+pub static CANNOT_WRITE: Lint = Lint {
+    code: "APRL-T007",
+    class: "tool",
+    severity: Severity::Error,
+    summary: "an output could not be written",
+    explain: "What it catches: `--save-activations` into a directory that cannot be created, a `dump` output that cannot be written, a report that cannot be written to stdout.
+Why it matters: the command did not do its job; a CI step must not read it as a pass or as an inconclusive model.
+How to fix: write to a directory that exists and is writable (exit 2).
+Precedent: read-only build directories in CI.",
+};
+
+pub static BAD_USAGE: Lint = Lint {
+    code: "APRL-T008",
+    class: "tool",
+    severity: Severity::Error,
+    summary: "bad command-line usage or option value",
+    explain: "What it catches: an option value out of range (`--threshold NaN`, `-1`, `inf`), token ids not in the vocabulary, an empty `--prompt`, an unknown subcommand or option, a format the subcommand cannot produce.
+Why it matters: a threshold of NaN or infinity makes every comparison pass or fail regardless of the model.
+How to fix: follow the message (`--threshold` is a finite number > 0; `--tokens` ids are < the vocabulary size).
+Precedent: `--threshold inf` passed a norm scaled by 0.5.",
+};
+
+pub static SAME_INPUT: Lint = Lint {
+    code: "APRL-T009",
+    class: "value-mismatch",
+    severity: Severity::Warning,
+    summary: "the two inputs are the same file or byte-identical: nothing was really compared",
+    explain: "What it catches: `apr-lint X --against X`, or a pair of files with identical bytes.
+Why it matters: a file always agrees with itself; the pair checks prove nothing about a conversion, so the run is inconclusive (exit 3), not a pass.
+How to fix: pass the converted file and the file it was converted from.
+Precedent: CI scripts that pass the same variable twice.",
+};
+
+pub static ALL: &[&Lint] = &[
+    &INCONCLUSIVE,
+    &INPUT_CHANGED,
+    &UNKNOWN_CODE,
+    &OUTPUT_IS_INPUT,
+    &NO_SUCH_TENSOR,
+    &CANNOT_DECODE,
+    &CANNOT_WRITE,
+    &BAD_USAGE,
+    &SAME_INPUT,
+];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Override {
@@ -50,6 +137,11 @@ pub struct Options {
     pub rules: RuleSet,
     /// `-D/-W/-A CODE`, in the order given (later wins).
     pub overrides: Vec<(String, Override)>,
+    /// Where each override came from (`-A dims-reversed`, `./apr-lint.toml line 3`), same order as
+    /// `overrides`; missing entries are described as `-A/-W/-D CODE`.
+    pub override_origins: Vec<String>,
+    /// The config file in force, if any.
+    pub config: Option<ConfigInfo>,
     pub prompt: String,
     pub tokens: Option<Vec<u32>>,
     pub threshold: f64,
@@ -61,6 +153,8 @@ impl Default for Options {
         Options {
             rules: RuleSet::builtin(),
             overrides: Vec::new(),
+            override_origins: Vec::new(),
+            config: None,
             prompt: "2+2=".into(),
             tokens: None,
             threshold: 1e-3,
@@ -69,12 +163,75 @@ impl Default for Options {
     }
 }
 
+/// The config file in force: its path and how many codes it denies, warns and allows.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ConfigInfo {
+    pub path: String,
+    pub deny: usize,
+    pub warn: usize,
+    pub allow: usize,
+}
+
+impl ConfigInfo {
+    /// `./apr-lint.toml (2 allows)`.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        for (n, what) in [
+            (self.deny, "deny"),
+            (self.warn, "warn"),
+            (self.allow, "allow"),
+        ] {
+            if n > 0 {
+                parts.push(format!("{n} {what}{}", if n == 1 { "" } else { "s" }));
+            }
+        }
+        if parts.is_empty() {
+            parts.push("no severity overrides".into());
+        }
+        format!("{} ({})", self.path, parts.join(", "))
+    }
+}
+
+/// The one verdict of a run. Its exit code, its JSON word and the human summary word all come from
+/// here: `pass` 0, `fail` 1, `error` 2, `inconclusive` 3.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
     Pass,
     Fail,
+    /// The command could not do its job (unreadable input, bad usage, an output it cannot write).
+    Error,
     Inconclusive,
+}
+
+impl Verdict {
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Verdict::Pass => 0,
+            Verdict::Fail => 1,
+            Verdict::Error => 2,
+            Verdict::Inconclusive => 3,
+        }
+    }
+    /// The word that starts the human summary line.
+    pub fn word(self) -> &'static str {
+        match self {
+            Verdict::Pass => "PASS",
+            Verdict::Fail => "FAIL",
+            Verdict::Error => "ERROR",
+            Verdict::Inconclusive => "INCONCLUSIVE",
+        }
+    }
+}
+
+/// A finding that `-A` or a config `allow` dropped, and which override dropped it.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Allowed {
+    pub code: &'static str,
+    pub class: &'static str,
+    pub tensor: Option<String>,
+    /// `-A dims-reversed`, or `./apr-lint.toml line 3 (allow = [\"APRL-N020\"])`.
+    pub by: String,
 }
 
 #[derive(Clone, Debug, serde::Serialize)]
@@ -93,11 +250,29 @@ pub struct Outcome {
     pub tensors_compared: usize,
     pub verdict: Verdict,
     pub elapsed_ms: u128,
+    /// Findings dropped by an allow, with the override that dropped each.
+    pub allowed: Vec<Allowed>,
+    /// The config file in force.
+    pub config: Option<ConfigInfo>,
 }
 
 impl Outcome {
     pub fn count(&self, s: Severity) -> usize {
         self.findings.iter().filter(|f| f.severity == s).count()
+    }
+    /// The report of a command that could not do its job: the fatal error is the one finding and the
+    /// verdict is `Error` (exit 2). Same envelope as a run, in every format.
+    pub fn fatal(error: Finding, config: Option<ConfigInfo>) -> Outcome {
+        Outcome {
+            inputs: Vec::new(),
+            findings: vec![error.severity(Severity::Error)],
+            probe: None,
+            tensors_compared: 0,
+            verdict: Verdict::Error,
+            elapsed_ms: 0,
+            allowed: Vec::new(),
+            config,
+        }
     }
 }
 
@@ -146,6 +321,16 @@ pub fn lint(model: &ModelView, against: Option<&ModelView>, opts: &Options) -> O
         }
         Some(reference) => {
             inputs.push(info(reference));
+            if let Some(how) = same_input(model, reference) {
+                findings.push(
+                    Finding::new(
+                        &SAME_INPUT,
+                        format!("{how}: the pair checks compared the file with itself, so nothing was really compared"),
+                    )
+                    .file(reference.path())
+                    .help("pass the converted file and the file it was converted from"),
+                );
+            }
             findings.extend(reference.findings.iter().cloned());
             let rb = Resolved::new(reference, &opts.rules);
             check::check_file(reference, &rb, &mut findings);
@@ -186,11 +371,12 @@ pub fn lint(model: &ModelView, against: Option<&ModelView>, opts: &Options) -> O
                 .help("read the findings above; a run that compared nothing is never a pass"),
         );
     }
-    apply_overrides(&mut findings, &opts.overrides);
+    let allowed = apply_overrides(&mut findings, &opts.overrides, &opts.override_origins);
     let has_error = findings.iter().any(|f| f.severity == Severity::Error);
+    let same_input = findings.iter().any(|f| f.code == SAME_INPUT.code);
     let verdict = if has_error {
         Verdict::Fail
-    } else if inconclusive_why.is_some() {
+    } else if inconclusive_why.is_some() || same_input {
         Verdict::Inconclusive
     } else {
         Verdict::Pass
@@ -202,17 +388,41 @@ pub fn lint(model: &ModelView, against: Option<&ModelView>, opts: &Options) -> O
         tensors_compared: compared,
         verdict,
         elapsed_ms: t0.elapsed().as_millis(),
+        allowed,
+        config: opts.config.clone(),
     }
 }
 
+/// `Some("same file")` when the two views are one file (same path after resolving links) or two files
+/// with the same bytes.
+fn same_input(a: &ModelView, b: &ModelView) -> Option<&'static str> {
+    if let (Ok(x), Ok(y)) = (
+        std::fs::canonicalize(a.path()),
+        std::fs::canonicalize(b.path()),
+    ) && x == y
+    {
+        return Some("both paths name the same file");
+    }
+    let (sa, sb) = (a.source(), b.source());
+    (sa.len() == sb.len() && sa.bytes() == sb.bytes())
+        .then_some("the two files have identical bytes")
+}
+
 /// `-D/-W/-A`: deny makes an error, warn a warning, allow drops the finding. Applied once, here.
-pub fn apply_overrides(findings: &mut Vec<Finding>, overrides: &[(String, Override)]) {
+/// Returns the dropped findings, each with the origin of the override that dropped it (`origins[i]`
+/// describes `overrides[i]`).
+pub fn apply_overrides(
+    findings: &mut Vec<Finding>,
+    overrides: &[(String, Override)],
+    origins: &[String],
+) -> Vec<Allowed> {
+    let mut allowed = Vec::new();
     if overrides.is_empty() {
-        return;
+        return allowed;
     }
     findings.retain_mut(|f| {
-        let mut keep = true;
-        for (code, o) in overrides {
+        let mut dropped_by = None;
+        for (i, (code, o)) in overrides.iter().enumerate() {
             let successor = crate::registry::superseded_by(code)
                 .is_some_and(|s| s.iter().any(|c| c.eq_ignore_ascii_case(f.code)));
             if code.eq_ignore_ascii_case(f.code)
@@ -222,18 +432,30 @@ pub fn apply_overrides(findings: &mut Vec<Finding>, overrides: &[(String, Overri
                 match o {
                     Override::Deny => {
                         f.severity = Severity::Error;
-                        keep = true;
+                        dropped_by = None;
                     }
                     Override::Warn => {
                         f.severity = Severity::Warning;
-                        keep = true;
+                        dropped_by = None;
                     }
-                    Override::Allow => keep = false,
+                    Override::Allow => dropped_by = Some(i),
                 }
             }
         }
-        keep
+        if let Some(i) = dropped_by {
+            allowed.push(Allowed {
+                code: f.code,
+                class: f.class(),
+                tensor: f.tensor.clone(),
+                by: origins
+                    .get(i)
+                    .cloned()
+                    .unwrap_or_else(|| format!("-A {}", overrides[i].0)),
+            });
+        }
+        dropped_by.is_none()
     });
+    allowed
 }
 
 /// Open a model file (read-only) into a view.
@@ -244,9 +466,12 @@ pub fn load(path: &Path) -> Result<ModelView, ReadError> {
 /// What `rosetta` found.
 #[derive(Clone, Debug)]
 pub struct RosettaOutcome {
-    /// The main job's findings for the pair (static and weights; no probe), for the diagnosis.
+    /// The main job's findings for the pair (static and weights; no probe), for the diagnosis; a
+    /// trace that could not run or write adds its finding here (`APRL-T001`, `APRL-T007`).
     pub lint: Outcome,
-    pub trace: Result<crate::numeric::trace::Trace, String>,
+    pub trace: Result<crate::numeric::trace::Trace, crate::numeric::trace::TraceError>,
+    /// `--assert-match`: a divergence fails the run (exit 1); without it the trace only reports.
+    pub assert_match: bool,
 }
 
 impl RosettaOutcome {
@@ -254,6 +479,22 @@ impl RosettaOutcome {
         self.trace
             .as_ref()
             .is_ok_and(|t| t.first_divergence.is_some())
+    }
+    /// The two inputs are one file or byte-identical (an `APRL-T009` finding that was not allowed).
+    pub fn same_input(&self) -> bool {
+        self.lint.findings.iter().any(|f| f.code == SAME_INPUT.code)
+    }
+    /// The one verdict of `rosetta` (JSON, the human summary line and the exit code all use it).
+    pub fn verdict(&self) -> Verdict {
+        use crate::numeric::trace::TraceError;
+        match &self.trace {
+            Err(TraceError::Write(_)) => Verdict::Error,
+            Err(TraceError::Inconclusive(_)) => Verdict::Inconclusive,
+            // A file traced against itself (or its copy) proves nothing.
+            Ok(_) if self.same_input() => Verdict::Inconclusive,
+            Ok(_) if self.diverged() && self.assert_match => Verdict::Fail,
+            Ok(_) => Verdict::Pass,
+        }
     }
 }
 
@@ -265,13 +506,13 @@ pub fn rosetta(
     teacher_forced: bool,
     save: Option<&Path>,
 ) -> RosettaOutcome {
-    use crate::numeric::trace::{Model, trace};
+    use crate::numeric::trace::{Model, TraceError, trace};
     let mut o = opts.clone();
     o.no_probe = true;
     let lint_outcome = lint(a, Some(b), &o);
     let ra = Resolved::new(a, &opts.rules);
     let rb = Resolved::new(b, &opts.rules);
-    let run = || -> Result<crate::numeric::trace::Trace, String> {
+    let run = || -> Result<crate::numeric::trace::Trace, TraceError> {
         let tokens = match &opts.tokens {
             Some(t) => t.clone(),
             None => crate::model::tokenize::TextTokenizer::tokenize(&b.container, &opts.prompt)
@@ -281,15 +522,14 @@ pub fn rosetta(
                 .map_err(|e| format!("{e}; pass `--tokens`"))?,
         };
         if tokens.is_empty() {
-            return Err("the prompt gives no tokens".into());
+            return Err(
+                "the prompt gives no tokens; pass a non-empty `--prompt` or `--tokens`".into(),
+            );
         }
         let ma = Model::new(a, &ra)?;
         let mb = Model::new(b, &rb)?;
         if ma.n_layer != mb.n_layer {
-            return Err(format!(
-                "layer counts differ ({} vs {})",
-                ma.n_layer, mb.n_layer
-            ));
+            return Err(format!("layer counts differ ({} vs {})", ma.n_layer, mb.n_layer).into());
         }
         // Same values are expected only when every role has the same dtype on both sides.
         let arch = ra.arch.ok_or("no rule set")?;
@@ -313,7 +553,7 @@ pub fn rosetta(
         }
         if let Some(dir) = save {
             std::fs::create_dir_all(dir)
-                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+                .map_err(|e| TraceError::Write(format!("cannot create {}: {e}", dir.display())))?;
         }
         trace(
             &ma,
@@ -326,8 +566,25 @@ pub fn rosetta(
             save,
         )
     };
+    let trace = run();
+    let mut lint_outcome = lint_outcome;
+    match &trace {
+        Err(TraceError::Write(why)) => lint_outcome.findings.push(
+            Finding::new(&CANNOT_WRITE, format!("--save-activations: {why}"))
+                .help("write the activations to a directory that can be created and written"),
+        ),
+        Err(TraceError::Inconclusive(why)) => lint_outcome.findings.push(
+            Finding::new(
+                &INCONCLUSIVE,
+                format!("inconclusive: the trace could not run: {why}"),
+            )
+            .help("a trace that did not run is never a pass"),
+        ),
+        Ok(_) => {}
+    }
     RosettaOutcome {
         lint: lint_outcome,
-        trace: run(),
+        trace,
+        assert_match: false,
     }
 }

@@ -61,3 +61,73 @@ pub fn family(code: &str) -> &'static str {
         _ => "other",
     }
 }
+
+/// Every class slug some registered code has.
+pub fn classes() -> Vec<&'static str> {
+    let mut v: Vec<&'static str> = all().iter().map(|l| l.class).collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+/// Is `word` a registered code or class (case-insensitive)?
+pub fn is_code_or_class(word: &str) -> bool {
+    find(word).is_some()
+        || classes()
+            .iter()
+            .any(|c| c.eq_ignore_ascii_case(word.trim()))
+}
+
+/// What `word` (not a code or class) probably meant: the code it abbreviates (`L001` →
+/// `APRL-L001`), the codes of the class it names, else the nearest code or class by edit distance.
+pub fn suggest(word: &str) -> Vec<String> {
+    let w = word.trim().to_ascii_uppercase();
+    if let Some(l) = find(&format!("APRL-{w}")) {
+        return vec![l.code.to_string()];
+    }
+    let by_class: Vec<String> = all()
+        .iter()
+        .filter(|l| l.class.eq_ignore_ascii_case(word.trim()))
+        .map(|l| l.code.to_string())
+        .collect();
+    if !by_class.is_empty() {
+        return by_class;
+    }
+    let lower = word.trim().to_ascii_lowercase();
+    let mut best: Vec<(usize, String)> = all()
+        .iter()
+        .map(|l| (edit_distance(&w, l.code), l.code.to_string()))
+        .chain(
+            classes()
+                .into_iter()
+                .map(|c| (edit_distance(&lower, c), c.to_string())),
+        )
+        .collect();
+    best.sort();
+    match best.first() {
+        Some((d, _)) if *d <= 3.max(w.len() / 3) => {
+            let d = best[0].0;
+            best.into_iter()
+                .take_while(|(x, _)| *x == d)
+                .map(|(_, s)| s)
+                .collect()
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// Levenshtein distance over chars.
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != *cb))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}

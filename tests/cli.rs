@@ -280,7 +280,7 @@ fn sarif_and_github_formats() {
         "--format",
         "sarif",
     ]);
-    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let doc = sarif::parse(&out);
     assert_eq!(doc["version"], "2.1.0");
     let results = doc["runs"][0]["results"].as_array().unwrap();
     assert!(results.iter().any(|r| r["ruleId"] == "APRL-L001"

@@ -97,6 +97,8 @@ enum Expect {
     /// The expectation above is what the damage calls for, but today's reader or checks give
     /// something else because of a defect another change is fixing (named in the reason); the
     /// case is reported, not failed, until that lands.
+    // No case is pending today; kept so a known gap can be listed without failing the corpus.
+    #[allow(dead_code)]
     Pending(Box<Expect>, &'static str),
     /// Readable: a bit flip in tensor data must not make the file unreadable.
     Ok,

@@ -569,7 +569,7 @@ fn run(gguf_bytes: Vec<u8>, apr_edit: Option<&AprEdit>) -> Result<(Found, Verdic
     common::assert_codes_keep_their_class(&o);
     let _ = report::human::render(&o, &[&va, &vg], false, true);
     let _ = report::json::outcome(&o, false);
-    let _ = report::sarif::outcome(&o);
+    common::sarif::valid(&report::sarif::outcome(&o));
     let _ = report::github::outcome(&o);
     for v in [&va, &vg] {
         let r = apr_lint::rules::Resolved::new(v, &opts.rules);

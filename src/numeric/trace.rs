@@ -494,6 +494,35 @@ pub struct Trace {
     pub first_divergence: Option<serde_json::Value>,
 }
 
+/// Why a trace did not finish: it could not run (inconclusive), or an output could not be written.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TraceError {
+    /// The trace could not run on these files (exit 3).
+    Inconclusive(String),
+    /// `--save-activations` could not write (exit 2).
+    Write(String),
+}
+
+impl From<String> for TraceError {
+    fn from(s: String) -> Self {
+        TraceError::Inconclusive(s)
+    }
+}
+
+impl From<&str> for TraceError {
+    fn from(s: &str) -> Self {
+        TraceError::Inconclusive(s.into())
+    }
+}
+
+impl std::fmt::Display for TraceError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TraceError::Inconclusive(s) | TraceError::Write(s) => f.write_str(s),
+        }
+    }
+}
+
 /// Compare both files stage by stage. `exact`: both hold the same values, so `max_diff ≤
 /// threshold × max|ref|` decides; else `cosine ≥ min_cosine`.
 #[allow(clippy::too_many_arguments)]
@@ -506,7 +535,7 @@ pub fn trace(
     min_cosine: f64,
     teacher_forced: bool,
     save: Option<&std::path::Path>,
-) -> Result<Trace, String> {
+) -> Result<Trace, TraceError> {
     let n = tokens.len();
     let ra = if teacher_forced {
         None
@@ -588,8 +617,10 @@ pub fn trace(
                     &[n as u64, act.width as u64],
                     &act.values,
                 );
-                std::fs::write(dir.join(name(side)), buf)
-                    .map_err(|e| format!("cannot write activations: {e}"))?;
+                let path = dir.join(name(side));
+                std::fs::write(&path, buf).map_err(|e| {
+                    TraceError::Write(format!("cannot write {}: {e}", path.display()))
+                })?;
             }
         }
         stages.push(TraceStage {

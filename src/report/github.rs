@@ -1,14 +1,21 @@
-//! GitHub Actions workflow commands: `::error file=<model>::<code> <message>`.
+//! GitHub Actions workflow commands: `::error file=<model>,title=<code>::<code> <message>`, one per
+//! finding (a fatal error included), `::warning` / `::notice` for the others.
 
 use std::fmt::Write as _;
 
 use crate::diag::Severity;
 use crate::pipeline::Outcome;
 
+/// Escape a command's message (data).
 fn escape(s: &str) -> String {
     s.replace('%', "%25")
         .replace('\r', "%0D")
         .replace('\n', "%0A")
+}
+
+/// Escape a command property value (`file=`, `title=`).
+fn escape_property(s: &str) -> String {
+    escape(s).replace(':', "%3A").replace(',', "%2C")
 }
 
 pub fn outcome(o: &Outcome) -> String {
@@ -22,12 +29,14 @@ pub fn outcome(o: &Outcome) -> String {
         let file = f
             .file
             .clone()
-            .or_else(|| o.inputs.first().map(|i| i.path.clone()))
+            .or_else(|| o.inputs.first().map(|i| i.path.clone()));
+        let file = file
+            .filter(|p| !p.is_empty())
+            .map(|p| format!("file={},", escape_property(&p)))
             .unwrap_or_default();
         let _ = writeln!(
             s,
-            "::{cmd} file={},title={}::{} {}",
-            escape(&file).replace(',', "%2C"),
+            "::{cmd} {file}title={}::{} {}",
             f.code,
             f.code,
             escape(&f.message)

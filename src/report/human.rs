@@ -12,7 +12,7 @@ use miette::{
 use crate::diag::{Finding, Severity};
 use crate::format::Source;
 use crate::model::ModelView;
-use crate::pipeline::{Outcome, Verdict};
+use crate::pipeline::Outcome;
 
 struct Shown<'a> {
     f: &'a Finding,
@@ -161,15 +161,19 @@ pub fn render(o: &Outcome, views: &[&ModelView], color: bool, verbose: bool) -> 
     if let Some(r) = crate::report::rosetta::recommendation(o) {
         let _ = writeln!(s, "{r}");
     }
+    if let Some(c) = &o.config {
+        let _ = writeln!(s, "config: {}", c.describe());
+    }
+    s.push_str(&summary_line(o, verbose));
+    s
+}
+
+/// The one verdict line (the line `-q` keeps): `PASS: 0 error(s), …`, its word from `Verdict::word`.
+pub fn summary_line(o: &Outcome, verbose: bool) -> String {
     let infos = o.count(Severity::Info);
-    let verdict = match o.verdict {
-        Verdict::Pass => "PASS",
-        Verdict::Fail => "FAIL",
-        Verdict::Inconclusive => "INCONCLUSIVE",
-    };
-    let _ = writeln!(
-        s,
-        "{verdict}: {} error(s), {} warning(s), {} info(s){}; {} tensors compared in {} ms",
+    format!(
+        "{}: {} error(s), {} warning(s), {} info(s){}; {} tensors compared in {} ms\n",
+        o.verdict.word(),
         o.count(Severity::Error),
         o.count(Severity::Warning),
         infos,
@@ -180,6 +184,32 @@ pub fn render(o: &Outcome, views: &[&ModelView], color: bool, verbose: bool) -> 
         },
         o.tensors_compared,
         o.elapsed_ms
-    );
+    )
+}
+
+/// A fatal error (exit 2) for stderr: the code, `file: message (at byte offset …)`, the help.
+pub fn render_error(f: &Finding, color: bool) -> String {
+    let theme = if color {
+        GraphicalTheme::unicode()
+    } else {
+        GraphicalTheme::unicode_nocolor()
+    };
+    let handler = GraphicalReportHandler::new_themed(theme).with_width(110);
+    let mut message = match &f.file {
+        Some(p) => format!("{p}: {}", f.message),
+        None => f.message.clone(),
+    };
+    if let Some(off) = f.byte_offset() {
+        let _ = write!(message, " (at byte offset {off} = {off:#x})");
+    }
+    let mut shown_f = f.clone();
+    shown_f.message = message;
+    let shown = Shown {
+        f: &shown_f,
+        src: None,
+        labels: Vec::new(),
+    };
+    let mut s = String::new();
+    let _ = handler.render_report(&mut s, &shown);
     s
 }

@@ -83,18 +83,61 @@ pub fn render(o: &Outcome) -> String {
             let _ = writeln!(s, "[ROSETTA] PASSED: every probe stage agrees");
         }
         Some(st) => {
-            let _ = writeln!(
-                s,
-                "[ROSETTA] FAILED: first divergence at {}{}",
+            let at = format!(
+                "{}{}",
                 st["layer"]
                     .as_u64()
                     .map(|l| format!("Layer {l} "))
                     .unwrap_or_default(),
                 st["stage"].as_str().unwrap_or("?")
             );
+            match allowed_note(o) {
+                Some(note) => {
+                    let _ = writeln!(
+                        s,
+                        "[ROSETTA] DIVERGED (allowed): first divergence at {at}; {note}"
+                    );
+                }
+                // No error left (e.g. `-W` made the probe's finding a warning): not a failure.
+                None if o.count(Severity::Error) == 0 => {
+                    let _ = writeln!(
+                        s,
+                        "[ROSETTA] DIVERGED (warning): first divergence at {at}; no error was reported for it"
+                    );
+                }
+                None => {
+                    let _ = writeln!(s, "[ROSETTA] FAILED: first divergence at {at}");
+                }
+            }
         }
     }
     s
+}
+
+/// When no error is left but findings were allowed: which ones, and by which config line or flag.
+/// The probe's own findings first (they are what the divergence is about).
+fn allowed_note(o: &Outcome) -> Option<String> {
+    if o.count(Severity::Error) > 0 || o.allowed.is_empty() {
+        return None;
+    }
+    let probe: Vec<_> = o
+        .allowed
+        .iter()
+        .filter(|a| crate::numeric::probe::ALL.iter().any(|l| l.code == a.code))
+        .collect();
+    let shown: Vec<_> = if probe.is_empty() {
+        o.allowed.iter().collect()
+    } else {
+        probe
+    };
+    let mut by: Vec<String> = Vec::new();
+    for a in &shown {
+        let x = format!("{} {} by {}", a.code, a.class, a.by);
+        if !by.contains(&x) {
+            by.push(x);
+        }
+    }
+    Some(format!("the divergence was allowed: {}", by.join("; ")))
 }
 
 /// The first error finding's help, as one line: what to fix first.
@@ -125,8 +168,8 @@ pub fn render_trace(r: &crate::pipeline::RosettaOutcome, verbose: bool) -> Strin
     }
     let t = match &r.trace {
         Ok(t) => t,
-        Err(e) => {
-            let _ = writeln!(s, "[ROSETTA] INCONCLUSIVE: the trace could not run: {e}");
+        Err(_) => {
+            s.push_str(&verdict_line(r));
             return s;
         }
     };
@@ -185,7 +228,14 @@ pub fn render_trace(r: &crate::pipeline::RosettaOutcome, verbose: bool) -> Strin
                 Some(l) => format!("Layer {l} {}", d["stage"].as_str().unwrap_or("?")),
                 None => d["stage"].as_str().unwrap_or("?").to_string(),
             };
-            let _ = writeln!(s, "[ROSETTA] FAILED: first divergence at {where_}");
+            if r.assert_match {
+                let _ = writeln!(s, "[ROSETTA] FAILED: first divergence at {where_}");
+            } else {
+                let _ = writeln!(
+                    s,
+                    "[ROSETTA] DIVERGED: first divergence at {where_} (reported only; `--assert-match` makes it fail)"
+                );
+            }
             if let Some(f) = r
                 .lint
                 .findings
@@ -208,12 +258,47 @@ pub fn render_trace(r: &crate::pipeline::RosettaOutcome, verbose: bool) -> Strin
             }
         }
     }
+    s.push_str(&verdict_line(r));
     s
 }
 
-/// JSON of `rosetta`: the main job's envelope with `trace` instead of `probe`.
+/// The one verdict line of `rosetta` (what `-q` keeps), its word from `RosettaOutcome::verdict`.
+pub fn verdict_line(r: &crate::pipeline::RosettaOutcome) -> String {
+    let v = r.verdict();
+    let why = match &r.trace {
+        Err(crate::numeric::trace::TraceError::Write(e)) => {
+            format!("the activations could not be written: {e}")
+        }
+        Err(crate::numeric::trace::TraceError::Inconclusive(e)) => {
+            format!("the trace could not run: {e}")
+        }
+        Ok(_) if r.same_input() => {
+            "the two inputs are the same file or byte-identical (APRL-T009): nothing was really compared".to_string()
+        }
+        Ok(t) => match &t.first_divergence {
+            None => format!("no divergence in {} stages", t.stages.len()),
+            Some(d) => {
+                let where_ = match d["layer"].as_u64() {
+                    Some(l) => format!("Layer {l} {}", d["stage"].as_str().unwrap_or("?")),
+                    None => d["stage"].as_str().unwrap_or("?").to_string(),
+                };
+                if r.assert_match {
+                    format!("first divergence at {where_}")
+                } else {
+                    format!(
+                        "first divergence at {where_}, reported only (`--assert-match` makes a divergence exit 1)"
+                    )
+                }
+            }
+        },
+    };
+    format!("{}: {why}\n", v.word())
+}
+
+/// JSON of `rosetta`: the main job's envelope with `trace` instead of `probe`, and the verdict of
+/// the trace (`RosettaOutcome::verdict`).
 pub fn trace_json(r: &crate::pipeline::RosettaOutcome, timings: bool) -> Value {
-    let mut doc = crate::report::json::outcome(&r.lint, timings);
+    let mut doc = crate::report::json::envelope(&r.lint, r.verdict(), timings);
     if let Some(o) = doc.as_object_mut() {
         o.remove("probe");
         o.insert(
@@ -224,7 +309,7 @@ pub fn trace_json(r: &crate::pipeline::RosettaOutcome, timings: bool) -> Value {
             },
         );
         if let Err(e) = &r.trace {
-            o.insert("trace_error".into(), Value::String(e.clone()));
+            o.insert("trace_error".into(), Value::String(e.to_string()));
         }
     }
     doc

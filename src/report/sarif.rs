@@ -1,11 +1,17 @@
-//! SARIF 2.1.0: one result per finding, rule metadata from the registry.
+//! SARIF 2.1.0: one result per finding, rule metadata from the registry. A fatal error (verdict
+//! `error`) is a result too, and a tool execution notification of a failed invocation.
 
 use serde_json::{Value, json};
 
-use crate::diag::Severity;
-use crate::pipeline::Outcome;
+use crate::diag::{Finding, Severity};
+use crate::pipeline::{Outcome, Verdict};
 
 pub fn outcome(o: &Outcome) -> Value {
+    log(o, o.verdict)
+}
+
+/// A SARIF log of `o` with an explicit verdict (`rosetta`'s comes from its trace).
+pub fn log(o: &Outcome, verdict: Verdict) -> Value {
     let rules: Vec<Value> = crate::registry::all()
         .iter()
         .map(|l| {
@@ -17,28 +23,94 @@ pub fn outcome(o: &Outcome) -> Value {
             })
         })
         .collect();
-    let results: Vec<Value> = o
-        .findings
-        .iter()
-        .map(|f| {
-            let mut region = json!({});
-            if let Some(s) = f.span {
-                region = json!({"byteOffset": s.offset, "byteLength": s.len});
-            }
-            let uri = f.file.clone().or_else(|| o.inputs.first().map(|i| i.path.clone())).unwrap_or_default();
-            json!({
-                "ruleId": f.code, "level": level(f.severity),
-                "message": {"text": if f.help.is_empty() { f.message.clone() } else { format!("{} (help: {})", f.message, f.help) }},
-                "locations": [{"physicalLocation": {"artifactLocation": {"uri": uri}, "region": region}}],
-                "properties": {"class": f.class(), "tensor": f.tensor, "layer": f.layer},
+    let fallback = o.inputs.first().map(|i| i.path.as_str());
+    let results: Vec<Value> = o.findings.iter().map(|f| result(f, fallback)).collect();
+    let mut invocation = json!({
+        "executionSuccessful": verdict != Verdict::Error,
+        "exitCode": verdict.exit_code(),
+    });
+    if verdict == Verdict::Error {
+        let notes: Vec<Value> = o
+            .findings
+            .iter()
+            .filter(|f| f.severity == Severity::Error)
+            .map(|f| {
+                let mut n = json!({
+                    "level": "error",
+                    "message": {"text": message(f)},
+                    "descriptor": {"id": f.code},
+                });
+                if let Some(loc) = location(f, fallback) {
+                    n["locations"] = json!([loc]);
+                }
+                n
             })
-        })
-        .collect();
+            .collect();
+        invocation["toolExecutionNotifications"] = json!(notes);
+    }
     json!({
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
         "version": "2.1.0",
-        "runs": [{"tool": {"driver": {"name": "apr-lint", "version": env!("CARGO_PKG_VERSION"), "rules": rules}}, "results": results}]
+        "runs": [{
+            "tool": {"driver": {"name": "apr-lint", "version": env!("CARGO_PKG_VERSION"), "rules": rules}},
+            "invocations": [invocation],
+            "results": results,
+        }]
     })
+}
+
+fn message(f: &Finding) -> String {
+    if f.help.is_empty() {
+        f.message.clone()
+    } else {
+        format!("{} (help: {})", f.message, f.help)
+    }
+}
+
+/// The file (and the byte span, only when there is one); `None` when the finding names no file.
+fn location(f: &Finding, fallback: Option<&str>) -> Option<Value> {
+    let path = f.file.as_deref().or(fallback)?;
+    let mut physical = json!({"artifactLocation": {"uri": uri(path)}});
+    if let Some(s) = f.span {
+        physical["region"] = if s.len > 0 {
+            json!({"byteOffset": s.offset, "byteLength": s.len})
+        } else {
+            json!({"byteOffset": s.offset})
+        };
+    }
+    Some(json!({"physicalLocation": physical}))
+}
+
+fn result(f: &Finding, fallback: Option<&str>) -> Value {
+    let mut r = json!({
+        "ruleId": f.code, "level": level(f.severity),
+        "message": {"text": message(f)},
+        "properties": {"class": f.class()},
+    });
+    if let Some(loc) = location(f, fallback) {
+        r["locations"] = json!([loc]);
+    }
+    if let Some(t) = &f.tensor {
+        r["properties"]["tensor"] = json!(t);
+    }
+    if let Some(l) = f.layer {
+        r["properties"]["layer"] = json!(l);
+    }
+    r
+}
+
+/// A path as a URI reference: every byte but unreserved characters and `/` percent-encoded
+/// (RFC 3986), so spaces, `#`, `%` and non-ASCII names stay one valid reference.
+pub fn uri(path: &str) -> String {
+    let mut s = String::with_capacity(path.len());
+    for b in path.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'/') {
+            s.push(b as char);
+        } else {
+            s.push_str(&format!("%{b:02X}"));
+        }
+    }
+    s
 }
 
 fn level(s: Severity) -> &'static str {

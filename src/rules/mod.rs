@@ -488,3 +488,26 @@ fn validate(
         file: file.into(),
     })
 }
+
+impl RuleSet {
+    /// The same tensor's name in the other naming scheme (GGUF ↔ APR), from the roles' name
+    /// templates: `blk.0.attn_q.weight` → `model.layers.0.self_attn.q_proj.weight` (and back).
+    pub fn other_scheme_names(&self, name: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        for a in &self.archs {
+            for r in &a.roles {
+                for (from, to) in [(&r.gguf, &r.apr), (&r.apr, &r.gguf)] {
+                    for layer in from.iter().filter_map(|t| t.matches(name)) {
+                        for u in to {
+                            let n = u.instantiate(layer);
+                            if n != name && !out.contains(&n) {
+                                out.push(n);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+}

@@ -10,6 +10,8 @@ use apr_lint::format::{Container, Source, gguf};
 use apr_lint::model::ModelView;
 use apr_lint::pipeline::{self, Options, Outcome};
 
+pub mod sarif;
+
 pub fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("fixtures")

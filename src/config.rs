@@ -1,0 +1,196 @@
+//! `apr-lint.toml` and the severity overrides: the config file found (or given), its
+//! `deny/warn/allow` lists with the line each entry is on, and `-D/-W/-A`, every word checked
+//! against the registry. Never prints; a problem is a coded `Finding` (exit 2 for the caller).
+
+use std::path::{Path, PathBuf};
+
+use crate::diag::{Finding, Severity};
+use crate::pipeline::{ConfigInfo, Override, UNKNOWN_CODE};
+use crate::registry;
+
+/// A config problem: one coded finding (boxed: it is large).
+pub type Error = Box<Finding>;
+
+/// Severity overrides in order (later wins) and, for each, where it came from.
+pub type Overrides = (Vec<(String, Override)>, Vec<String>);
+
+/// Settings from `apr-lint.toml`: `deny/warn/allow = ["CODE", …]`, `rules = "DIR"`.
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    rules: Option<PathBuf>,
+    #[serde(default)]
+    deny: Vec<toml::Spanned<String>>,
+    #[serde(default)]
+    warn: Vec<toml::Spanned<String>>,
+    #[serde(default)]
+    allow: Vec<toml::Spanned<String>>,
+}
+
+/// A config file that was read: where it is, its rule directory and its overrides, each with the
+/// origin `-A`-style reports name (`./apr-lint.toml line 3 (`allow` "APRL-N020")`).
+#[derive(Debug, Default)]
+pub struct Config {
+    pub info: ConfigInfo,
+    /// `rules = "DIR"`, relative to the config file's directory.
+    pub rules: Option<PathBuf>,
+    pub overrides: Vec<(String, Override, String)>,
+}
+
+/// A path as the user would type it: `./apr-lint.toml` when under the current directory.
+pub fn shown_path(p: &Path) -> String {
+    if let Ok(cwd) = std::env::current_dir()
+        && let Ok(rel) = p.strip_prefix(&cwd)
+    {
+        return format!("./{}", rel.display());
+    }
+    p.display().to_string()
+}
+
+/// `explicit`, else `apr-lint.toml` found upward from the current directory; `None` without one.
+pub fn find(explicit: Option<&Path>) -> Result<Option<Config>, Error> {
+    let path = match explicit {
+        Some(p) => Some(p.to_path_buf()),
+        None => {
+            let mut dir = std::env::current_dir().ok();
+            let mut found = None;
+            while let Some(d) = dir {
+                let c = d.join("apr-lint.toml");
+                if c.is_file() {
+                    found = Some(c);
+                    break;
+                }
+                dir = d.parent().map(Path::to_path_buf);
+            }
+            found
+        }
+    };
+    let Some(p) = path else { return Ok(None) };
+    let text = std::fs::read_to_string(&p)
+        .map_err(|e| config_error(&p, format!("cannot read config {}: {e}", p.display())))?;
+    parse(&p, &text).map(Some)
+}
+
+fn config_error(p: &Path, msg: String) -> Error {
+    Box::new(
+        Finding::new(&crate::rules::lints::SYNTAX, msg)
+            .severity(Severity::Error)
+            .file(p),
+    )
+}
+
+/// Parse a config file's text (`path` names it in messages and origins).
+pub fn parse(path: &Path, text: &str) -> Result<Config, Error> {
+    let cfg: ConfigFile = toml::from_str(text)
+        .map_err(|e| config_error(path, format!("config {}: {}", path.display(), e.message())))?;
+    let shown = shown_path(path);
+    let mut overrides = Vec::new();
+    for (list, key, o) in [
+        (&cfg.deny, "deny", Override::Deny),
+        (&cfg.warn, "warn", Override::Warn),
+        (&cfg.allow, "allow", Override::Allow),
+    ] {
+        for w in list {
+            let line = text[..w.span().start.min(text.len())].matches('\n').count() + 1;
+            let origin = format!("{shown} line {line} (`{key}` \"{}\")", w.get_ref());
+            check_word(w.get_ref(), &origin)?;
+            overrides.push((w.get_ref().clone(), o, origin));
+        }
+    }
+    Ok(Config {
+        info: ConfigInfo {
+            path: shown,
+            deny: cfg.deny.len(),
+            warn: cfg.warn.len(),
+            allow: cfg.allow.len(),
+        },
+        rules: cfg
+            .rules
+            .map(|r| path.parent().unwrap_or(Path::new(".")).join(r)),
+        overrides,
+    })
+}
+
+/// A `-D/-W/-A` or config word must be a registered code or class: else `APRL-T003`, with the
+/// nearest code or class suggested.
+pub fn check_word(word: &str, origin: &str) -> Result<(), Error> {
+    if registry::is_code_or_class(word) {
+        return Ok(());
+    }
+    let near = registry::suggest(word);
+    Err(Box::new(
+        Finding::new(
+            &UNKNOWN_CODE,
+            format!(
+                "{origin}: `{word}` is not an apr-lint code or class{}",
+                if near.is_empty() {
+                    "; `apr-lint rules` lists them".to_string()
+                } else {
+                    format!("; did you mean {}?", near.join(", "))
+                }
+            ),
+        )
+        .severity(Severity::Error),
+    ))
+}
+
+/// The config's overrides, then `-D`, `-W`, `-A` (later wins), with their origins.
+pub fn overrides(
+    config: Option<&Config>,
+    deny: &[String],
+    warn: &[String],
+    allow: &[String],
+) -> Result<Overrides, Error> {
+    let mut list = Vec::new();
+    let mut origins = Vec::new();
+    for (w, o, origin) in config.into_iter().flat_map(|c| c.overrides.iter()) {
+        list.push((w.clone(), *o));
+        origins.push(origin.clone());
+    }
+    for (words, flag, o) in [
+        (deny, "-D", Override::Deny),
+        (warn, "-W", Override::Warn),
+        (allow, "-A", Override::Allow),
+    ] {
+        for w in words {
+            let origin = format!("{flag} {w}");
+            check_word(w, &origin)?;
+            list.push((w.clone(), o));
+            origins.push(origin);
+        }
+    }
+    Ok((list, origins))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_and_counts() {
+        let c = parse(
+            Path::new("/x/apr-lint.toml"),
+            "# c\ndeny = [\"APRL-L001\"]\nallow = [\n  \"dims-reversed\",\n  \"APRL-N020\",\n]\n",
+        )
+        .unwrap();
+        assert_eq!(c.info.deny, 1);
+        assert_eq!(c.info.allow, 2);
+        assert_eq!(c.info.describe(), "/x/apr-lint.toml (1 deny, 2 allows)");
+        assert!(c.overrides[0].2.contains("line 2"), "{:?}", c.overrides);
+        assert!(c.overrides[2].2.contains("line 5"), "{:?}", c.overrides);
+    }
+
+    #[test]
+    fn unknown_words_are_refused_with_a_suggestion() {
+        let e = parse(Path::new("c.toml"), "warn = [\"trasposed\"]\n").unwrap_err();
+        assert_eq!(e.code, "APRL-T003");
+        assert!(
+            e.message.contains("did you mean transposed"),
+            "{}",
+            e.message
+        );
+        let e = overrides(None, &[], &[], &["L001".into()]).unwrap_err();
+        assert!(e.message.contains("APRL-L001"), "{}", e.message);
+        assert!(overrides(None, &["APRL-L001".into()], &["transposed".into()], &[]).is_ok());
+    }
+}
