@@ -145,7 +145,7 @@ enum Cmd {
         /// Token ids for the probe, instead of a prompt (each below the vocabulary size).
         #[arg(long, value_delimiter = ',', value_name = "ID,ID,…")]
         tokens: Option<Vec<u32>>,
-        /// Divergence threshold where both sides hold the same values (finite, > 0).
+        /// Divergence threshold where both sides hold the same values (finite, > 0 and < 1).
         #[arg(long, default_value_t = 1e-3, allow_negative_numbers = true)]
         threshold: f64,
         /// Skip the probe (layer 0's embedding, Q, K, V on the prompt).
@@ -179,7 +179,7 @@ enum Cmd {
         /// Exit 1 on a divergence (without it the trace reports and exits 0).
         #[arg(long)]
         assert_match: bool,
-        /// Divergence threshold where both sides hold the same values (finite, > 0).
+        /// Divergence threshold where both sides hold the same values (finite, > 0 and < 1).
         #[arg(long, default_value_t = 1e-3, allow_negative_numbers = true)]
         threshold: f64,
         /// Feed each layer of A the reference's input for that layer.
@@ -609,16 +609,19 @@ fn options(rule_opts: &RuleOpts, findings: &FindingOpts, ctx: &mut Ctx) -> Resul
     })
 }
 
-/// `--threshold` finite and > 0; the prompt not empty.
+/// `--threshold` finite, > 0 and < 1; the prompt not empty.
 fn check_probe_options(
     threshold: f64,
     prompt: &str,
     tokens: &Option<Vec<u32>>,
 ) -> Result<(), Fatal> {
-    if !threshold.is_finite() || threshold <= 0.0 {
+    // At 1 or more, `max_diff ≤ threshold × max|ref|` passes an all-zero output: no check at all.
+    if !threshold.is_finite() || threshold <= 0.0 || threshold >= 1.0 {
         return Err(fatal(
             &BAD_USAGE,
-            format!("`--threshold` must be a finite number > 0 (got {threshold})"),
+            format!(
+                "`--threshold` must be a finite number > 0 and < 1 (a fraction of the reference's largest value; got {threshold})"
+            ),
         ));
     }
     if tokens.is_none() && prompt.is_empty() {

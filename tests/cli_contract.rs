@@ -470,7 +470,9 @@ fn unknown_codes_and_classes_are_usage_errors() {
 #[test]
 fn every_typed_number_is_checked() {
     let p = pair();
-    for t in ["NaN", "-1", "inf", "0", "-inf"] {
+    // ≥ 1 is out of range too: `max_diff ≤ 1 × max|ref|` passes an all-zero output, and 1e9 passes
+    // a norm scaled by 0.5 just as `inf` did.
+    for t in ["NaN", "-1", "inf", "0", "-inf", "1", "1e9"] {
         let t = &format!("--threshold={t}");
         let r = run(&[s(&p.good), "--against", s(&p.gguf), t]);
         assert_eq!(r.code, 2, "--threshold {t}: {}", r.out);
