@@ -834,6 +834,16 @@ fn run(cmd: Cmd, ctx: &mut Ctx) -> Result<u8, Fatal> {
             rules,
             ..
         } => {
+            // `dump` writes a .npy (to stdout with `-o -`), not a report: no machine format.
+            if !matches!(ctx.format, OutFormat::Human) {
+                return Err(fatal(
+                    &BAD_USAGE,
+                    format!(
+                        "`dump` has no {} output (it writes a .npy and one human line); drop `--format`",
+                        ctx.format.name()
+                    ),
+                ));
+            }
             let opts = options(&rules, &FindingOpts::default(), ctx)?;
             let v = load(&file, ctx)?;
             print_load_log(&v, &opts.rules, None, ctx);

@@ -534,6 +534,31 @@ fn subcommands_refuse_formats_they_cannot_produce() {
             }
         }
     }
+    // `dump` writes a .npy (to stdout with `-o -`), never a report: every machine format is refused
+    // in that format, and nothing is written (it used to print a human line under `--format json`).
+    let dir = tempfile::tempdir().unwrap();
+    let npy = dir.path().join("n.npy");
+    for f in ["json", "sarif", "github"] {
+        let r = run(&[
+            "--format",
+            f,
+            "dump",
+            gguf.to_str().unwrap(),
+            "output_norm.weight",
+            "-o",
+            s(&npy),
+        ]);
+        assert_eq!(r.code, 2, "dump --format {f}: {}", r.out);
+        assert!(r.err.contains("APRL-T008"), "{}", r.err);
+        match f {
+            "json" => assert_eq!(json(&r)["summary"]["verdict"], "error"),
+            "sarif" => {
+                sarif::parse(&r.out);
+            }
+            _ => assert!(r.out.starts_with("::error "), "{}", r.out),
+        }
+        assert!(!npy.exists(), "dump --format {f} wrote {}", npy.display());
+    }
 }
 
 #[test]
