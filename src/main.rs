@@ -130,6 +130,9 @@ struct FindingOpts {
     allow: Vec<String>,
 }
 
+/// `-v` in the commands that only load a file: the whole [APR-LOAD] log.
+const LOAD_LOG_VERBOSE: &str = "Print every tensor's [APR-LOAD] lines (as `--load-log full`)";
+
 #[derive(Subcommand)]
 enum Cmd {
     /// Lint one file, or a pair (the main job; the default command).
@@ -203,7 +206,7 @@ enum Cmd {
     },
     /// Header, metadata and tensor table of one file (human or json).
     #[command(
-        mut_arg("verbose", |a| a.hide(true)),
+        mut_arg("verbose", |a| a.help(LOAD_LOG_VERBOSE)),
         mut_arg("deny", |a| a.hide(true)),
         mut_arg("warn", |a| a.hide(true)),
         mut_arg("allow", |a| a.hide(true))
@@ -227,7 +230,7 @@ enum Cmd {
     /// Write one tensor, dequantized to f32, as .npy (shape = canonical dims).
     #[command(
         mut_arg("format", |a| a.hide(true)),
-        mut_arg("verbose", |a| a.hide(true)),
+        mut_arg("verbose", |a| a.help(LOAD_LOG_VERBOSE)),
         mut_arg("deny", |a| a.hide(true)),
         mut_arg("warn", |a| a.hide(true)),
         mut_arg("allow", |a| a.hide(true))
@@ -501,6 +504,7 @@ fn context(cmd: &Cmd) -> Ctx {
             quiet,
             read,
             color,
+            findings,
             ..
         }
         | Cmd::Dump {
@@ -508,9 +512,17 @@ fn context(cmd: &Cmd) -> Ctx {
             quiet,
             read,
             color,
+            findings,
             ..
+        } => {
+            c.format = format.format;
+            c.quiet = quiet.quiet;
+            c.load_log = quiet.load_log;
+            c.verbose = findings.verbose;
+            c.verify_footer = read.verify_footer;
+            c.color = color.color;
         }
-        | Cmd::Explain {
+        Cmd::Explain {
             format,
             quiet,
             read,

@@ -99,6 +99,31 @@ fn inspect_apr_lists_tensors_as_stored() {
         full.contains("[APR-LOAD] Tensor 'lm_head.weight': dims=[512, 256], dtype=Q6_K"),
         "{full}"
     );
+    // `-v` is `--load-log full` in every command that loads an APR (it used to be accepted and
+    // ignored by inspect and dump).
+    let npy = dir.path().join("n.npy");
+    for args in [
+        vec!["inspect", "-v", p.to_str().unwrap()],
+        vec!["-v", "inspect", p.to_str().unwrap()],
+        vec![
+            "dump",
+            "-v",
+            p.to_str().unwrap(),
+            "model.norm.weight",
+            "-o",
+            npy.to_str().unwrap(),
+        ],
+    ] {
+        let (code, _, err) = run(&args);
+        assert_eq!(code, 0, "{args:?}: {err}");
+        assert_eq!(
+            err.lines()
+                .filter(|l| l.starts_with("[APR-LOAD] Tensor '"))
+                .count(),
+            n,
+            "{args:?}: {err}"
+        );
+    }
     let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(doc["format"], "apr");
     for t in doc["tensors"].as_array().unwrap() {

@@ -666,7 +666,10 @@ fn help_leads_with_the_main_form_and_explains_every_option() {
             "rules" => {
                 assert!(!listed("--verify-footer") && !listed("-A <CODE>") && !listed("--quiet"))
             }
-            "inspect" | "dump" => assert!(!listed("-A <CODE>") && !listed("--verbose")),
+            // `-v` there prints the whole [APR-LOAD] log, and says so.
+            "inspect" | "dump" => {
+                assert!(!listed("-A <CODE>") && listed("--verbose") && listed("[APR-LOAD]"))
+            }
             _ => assert!(listed("-A <CODE>")),
         }
     }
