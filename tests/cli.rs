@@ -655,3 +655,39 @@ fn snippets_decode_the_record_a_finding_points_at() {
     assert!(out.contains("tensors  27"), "{out}");
     assert_no_line_col_or_hex(&out);
 }
+
+/// A NaN in a norm weight: the main job's `[ROSETTA]` lines print the stage's max_diff as the
+/// finding and `rosetta` do (`inf`), not `NaN` (the JSON `null` was rendered as NaN).
+#[test]
+fn a_non_finite_probe_stage_reads_the_same_in_every_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("nan.apr");
+    let mut w = clean_apr("gguf/tiny-qwen2-lq-q4_k_m.gguf", Flavour::Aprender);
+    let t = w
+        .tensors
+        .iter_mut()
+        .find(|t| t.name == "model.layers.0.input_layernorm.weight")
+        .unwrap();
+    t.bytes[4 * 129..4 * 130].copy_from_slice(&f32::NAN.to_le_bytes());
+    w.write(&p).unwrap();
+    let g = fixture("gguf/tiny-qwen2-lq-q4_k_m.gguf");
+    let line = |out: &str| {
+        out.lines()
+            .find(|l| l.starts_with("[ROSETTA] attn_norm "))
+            .unwrap_or_else(|| panic!("no attn_norm line:\n{out}"))
+            .to_string()
+    };
+    let (code, main, _) = run(&[p.to_str().unwrap(), "--against", g.to_str().unwrap()]);
+    assert_eq!(code, 1, "{main}");
+    let (_, trace, _) = run(&["rosetta", p.to_str().unwrap(), g.to_str().unwrap()]);
+    for l in [line(&main), line(&trace)] {
+        assert!(
+            l.contains("max_diff=inf, mean_diff=inf") && !l.contains("NaN"),
+            "{l}"
+        );
+    }
+    assert!(
+        main.contains("diverges first at `attn_norm`: max_diff inf"),
+        "{main}"
+    );
+}

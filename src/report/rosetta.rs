@@ -7,8 +7,10 @@ use serde_json::Value;
 use crate::diag::Severity;
 use crate::pipeline::Outcome;
 
+/// A stage metric from the probe's JSON: `null` is a non-finite max/mean diff, which the probe's
+/// metric makes +inf (a NaN on either side), as `rosetta` and the finding print it.
 fn f(v: &Value) -> f64 {
-    v.as_f64().unwrap_or(f64::NAN)
+    v.as_f64().unwrap_or(f64::INFINITY)
 }
 
 /// A JSON array of integers as dims are printed everywhere (`[4, 256]`).
