@@ -407,6 +407,17 @@ fn normalize(mut args: Vec<OsString>) -> Result<Vec<OsString>, Fatal> {
         break;
     }
     let Some(p) = first_positional else {
+        // Options but no model: the main job's, so clap names the missing MODEL instead of
+        // calling the option unexpected. A bare `apr-lint`, `--help` and `--version` stay top-level.
+        let top_level = |a: &OsString| {
+            matches!(
+                a.to_str(),
+                Some("-h" | "--help" | "-V" | "--version" | "--")
+            )
+        };
+        if args.len() > 1 && !args[1..].iter().any(top_level) {
+            args.insert(1, "lint".into());
+        }
         return Ok(args);
     };
     let word = args[p].to_string_lossy().into_owned();
@@ -460,9 +471,21 @@ fn main() -> ExitCode {
                 let _ = e.print();
                 return ExitCode::from(2);
             }
+            // clap's whole message up to its usage lines (the first line alone can end in
+            // "were not provided:", the missing arguments on the lines after it).
             let text = e.render().to_string();
-            let first = text.lines().next().unwrap_or("bad usage");
-            let msg = first.strip_prefix("error: ").unwrap_or(first).to_string();
+            let msg = text
+                .lines()
+                .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ");
+            let msg = match msg.strip_prefix("error: ") {
+                Some(m) => m.to_string(),
+                None if msg.is_empty() => "bad usage".to_string(),
+                None => msg,
+            };
             return ExitCode::from(report_fatal(&fatal(&BAD_USAGE, msg), &early));
         }
     };

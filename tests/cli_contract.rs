@@ -631,6 +631,38 @@ fn options_before_or_after_the_command_and_typos() {
     std::fs::copy(&gguf, dir.path().join("rosseta")).unwrap();
     let r = run_in(Some(dir.path()), &["rosseta", "-q"]);
     assert_eq!(r.code, 0, "{}", r.err);
+    // Options without a model: the model is missing, not the option unknown (it said "unexpected
+    // argument '-q' found"), in every format.
+    for args in [
+        vec!["-q"],
+        vec!["--format", "json"],
+        vec!["--threshold", "0.01"],
+    ] {
+        let r = run(&args);
+        assert_eq!(r.code, 2, "{args:?}");
+        let said = format!("{}{}", r.out, r.err);
+        assert!(
+            said.contains("<MODEL>") && !said.contains("unexpected argument"),
+            "{args:?}: {said}"
+        );
+    }
+    // A machine format gets the whole usage message, not its first line ("… were not provided:").
+    let r = run(&["rosetta", s(&gguf), "--format", "github"]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.out.starts_with("::error ") && r.out.contains("<B>"),
+        "{}",
+        r.out
+    );
+    let r = run(&["rosetta", s(&gguf), "--format", "json"]);
+    assert!(
+        json(&r)["findings"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("<B>"),
+        "{}",
+        r.out
+    );
 }
 
 #[test]
