@@ -407,15 +407,13 @@ fn normalize(mut args: Vec<OsString>) -> Result<Vec<OsString>, Fatal> {
         break;
     }
     let Some(p) = first_positional else {
-        // Options but no model: the main job's, so clap names the missing MODEL instead of
-        // calling the option unexpected. A bare `apr-lint`, `--help` and `--version` stay top-level.
-        let top_level = |a: &OsString| {
-            matches!(
-                a.to_str(),
-                Some("-h" | "--help" | "-V" | "--version" | "--")
-            )
-        };
-        if args.len() > 1 && !args[1..].iter().any(top_level) {
+        // Options but no model: the main job's, so clap names the missing MODEL (or, with
+        // `--help`, shows the main job's help) instead of calling the option unexpected. A bare
+        // `apr-lint`, `--help` alone and `--version` stay top-level.
+        let is = |a: &OsString, names: &[&str]| a.to_str().is_some_and(|a| names.contains(&a));
+        let top_level = args[1..].iter().any(|a| is(a, &["-V", "--version"]))
+            || args[1..].iter().all(|a| is(a, &["-h", "--help", "--"]));
+        if args.len() > 1 && !top_level {
             args.insert(1, "lint".into());
         }
         return Ok(args);

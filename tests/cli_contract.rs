@@ -646,6 +646,12 @@ fn options_before_or_after_the_command_and_typos() {
             "{args:?}: {said}"
         );
     }
+    // Options with `--help` and no command: the main job's help (it said "unexpected argument").
+    let r = run(&["-q", "--help"]);
+    assert_eq!(r.code, 0, "{}", r.err);
+    assert!(r.out.contains("--against"), "{}", r.out);
+    assert_eq!(run(&["--help"]).code, 0);
+    assert_eq!(run(&["-V"]).code, 0);
     // A machine format gets the whole usage message, not its first line ("… were not provided:").
     let r = run(&["rosetta", s(&gguf), "--format", "github"]);
     assert_eq!(r.code, 2);
