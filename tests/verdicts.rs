@@ -380,3 +380,25 @@ fn an_apr_without_a_bos_policy_is_a_warning_and_the_probe_runs_with_one_bos() {
         describe(&o)
     );
 }
+
+/// A probe skipped because a file does not load as a model (a head count its Q/K/V widths
+/// contradict) says to fix what the findings name, not to pass `--tokens` (that cannot help).
+#[test]
+fn a_probe_skipped_for_a_model_that_does_not_load_does_not_suggest_tokens() {
+    let mut w = clean_apr(QWEN, Flavour::Aprender);
+    w.metadata
+        .iter_mut()
+        .filter(|(k, _)| k == "num_heads")
+        .for_each(|e| e.1 = serde_json::json!(8));
+    let o = lint_pair(&apr_view(&w), &gguf_view(QWEN));
+    let f = o
+        .findings
+        .iter()
+        .find(|f| f.code == "APRL-N022")
+        .unwrap_or_else(|| panic!("no N022: {}", describe(&o)));
+    assert!(
+        !f.help.contains("--tokens") && f.help.contains("finding"),
+        "{}",
+        f.help
+    );
+}

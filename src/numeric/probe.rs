@@ -88,7 +88,7 @@ pub static PROBE_SKIPPED: Lint = Lint {
     summary: "the probe could not run",
     explain: "What it catches: a probe that could not run: no tokenizer and no `--tokens`, missing layer-0 tensors, a dtype without values, an unknown config quantity.
 Why it matters: the activations were not compared; other stages may still have compared weights.
-How to fix: pass `--tokens 1,2,3`, or fix what the message names.
+How to fix: where the prompt could not be tokenized, pass `--tokens 1,2,3`; otherwise fix what the message and the other findings name (the probe runs once both files load as the same model).
 Precedent: —",
 };
 
@@ -835,15 +835,23 @@ pub fn run(
     if opts.no_probe {
         return None;
     }
-    let skipped = |out: &mut Vec<Finding>, why: String| {
+    // `--tokens` helps only where the prompt could not be tokenized; a file that does not load as a
+    // model (or a pair that does not match) needs the other findings fixed first.
+    const FIX_FINDINGS: &str = "fix what the message and the other findings name; the probe runs once both files load as the same model";
+    const PASS_TOKENS: &str = "pass `--tokens 1,2,3`, or fix what the message names";
+    let skipped = |out: &mut Vec<Finding>, why: String, help: &str| {
         out.push(
             Finding::new(&PROBE_SKIPPED, format!("probe skipped: {why}"))
                 .file(a.path())
-                .help("pass `--tokens 1,2,3`, or fix what the message names"),
+                .help(help),
         );
     };
     let (Some(arch), Some(arch_b)) = (ra.arch, rb.arch) else {
-        skipped(out, "no rule set for the architecture".into());
+        skipped(
+            out,
+            "no rule set for the architecture".into(),
+            "add a rule set for the architecture (`--rules DIR`); `apr-lint rules` lists the built-in ones",
+        );
         return None;
     };
     if arch.arch != arch_b.arch {
@@ -853,6 +861,7 @@ pub fn run(
                 "the files are different architectures ({} and {})",
                 arch.arch, arch_b.arch
             ),
+            "pair the file with the one it was converted from",
         );
         return None;
     }
@@ -881,28 +890,28 @@ pub fn run(
                 (_, Ok(y)) => y,
                 (Ok(x), Err(_)) => x,
                 (Err(e), Err(_)) => {
-                    skipped(out, format!("{e}; pass `--tokens`"));
+                    skipped(out, format!("{e}; pass `--tokens`"), PASS_TOKENS);
                     return None;
                 }
             }
         }
     };
     if tokens.is_empty() {
-        skipped(out, "the prompt gives no tokens".into());
+        skipped(out, "the prompt gives no tokens".into(), PASS_TOKENS);
         return None;
     }
     let (fa, fb) = rayon::join(|| forward(a, ra, &tokens), || forward(b, rb, &tokens));
     let fa = match fa {
         Ok(x) => x,
         Err(e) => {
-            skipped(out, format!("`{}`: {e}", a.path().display()));
+            skipped(out, format!("`{}`: {e}", a.path().display()), FIX_FINDINGS);
             return None;
         }
     };
     let fb = match fb {
         Ok(x) => x,
         Err(e) => {
-            skipped(out, format!("reference: {e}"));
+            skipped(out, format!("reference: {e}"), FIX_FINDINGS);
             return None;
         }
     };
@@ -913,6 +922,7 @@ pub fn run(
                 "layer-0 widths differ (hidden {}/{}, Q {}/{}, K {}/{}); the static findings say why",
                 fa.hidden, fb.hidden, fa.q_dim, fb.q_dim, fa.kv_dim, fb.kv_dim
             ),
+            FIX_FINDINGS,
         );
         return None;
     }
