@@ -595,7 +595,12 @@ fn report_fatal(f: &Finding, ctx: &Ctx) -> u8 {
         OutFormat::Json => emit_json(&report::json::outcome(&o, false)),
         OutFormat::Sarif => emit_json(&report::sarif::outcome(&o)),
         OutFormat::Github => emit(&report::github::outcome(&o)),
-        OutFormat::Human => Ok(()),
+        // One verdict line on stdout, as a run has; the diagnostic itself goes to stderr.
+        OutFormat::Human => emit(&format!(
+            "{}: {} (the command could not do its job; exit 2)\n",
+            o.verdict.word(),
+            f.code
+        )),
     };
     eprint!("{}", report::human::render_error(f, ctx.color_on()));
     o.verdict.exit_code()

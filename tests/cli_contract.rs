@@ -872,19 +872,13 @@ fn the_verdict_agrees_in_every_format() {
         let human = run(&args);
         let expect = word(human.code);
         seen.insert(expect);
-        let text = if human.code == 2 {
-            &human.err
-        } else {
-            &human.out
-        };
-        if human.code != 2 {
-            let last = text.lines().last().unwrap_or("");
-            assert!(
-                last.starts_with(&format!("{}:", expect.to_uppercase())),
-                "{args:?}: exit {} but `{last}`",
-                human.code
-            );
-        }
+        // Every exit, a fatal error's too, ends stdout with the verdict line.
+        let last = human.out.lines().last().unwrap_or("");
+        assert!(
+            last.starts_with(&format!("{}:", expect.to_uppercase())),
+            "{args:?}: exit {} but `{last}`",
+            human.code
+        );
         let j = with("json");
         assert_eq!(j.code, human.code, "{args:?}");
         assert_eq!(json(&j)["summary"]["verdict"], expect, "{args:?}");

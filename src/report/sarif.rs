@@ -100,9 +100,14 @@ fn result(f: &Finding, fallback: Option<&str>) -> Value {
 }
 
 /// A path as a URI reference: every byte but unreserved characters and `/` percent-encoded
-/// (RFC 3986), so spaces, `#`, `%` and non-ASCII names stay one valid reference.
+/// (RFC 3986), so spaces, `#`, `%` and non-ASCII names stay one valid reference. An absolute path
+/// is a `file://` URI (a bare `/work/x.apr` is a network-path-less reference viewers cannot map);
+/// a relative one stays relative to the working directory, as code scanning expects.
 pub fn uri(path: &str) -> String {
-    let mut s = String::with_capacity(path.len());
+    let mut s = String::with_capacity(path.len() + 7);
+    if path.starts_with('/') {
+        s.push_str("file://");
+    }
     for b in path.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'/') {
             s.push(b as char);
@@ -118,5 +123,14 @@ fn level(s: Severity) -> &'static str {
         Severity::Error => "error",
         Severity::Warning => "warning",
         Severity::Info => "note",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn absolute_paths_are_file_uris_relative_ones_stay_relative() {
+        assert_eq!(super::uri("/work/a b.apr"), "file:///work/a%20b.apr");
+        assert_eq!(super::uri("out/m#1.gguf"), "out/m%231.gguf");
     }
 }
