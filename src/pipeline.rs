@@ -10,7 +10,6 @@ use std::time::Instant;
 
 use crate::check;
 use crate::diag::{Finding, Lint, ReadError, Severity};
-use crate::format::Format;
 use crate::model::ModelView;
 use crate::rules::{Resolved, RuleSet};
 
@@ -237,7 +236,8 @@ pub struct Allowed {
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct InputInfo {
     pub path: String,
-    pub format: Format,
+    /// The format's name (`gguf`, `apr`).
+    pub format: &'static str,
     pub architecture: Option<String>,
     pub tensor_count: usize,
 }
@@ -279,7 +279,8 @@ impl Outcome {
 /// Put the file under test first: the APR side is under test and the GGUF the reference, unless
 /// both are the same format (then the order given).
 pub fn order_pair(model: ModelView, against: ModelView) -> (ModelView, ModelView) {
-    if model.format() == Format::Gguf && against.format() == Format::Apr {
+    use crate::model::Runtime;
+    if model.runtime() == Runtime::LlamaCpp && against.runtime() == Runtime::Aprender {
         (against, model)
     } else {
         (model, against)
@@ -289,7 +290,7 @@ pub fn order_pair(model: ModelView, against: ModelView) -> (ModelView, ModelView
 fn info(v: &ModelView) -> InputInfo {
     InputInfo {
         path: v.path().display().to_string(),
-        format: v.format(),
+        format: v.format_name(),
         architecture: v.config.arch().map(str::to_owned),
         tensor_count: v.tensors.len(),
     }
@@ -515,10 +516,9 @@ pub fn rosetta(
     let run = || -> Result<crate::numeric::trace::Trace, TraceError> {
         let tokens = match &opts.tokens {
             Some(t) => t.clone(),
-            None => crate::model::tokenize::TextTokenizer::tokenize(&b.container, &opts.prompt)
-                .or_else(|_| {
-                    crate::model::tokenize::TextTokenizer::tokenize(&a.container, &opts.prompt)
-                })
+            None => b
+                .tokenize(&opts.prompt)
+                .or_else(|_| a.tokenize(&opts.prompt))
                 .map_err(|e| format!("{e}; pass `--tokens`"))?,
         };
         if tokens.is_empty() {

@@ -29,10 +29,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use apr_lint::check;
 use apr_lint::format::writer::generate::{self, QWEN2_5_1_5B, Shape};
-use apr_lint::format::{self, Container, Source};
-use apr_lint::model::tokenize::TextTokenizer;
-use apr_lint::model::tokenizer::{Tokenizer, fingerprint_of};
-use apr_lint::model::{Config, ModelView};
+use apr_lint::format::{self, Source};
+
+use apr_lint::model::ModelView;
 use apr_lint::numeric;
 use apr_lint::pipeline::{self, Options};
 use apr_lint::quant::{self, DType};
@@ -880,14 +879,14 @@ fn main() {
     both(
         &mut md,
         "`Config::read`",
-        measure(n, || Config::read(&av.container, &av.tensors)),
-        measure(n, || Config::read(&gv.container, &gv.tensors)),
+        measure(n, || av.read_config()),
+        measure(n, || gv.read_config()),
     );
     both(
         &mut md,
         "`Tokenizer::read` (summary)",
-        measure(n, || Tokenizer::read(&av.container)),
-        measure(n, || Tokenizer::read(&gv.container)),
+        measure(n, || av.read_tokenizer()),
+        measure(n, || gv.read_tokenizer()),
     );
     let t_open_a = measure(n, || ModelView::open(&pair.apr).expect("open"));
     let t_open_g = measure(n, || ModelView::open(&pair.gguf).expect("open"));
@@ -923,17 +922,17 @@ fn main() {
         &mut md,
         "`fingerprint_of` tokens + merges (what `pair::check` hashes, no allocation)",
         measure(n, || {
-            fingerprint_of(&av.container, false).0 ^ fingerprint_of(&av.container, true).0
+            av.tokenizer_fingerprint(false).0 ^ av.tokenizer_fingerprint(true).0
         }),
         measure(n, || {
-            fingerprint_of(&gv.container, false).0 ^ fingerprint_of(&gv.container, true).0
+            gv.tokenizer_fingerprint(false).0 ^ gv.tokenizer_fingerprint(true).0
         }),
     );
     both(
         &mut md,
         "`TextTokenizer::tokenize(c, \"2+2=\")` (what the probe does to get the prompt's ids)",
-        measure(n, || TextTokenizer::tokenize(&av.container, "2+2=").ok()),
-        measure(n, || TextTokenizer::tokenize(&gv.container, "2+2=").ok()),
+        measure(n, || av.tokenize("2+2=").ok()),
+        measure(n, || gv.tokenize("2+2=").ok()),
     );
     both(
         &mut md,
@@ -983,8 +982,8 @@ fn main() {
     for (name, s) in &pair_rows {
         let _ = writeln!(md, "| {name} | {} (pair) | |", ms(s.median));
     }
-    if let Container::Apr(a) = &av.container {
-        let t = measure(2, || a.verify_footer());
+    if av.runtime() == apr_lint::model::Runtime::Aprender {
+        let t = measure(2, || av.footer_crc_check());
         let _ = writeln!(
             md,
             "| `AprFile::verify_footer` (CRC of every byte; not run for files > 256 MiB) | {} ({:.2} GB/s) | |",

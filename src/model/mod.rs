@@ -6,6 +6,8 @@
 //! maps names to roles), print, or read tensor data beyond what is asked.
 
 pub mod config;
+pub mod describe;
+pub mod facts;
 pub mod tokenize;
 pub mod tokenizer;
 
@@ -17,6 +19,7 @@ use crate::format::{self, Container, Format, Source};
 use crate::quant::{self, DType, DequantError};
 
 pub use config::{Config, ConfigValue, RopeType};
+pub use facts::{NamingScheme, Runtime};
 pub use tokenizer::Tokenizer;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -56,7 +59,9 @@ impl TensorView {
 
 #[derive(Clone, Debug)]
 pub struct ModelView {
-    pub container: Container,
+    /// The reader's records: only `model/` looks inside (checks, numerics and reports ask the
+    /// view's facts, `facts.rs` and `describe.rs`).
+    container: Container,
     pub tensors: Vec<TensorView>,
     pub config: Config,
     pub tokenizer: Tokenizer,
@@ -129,7 +134,7 @@ impl ModelView {
             .get_or_init(|| tokenizer::TokenizerScan::of(&self.container))
     }
 
-    pub fn format(&self) -> Format {
+    pub(crate) fn format(&self) -> Format {
         self.container.format()
     }
     pub fn source(&self) -> &Source {

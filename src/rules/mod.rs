@@ -148,7 +148,30 @@ pub struct Arch {
     pub file: PathBuf,
 }
 
+impl Role {
+    /// The role's name templates for a file whose names follow `naming` (its schemes, in order).
+    pub fn templates<'a>(
+        &'a self,
+        naming: &'a [crate::model::NamingScheme],
+    ) -> impl Iterator<Item = &'a Template> + 'a {
+        let list = if naming.contains(&crate::model::NamingScheme::Hf) {
+            &self.apr
+        } else {
+            &self.gguf
+        };
+        list.iter()
+    }
+}
+
 impl Arch {
+    /// The rotation `v`'s loader applies under this architecture.
+    pub fn rope_of(&self, v: &crate::model::ModelView) -> RopeType {
+        v.rope_rotation(self.rope_type)
+    }
+    /// The Q/K row order `v` holds as stored under this architecture.
+    pub fn qk_order_of(&self, v: &crate::model::ModelView) -> RopeType {
+        v.qk_order(self.rope_type, self.gguf_qk_order)
+    }
     pub fn role(&self, key: &str) -> Option<&Role> {
         self.roles.iter().find(|r| r.key == key)
     }
