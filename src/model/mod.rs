@@ -2,8 +2,11 @@
 //! outermost first: GGUF `ne` reversed, APR dims as stored), the dims as recorded, dtype and byte
 //! spans; per file the config and a tokenizer summary read from that format's own keys.
 //!
-//! Takes a `Container`; returns a `ModelView`. Must not know about roles or rules (the rule engine
-//! maps names to roles), print, or read tensor data beyond what is asked.
+//! Takes a `Container`; returns a `ModelView`, whose container stays private: the checks, numerics
+//! and reports see only the view's tensors, config and tokenizer and its per-file facts
+//! (`facts.rs`: naming schemes, runtime, RoPE rotation, Q/K order, Llama 3 divisors; `describe.rs`:
+//! the file's records quoted neutrally). Must not know about roles or rules (the rule engine maps
+//! names to roles), print, or read tensor data beyond what is asked.
 
 pub mod config;
 pub mod describe;
