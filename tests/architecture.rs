@@ -105,11 +105,10 @@ fn sources() -> Vec<Source> {
             let mut numeric_imports = BTreeSet::new();
             segments_after(&code, "numeric::", &mut numeric_imports);
             if numeric_sub.is_some() {
-                // Inside numeric/: `super::x` from a file of numeric/ names a sibling.
-                let depth = parts.len() - 2;
-                if depth == 0 {
-                    segments_after(&code, "super::", &mut numeric_imports);
-                }
+                // Inside numeric/: from a module `depth` levels below numeric (`probe` 1,
+                // `probe::rope` 2), `super::` repeated `depth` times names a sibling of `probe`.
+                let depth = parts.len() - 1 - usize::from(parts.last().is_some_and(|l| l == "mod"));
+                segments_after(&code, &"super::".repeat(depth), &mut numeric_imports);
             }
             Source {
                 path: rel.to_path_buf(),
