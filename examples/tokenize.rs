@@ -4,7 +4,6 @@
 //!     cargo run --example tokenize -- MODEL.gguf|MODEL.apr TEXT...
 
 use apr_lint::model::ModelView;
-use apr_lint::model::tokenize::TextTokenizer;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -19,7 +18,7 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let t = match TextTokenizer::from_container(&view.container) {
+    let t = match view.text_tokenizer() {
         Ok(t) => t,
         Err(e) => {
             eprintln!("{path}: {e}");

@@ -5,8 +5,44 @@
 use std::path::{Path, PathBuf};
 
 use crate::diag::{Finding, Severity};
-use crate::pipeline::{ConfigInfo, Override, UNKNOWN_CODE};
 use crate::registry;
+use crate::tool::UNKNOWN_CODE;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Override {
+    Deny,
+    Warn,
+    Allow,
+}
+
+/// The config file in force: its path and how many codes it denies, warns and allows.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ConfigInfo {
+    pub path: String,
+    pub deny: usize,
+    pub warn: usize,
+    pub allow: usize,
+}
+
+impl ConfigInfo {
+    /// `./apr-lint.toml (2 allows)`.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        for (n, what) in [
+            (self.deny, "deny"),
+            (self.warn, "warn"),
+            (self.allow, "allow"),
+        ] {
+            if n > 0 {
+                parts.push(format!("{n} {what}{}", if n == 1 { "" } else { "s" }));
+            }
+        }
+        if parts.is_empty() {
+            parts.push("no severity overrides".into());
+        }
+        format!("{} ({})", self.path, parts.join(", "))
+    }
+}
 
 /// A config problem: one coded finding (boxed: it is large).
 pub type Error = Box<Finding>;

@@ -11,7 +11,10 @@
 //!           → pipeline (the order of stages, the Outcome) → report (human, JSON, SARIF, GitHub)
 //! ```
 //!
-//! `diag` and `quant` are leaves every stage may use.
+//! `diag` and `quant` are leaves every stage may use; `tool`, `config` and `registry` hold the
+//! tool's own lints, the config file and every lint in code order. Only `model` sees a container:
+//! the stages below ask the `ModelView` for facts. The module map and the one-way import rule
+//! (checked by `tests/architecture.rs`) are in ARCHITECTURE.md.
 
 pub mod check;
 pub mod config;
@@ -24,6 +27,7 @@ pub mod quant;
 pub mod registry;
 pub mod report;
 pub mod rules;
+pub mod tool;
 
 pub use diag::{Finding, Lint, ReadError, Severity, Span};
 pub use format::{Container, Format, Source};

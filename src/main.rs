@@ -33,7 +33,7 @@ struct Cli {
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq, Default)]
-enum OutFormat {
+enum Output {
     #[default]
     Human,
     Json,
@@ -41,16 +41,16 @@ enum OutFormat {
     Github,
 }
 
-impl OutFormat {
-    fn parse(s: &str) -> Option<OutFormat> {
-        OutFormat::from_str(s, true).ok()
+impl Output {
+    fn parse(s: &str) -> Option<Output> {
+        Output::from_str(s, true).ok()
     }
     fn name(self) -> &'static str {
         match self {
-            OutFormat::Human => "human",
-            OutFormat::Json => "json",
-            OutFormat::Sarif => "sarif",
-            OutFormat::Github => "github",
+            Output::Human => "human",
+            Output::Json => "json",
+            Output::Sarif => "sarif",
+            Output::Github => "github",
         }
     }
 }
@@ -66,8 +66,8 @@ enum Color {
 #[derive(Args, Clone, Default)]
 struct FormatOpt {
     /// Output format (a fatal error is reported in it too).
-    #[arg(long, value_enum, default_value_t = OutFormat::Human)]
-    format: OutFormat,
+    #[arg(long, value_enum, default_value_t = Output::Human)]
+    format: Output,
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq, Default)]
@@ -316,7 +316,7 @@ enum Cmd {
 /// The options every command's reporting needs, whatever subset the command accepts.
 #[derive(Clone, Default)]
 struct Ctx {
-    format: OutFormat,
+    format: Output,
     quiet: bool,
     color: Color,
     verbose: bool,
@@ -368,15 +368,15 @@ const VALUE_OPTS: &[&str] = &[
 ];
 
 /// The `--format` asked for anywhere on the line (so a usage error is reported in it too).
-fn scan_format(args: &[OsString]) -> OutFormat {
+fn scan_format(args: &[OsString]) -> Output {
     let mut it = args.iter().skip(1).map(|a| a.to_string_lossy());
-    let mut found = OutFormat::Human;
+    let mut found = Output::Human;
     while let Some(a) = it.next() {
         if a == "--format" {
-            if let Some(v) = it.next().and_then(|v| OutFormat::parse(&v)) {
+            if let Some(v) = it.next().and_then(|v| Output::parse(&v)) {
                 found = v;
             }
-        } else if let Some(v) = a.strip_prefix("--format=").and_then(OutFormat::parse) {
+        } else if let Some(v) = a.strip_prefix("--format=").and_then(Output::parse) {
             found = v;
         }
     }
@@ -465,7 +465,7 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(e) => {
-            if early.format == OutFormat::Human {
+            if early.format == Output::Human {
                 let _ = e.print();
                 return ExitCode::from(2);
             }
@@ -592,11 +592,11 @@ fn emit_json(v: &serde_json::Value) -> Result<(), Fatal> {
 fn report_fatal(f: &Finding, ctx: &Ctx) -> u8 {
     let o = Outcome::fatal(f.clone(), ctx.config.clone());
     let _ = match ctx.format {
-        OutFormat::Json => emit_json(&report::json::outcome(&o, false)),
-        OutFormat::Sarif => emit_json(&report::sarif::outcome(&o)),
-        OutFormat::Github => emit(&report::github::outcome(&o)),
+        Output::Json => emit_json(&report::json::outcome(&o, false)),
+        Output::Sarif => emit_json(&report::sarif::outcome(&o)),
+        Output::Github => emit(&report::github::outcome(&o)),
         // One verdict line on stdout, as a run has; the diagnostic itself goes to stderr.
-        OutFormat::Human => emit(&format!(
+        Output::Human => emit(&format!(
             "{}: {} (the command could not do its job; exit 2)\n",
             o.verdict.word(),
             f.code
@@ -701,7 +701,7 @@ fn check_tokens(tokens: &Option<Vec<u32>>, views: &[&ModelView]) -> Result<(), F
 
 /// The format a command cannot produce is refused (exit 2), not printed as something else.
 fn refuse_format(cmd: &str, ctx: &Ctx) -> Result<(), Fatal> {
-    if matches!(ctx.format, OutFormat::Sarif | OutFormat::Github) {
+    if matches!(ctx.format, Output::Sarif | Output::Github) {
         return Err(fatal(
             &BAD_USAGE,
             format!(
@@ -730,7 +730,7 @@ fn print_load_log(
     findings: Option<&[apr_lint::Finding]>,
     ctx: &Ctx,
 ) {
-    if ctx.quiet || view.format() != apr_lint::Format::Apr {
+    if ctx.quiet || view.runtime() != apr_lint::model::Runtime::Aprender {
         return;
     }
     let own;
@@ -799,13 +799,13 @@ fn run(cmd: Cmd, ctx: &mut Ctx) -> Result<u8, Fatal> {
                 outcome.elapsed_ms = 0;
             }
             match ctx.format {
-                OutFormat::Json => emit_json(&report::json::outcome(&outcome, timings()))?,
-                OutFormat::Sarif => emit_json(&report::sarif::outcome(&outcome))?,
-                OutFormat::Github => emit(&report::github::outcome(&outcome))?,
-                OutFormat::Human if ctx.quiet => {
+                Output::Json => emit_json(&report::json::outcome(&outcome, timings()))?,
+                Output::Sarif => emit_json(&report::sarif::outcome(&outcome))?,
+                Output::Github => emit(&report::github::outcome(&outcome))?,
+                Output::Human if ctx.quiet => {
                     emit(&report::human::summary_line(&outcome, ctx.verbose))?
                 }
-                OutFormat::Human => emit(&report::human::render(
+                Output::Human => emit(&report::human::render(
                     &outcome,
                     &views,
                     ctx.color_on(),
@@ -845,11 +845,11 @@ fn run(cmd: Cmd, ctx: &mut Ctx) -> Result<u8, Fatal> {
             }
             let verdict = r.verdict();
             match ctx.format {
-                OutFormat::Json => emit_json(&report::rosetta::trace_json(&r, timings()))?,
-                OutFormat::Sarif => emit_json(&report::sarif::log(&r.lint, verdict))?,
-                OutFormat::Github => emit(&report::github::outcome(&r.lint))?,
-                OutFormat::Human if ctx.quiet => emit(&report::rosetta::verdict_line(&r))?,
-                OutFormat::Human => emit(&report::rosetta::render_trace(&r, ctx.verbose))?,
+                Output::Json => emit_json(&report::rosetta::trace_json(&r, timings()))?,
+                Output::Sarif => emit_json(&report::sarif::log(&r.lint, verdict))?,
+                Output::Github => emit(&report::github::outcome(&r.lint))?,
+                Output::Human if ctx.quiet => emit(&report::rosetta::verdict_line(&r))?,
+                Output::Human => emit(&report::rosetta::render_trace(&r, ctx.verbose))?,
             }
             Ok(verdict.exit_code())
         }
@@ -860,7 +860,7 @@ fn run(cmd: Cmd, ctx: &mut Ctx) -> Result<u8, Fatal> {
             print_load_log(&v, &opts.rules, None, ctx);
             let r = Resolved::new(&v, &opts.rules);
             match ctx.format {
-                OutFormat::Json => emit_json(&report::inspect::json(&v, &r))?,
+                Output::Json => emit_json(&report::inspect::json(&v, &r))?,
                 _ => emit(&report::inspect::human(&v, &r))?,
             }
             Ok(0)
@@ -873,7 +873,7 @@ fn run(cmd: Cmd, ctx: &mut Ctx) -> Result<u8, Fatal> {
             ..
         } => {
             // `dump` writes a .npy (to stdout with `-o -`), not a report: no machine format.
-            if !matches!(ctx.format, OutFormat::Human) {
+            if !matches!(ctx.format, Output::Human) {
                 return Err(fatal(
                     &BAD_USAGE,
                     format!(
@@ -906,7 +906,7 @@ fn run(cmd: Cmd, ctx: &mut Ctx) -> Result<u8, Fatal> {
                 ));
             };
             match ctx.format {
-                OutFormat::Json => emit(&format!("{}\n", report::catalog::explain_json(l)))?,
+                Output::Json => emit(&format!("{}\n", report::catalog::explain_json(l)))?,
                 _ => emit(&report::catalog::explain_human(l))?,
             }
             Ok(0)
@@ -934,7 +934,7 @@ fn run(cmd: Cmd, ctx: &mut Ctx) -> Result<u8, Fatal> {
                 ));
             }
             match ctx.format {
-                OutFormat::Json => emit_json(&report::catalog::rules_json(&archs))?,
+                Output::Json => emit_json(&report::catalog::rules_json(&archs))?,
                 _ => emit(&report::catalog::rules_human(&archs))?,
             }
             Ok(0)
@@ -990,7 +990,7 @@ fn dump(
                         (false, _) => format!(
                             "; this file names it `{}` ({} naming)",
                             near.join("`, `"),
-                            v.format().as_str().to_uppercase()
+                            v.format_name().to_uppercase()
                         ),
                         (true, false) => format!("; similar: {}", near.join(", ")),
                         (true, true) => String::new(),

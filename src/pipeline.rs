@@ -9,128 +9,15 @@ use std::path::Path;
 use std::time::Instant;
 
 use crate::check;
-use crate::diag::{Finding, Lint, ReadError, Severity};
-use crate::format::Format;
+use crate::diag::{Finding, ReadError, Severity};
 use crate::model::ModelView;
 use crate::rules::{Resolved, RuleSet};
 
-pub static INCONCLUSIVE: Lint = Lint {
-    code: "APRL-T001",
-    class: "value-mismatch",
-    severity: Severity::Warning,
-    summary: "nothing was compared: the result is inconclusive",
-    explain: "What it catches: a run that could not compare what it must — no rule set for the architecture, no role matched in both files, a probe that could not run.
-Why it matters: a check that compared nothing is not a pass; CI must not go green on it.
-How to fix: read the other findings: add rules for the architecture, pair the right files, or pass `--tokens`.
-Precedent: aprender #2394 (a corrupt file reported VALID).",
+pub use crate::config::{ConfigInfo, Override};
+pub use crate::tool::{
+    ALL, BAD_USAGE, CANNOT_DECODE, CANNOT_WRITE, INCONCLUSIVE, INPUT_CHANGED, NO_SUCH_TENSOR,
+    OUTPUT_IS_INPUT, SAME_INPUT, UNKNOWN_CODE,
 };
-
-pub static INPUT_CHANGED: Lint = Lint {
-    code: "APRL-T002",
-    class: "container",
-    severity: Severity::Error,
-    summary: "an input file changed while it was being checked",
-    explain: "What it catches: a file whose size or modification time changed between mapping and reporting (a download or conversion still writing it).
-Why it matters: the results describe bytes that no longer exist; a file that shrinks under a memory map can crash a reader.
-How to fix: wait for the writer to finish and lint again.
-Precedent: pre-commit hooks racing an editor or a converter.",
-};
-
-pub static UNKNOWN_CODE: Lint = Lint {
-    code: "APRL-T003",
-    class: "tool",
-    severity: Severity::Error,
-    summary: "not an apr-lint code or class",
-    explain: "What it catches: `explain`, `-D/-W/-A` or a config file's `deny/warn/allow` naming a code or class apr-lint does not have.
-Why it matters: a misspelt `-A` would otherwise be ignored silently, and the finding it meant to allow (or deny) keeps (or loses) its severity without anyone noticing.
-How to fix: use a code from `apr-lint rules` (`APRL-L001`) or a class slug (`dims-reversed`); the message names the nearest known one.
-Precedent: clippy's `unknown_lints`.",
-};
-
-pub static OUTPUT_IS_INPUT: Lint = Lint {
-    code: "APRL-T004",
-    class: "tool",
-    severity: Severity::Error,
-    summary: "the output path is an input file",
-    explain: "What it catches: `dump -o` (or another output) naming the file being read.
-Why it matters: writing the output would truncate the input under its own memory map.
-How to fix: write to another path.
-Precedent: `cp a a` refusing to copy a file onto itself.",
-};
-
-pub static NO_SUCH_TENSOR: Lint = Lint {
-    code: "APRL-T005",
-    class: "tool",
-    severity: Severity::Error,
-    summary: "no tensor of that name in the file",
-    explain: "What it catches: `dump FILE NAME` where FILE has no tensor NAME.
-Why it matters: nothing can be written; the message names the matching tensor in the file's own naming scheme (GGUF `blk.0.attn_q.weight` ↔ APR `model.layers.0.self_attn.q_proj.weight`) when the rules know it.
-How to fix: use a name from `apr-lint inspect FILE`.
-Precedent: GGUF and APR name the same tensor differently.",
-};
-
-pub static CANNOT_DECODE: Lint = Lint {
-    code: "APRL-T006",
-    class: "tool",
-    severity: Severity::Error,
-    summary: "the tensor could not be decoded to f32",
-    explain: "What it catches: `dump` of a tensor whose dtype apr-lint cannot dequantize, or whose bytes do not decode.
-Why it matters: no values can be written.
-How to fix: lint the file (`apr-lint FILE`) to see what is wrong with the tensor.
-Precedent: dtypes with no f32 decoder.",
-};
-
-pub static CANNOT_WRITE: Lint = Lint {
-    code: "APRL-T007",
-    class: "tool",
-    severity: Severity::Error,
-    summary: "an output could not be written",
-    explain: "What it catches: `--save-activations` into a directory that cannot be created, a `dump` output that cannot be written, a report that cannot be written to stdout.
-Why it matters: the command did not do its job; a CI step must not read it as a pass or as an inconclusive model.
-How to fix: write to a directory that exists and is writable (exit 2).
-Precedent: read-only build directories in CI.",
-};
-
-pub static BAD_USAGE: Lint = Lint {
-    code: "APRL-T008",
-    class: "tool",
-    severity: Severity::Error,
-    summary: "bad command-line usage or option value",
-    explain: "What it catches: an option value out of range (`--threshold NaN`, `-1`, `inf`, `1`), token ids not in the vocabulary, an empty `--prompt`, an unknown subcommand or option, a format the subcommand cannot produce.
-Why it matters: a threshold of NaN or infinity makes every comparison pass or fail regardless of the model; at 1 or more an all-zero output passes.
-How to fix: follow the message (`--threshold` is a finite number > 0 and < 1; `--tokens` ids are < the vocabulary size).
-Precedent: `--threshold inf` passed a norm scaled by 0.5.",
-};
-
-pub static SAME_INPUT: Lint = Lint {
-    code: "APRL-T009",
-    class: "value-mismatch",
-    severity: Severity::Warning,
-    summary: "the two inputs are the same file or byte-identical: nothing was really compared",
-    explain: "What it catches: `apr-lint X --against X`, or a pair of files with identical bytes.
-Why it matters: a file always agrees with itself; the pair checks prove nothing about a conversion, so the run is inconclusive (exit 3), not a pass.
-How to fix: pass the converted file and the file it was converted from.
-Precedent: CI scripts that pass the same variable twice.",
-};
-
-pub static ALL: &[&Lint] = &[
-    &INCONCLUSIVE,
-    &INPUT_CHANGED,
-    &UNKNOWN_CODE,
-    &OUTPUT_IS_INPUT,
-    &NO_SUCH_TENSOR,
-    &CANNOT_DECODE,
-    &CANNOT_WRITE,
-    &BAD_USAGE,
-    &SAME_INPUT,
-];
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Override {
-    Deny,
-    Warn,
-    Allow,
-}
 
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -160,35 +47,6 @@ impl Default for Options {
             threshold: 1e-3,
             no_probe: false,
         }
-    }
-}
-
-/// The config file in force: its path and how many codes it denies, warns and allows.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
-pub struct ConfigInfo {
-    pub path: String,
-    pub deny: usize,
-    pub warn: usize,
-    pub allow: usize,
-}
-
-impl ConfigInfo {
-    /// `./apr-lint.toml (2 allows)`.
-    pub fn describe(&self) -> String {
-        let mut parts = Vec::new();
-        for (n, what) in [
-            (self.deny, "deny"),
-            (self.warn, "warn"),
-            (self.allow, "allow"),
-        ] {
-            if n > 0 {
-                parts.push(format!("{n} {what}{}", if n == 1 { "" } else { "s" }));
-            }
-        }
-        if parts.is_empty() {
-            parts.push("no severity overrides".into());
-        }
-        format!("{} ({})", self.path, parts.join(", "))
     }
 }
 
@@ -237,7 +95,8 @@ pub struct Allowed {
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct InputInfo {
     pub path: String,
-    pub format: Format,
+    /// The format's name (`gguf`, `apr`).
+    pub format: &'static str,
     pub architecture: Option<String>,
     pub tensor_count: usize,
 }
@@ -279,7 +138,8 @@ impl Outcome {
 /// Put the file under test first: the APR side is under test and the GGUF the reference, unless
 /// both are the same format (then the order given).
 pub fn order_pair(model: ModelView, against: ModelView) -> (ModelView, ModelView) {
-    if model.format() == Format::Gguf && against.format() == Format::Apr {
+    use crate::model::Runtime;
+    if model.runtime() == Runtime::LlamaCpp && against.runtime() == Runtime::Aprender {
         (against, model)
     } else {
         (model, against)
@@ -289,7 +149,7 @@ pub fn order_pair(model: ModelView, against: ModelView) -> (ModelView, ModelView
 fn info(v: &ModelView) -> InputInfo {
     InputInfo {
         path: v.path().display().to_string(),
-        format: v.format(),
+        format: v.format_name(),
         architecture: v.config.arch().map(str::to_owned),
         tensor_count: v.tensors.len(),
     }
@@ -515,10 +375,9 @@ pub fn rosetta(
     let run = || -> Result<crate::numeric::trace::Trace, TraceError> {
         let tokens = match &opts.tokens {
             Some(t) => t.clone(),
-            None => crate::model::tokenize::TextTokenizer::tokenize(&b.container, &opts.prompt)
-                .or_else(|_| {
-                    crate::model::tokenize::TextTokenizer::tokenize(&a.container, &opts.prompt)
-                })
+            None => b
+                .tokenize(&opts.prompt)
+                .or_else(|_| a.tokenize(&opts.prompt))
                 .map_err(|e| format!("{e}; pass `--tokens`"))?,
         };
         if tokens.is_empty() {

@@ -11,7 +11,7 @@ pub fn all() -> Vec<&'static Lint> {
     v.extend(crate::check::lints());
     v.extend_from_slice(crate::numeric::lints::ALL);
     v.extend_from_slice(crate::numeric::probe::ALL);
-    v.extend_from_slice(crate::pipeline::ALL);
+    v.extend_from_slice(crate::tool::ALL);
     v.sort_by_key(|l| l.code);
     v
 }

@@ -2435,7 +2435,7 @@ fn deeply_nested_rule_formula() {
     let formula = format!("{}hidden{}", "(".repeat(n), ")".repeat(n));
     let text = format!(
         "arch = \"qwen2\"\nnames = [\"qwen2\"]\nrope_type = \"neox\"\ngguf_qk_order = \"neox\"\n\
-         [roles.w]\ngguf = [\"w\"]\napr = [\"w\"]\ndims = [\"{formula}\"]\n"
+         [roles.w]\ngguf = [\"w\"]\nhf = [\"w\"]\ndims = [\"{formula}\"]\n"
     );
     let e = RuleSet::from_texts(&[(PathBuf::from("x.toml"), text)]).unwrap_err();
     assert_eq!(e[0].lint.code, "APRL-R002");

@@ -19,13 +19,13 @@ head_dim = "hidden / n_head"
 
 [roles.token_embd]
 gguf = ["token_embd.weight"]
-apr = ["model.embed_tokens.weight"]
+hf = ["model.embed_tokens.weight"]
 dims = ["vocab", "hidden"]
 
 [roles.attn_q]
 per_layer = true
 gguf = ["blk.{i}.attn_q.weight"]
-apr = ["model.layers.{i}.self_attn.q_proj.weight"]
+hf = ["model.layers.{i}.self_attn.q_proj.weight"]
 dims = ["n_head * head_dim", "hidden"]
 rope_rows = "n_head"
 "#;

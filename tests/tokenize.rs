@@ -4,7 +4,6 @@ mod common;
 use common::*;
 
 use apr_lint::format::writer::apr::Flavour;
-use apr_lint::model::tokenize::TextTokenizer;
 
 // shared/oracle/act/<model>/tokens.npy: llama.cpp's tokenization of "Hello my name is Tiny".
 const QWEN2_IDS: &[u32] = &[357, 267, 121, 273, 359, 32, 336, 32, 455];
@@ -13,10 +12,10 @@ const LLAMA_IDS: &[u32] = &[509, 357, 267, 121, 273, 359, 32, 336, 32, 455];
 #[test]
 fn gguf_tokenizers_match_llama_cpp() {
     let q = gguf_view("gguf/tiny-qwen2-lq-q4_k_m.gguf");
-    let t = TextTokenizer::from_container(&q.container).unwrap();
+    let t = q.text_tokenizer().unwrap();
     assert_eq!(t.encode("Hello my name is Tiny"), QWEN2_IDS);
     let l = gguf_view("gguf/tiny-llama-q8_0.gguf");
-    let t = TextTokenizer::from_container(&l.container).unwrap();
+    let t = l.text_tokenizer().unwrap();
     assert_eq!(t.encode("Hello my name is Tiny"), LLAMA_IDS);
 }
 
@@ -27,7 +26,7 @@ fn apr_tokenizer_agrees_with_its_gguf() {
         ("gguf/tiny-llama-q8_0.gguf", LLAMA_IDS),
     ] {
         let a = apr_view(&clean_apr(g, Flavour::Aprender));
-        let t = TextTokenizer::from_container(&a.container).unwrap();
+        let t = a.text_tokenizer().unwrap();
         assert_eq!(t.encode("Hello my name is Tiny"), ids, "{g}");
     }
 }
@@ -39,18 +38,14 @@ fn pruned_tokenizer_gives_the_same_ids() {
         "gguf/tiny-llama-q8_0.gguf",
     ] {
         let v = gguf_view(g);
-        let full = TextTokenizer::from_container(&v.container).unwrap();
+        let full = v.text_tokenizer().unwrap();
         for text in [
             "Hello my name is Tiny",
             "2+2=",
             "  spaces\n\nand it's 12345 ünïcode!",
             "",
         ] {
-            assert_eq!(
-                TextTokenizer::tokenize(&v.container, text).unwrap(),
-                full.encode(text),
-                "{g} {text:?}"
-            );
+            assert_eq!(v.tokenize(text).unwrap(), full.encode(text), "{g} {text:?}");
         }
     }
 }
@@ -78,7 +73,7 @@ fn awkward_prompts_tokenize_as_llama_cpp_does() {
                 .map(|d| format!("{d}/{model}"))
                 .find(|p| fixture(p).exists())
                 .unwrap_or_else(|| panic!("no fixture {model}"));
-            TextTokenizer::from_container(&gguf_view(&path).container).unwrap()
+            gguf_view(&path).text_tokenizer().unwrap()
         });
         let got = t.encode(&prompt);
         if got != ids {

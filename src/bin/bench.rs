@@ -29,10 +29,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use apr_lint::check;
 use apr_lint::format::writer::generate::{self, QWEN2_5_1_5B, Shape};
-use apr_lint::format::{self, Container, Source};
-use apr_lint::model::tokenize::TextTokenizer;
-use apr_lint::model::tokenizer::{Tokenizer, fingerprint_of};
-use apr_lint::model::{Config, ModelView};
+use apr_lint::format::{self, Source};
+
+use apr_lint::model::ModelView;
 use apr_lint::numeric;
 use apr_lint::pipeline::{self, Options};
 use apr_lint::quant::{self, DType};
@@ -483,20 +482,8 @@ fn bench_dequant(dt: DType, target: u64, reps: usize, one: &rayon::ThreadPool) -
 
 // ---------------------------------------------------------------------------------------------
 
-fn main() {
-    let args = parse_args();
-    let n = if args.quick { 5 } else { 20 };
-    let (dq_target, dq_reps) = if args.quick {
-        (32u64 << 20, 3)
-    } else {
-        (256u64 << 20, 5)
-    };
-    let exe = std::env::current_exe().expect("current_exe");
-    let bin = exe.with_file_name(format!("apr-lint{}", std::env::consts::EXE_SUFFIX));
-    let mut md = String::new();
-    let mut misses: Vec<String> = Vec::new();
-
-    // ---- header
+/// The "Run" section (date, command, machine, toolchain); returns the load average at the start.
+fn write_header(md: &mut String, n: usize, nproc: usize) -> String {
     let cmdline = {
         let rest: Vec<String> = std::env::args().skip(1).collect();
         let mut s = "cargo run --release --bin apr-lint-bench".to_string();
@@ -506,7 +493,6 @@ fn main() {
         }
         s
     };
-    let nproc = std::thread::available_parallelism().map_or(1, |n| n.get());
     let commit = command_line("git", &["rev-parse", "--short", "HEAD"]).map(|c| {
         let dirty = command_line("git", &["status", "--porcelain", "--untracked-files=no"])
             .is_some_and(|s| !s.is_empty());
@@ -542,10 +528,12 @@ fn main() {
         rayon::current_num_threads()
     );
     let _ = writeln!(md, "| repetitions | N = {n} (after one untimed warm-up) |");
-    let load_start = loadavg();
+    loadavg()
+}
 
-    // ---- 1. the pair
-    let pair = prepare_pair(&args);
+/// Read both files once (warm the page cache), open them, and write the "Test pair" section.
+/// Returns the views (GGUF, APR) and the APR's size.
+fn write_pair(md: &mut String, pair: &Pair) -> (ModelView, ModelView, u64) {
     let (gsize, asize) = (
         std::fs::metadata(&pair.gguf).map_or(0, |m| m.len()),
         std::fs::metadata(&pair.apr).map_or(0, |m| m.len()),
@@ -596,12 +584,23 @@ fn main() {
             .unwrap_or_default()
     );
 
-    // ---- 2a/b. in-process
-    let rules = RuleSet::builtin();
+    (gv, av, asize)
+}
+
+/// Timings of `inspect` and the static stage, in-process.
+struct InProcess {
+    inspect_gguf: Stats,
+    inspect_apr: Stats,
+    static_stage: Stats,
+    matched: usize,
+    static_findings: Vec<apr_lint::Finding>,
+}
+
+fn time_in_process(pair: &Pair, rules: &RuleSet, n: usize) -> InProcess {
     eprintln!("timing inspect and the static stage …");
     let inspect = |p: &Path| {
         let v = ModelView::open(p).expect("open");
-        let r = Resolved::new(&v, &rules);
+        let r = Resolved::new(&v, rules);
         report::inspect::json(&v, &r)
     };
     let t_inspect_g = measure(n, || inspect(&pair.gguf));
@@ -609,8 +608,8 @@ fn main() {
     let static_stage = || {
         let a = ModelView::open(&pair.apr).expect("open");
         let b = ModelView::open(&pair.gguf).expect("open");
-        let ra = Resolved::new(&a, &rules);
-        let rb = Resolved::new(&b, &rules);
+        let ra = Resolved::new(&a, rules);
+        let rb = Resolved::new(&b, rules);
         let mut out = Vec::new();
         check::check_file(&a, &ra, &mut out);
         check::check_file(&b, &rb, &mut out);
@@ -620,7 +619,24 @@ fn main() {
     let t_static = measure(n, static_stage);
     let (matched, static_findings) = static_stage();
 
-    // ---- 2c. the process
+    InProcess {
+        inspect_gguf: t_inspect_g,
+        inspect_apr: t_inspect_a,
+        static_stage: t_static,
+        matched,
+        static_findings,
+    }
+}
+
+/// Timings of the `apr-lint` process (none when the release binary is missing).
+struct Processes {
+    lint: Option<ProcResult>,
+    others: Vec<(&'static str, ProcResult)>,
+    /// The binary is older than the library or `src/main.rs`.
+    stale: bool,
+}
+
+fn time_processes(pair: &Pair, exe: &Path, bin: &Path, n: usize) -> Processes {
     eprintln!("timing the apr-lint process …");
     let lint_args: Vec<&std::ffi::OsStr> = vec![
         pair.apr.as_os_str(),
@@ -635,7 +651,7 @@ fn main() {
     // stale when the library it links or its own source is newer than it.
     let mtime = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
     let stale = bin_ok
-        && mtime(&bin).is_some_and(|b| {
+        && mtime(bin).is_some_and(|b| {
             [
                 exe.with_file_name("libapr_lint.rlib"),
                 Path::new(env!("CARGO_MANIFEST_DIR")).join("src/main.rs"),
@@ -645,7 +661,7 @@ fn main() {
             .any(|t| t > b)
         });
     let (proc_lint, proc_others) = if bin_ok {
-        let l = measure_process(&bin, &lint_args, &pair.dir, n, true);
+        let l = measure_process(bin, &lint_args, &pair.dir, n, true);
         let inspect_args = |p: &Path| -> Vec<std::ffi::OsString> {
             vec![
                 "inspect".into(),
@@ -683,7 +699,7 @@ fn main() {
             ),
         ] {
             let a: Vec<&std::ffi::OsStr> = a.iter().map(|x| x.as_os_str()).collect();
-            others.push((name, measure_process(&bin, &a, &pair.dir, n, false)));
+            others.push((name, measure_process(bin, &a, &pair.dir, n, false)));
         }
         (Some(l), others)
     } else {
@@ -694,7 +710,28 @@ fn main() {
         (None, Vec::new())
     };
 
-    // ---- main table
+    Processes {
+        lint: proc_lint,
+        others: proc_others,
+        stale,
+    }
+}
+
+/// The "Results" table (targets a–c) and the notes on the process runs and the static stage.
+fn write_results(
+    md: &mut String,
+    misses: &mut Vec<String>,
+    in_process: &InProcess,
+    processes: &Processes,
+    bin: &Path,
+) {
+    let (t_inspect_g, t_inspect_a, t_static) = (
+        in_process.inspect_gguf,
+        in_process.inspect_apr,
+        in_process.static_stage,
+    );
+    let (matched, static_findings) = (in_process.matched, &in_process.static_findings);
+    let (proc_lint, proc_others, stale) = (&processes.lint, &processes.others, processes.stale);
     let _ = writeln!(md, "\n## Results (warm page cache)\n");
     let _ = writeln!(
         md,
@@ -822,7 +859,7 @@ fn main() {
         );
     }
     let mut codes: BTreeMap<&str, usize> = BTreeMap::new();
-    for f in &static_findings {
+    for f in static_findings {
         *codes.entry(f.code).or_default() += 1;
     }
     let _ = writeln!(
@@ -842,8 +879,18 @@ fn main() {
             )
         }
     );
+}
 
-    // ---- breakdown of the process into steps
+/// "Where the time goes": each in-process step of a `lint` run, APR and GGUF side by side.
+fn write_steps(
+    md: &mut String,
+    pair: &Pair,
+    av: &ModelView,
+    gv: &ModelView,
+    rules: &RuleSet,
+    n: usize,
+    asize: u64,
+) {
     eprintln!("timing the steps …");
     let opts = Options::default();
     let no_probe = Options {
@@ -866,83 +913,83 @@ fn main() {
         let _ = writeln!(md, "| {name} | {} | {} |", ms(a.median), ms(g.median));
     };
     both(
-        &mut md,
+        md,
         "`Source::open` (mmap)",
         measure(n, || Source::open(&pair.apr).expect("map")),
         measure(n, || Source::open(&pair.gguf).expect("map")),
     );
     both(
-        &mut md,
+        md,
         "`format::open` (map + container parse)",
         measure(n, || format::open(&pair.apr).expect("read")),
         measure(n, || format::open(&pair.gguf).expect("read")),
     );
     both(
-        &mut md,
+        md,
         "`Config::read`",
-        measure(n, || Config::read(&av.container, &av.tensors)),
-        measure(n, || Config::read(&gv.container, &gv.tensors)),
+        measure(n, || av.read_config()),
+        measure(n, || gv.read_config()),
     );
     both(
-        &mut md,
+        md,
         "`Tokenizer::read` (summary)",
-        measure(n, || Tokenizer::read(&av.container)),
-        measure(n, || Tokenizer::read(&gv.container)),
+        measure(n, || av.read_tokenizer()),
+        measure(n, || gv.read_tokenizer()),
     );
     let t_open_a = measure(n, || ModelView::open(&pair.apr).expect("open"));
     let t_open_g = measure(n, || ModelView::open(&pair.gguf).expect("open"));
     both(
-        &mut md,
+        md,
         "= `ModelView::open` (all of the above)",
         t_open_a,
         t_open_g,
     );
-    let ra = Resolved::new(&av, &rules);
-    let rb = Resolved::new(&gv, &rules);
+    let ra = Resolved::new(av, rules);
+    let rb = Resolved::new(gv, rules);
     both(
-        &mut md,
+        md,
         "`Resolved::new`",
-        measure(n, || Resolved::new(&av, &rules)),
-        measure(n, || Resolved::new(&gv, &rules)),
+        measure(n, || Resolved::new(av, rules)),
+        measure(n, || Resolved::new(gv, rules)),
     );
     both(
-        &mut md,
+        md,
         "`check::check_file`",
         measure(n, || {
             let mut o = Vec::new();
-            check::check_file(&av, &ra, &mut o);
+            check::check_file(av, &ra, &mut o);
             o
         }),
         measure(n, || {
             let mut o = Vec::new();
-            check::check_file(&gv, &rb, &mut o);
+            check::check_file(gv, &rb, &mut o);
             o
         }),
     );
     both(
-        &mut md,
+        md,
         "`fingerprint_of` tokens + merges (what `pair::check` hashes, no allocation)",
         measure(n, || {
-            fingerprint_of(&av.container, false).0 ^ fingerprint_of(&av.container, true).0
+            av.tokenizer_fingerprint(false).0 ^ av.tokenizer_fingerprint(true).0
         }),
         measure(n, || {
-            fingerprint_of(&gv.container, false).0 ^ fingerprint_of(&gv.container, true).0
+            gv.tokenizer_fingerprint(false).0 ^ gv.tokenizer_fingerprint(true).0
         }),
     );
     both(
-        &mut md,
+        md,
         "`TextTokenizer::tokenize(c, \"2+2=\")` (what the probe does to get the prompt's ids)",
-        measure(n, || TextTokenizer::tokenize(&av.container, "2+2=").ok()),
-        measure(n, || TextTokenizer::tokenize(&gv.container, "2+2=").ok()),
+        measure(n, || av.tokenize("2+2=").ok()),
+        measure(n, || gv.tokenize("2+2=").ok()),
     );
     both(
-        &mut md,
+        md,
         "`numeric::probe::forward` (layer-0 forward pass of 4 tokens)",
         measure(n, || {
-            numeric::probe::forward(&av, &ra, &[17, 10, 17, 28]).is_ok()
+            numeric::probe::forward(av, &ra, &[17, 10, 17, 28]).is_ok()
         }),
         measure(n, || {
-            numeric::probe::forward(&gv, &rb, &[17, 10, 17, 28]).is_ok()
+            numeric::probe::forward(gv, &rb, &[17, 10, 17, 28]).is_ok()
         }),
     );
     let pair_rows: Vec<(&str, Stats)> = vec![
@@ -951,30 +998,30 @@ fn main() {
             "`check::pair::check` (includes the tokenizer fingerprints above)",
             measure(n, || {
                 let mut o = Vec::new();
-                check::pair::check(&av, &ra, &gv, &rb, &mut o)
+                check::pair::check(av, &ra, gv, &rb, &mut o)
             }),
         ),
         (
             "`numeric::run` (sampled weight comparison of every role)",
             measure(n, || {
                 let mut o = Vec::new();
-                numeric::run(&av, &ra, &gv, &rb, &opts, &mut o)
+                numeric::run(av, &ra, gv, &rb, &opts, &mut o)
             }),
         ),
         (
             "`pipeline::lint` (the pair, views already open)",
-            measure(n, || pipeline::lint(&av, Some(&gv), &opts)),
+            measure(n, || pipeline::lint(av, Some(gv), &opts)),
         ),
         (
             "`pipeline::lint` with `no_probe: true` (difference = the probe)",
-            measure(n, || pipeline::lint(&av, Some(&gv), &no_probe)),
+            measure(n, || pipeline::lint(av, Some(gv), &no_probe)),
         ),
         (
             "`pipeline::lint` with `tokens: Some([17, 10, 17, 28])` (probe, prompt not tokenized)",
-            measure(n, || pipeline::lint(&av, Some(&gv), &given_tokens)),
+            measure(n, || pipeline::lint(av, Some(gv), &given_tokens)),
         ),
         ("`report::json::outcome` + `to_string_pretty`", {
-            let o = pipeline::lint(&av, Some(&gv), &opts);
+            let o = pipeline::lint(av, Some(gv), &opts);
             measure(n, || {
                 serde_json::to_string_pretty(&report::json::outcome(&o, true)).unwrap_or_default()
             })
@@ -983,8 +1030,8 @@ fn main() {
     for (name, s) in &pair_rows {
         let _ = writeln!(md, "| {name} | {} (pair) | |", ms(s.median));
     }
-    if let Container::Apr(a) = &av.container {
-        let t = measure(2, || a.verify_footer());
+    if av.runtime() == apr_lint::model::Runtime::Aprender {
+        let t = measure(2, || av.footer_crc_check());
         let _ = writeln!(
             md,
             "| `AprFile::verify_footer` (CRC of every byte; not run for files > 256 MiB) | {} ({:.2} GB/s) | |",
@@ -1001,8 +1048,15 @@ fn main() {
             + pair_rows[6].1.median
             + pair_rows[0].1.median)
     );
+}
 
-    // ---- 2d. dequantization
+/// "Dequantization throughput": every dtype with values, on the global pool and on one thread.
+fn write_dequant(md: &mut String, quick: bool, nproc: usize) {
+    let (dq_target, dq_reps) = if quick {
+        (32u64 << 20, 3)
+    } else {
+        (256u64 << 20, 5)
+    };
     eprintln!(
         "timing dequantization ({} MB per dtype, {dq_reps} repetitions) …",
         dq_target >> 20
@@ -1048,7 +1102,57 @@ fn main() {
             r.st.median.as_secs_f64() / r.mt.median.as_secs_f64()
         );
     }
+}
 
+/// "Targets missed".
+fn write_misses(md: &mut String, misses: &[String]) {
+    let _ = writeln!(md, "\n## Targets missed\n");
+    if misses.is_empty() {
+        let _ = writeln!(md, "None.");
+    } else {
+        for m in misses {
+            let _ = writeln!(md, "- {m}");
+        }
+    }
+}
+
+/// Replace the generated block of BENCHMARKS.md (or `out`) with `md`.
+fn write_block(out: Option<PathBuf>, md: &str) {
+    let path = out.unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("BENCHMARKS.md"));
+    let block = format!("{BEGIN}\n\n{}\n{END}", md.trim_end());
+    let text = match std::fs::read_to_string(&path) {
+        Ok(old) => match (old.find(BEGIN), old.find(END)) {
+            (Some(b), Some(e)) if b < e => {
+                format!("{}{block}{}", &old[..b], &old[e + END.len()..])
+            }
+            _ => format!("{}\n\n{block}\n", old.trim_end()),
+        },
+        Err(_) => format!("# Benchmarks\n\n{block}\n"),
+    };
+    match std::fs::write(&path, text) {
+        Ok(()) => eprintln!("wrote {}", path.display()),
+        Err(e) => eprintln!("cannot write {}: {e}", path.display()),
+    }
+}
+
+fn main() {
+    let args = parse_args();
+    let n = if args.quick { 5 } else { 20 };
+    let exe = std::env::current_exe().expect("current_exe");
+    let bin = exe.with_file_name(format!("apr-lint{}", std::env::consts::EXE_SUFFIX));
+    let nproc = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut md = String::new();
+    let mut misses: Vec<String> = Vec::new();
+
+    let load_start = write_header(&mut md, n, nproc);
+    let pair = prepare_pair(&args);
+    let (gv, av, asize) = write_pair(&mut md, &pair);
+    let rules = RuleSet::builtin();
+    let in_process = time_in_process(&pair, &rules, n);
+    let processes = time_processes(&pair, &exe, &bin, n);
+    write_results(&mut md, &mut misses, &in_process, &processes, &bin);
+    write_steps(&mut md, &pair, &av, &gv, &rules, n, asize);
+    write_dequant(&mut md, args.quick, nproc);
     let _ = writeln!(
         md,
         "\nLoad average (1/5/15 min) at the start: {load_start}; at the end: {}. \
@@ -1056,37 +1160,11 @@ fn main() {
         loadavg()
     );
 
-    // ---- summary of misses
-    let _ = writeln!(md, "\n## Targets missed\n");
-    if misses.is_empty() {
-        let _ = writeln!(md, "None.");
-    } else {
-        for m in &misses {
-            let _ = writeln!(md, "- {m}");
-        }
-    }
+    write_misses(&mut md, &misses);
 
-    // ---- output
     println!("{md}");
     if args.write {
-        let path = args
-            .out
-            .clone()
-            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("BENCHMARKS.md"));
-        let block = format!("{BEGIN}\n\n{}\n{END}", md.trim_end());
-        let text = match std::fs::read_to_string(&path) {
-            Ok(old) => match (old.find(BEGIN), old.find(END)) {
-                (Some(b), Some(e)) if b < e => {
-                    format!("{}{block}{}", &old[..b], &old[e + END.len()..])
-                }
-                _ => format!("{}\n\n{block}\n", old.trim_end()),
-            },
-            Err(_) => format!("# Benchmarks\n\n{block}\n"),
-        };
-        match std::fs::write(&path, text) {
-            Ok(()) => eprintln!("wrote {}", path.display()),
-            Err(e) => eprintln!("cannot write {}: {e}", path.display()),
-        }
+        write_block(args.out.clone(), &md);
     }
     drop((av, gv));
     if pair.temp && !args.keep {

@@ -125,7 +125,7 @@ fn rope_scaling(
     out: &mut Vec<Finding>,
 ) {
     let s = &sc.value;
-    let gguf = matches!(view.container, crate::format::Container::Gguf(_));
+    let gguf = view.runtime() == crate::model::Runtime::LlamaCpp;
     let mut problems: Vec<(String, Severity)> = Vec::new();
     let known: &[&str] = if gguf {
         &["none", "linear", "yarn", "longrope"]

@@ -7,8 +7,6 @@
 //! and entrenar checkpoints (stored `[in, out]` under an `[out, in]`-looking shape).
 
 use crate::diag::{Finding, Lint, Severity};
-use crate::format::Container;
-use crate::format::apr::flags;
 use crate::model::ModelView;
 use crate::quant::DType;
 use crate::rules::Resolved;
@@ -195,23 +193,18 @@ pub fn check(view: &ModelView, r: &Resolved<'_>, out: &mut Vec<Finding>) {
             .help("run with `--against <reference.gguf>` so their values are compared"),
         );
     }
-    if let Container::Apr(a) = &view.container {
-        if a.header.flags & flags::LAYOUT_COLUMN_MAJOR != 0 {
-            out.push(
-                Finding::new(&COLUMN_MAJOR, format!("flags {:#06x} include LAYOUT_COLUMN_MAJOR (0x0800); aprender refuses such a file", a.header.flags))
-                    .span(crate::diag::Span::new(6, 2))
-                    .help("transpose every 2-D weight's data and clear the flag"),
-            );
-        }
-        if a.get_value("format")
-            .and_then(|v| v.as_str().map(|s| s == "entrenar-checkpoint"))
-            == Some(true)
-        {
-            out.push(
-                Finding::new(&COLUMN_MAJOR, "metadata `format` is \"entrenar-checkpoint\": linear weights are stored [in, out] under an [out, in]-looking shape")
-                    .span(a.metadata_span)
-                    .help("export the checkpoint with `apr export` (which transposes) before serving it"),
-            );
-        }
+    if let Some(flags) = view.column_major_flags() {
+        out.push(
+            Finding::new(&COLUMN_MAJOR, format!("flags {flags:#06x} include LAYOUT_COLUMN_MAJOR (0x0800); aprender refuses such a file"))
+                .span(crate::diag::Span::new(6, 2))
+                .help("transpose every 2-D weight's data and clear the flag"),
+        );
+    }
+    if let Some(metadata_span) = view.training_checkpoint() {
+        out.push(
+            Finding::new(&COLUMN_MAJOR, "metadata `format` is \"entrenar-checkpoint\": linear weights are stored [in, out] under an [out, in]-looking shape")
+                .span(metadata_span)
+                .help("export the checkpoint with `apr export` (which transposes) before serving it"),
+        );
     }
 }

@@ -6,7 +6,6 @@
 use std::collections::BTreeSet;
 
 use crate::diag::{Finding, Lint, Severity};
-use crate::format::Container;
 use crate::model::{ModelView, RopeType};
 use crate::rules::Resolved;
 use crate::rules::resolve::resolve_name;
@@ -145,10 +144,13 @@ pub fn check(view: &ModelView, r: &Resolved<'_>, out: &mut Vec<Finding>) {
         ("ffn", "feed-forward width"),
     ] {
         if !r.env.contains_key(sym) {
-            out.push(Finding::new(&CONFIG_MISSING, format!("the {what} (`{sym}`) is not in the metadata")).help(match view.format() {
-                crate::format::Format::Gguf => "write the `<arch>.*` key llama.cpp reads",
-                crate::format::Format::Apr => "write the typed key (`hidden_size`, `num_layers`, `num_heads`, `vocab_size`, `intermediate_size`)",
-            }));
+            out.push(
+                Finding::new(
+                    &CONFIG_MISSING,
+                    format!("the {what} (`{sym}`) is not in the metadata"),
+                )
+                .help(view.config_key_help()),
+            );
         }
     }
     if let (Some(&h), Some(&kv)) = (r.env.get("n_head"), r.env.get("n_head_kv"))
@@ -200,7 +202,7 @@ pub fn check(view: &ModelView, r: &Resolved<'_>, out: &mut Vec<Finding>) {
                 present.insert((tr.role, tr.layer));
             }
             None => {
-                let hint = prefix_hint(arch, view.format(), &t.name);
+                let hint = prefix_hint(arch, view.naming_schemes(), &t.name);
                 let msg = match &hint {
                     Some(fixed) => format!(
                         "`{}` matches no role; `{fixed}` would (name-prefix mistake)",
@@ -297,12 +299,9 @@ pub fn check(view: &ModelView, r: &Resolved<'_>, out: &mut Vec<Finding>) {
         {
             continue;
         }
-        let templates = match view.format() {
-            crate::format::Format::Gguf => &role.gguf,
-            crate::format::Format::Apr => &role.apr,
-        };
-        let example = templates
-            .first()
+        let example = role
+            .templates(view.naming_schemes())
+            .next()
             .map(|t| t.instantiate(missing[0]))
             .unwrap_or_default();
         let n = missing.len();
@@ -337,16 +336,16 @@ pub fn check(view: &ModelView, r: &Resolved<'_>, out: &mut Vec<Finding>) {
 /// A name that matches a template once a missing or extra prefix is fixed.
 fn prefix_hint(
     arch: &crate::rules::Arch,
-    format: crate::format::Format,
+    naming: &[crate::model::NamingScheme],
     name: &str,
 ) -> Option<String> {
     for p in ["model.", "model.model.", "transformer."] {
         let with = format!("{p}{name}");
-        if resolve_name(arch, format, &with).is_some() {
+        if resolve_name(arch, naming, &with).is_some() {
             return Some(with);
         }
         if let Some(without) = name.strip_prefix(p)
-            && resolve_name(arch, format, without).is_some()
+            && resolve_name(arch, naming, without).is_some()
         {
             return Some(without.to_string());
         }
@@ -392,10 +391,7 @@ fn dtype_codes(view: &ModelView, out: &mut Vec<Finding>) {
 }
 
 fn tensor_shapes(view: &ModelView, out: &mut Vec<Finding>) {
-    let Container::Apr(a) = &view.container else {
-        return;
-    };
-    let Some(serde_json::Value::Object(shapes)) = a.get_value("tensor_shapes") else {
+    let Some((shapes, metadata_span)) = view.tensor_shapes() else {
         return;
     };
     for (name, v) in shapes {
@@ -406,19 +402,19 @@ fn tensor_shapes(view: &ModelView, out: &mut Vec<Finding>) {
             (None, _) => out.push(
                 Finding::new(&TENSOR_SHAPES, format!("`tensor_shapes` names `{name}`, which the index lacks"))
                     .tensor(&name)
-                    .span(a.metadata_span)
+                    .span(metadata_span)
                     .help("regenerate `tensor_shapes` from the index"),
             ),
             (Some(t), Some(d)) if d != t.dims => out.push(
                 Finding::new(&TENSOR_SHAPES, format!("`tensor_shapes` says `{name}` is {}; the index says {}", crate::diag::fmt_dims(&d), crate::diag::fmt_dims(&t.dims)))
                     .tensor(&name)
-                    .span(a.metadata_span)
+                    .span(metadata_span)
                     .help("regenerate `tensor_shapes` from the index (and check which of the two the converter got right)"),
             ),
             (Some(_), None) => out.push(
                 Finding::new(&TENSOR_SHAPES, format!("`tensor_shapes` entry for `{name}` is not an array of integers"))
                     .tensor(&name)
-                    .span(a.metadata_span)
+                    .span(metadata_span)
                     .help("regenerate `tensor_shapes` from the index"),
             ),
             _ => {}
@@ -443,7 +439,7 @@ fn tied(view: &ModelView, r: &Resolved<'_>, out: &mut Vec<Finding>) {
                 .span(t.record)
                 .help(format!("write `{}` as a copy of the `{target}` tensor with `tied_embeddings: true`, or drop it", t.name)),
         ),
-        None if view.format() == crate::format::Format::Apr && flag != Some(true) && r.find(target, None).is_some() => out.push(
+        None if view.has_tied_flag() && flag != Some(true) && r.find(target, None).is_some() => out.push(
             Finding::new(&TIED_EMBEDDING, format!("no `{}` tensor and no `tied_embeddings: true`: loaders must guess that the output is tied", role.key))
                 .help("set `tied_embeddings: true` (or write the output tensor)"),
         ),

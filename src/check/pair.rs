@@ -6,7 +6,6 @@
 use serde_json::json;
 
 use crate::diag::{Finding, Lint, fmt_dims, fmt_float};
-use crate::model::tokenizer::Tokenizer;
 use crate::model::{ModelView, RopeType};
 use crate::rules::Resolved;
 
@@ -324,11 +323,9 @@ fn placeholder_head(
 /// format), at `layer`.
 fn expected_name(r: &Resolved<'_>, v: &ModelView, key: &str, layer: Option<u32>) -> Option<String> {
     let role = r.arch?.role(key)?;
-    let templates = match v.format() {
-        crate::format::Format::Gguf => &role.gguf,
-        crate::format::Format::Apr => &role.apr,
-    };
-    templates.first().map(|t| t.instantiate(layer))
+    role.templates(v.naming_schemes())
+        .next()
+        .map(|t| t.instantiate(layer))
 }
 
 fn layer_txt(l: Option<u32>) -> String {
@@ -448,7 +445,7 @@ const ROPE_FREQS: &str = "rope_freqs";
 /// Hugging Face's `llama3` RoPE scaling: the same divisors as `rope_freqs.weight`, as a formula.
 /// APR only (llama.cpp refuses that type in a GGUF); a factor of 1 divides by nothing.
 fn llama3(v: &ModelView) -> bool {
-    crate::numeric::llama3_scaling(v).is_some_and(|s| s.factor != 1.0)
+    v.llama3_scaling().is_some_and(|s| s.factor != 1.0)
 }
 
 /// One file has Llama 3 frequency divisors only as a `llama3` `rope_scaling` and the other has
@@ -505,7 +502,7 @@ fn rope_scaling(a: &ModelView, b: &ModelView, pa: &str, out: &mut Vec<Finding>) 
         (Some(x), Some(y)) if same(&x.value, &y.value) => return,
         (None, Some(y))
             if y.value.attn_factor != 1.0
-                && matches!(a.container, crate::format::Container::Apr(_)) =>
+                && !a.records_rope_attn_factor() =>
         (
             format!("the reference stretches RoPE ({}, `{}`) and `{pa}` records no RoPE scaling: its loader rotates unscaled", y.value.describe(), y.key),
             format!("the reference multiplies every rotated Q and K value by `rope.scaling.attn_factor` {}, and APR metadata has no key for it: loaders of the converted file cannot reproduce that rotation", fmt_float(y.value.attn_factor)),
@@ -523,7 +520,7 @@ fn rope_scaling(a: &ModelView, b: &ModelView, pa: &str, out: &mut Vec<Finding>) 
         ),
         (Some(x), Some(y)) => (
             format!("RoPE scaling: {} in `{pa}` (`{}`), {} in the reference (`{}`)", x.value.describe(), x.key, y.value.describe(), y.key),
-            if y.value.attn_factor != x.value.attn_factor && matches!(a.container, crate::format::Container::Apr(_)) {
+            if y.value.attn_factor != x.value.attn_factor && !a.records_rope_attn_factor() {
                 format!("the reference multiplies every rotated Q and K value by `rope.scaling.attn_factor` {}, and APR metadata has no key for it: loaders of the converted file cannot reproduce that rotation", fmt_float(y.value.attn_factor))
             } else {
                 format!("copy the reference's scaling ({})", y.value.describe())
@@ -557,15 +554,7 @@ fn rope_order(
         .rope_type
         .as_ref()
         .and_then(|v| RopeType::from_code(v.value));
-    let reference_rope = match b.format() {
-        crate::format::Format::Gguf => arch.rope_type,
-        crate::format::Format::Apr => b
-            .config
-            .rope_type
-            .as_ref()
-            .and_then(|v| RopeType::from_code(v.value))
-            .unwrap_or(arch.rope_type),
-    };
+    let reference_rope = b.rope_rotation(arch.rope_type);
     if let Some(d) = declared
         && d != reference_rope
     {
@@ -611,10 +600,7 @@ fn tokenizer(a: &ModelView, b: &ModelView, out: &mut Vec<Finding>) {
     if diffs.is_empty() && ta.n_tokens.is_some() && ta.n_tokens == tb.n_tokens {
         // Fingerprints first (no allocation); the lists only to name the first difference.
         if a.tokenizer_scan().tokens != b.tokenizer_scan().tokens {
-            let (xa, xb) = (
-                Tokenizer::tokens(&a.container),
-                Tokenizer::tokens(&b.container),
-            );
+            let (xa, xb) = (a.token_strings(), b.token_strings());
             let first = xa.iter().zip(&xb).position(|(x, y)| x != y);
             diffs.push(match first {
                 Some(i) => format!("token {i} is {:?} vs {:?}", xa[i], xb[i]),

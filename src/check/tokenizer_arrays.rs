@@ -6,10 +6,8 @@
 //! embedding is `APRL-M012`; the two files' tokenizers against each other are `APRL-M025`.
 
 use crate::diag::{Finding, Severity, Span, lint};
-use crate::format::Container;
-use crate::format::gguf::{Value, ValueType};
 use crate::model::ModelView;
-use crate::model::tokenizer::count_array;
+use crate::model::describe::ElemType as ValueType;
 
 lint!(TOKENIZER_ARRAYS, "APRL-M014", "tokenizer-mismatch", Error, "the tokenizer's arrays are malformed",
 "What it catches: a byte-level BPE (`gpt2`) tokenizer with tokens but no merges; merges that are not strings, or entries that are not two non-empty parts split by a space (`\"Ġ t\"`); scores that are not f32/i32 or token types that are not i32; a scores or token-type array shorter than the token list (longer: a warning); the same token string twice (GGUF).
@@ -20,22 +18,11 @@ Precedent: aprender #1623 (tokenizer of another model); llama.cpp `llama-vocab.c
 pub static ALL: &[&crate::diag::Lint] = &[&TOKENIZER_ARRAYS];
 
 pub fn check(view: &ModelView, out: &mut Vec<Finding>) {
-    let c = &view.container;
     let tk = &view.tokenizer;
-    let (merges_key, scores_key, types_key) = match c {
-        Container::Gguf(_) => (
-            "tokenizer.ggml.merges",
-            "tokenizer.ggml.scores",
-            "tokenizer.ggml.token_type",
-        ),
-        Container::Apr(_) => (
-            "tokenizer.merges",
-            "tokenizer.scores",
-            "tokenizer.token_type",
-        ),
-    };
+    let keys = view.tokenizer_keys();
+    let (merges_key, scores_key, types_key) = (keys.merges, keys.scores, keys.types);
     let bpe = tk.model.as_deref() == Some("gpt2");
-    let merges = array(c, merges_key);
+    let merges = view.tokenizer_array(merges_key);
     match &merges {
         None if bpe && tk.n_tokens.is_some_and(|n| n > 0) => out.push(
             Finding::new(&TOKENIZER_ARRAYS, format!("the byte-level BPE (`gpt2`) tokenizer has {} tokens but no `{merges_key}`: nothing can be merged", tk.n_tokens.unwrap_or(0)))
@@ -65,12 +52,14 @@ pub fn check(view: &ModelView, out: &mut Vec<Finding>) {
         None => {}
     }
     let Some(n) = tk.n_tokens else { return };
-    let gguf = matches!(c, Container::Gguf(_));
+    let gguf = keys.strict;
     for (key, types) in [
         (scores_key, &[ValueType::F32, ValueType::I32][..]),
         (types_key, &[ValueType::I32][..]),
     ] {
-        let Some(a) = array(c, key) else { continue };
+        let Some(a) = view.tokenizer_array(key) else {
+            continue;
+        };
         if gguf && !a.elem.is_some_and(|e| types.contains(&e)) {
             out.push(
                 at(
@@ -116,68 +105,11 @@ pub fn check(view: &ModelView, out: &mut Vec<Finding>) {
         }
     }
     let scan = view.tokenizer_scan();
-    if let (Some((id, t)), Container::Gguf(g)) = (&scan.first_duplicate, c) {
+    if let (Some((id, t)), true) = (&scan.first_duplicate, keys.strict) {
         let mut f = Finding::new(&TOKENIZER_ARRAYS, format!("{} token strings repeat an earlier one (first: id {id}, {t:?}): llama.cpp aborts loading (`id_to_token.size() == token_to_id.size()`)", scan.duplicate_tokens))
             .help("write the token list of one tokenizer, each string once");
-        f.span = g.get("tokenizer.ggml.tokens").map(|kv| kv.span);
+        f.span = view.token_list_span();
         out.push(f);
-    }
-}
-
-struct Array {
-    len: u64,
-    strings: bool,
-    /// GGUF element type (None: not an array, or APR).
-    elem: Option<ValueType>,
-    span: Option<Span>,
-}
-
-fn array(c: &Container, key: &str) -> Option<Array> {
-    match c {
-        Container::Gguf(g) => {
-            let kv = g.get(key)?;
-            match &kv.value {
-                Value::Array(a) => Some(Array {
-                    len: a.len,
-                    strings: a.elem == ValueType::String,
-                    elem: Some(a.elem),
-                    span: Some(kv.span),
-                }),
-                _ => Some(Array {
-                    len: 0,
-                    strings: false,
-                    elem: None,
-                    span: Some(kv.span),
-                }),
-            }
-        }
-        Container::Apr(f) => {
-            let e = f.get(key)?;
-            let raw = e.raw.get();
-            if raw == "null" {
-                return None;
-            }
-            let span = Some(f.metadata_span);
-            Some(match count_array(raw) {
-                Some(len) => Array {
-                    len,
-                    // Non-string elements are found when visiting: a JSON array of strings
-                    // starts with `"` after `[` (or is empty).
-                    strings: raw
-                        .trim_start_matches('[')
-                        .trim_start()
-                        .starts_with(['"', ']']),
-                    elem: None,
-                    span,
-                },
-                None => Array {
-                    len: 0,
-                    strings: false,
-                    elem: None,
-                    span,
-                },
-            })
-        }
     }
 }
 
@@ -196,7 +128,7 @@ mod tests {
     use crate::format::writer::generate::{TINY, gguf_model};
     use crate::format::writer::gguf::MetaValue;
     use crate::model::ModelView;
-    use crate::model::tokenizer::{TokenizerScan, fingerprint_of, is_merge};
+    use crate::model::tokenizer::is_merge;
     use crate::quant::DType;
 
     fn views(tokens: Option<Vec<String>>) -> (ModelView, ModelView) {
@@ -209,10 +141,8 @@ mod tests {
             e.expect("the generator writes tokens").1 = MetaValue::ArrayString(t);
         }
         let g = ModelView::from_source(Source::from_vec(w.to_bytes(), "m.gguf")).unwrap();
-        let crate::format::Container::Gguf(gf) = &g.container else {
-            unreachable!()
-        };
-        let apr = gguf_to_apr(gf, Flavour::Aprender).to_bytes();
+        let gf = crate::format::gguf::read(Source::from_vec(w.to_bytes(), "m.gguf")).unwrap();
+        let apr = gguf_to_apr(&gf, Flavour::Aprender).to_bytes();
         let a = ModelView::from_source(Source::from_vec(apr, "m.apr")).unwrap();
         (g, a)
     }
@@ -221,9 +151,9 @@ mod tests {
     fn one_pass_gives_the_fingerprints_of_both_formats() {
         let (g, a) = views(None);
         for v in [&g, &a] {
-            let s = TokenizerScan::of(&v.container);
-            assert_eq!(s.tokens, fingerprint_of(&v.container, false));
-            assert_eq!(s.merges, fingerprint_of(&v.container, true));
+            let s = v.scan_tokenizer();
+            assert_eq!(s.tokens, v.tokenizer_fingerprint(false));
+            assert_eq!(s.merges, v.tokenizer_fingerprint(true));
             assert_eq!((s.bad_merges, s.duplicate_tokens), (0, 0));
             assert_eq!(s.tokens.1, TINY.vocab);
         }

@@ -2,10 +2,15 @@
 //! outermost first: GGUF `ne` reversed, APR dims as stored), the dims as recorded, dtype and byte
 //! spans; per file the config and a tokenizer summary read from that format's own keys.
 //!
-//! Takes a `Container`; returns a `ModelView`. Must not know about roles or rules (the rule engine
-//! maps names to roles), print, or read tensor data beyond what is asked.
+//! Takes a `Container`; returns a `ModelView`, whose container stays private: the checks, numerics
+//! and reports see only the view's tensors, config and tokenizer and its per-file facts
+//! (`facts.rs`: naming schemes, runtime, RoPE rotation, Q/K order, Llama 3 divisors; `describe.rs`:
+//! the file's records quoted neutrally). Must not know about roles or rules (the rule engine maps
+//! names to roles), print, or read tensor data beyond what is asked.
 
 pub mod config;
+pub mod describe;
+pub mod facts;
 pub mod tokenize;
 pub mod tokenizer;
 
@@ -17,6 +22,7 @@ use crate::format::{self, Container, Format, Source};
 use crate::quant::{self, DType, DequantError};
 
 pub use config::{Config, ConfigValue, RopeType};
+pub use facts::{NamingScheme, Runtime};
 pub use tokenizer::Tokenizer;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -56,7 +62,9 @@ impl TensorView {
 
 #[derive(Clone, Debug)]
 pub struct ModelView {
-    pub container: Container,
+    /// The reader's records: only `model/` looks inside (checks, numerics and reports ask the
+    /// view's facts, `facts.rs` and `describe.rs`).
+    container: Container,
     pub tensors: Vec<TensorView>,
     pub config: Config,
     pub tokenizer: Tokenizer,
@@ -129,7 +137,7 @@ impl ModelView {
             .get_or_init(|| tokenizer::TokenizerScan::of(&self.container))
     }
 
-    pub fn format(&self) -> Format {
+    pub(crate) fn format(&self) -> Format {
         self.container.format()
     }
     pub fn source(&self) -> &Source {

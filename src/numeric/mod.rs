@@ -317,24 +317,8 @@ fn llama3_divisors(
     true
 }
 
-/// The divisors an APR's Hugging Face `llama3` `rope_scaling` stands for, for `hd`-wide heads
-/// (None without such scaling, or for a head wider than any model's).
+/// The divisors a file's Hugging Face `llama3` `rope_scaling` stands for, for `hd`-wide heads: a
+/// per-file fact of the view (`ModelView::llama3_divisors`).
 pub fn llama3_divisors_of(v: &ModelView, hd: usize) -> Option<Vec<f32>> {
-    if hd > 1 << 16 {
-        return None;
-    }
-    llama3_scaling(v)?.llama3_factors(v.config.rope_base(), hd)
-}
-
-/// A file's Hugging Face `llama3` RoPE scaling, if it is an APR that records one (in a GGUF
-/// llama.cpp refuses that type: `APRL-M013`).
-pub fn llama3_scaling(v: &ModelView) -> Option<&crate::model::config::RopeScaling> {
-    if !matches!(v.container, crate::format::Container::Apr(_)) {
-        return None;
-    }
-    v.config
-        .rope_scaling
-        .as_ref()
-        .map(|s| &s.value)
-        .filter(|s| s.kind == "llama3")
+    v.llama3_divisors(hd)
 }

@@ -8,7 +8,6 @@
 //! never the rest of the model.
 
 use crate::diag::{Finding, Lint, Severity};
-use crate::format::Format;
 use crate::model::{ModelView, RopeType};
 use crate::rules::{Arch, Resolved};
 
@@ -154,15 +153,7 @@ pub struct Activations {
 /// The rotation a file will get: a GGUF gets its architecture's; an APR its declared `rope_type`
 /// (else the architecture's).
 pub fn rope_of(view: &ModelView, arch: &Arch) -> RopeType {
-    match view.format() {
-        Format::Gguf => arch.rope_type,
-        Format::Apr => view
-            .config
-            .rope_type
-            .as_ref()
-            .and_then(|v| RopeType::from_code(v.value))
-            .unwrap_or(arch.rope_type),
-    }
+    arch.rope_of(view)
 }
 
 /// Rotate each head of `x` (one token, `n_head · d` values) in place at position `pos`.
@@ -868,11 +859,7 @@ pub fn run(
     let tokens = match &opts.tokens {
         Some(t) => t.clone(),
         None => {
-            use crate::model::tokenize::TextTokenizer;
-            let (ta, tb) = rayon::join(
-                || TextTokenizer::tokenize(&a.container, &opts.prompt),
-                || TextTokenizer::tokenize(&b.container, &opts.prompt),
-            );
+            let (ta, tb) = rayon::join(|| a.tokenize(&opts.prompt), || b.tokenize(&opts.prompt));
             match (ta, tb) {
                 (Ok(x), Ok(y)) => {
                     if let Some(f) = bos_only(a, b, &x, &y) {

@@ -56,7 +56,7 @@ pub fn rules_human(archs: &[&Arch]) -> String {
             };
             let _ = writeln!(
                 s,
-                "  {:<12} {:<9} {:<8} dims [{}]{}{}\n    gguf: {}\n    apr:  {}",
+                "  {:<12} {:<9} {:<8} dims [{}]{}{}\n    gguf: {}\n    hf:   {}",
                 r.key,
                 if r.per_layer { "per-layer" } else { "global" },
                 if r.required { "required" } else { "optional" },
@@ -70,7 +70,7 @@ pub fn rules_human(archs: &[&Arch]) -> String {
                     .map(|x| format!(", may be tied to {x}"))
                     .unwrap_or_default(),
                 join(&r.gguf),
-                join(&r.apr),
+                join(&r.hf),
             );
         }
         let _ = writeln!(

@@ -4,8 +4,6 @@ use std::fmt::Write as _;
 
 use serde_json::{Value, json};
 
-use crate::format::Container;
-use crate::format::apr::{Footer, flags};
 use crate::model::ModelView;
 use crate::rules::Resolved;
 
@@ -54,7 +52,7 @@ pub fn json(view: &ModelView, resolved: &Resolved<'_>) -> Value {
     let mut doc = json!({
         "schema_version": 1,
         "path": view.path().display().to_string(),
-        "format": view.format().as_str(),
+        "format": view.format_name(),
         "version": view.version(),
         "architecture": c.arch(),
         "config": cfg,
@@ -62,17 +60,8 @@ pub fn json(view: &ModelView, resolved: &Resolved<'_>) -> Value {
         "tensor_count": view.tensors.len(),
         "tensors": tensors,
     });
-    if let Container::Apr(a) = &view.container {
-        doc["apr"] = json!({
-            "flags": a.header.flags, "flag_names": flags::names(a.header.flags),
-            "header_crc_ok": a.header.header_crc == a.header.computed_crc,
-            "footer": a.footer, "metadata_keys": a.metadata.len(),
-            "data_offset": a.header.data_offset,
-        });
-    }
-    if let Container::Gguf(g) = &view.container {
-        doc["gguf"] = json!({"alignment": g.alignment, "data_offset": g.data_offset, "metadata_keys": g.metadata.len()});
-    }
+    let (key, facts) = view.container_json();
+    doc[key] = facts;
     doc
 }
 
@@ -83,31 +72,12 @@ pub fn human(view: &ModelView, resolved: &Resolved<'_>) -> String {
         s,
         "{} — {} v{}, {} bytes",
         view.path().display(),
-        view.format().as_str().to_uppercase(),
+        view.format_name().to_uppercase(),
         view.version(),
         view.source().len()
     );
-    if let Container::Apr(a) = &view.container {
-        let _ = writeln!(
-            s,
-            "flags {:#06x} [{}], header CRC {}, {}",
-            a.header.flags,
-            flags::names(a.header.flags).join(" "),
-            if a.header.header_crc == a.header.computed_crc {
-                "ok"
-            } else {
-                "BAD"
-            },
-            match a.footer {
-                Footer::Absent => "no footer".to_owned(),
-                Footer::Valid => "footer CRC ok".to_owned(),
-                Footer::Invalid { stored, computed } => format!(
-                    "footer CRC BAD (stored {stored:#010x}, the bytes give {computed:#010x})"
-                ),
-                Footer::Unverified =>
-                    "footer CRC not verified (large file; --verify-footer)".to_owned(),
-            }
-        );
+    if let Some(line) = view.header_summary() {
+        let _ = writeln!(s, "{line}");
     }
     let o = |v: Option<u64>| v.map(|x| x.to_string()).unwrap_or_else(|| "?".into());
     let _ = writeln!(

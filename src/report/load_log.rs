@@ -9,7 +9,6 @@
 use std::collections::BTreeMap;
 
 use crate::diag::{Finding, Severity};
-use crate::format::Format;
 use crate::model::ModelView;
 use crate::rules::{Resolved, RuleSet};
 
@@ -243,7 +242,7 @@ pub fn load_log(
     mode: Mode,
     mut sink: impl FnMut(&str),
 ) {
-    if view.format() != Format::Apr {
+    if view.runtime() != crate::model::Runtime::Aprender {
         return;
     }
     let r = Resolved::new(view, rules);

@@ -30,11 +30,7 @@ pub fn render(o: &Outcome) -> String {
     let a = o.inputs.first().map(|i| (i.format, i.path.as_str()));
     let b = o.inputs.get(1).map(|i| (i.format, i.path.as_str()));
     for (fmt, path) in [a, b].into_iter().flatten() {
-        let _ = writeln!(
-            s,
-            "[ROSETTA] Loading {}: {path}",
-            fmt.as_str().to_uppercase()
-        );
+        let _ = writeln!(s, "[ROSETTA] Loading {}: {path}", fmt.to_uppercase());
     }
     let _ = writeln!(s, "[ROSETTA] Token IDs: {}", list(&p["tokens"]));
     if p["unpermuted"] == true {
@@ -164,7 +160,7 @@ pub fn render_trace(r: &crate::pipeline::RosettaOutcome, verbose: bool) -> Strin
         let _ = writeln!(
             s,
             "[ROSETTA] Loading {}: {}",
-            i.format.as_str().to_uppercase(),
+            i.format.to_uppercase(),
             i.path
         );
     }

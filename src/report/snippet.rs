@@ -3,16 +3,13 @@
 //!
 //! A tensor finding shows the tensor's index entry (name, dtype, dims, data offset, size) with its
 //! data span as a second label; a metadata finding the decoded `key: value`; a container finding
-//! the header fields. Everything comes from the readers' records (`ModelView`, `GgufFile`,
-//! `AprFile`); nothing here parses bytes. Spans nothing decodes fall back to a short hex view.
+//! the header fields. Everything comes from the view (`ModelView::region_at` decodes the
+//! records around a byte); nothing here parses bytes. Spans nothing decodes fall back to a short hex view.
 
 use std::fmt::Write as _;
 use std::ops::Range;
 
-use crate::diag::{Finding, Span, fmt_dims};
-use crate::format::Container;
-use crate::format::apr::{Footer, HEADER_LEN, flags};
-use crate::format::gguf::Value;
+use crate::diag::{Finding, Span};
 use crate::model::{ModelView, TensorView};
 
 /// A decoded view of the record a span falls in.
@@ -104,151 +101,19 @@ pub fn decode(view: &ModelView, f: &Finding) -> Option<Snippet> {
         let what = if by_record.is_none() {
             "tensor data"
         } else {
-            match view.container {
-                Container::Gguf(_) => "tensor info",
-                Container::Apr(_) => "tensor index entry",
-            }
+            view.tensor_record_name()
         };
         return Some(tensor(view, i, span).done(title(what)));
     }
-    match &view.container {
-        Container::Gguf(g) => {
-            if let Some((i, kv)) = g
-                .metadata
-                .iter()
-                .enumerate()
-                .find(|(_, kv)| contains(kv.span, span.offset))
-            {
-                let mut b = Builder::new();
-                let at = b.line(&kv.key, &gguf_value(&kv.value));
-                b.label(at, where_(span), true);
-                return Some(b.done(title(&format!(
-                    "metadata key {} of {}",
-                    i + 1,
-                    g.metadata.len()
-                ))));
-            }
-            if span.offset < 24 {
-                let mut b = Builder::new();
-                let at = b.line("magic", "GGUF");
-                b.label(at, where_(span), true);
-                b.line("version", &g.version.to_string());
-                b.line("tensors", &g.tensors.len().to_string());
-                b.line("keys", &g.metadata.len().to_string());
-                return Some(b.done(title("GGUF header")));
-            }
-            None
-        }
-        Container::Apr(a) => {
-            if span.offset < HEADER_LEN {
-                // apr-v2.md "Header": the byte range of each field, for the label.
-                let h = &a.header;
-                let fields: [(&str, Range<u64>, String); 8] = [
-                    (
-                        "magic",
-                        0..4,
-                        String::from_utf8_lossy(&h.magic)
-                            .trim_end_matches('\0')
-                            .to_owned(),
-                    ),
-                    (
-                        "version",
-                        4..6,
-                        format!("{}.{}", h.version_major, h.version_minor),
-                    ),
-                    (
-                        "flags",
-                        6..8,
-                        format!("{:#06x} [{}]", h.flags, flags::names(h.flags).join(" ")),
-                    ),
-                    ("tensors", 8..12, h.tensor_count.to_string()),
-                    (
-                        "metadata",
-                        12..24,
-                        bytes(Span::new(h.metadata_offset, h.metadata_size as u64)),
-                    ),
-                    ("index", 24..32, format!("byte {}", h.tensor_index_offset)),
-                    ("data", 32..40, format!("byte {}", h.data_offset)),
-                    (
-                        "crc",
-                        40..HEADER_LEN,
-                        format!(
-                            "{:#010x} (the header gives {:#010x})",
-                            h.header_crc, h.computed_crc
-                        ),
-                    ),
-                ];
-                let mut b = Builder::new();
-                for (name, range, value) in fields {
-                    let at = b.line(name, &value);
-                    if range.contains(&span.offset) {
-                        b.label(at, where_(span), true);
-                    }
-                }
-                return Some(b.done(title("APR header")));
-            }
-            if contains(a.metadata_span, span.offset) {
-                // The keys the message names, decoded (the JSON text is kept per key).
-                let mut b = Builder::new();
-                let mut shown = 0;
-                for e in &a.metadata {
-                    if shown < 4 && f.message.contains(&format!("`{}`", e.key)) {
-                        // A per-tensor map (`tensor_shapes`): the finding's tensor's entry.
-                        let entry = f.tensor.as_ref().and_then(|n| {
-                            let v = e.parse()?;
-                            let x = v.get(n)?;
-                            let text = match x.as_array().map(|a| {
-                                a.iter()
-                                    .map(serde_json::Value::as_u64)
-                                    .collect::<Option<Vec<_>>>()
-                            }) {
-                                Some(Some(d)) => fmt_dims(&d),
-                                _ => x.to_string(),
-                            };
-                            Some((format!("{}[\"{n}\"]:", e.key), text))
-                        });
-                        let (field, raw) = entry
-                            .unwrap_or_else(|| (format!("{}:", e.key), e.raw.get().to_owned()));
-                        let value: String = if raw.chars().count() > 80 {
-                            raw.chars().take(77).collect::<String>() + "…"
-                        } else {
-                            raw
-                        };
-                        let at = b.line(&field, &value);
-                        b.label(at, format!("`{}`", e.key), shown == 0);
-                        shown += 1;
-                    }
-                }
-                let at = b.line(
-                    "metadata",
-                    &format!(
-                        "JSON, {} keys, {}",
-                        a.metadata.len(),
-                        bytes(a.metadata_span)
-                    ),
-                );
-                b.label(at, where_(span), shown == 0);
-                return Some(b.done(title("APR metadata")));
-            }
-            let len = a.source.len();
-            if a.footer != Footer::Absent && len >= 4 && span.offset >= len - 4 {
-                let mut b = Builder::new();
-                let at = b.line(
-                    "footer",
-                    &match a.footer {
-                        Footer::Invalid { stored, computed } => {
-                            format!("CRC-32 {stored:#010x}; the file's bytes give {computed:#010x}")
-                        }
-                        Footer::Valid => "CRC-32 matches the file's bytes".into(),
-                        _ => "CRC-32 (not verified)".into(),
-                    },
-                );
-                b.label(at, where_(span), true);
-                return Some(b.done(title("APR footer")));
-            }
-            None
+    let region = view.region_at(span, &where_(span), &f.message, f.tensor.as_deref())?;
+    let mut b = Builder::new();
+    for l in &region.lines {
+        let at = b.line(&l.field, &l.value);
+        if let Some((text, primary)) = &l.label {
+            b.label(at, text.clone(), *primary);
         }
     }
+    Some(b.done(title(&region.what)))
 }
 
 fn tensor(view: &ModelView, i: usize, span: Span) -> Builder {
@@ -264,17 +129,8 @@ fn tensor(view: &ModelView, i: usize, span: Span) -> Builder {
         .map(|r| format!(" (code {})", r.code))
         .unwrap_or_default();
     let dtype = b.line("dtype", &format!("{}{code}", t.dtype.name()));
-    let dims = match view.container {
-        Container::Gguf(_) => b.line(
-            "ne",
-            &format!(
-                "{} (canonical dims {})",
-                fmt_dims(&t.file_dims),
-                fmt_dims(&t.dims)
-            ),
-        ),
-        Container::Apr(_) => b.line("dims", &fmt_dims(&t.file_dims)),
-    };
+    let (field, value) = view.dims_field(t);
+    let dims = b.line(field, &value);
     let data = b.line(
         "data",
         &format!("offset {}, size {}", t.data.offset, t.data.len),
@@ -293,18 +149,4 @@ fn tensor(view: &ModelView, i: usize, span: Span) -> Builder {
         b.label(data, format!("the data: {}", bytes(t.data)), false);
     }
     b
-}
-
-fn gguf_value(v: &Value) -> String {
-    match v {
-        Value::String(s) if s.chars().count() > 80 => {
-            format!("{:?}…", s.chars().take(77).collect::<String>())
-        }
-        Value::String(s) => format!("{s:?}"),
-        Value::Bool(x) => x.to_string(),
-        Value::F32(x) => crate::diag::fmt_float(*x as f64),
-        Value::F64(x) => crate::diag::fmt_float(*x),
-        Value::Array(a) => format!("array of {} {:?}", a.len, a.elem).to_lowercase(),
-        other => other.as_int().map(|i| i.to_string()).unwrap_or_default(),
-    }
 }

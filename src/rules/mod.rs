@@ -120,8 +120,10 @@ pub struct Role {
     pub key: String,
     pub per_layer: bool,
     pub required: bool,
+    /// Name templates in llama.cpp's scheme (`blk.{i}.attn_q.weight`).
     pub gguf: Vec<Template>,
-    pub apr: Vec<Template>,
+    /// Name templates in Hugging Face's scheme (`model.layers.{i}.self_attn.q_proj.weight`).
+    pub hf: Vec<Template>,
     /// Formula text, canonical order.
     pub dims: Vec<String>,
     #[serde(skip)]
@@ -148,7 +150,34 @@ pub struct Arch {
     pub file: PathBuf,
 }
 
+impl Role {
+    /// The role's name templates for a file whose names follow `naming` (its schemes, in order).
+    pub fn templates<'a>(
+        &'a self,
+        naming: &'a [crate::model::NamingScheme],
+    ) -> impl Iterator<Item = &'a Template> + 'a {
+        naming
+            .iter()
+            .flat_map(move |n| self.templates_of(*n).iter())
+    }
+    /// The role's name templates in one naming scheme.
+    pub fn templates_of(&self, scheme: crate::model::NamingScheme) -> &[Template] {
+        match scheme {
+            crate::model::NamingScheme::Gguf => &self.gguf,
+            crate::model::NamingScheme::Hf => &self.hf,
+        }
+    }
+}
+
 impl Arch {
+    /// The rotation `v`'s loader applies under this architecture.
+    pub fn rope_of(&self, v: &crate::model::ModelView) -> RopeType {
+        v.rope_rotation(self.rope_type)
+    }
+    /// The Q/K row order `v` holds as stored under this architecture.
+    pub fn qk_order_of(&self, v: &crate::model::ModelView) -> RopeType {
+        v.qk_order(self.rope_type, self.gguf_qk_order)
+    }
     pub fn role(&self, key: &str) -> Option<&Role> {
         self.roles.iter().find(|r| r.key == key)
     }
@@ -374,23 +403,23 @@ fn validate(
     for (key, def) in &rf.roles {
         let role_line = line_of(text, def.span().start);
         let d = def.get_ref();
-        let templates = |list: &Vec<toml::Spanned<String>>,
-                         fmt: &str,
-                         errs: &mut Vec<RuleError>|
-         -> Vec<Template> {
-            if list.is_empty() {
-                errs.push(RuleError {
-                    lint: &lints::BAD_VALUE,
-                    file: file.into(),
-                    line: Some(role_line),
-                    message: format!("role `{key}` has no {fmt} name template"),
-                });
-            }
-            list.iter()
-                .map(|t| {
-                    let tp = Template::new(t.get_ref());
-                    if tp.is_per_layer() != d.per_layer {
-                        errs.push(RuleError {
+        // A scheme may have no name for a role (Hugging Face stores no `rope_freqs`); a role with
+        // no name in any scheme can match nothing.
+        if d.gguf.is_empty() && d.hf.is_empty() {
+            errs.push(RuleError {
+                lint: &lints::BAD_VALUE,
+                file: file.into(),
+                line: Some(role_line),
+                message: format!("role `{key}` has no name template (`gguf` and `hf` are empty)"),
+            });
+        }
+        let templates =
+            |list: &Vec<toml::Spanned<String>>, errs: &mut Vec<RuleError>| -> Vec<Template> {
+                list.iter()
+                    .map(|t| {
+                        let tp = Template::new(t.get_ref());
+                        if tp.is_per_layer() != d.per_layer {
+                            errs.push(RuleError {
                             lint: &lints::BAD_VALUE,
                             file: file.into(),
                             line: line(t.span().start),
@@ -406,13 +435,13 @@ fn validate(
                                 )
                             },
                         });
-                    }
-                    tp
-                })
-                .collect()
-        };
-        let gguf = templates(&d.gguf, "gguf", errs);
-        let apr = templates(&d.apr, "apr", errs);
+                        }
+                        tp
+                    })
+                    .collect()
+            };
+        let gguf = templates(&d.gguf, errs);
+        let hf = templates(&d.hf, errs);
         let dims_expr: Vec<Expr> = d
             .dims
             .get_ref()
@@ -458,7 +487,7 @@ fn validate(
             per_layer: d.per_layer,
             required: d.required,
             gguf,
-            apr,
+            hf,
             dims: d
                 .dims
                 .get_ref()
@@ -490,13 +519,13 @@ fn validate(
 }
 
 impl RuleSet {
-    /// The same tensor's name in the other naming scheme (GGUF ↔ APR), from the roles' name
+    /// The same tensor's name in the other naming scheme (GGUF ↔ Hugging Face), from the roles' name
     /// templates: `blk.0.attn_q.weight` → `model.layers.0.self_attn.q_proj.weight` (and back).
     pub fn other_scheme_names(&self, name: &str) -> Vec<String> {
         let mut out = Vec::new();
         for a in &self.archs {
             for r in &a.roles {
-                for (from, to) in [(&r.gguf, &r.apr), (&r.apr, &r.gguf)] {
+                for (from, to) in [(&r.gguf, &r.hf), (&r.hf, &r.gguf)] {
                     for layer in from.iter().filter_map(|t| t.matches(name)) {
                         for u in to {
                             let n = u.instantiate(layer);

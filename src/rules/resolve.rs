@@ -2,7 +2,6 @@
 
 use std::collections::BTreeMap;
 
-use crate::format::Format;
 use crate::model::{Config, ModelView};
 use crate::rules::formula::EvalError;
 use crate::rules::{Arch, Role, RuleSet};
@@ -34,7 +33,7 @@ impl<'r> Resolved<'r> {
             Some(a) => view
                 .tensors
                 .iter()
-                .map(|t| resolve_name(a, view.format(), &t.name))
+                .map(|t| resolve_name(a, view.naming_schemes(), &t.name))
                 .collect(),
         };
         Resolved { arch, env, roles }
@@ -118,14 +117,15 @@ pub fn env_of(
     env
 }
 
-/// The role and layer a tensor name plays under an architecture's templates for `format`.
-pub fn resolve_name(arch: &Arch, format: Format, name: &str) -> Option<TensorRole> {
+/// The role and layer a tensor name plays under an architecture's templates for the naming
+/// schemes `naming` (a file's `ModelView::naming_schemes`).
+pub fn resolve_name(
+    arch: &Arch,
+    naming: &[crate::model::NamingScheme],
+    name: &str,
+) -> Option<TensorRole> {
     for (ri, r) in arch.roles.iter().enumerate() {
-        let templates = match format {
-            Format::Gguf => &r.gguf,
-            Format::Apr => &r.apr,
-        };
-        for t in templates {
+        for t in r.templates(naming) {
             if let Some(layer) = t.matches(name) {
                 return Some(TensorRole { role: ri, layer });
             }

@@ -38,10 +38,12 @@ pub struct RoleDef {
     /// Must be present (in every block when per-layer). Default true.
     #[serde(default = "yes")]
     pub required: bool,
-    /// Name templates in GGUF files.
+    /// Name templates in llama.cpp's naming scheme (`blk.{i}.…`): GGUF files, and APR files
+    /// converted with GGUF names.
     pub gguf: Vec<Spanned<String>>,
-    /// Name templates in APR files (Hugging Face style and the GGUF-style names real APR files carry).
-    pub apr: Vec<Spanned<String>>,
+    /// Name templates in Hugging Face's naming scheme (`model.layers.{i}.…`): APR files converted
+    /// from a Hugging Face checkpoint. Empty for a tensor Hugging Face does not store.
+    pub hf: Vec<Spanned<String>>,
     /// Canonical dims `[out, in]` (outermost first) as formulas of the config.
     pub dims: Spanned<Vec<Spanned<String>>>,
     /// Q/K rows ordered for RoPE per head: `n_head` (Q) or `n_head_kv` (K).

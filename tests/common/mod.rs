@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use apr_lint::diag::Finding;
 use apr_lint::format::writer::apr::{AprWriter, Flavour};
 use apr_lint::format::writer::convert::gguf_to_apr;
-use apr_lint::format::{Container, Source, gguf};
+use apr_lint::format::{Source, gguf};
 use apr_lint::model::ModelView;
 use apr_lint::pipeline::{self, Options, Outcome};
 
@@ -268,7 +268,7 @@ pub fn describe(o: &Outcome) -> String {
 }
 
 pub fn is_gguf(v: &ModelView) -> bool {
-    matches!(v.container, Container::Gguf(_))
+    v.format_name() == "gguf"
 }
 
 /// llama.cpp's activation `name` of oracle model `model` (fixtures/act).

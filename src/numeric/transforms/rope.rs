@@ -12,7 +12,6 @@
 
 use super::{Context, Explanation};
 use crate::diag::Finding;
-use crate::format::Format;
 use crate::model::{ModelView, RopeType};
 use crate::numeric::lints;
 use crate::numeric::metrics::{Metrics, fmt_cos};
@@ -67,24 +66,13 @@ enum Order {
 
 /// The rotation a file will apply: a GGUF its architecture's; an APR its declared `rope_type`.
 pub fn declared_rope(v: &ModelView, arch: &Arch) -> RopeType {
-    match v.format() {
-        Format::Gguf => arch.rope_type,
-        Format::Apr => v
-            .config
-            .rope_type
-            .as_ref()
-            .and_then(|c| RopeType::from_code(c.value))
-            .unwrap_or(arch.rope_type),
-    }
+    arch.rope_of(v)
 }
 
 /// The Q/K row order a reference holds: a GGUF the architecture's `gguf_qk_order`; an APR the
 /// order its declared rope type needs.
 pub fn reference_order(v: &ModelView, arch: &Arch) -> RopeType {
-    match v.format() {
-        Format::Gguf => arch.gguf_qk_order,
-        Format::Apr => declared_rope(v, arch),
-    }
+    arch.qk_order_of(v)
 }
 
 /// The other head-count key.

@@ -1,0 +1,157 @@
+//! Per-file facts the checks, numerics and reports need, stated without naming a container: the
+//! naming schemes a file's tensor names may use, the loader it is written for (which decides its RoPE
+//! rotation, the order its Q/K rows hold and which keys it can record), its Llama 3 RoPE divisors,
+//! and the text tokenizer built from its vocabulary.
+//!
+//! This is the one place (with `describe.rs`) that turns "GGUF" or "APR" into such facts: adding a
+//! reference format is one arm per fact here.
+
+use super::ModelView;
+use super::config::{RopeScaling, RopeType};
+use super::tokenize::{TextTokenizer, TokenizeError};
+use super::tokenizer::{Tokenizer, TokenizerScan, fingerprint_of};
+use crate::format::Container;
+
+/// A family of tensor names: the rules hold one list of name templates per scheme.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NamingScheme {
+    /// llama.cpp's `blk.{i}.attn_q.weight`.
+    Gguf,
+    /// Hugging Face's `model.layers.{i}.self_attn.q_proj.weight`.
+    Hf,
+}
+
+/// The runtime whose loader reads the file: it decides the rotation, the keys the file can record
+/// and what the loader refuses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Runtime {
+    /// llama.cpp (GGUF): the architecture fixes the rotation; its converter permutes Q/K rows.
+    LlamaCpp,
+    /// aprender / realizar (APR): the file declares its rotation; its metadata is Hugging Face's.
+    Aprender,
+}
+
+impl ModelView {
+    /// Format name for display (`gguf`, `apr`).
+    pub fn format_name(&self) -> &'static str {
+        self.format().as_str()
+    }
+
+    /// The loader the file is written for.
+    pub fn runtime(&self) -> Runtime {
+        match &self.container {
+            Container::Gguf(_) => Runtime::LlamaCpp,
+            Container::Apr(_) => Runtime::Aprender,
+        }
+    }
+
+    /// The naming schemes the file's tensor names may follow, in the order to try them: a GGUF
+    /// names its tensors llama.cpp's way; an APR either way (upstream writes both).
+    pub fn naming_schemes(&self) -> &'static [NamingScheme] {
+        match &self.container {
+            Container::Gguf(_) => &[NamingScheme::Gguf],
+            Container::Apr(_) => &[NamingScheme::Hf, NamingScheme::Gguf],
+        }
+    }
+
+    /// The rotation the file's loader applies, given its architecture's (`arch_rope`): llama.cpp
+    /// takes the architecture's; aprender the file's declared `rope_type` (else the architecture's).
+    pub fn rope_rotation(&self, arch_rope: RopeType) -> RopeType {
+        match self.runtime() {
+            Runtime::LlamaCpp => arch_rope,
+            Runtime::Aprender => self
+                .config
+                .rope_type
+                .as_ref()
+                .and_then(|c| RopeType::from_code(c.value))
+                .unwrap_or(arch_rope),
+        }
+    }
+
+    /// The Q/K row order the file holds as stored, given its architecture's rotation and the order
+    /// llama.cpp's converter writes for it (`converter_order`, the rules' `gguf_qk_order`): a GGUF
+    /// holds the converter's order; an APR the order its declared rotation needs.
+    pub fn qk_order(&self, arch_rope: RopeType, converter_order: RopeType) -> RopeType {
+        match self.runtime() {
+            Runtime::LlamaCpp => converter_order,
+            Runtime::Aprender => self.rope_rotation(arch_rope),
+        }
+    }
+
+    /// The file can record a RoPE scaling `attn_factor` (APR metadata has no key for it).
+    pub fn records_rope_attn_factor(&self) -> bool {
+        self.runtime() == Runtime::LlamaCpp
+    }
+
+    /// The file's format has a `tied_embeddings` flag its loader reads.
+    pub fn has_tied_flag(&self) -> bool {
+        self.runtime() == Runtime::Aprender
+    }
+
+    /// The file's Hugging Face `llama3` RoPE scaling, if it records one for a loader that runs it
+    /// (in a GGUF llama.cpp refuses that type: `APRL-M013`).
+    pub fn llama3_scaling(&self) -> Option<&RopeScaling> {
+        if self.runtime() != Runtime::Aprender {
+            return None;
+        }
+        self.config
+            .rope_scaling
+            .as_ref()
+            .map(|s| &s.value)
+            .filter(|s| s.kind == "llama3")
+    }
+
+    /// The divisors the file's `llama3` `rope_scaling` stands for, for `hd`-wide heads (None without
+    /// such scaling, or for a head wider than any model's).
+    pub fn llama3_divisors(&self, hd: usize) -> Option<Vec<f32>> {
+        if hd > 1 << 16 {
+            return None;
+        }
+        self.llama3_scaling()?
+            .llama3_factors(self.config.rope_base(), hd)
+    }
+
+    /// The text tokenizer of the file's vocabulary.
+    pub fn text_tokenizer(&self) -> Result<TextTokenizer, TokenizeError> {
+        TextTokenizer::from_container(&self.container)
+    }
+
+    /// `text` as token ids, by the file's own tokenizer (built only for the pieces `text` needs).
+    pub fn tokenize(&self, text: &str) -> Result<Vec<u32>, TokenizeError> {
+        TextTokenizer::tokenize(&self.container, text)
+    }
+
+    /// The token strings, in id order.
+    pub fn token_strings(&self) -> Vec<String> {
+        Tokenizer::tokens(&self.container)
+    }
+
+    /// Read the config again from the records (what `open` did once; for benchmarks).
+    pub fn read_config(&self) -> super::Config {
+        super::Config::read(&self.container, &self.tensors)
+    }
+
+    /// Read the tokenizer summary again from the records (for benchmarks).
+    pub fn read_tokenizer(&self) -> Tokenizer {
+        Tokenizer::read(&self.container)
+    }
+
+    /// A fresh pass over the token and merge lists (what `tokenizer_scan` keeps; for benchmarks).
+    pub fn scan_tokenizer(&self) -> TokenizerScan {
+        TokenizerScan::of(&self.container)
+    }
+
+    /// Fingerprint and length of the token list (`merges`: the merge list) without the scan.
+    pub fn tokenizer_fingerprint(&self, merges: bool) -> (u64, u64) {
+        fingerprint_of(&self.container, merges)
+    }
+
+    /// Check the footer CRC over every byte and return it (for benchmarks; does not record a
+    /// finding). None when the file has no footer to check.
+    pub fn footer_crc_check(&self) -> Option<bool> {
+        match &self.container {
+            Container::Apr(a) => Some(a.verify_footer() == crate::format::apr::Footer::Valid),
+            Container::Gguf(_) => None,
+        }
+    }
+}
