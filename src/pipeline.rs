@@ -163,6 +163,18 @@ impl Default for Options {
     }
 }
 
+impl Options {
+    /// The numeric stage's share of the options.
+    pub fn numeric(&self) -> crate::numeric::Settings {
+        crate::numeric::Settings {
+            threshold: self.threshold,
+            prompt: self.prompt.clone(),
+            tokens: self.tokens.clone(),
+            no_probe: self.no_probe,
+        }
+    }
+}
+
 /// The config file in force: its path and how many codes it denies, warns and allows.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct ConfigInfo {
@@ -335,12 +347,14 @@ pub fn lint(model: &ModelView, against: Option<&ModelView>, opts: &Options) -> O
             let rb = Resolved::new(reference, &opts.rules);
             check::check_file(reference, &rb, &mut findings);
             let matched = check::pair::check(model, &ra, reference, &rb, &mut findings);
-            let numeric = crate::numeric::run(model, &ra, reference, &rb, opts, &mut findings);
+            let settings = opts.numeric();
+            let numeric = crate::numeric::run(model, &ra, reference, &rb, &settings, &mut findings);
             compared = numeric
                 .tensors_compared
                 .max(if numeric.ran { 0 } else { matched });
-            probe = crate::numeric::probe::run(model, &ra, reference, &rb, opts, &mut findings)
-                .map(|p| serde_json::to_value(p).unwrap_or_default());
+            probe =
+                crate::numeric::probe::run(model, &ra, reference, &rb, &settings, &mut findings)
+                    .map(|p| serde_json::to_value(p).unwrap_or_default());
             if matched == 0 {
                 inconclusive_why =
                     Some("no role was found in both files, so nothing was compared".into());

@@ -761,7 +761,7 @@ fn clean_pairs_touch_a_few_kb_per_tensor() {
             Resolved::new(&b, &opts.rules),
         );
         let mut out = Vec::new();
-        let r = apr_lint::numeric::run(&a, &ra, &b, &rb, &opts, &mut out);
+        let r = apr_lint::numeric::run(&a, &ra, &b, &rb, &opts.numeric(), &mut out);
         assert!(r.ran && r.tensors_compared > 0);
         let per = r.bytes_read / r.tensors_compared as u64;
         eprintln!(

@@ -829,10 +829,10 @@ pub fn run(
     ra: &Resolved<'_>,
     b: &ModelView,
     rb: &Resolved<'_>,
-    opts: &crate::pipeline::Options,
+    settings: &crate::numeric::Settings,
     out: &mut Vec<Finding>,
 ) -> Option<Probe> {
-    if opts.no_probe {
+    if settings.no_probe {
         return None;
     }
     let skipped = |out: &mut Vec<Finding>, why: String| {
@@ -856,13 +856,13 @@ pub fn run(
         );
         return None;
     }
-    let tokens = match &opts.tokens {
+    let tokens = match &settings.tokens {
         Some(t) => t.clone(),
         None => {
             use crate::model::tokenize::TextTokenizer;
             let (ta, tb) = rayon::join(
-                || TextTokenizer::tokenize(&a.container, &opts.prompt),
-                || TextTokenizer::tokenize(&b.container, &opts.prompt),
+                || TextTokenizer::tokenize(&a.container, &settings.prompt),
+                || TextTokenizer::tokenize(&b.container, &settings.prompt),
             );
             match (ta, tb) {
                 (Ok(x), Ok(y)) => {
@@ -870,7 +870,7 @@ pub fn run(
                         out.push(f);
                     } else if x != y {
                         out.push(
-                            Finding::new(&PROBE_TOKENS, format!("the prompt {:?} gives ids {x:?} in `{}` and {y:?} in the reference; the probe uses the reference's", opts.prompt, a.path().display()))
+                            Finding::new(&PROBE_TOKENS, format!("the prompt {:?} gives ids {x:?} in `{}` and {y:?} in the reference; the probe uses the reference's", settings.prompt, a.path().display()))
                                 .file(a.path())
                                 .help("copy the reference's tokenizer into the converted file")
                                 .evidence(serde_json::json!({"apr_tokens": x, "reference_tokens": y})),
@@ -953,7 +953,7 @@ pub fn run(
         hd,
         &Criterion {
             exact,
-            threshold: opts.threshold,
+            threshold: settings.threshold,
             min_cosine: if exact {
                 1.0
             } else {
