@@ -14,7 +14,7 @@ use apr_lint::format::writer::generate::{Shape, TINY, gguf_model};
 use apr_lint::format::writer::gguf::GgufWriter;
 use apr_lint::format::{Source, gguf};
 use apr_lint::model::ModelView;
-use apr_lint::numeric::transforms::rope::{gguf_to_hf, hf_to_gguf};
+use apr_lint::numeric::forward::permute::row::{gguf_to_hf, hf_to_gguf};
 use apr_lint::pipeline::{self, Options, Outcome, Verdict};
 use apr_lint::quant::DType;
 use apr_lint::rules::Resolved;

@@ -26,11 +26,14 @@
 mod block_corrupt;
 mod compare;
 mod degenerate;
+pub mod forward;
 pub mod lints;
 pub mod metrics;
 mod non_finite;
 pub mod probe;
 pub mod sample;
+pub mod stage;
+pub mod tokens;
 pub mod trace;
 pub mod transforms;
 
