@@ -19,9 +19,14 @@
 //! differences (quantization noise, Hugging Face Q/K row order with a NEOX rope type) are
 //! summarised in one info finding each.
 //!
-//! Must not print, read flags other than its own [`Settings`], or repeat what the static pair check reports
-//! (roles on one side only, dims that differ, config that differs): where values confirm a static
-//! finding, the confirmation is info.
+//! Must not print, read flags other than its own [`Settings`] (the pipeline builds them), or repeat
+//! what the static pair check reports (roles on one side only, dims that differ, config that
+//! differs): where values confirm a static finding, the confirmation is info.
+//!
+//! Layout: [`forward`] is the leaf forward pass (model, RoPE, norms, attention, Q/K row
+//! permutation); [`stage`] the one stage comparator (metrics and pass criterion); [`tokens`] the
+//! prompt's ids. The layer-0 [`probe`] and the full [`trace`] both build on those three and never
+//! import each other. Nothing here imports `pipeline` or `report`.
 
 mod block_corrupt;
 mod compare;
