@@ -1,11 +1,10 @@
 //! One compared stage of two forward passes, the probe's and the trace's alike: the one stage
-//! comparator. Metrics are [`Metrics`] (a NaN or infinity on either side makes `max_diff` and
-//! `cosine` NaN, and NaN passes no criterion); the pass criterion is [`Criterion::passes`].
+//! comparator. The metrics are [`metrics`] (a NaN on either side makes that element's difference
+//! +inf, so `max_diff` and `mean_diff` are +inf, the cosine 0, and no criterion passes); the pass
+//! criterion is [`Criterion::passes`].
 //!
 //! Takes two activations of one stage; returns a [`Stage`] record. Must not run a model or emit
 //! findings.
-
-use crate::numeric::metrics::Metrics;
 
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Stage {
@@ -33,16 +32,63 @@ pub struct Criterion {
     pub min_cosine: f64,
 }
 
-/// The metrics of one stage: `x` from the file under test, `y` from the reference, over the shorter.
+/// How far one stage's activations are apart, accumulated in f64.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Metrics {
+    /// max |x − y|; +inf when a value on either side is NaN.
+    pub max_diff: f64,
+    /// mean |x − y| over the shorter side.
+    pub mean_diff: f64,
+    /// Σxy / (‖x‖ ‖y‖), clamped to [−1, 1]: 1 when both are all zero, 0 when one is or it is NaN.
+    pub cosine: f64,
+    /// max |y| (at least the smallest positive f64): what `--threshold` is relative to.
+    pub scale: f64,
+}
+
+/// The metrics of one stage: `x` from the file under test, `y` from the reference, element by
+/// element over the shorter.
 pub fn metrics(x: &[f32], y: &[f32]) -> Metrics {
-    let n = x.len().min(y.len());
-    Metrics::of(&x[..n], &y[..n])
+    let n = x.len().min(y.len()).max(1);
+    let (mut max, mut sum, mut dot, mut na, mut nb) = (0f64, 0f64, 0f64, 0f64, 0f64);
+    for (a, b) in x.iter().zip(y) {
+        let (a, b) = (*a as f64, *b as f64);
+        let d = if a.is_nan() || b.is_nan() {
+            f64::INFINITY
+        } else {
+            (a - b).abs()
+        };
+        max = max.max(d);
+        sum += d;
+        dot += a * b;
+        na += a * a;
+        nb += b * b;
+    }
+    let cos = if na == 0.0 && nb == 0.0 {
+        1.0
+    } else if na == 0.0 || nb == 0.0 {
+        0.0
+    } else {
+        dot / (na.sqrt() * nb.sqrt())
+    };
+    Metrics {
+        max_diff: max,
+        mean_diff: sum / n as f64,
+        cosine: if cos.is_nan() {
+            0.0
+        } else {
+            cos.clamp(-1.0, 1.0)
+        },
+        scale: y
+            .iter()
+            .fold(0f64, |m, v| m.max((*v as f64).abs()))
+            .max(f64::MIN_POSITIVE),
+    }
 }
 
 impl Criterion {
     /// The largest `max_diff` an exact comparison accepts.
     fn bound(&self, m: &Metrics) -> f64 {
-        self.threshold * m.max_abs_b.max(f64::MIN_POSITIVE)
+        self.threshold * m.scale
     }
 
     /// Whether a stage with these metrics agrees.
@@ -124,14 +170,12 @@ mod tests {
             let c = Criterion {
                 exact,
                 threshold: 1e9,
-                min_cosine: -1.0,
+                min_cosine: activation_cosine(0.0),
             };
-            for (x, y) in [
-                ([f32::NAN, 1.0], [1.0, 1.0]),
-                ([1.0, 1.0], [1.0, f32::INFINITY]),
-            ] {
+            for (x, y) in [([f32::NAN, 1.0], [1.0, 1.0]), ([1.0, 1.0], [1.0, f32::NAN])] {
                 let m = metrics(&x, &y);
-                assert!(m.max_diff.is_nan() && m.cosine.is_nan() && !c.passes(&m));
+                assert!(m.max_diff == f64::INFINITY && m.mean_diff == f64::INFINITY);
+                assert!(m.cosine == 0.0 && !c.passes(&m));
             }
         }
     }
