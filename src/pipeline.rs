@@ -50,6 +50,18 @@ impl Default for Options {
     }
 }
 
+impl Options {
+    /// The numeric stage's share of the options.
+    pub fn numeric(&self) -> crate::numeric::Settings {
+        crate::numeric::Settings {
+            threshold: self.threshold,
+            prompt: self.prompt.clone(),
+            tokens: self.tokens.clone(),
+            no_probe: self.no_probe,
+        }
+    }
+}
+
 /// The one verdict of a run. Its exit code, its JSON word and the human summary word all come from
 /// here: `pass` 0, `fail` 1, `error` 2, `inconclusive` 3.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -195,12 +207,14 @@ pub fn lint(model: &ModelView, against: Option<&ModelView>, opts: &Options) -> O
             let rb = Resolved::new(reference, &opts.rules);
             check::check_file(reference, &rb, &mut findings);
             let matched = check::pair::check(model, &ra, reference, &rb, &mut findings);
-            let numeric = crate::numeric::run(model, &ra, reference, &rb, opts, &mut findings);
+            let settings = opts.numeric();
+            let numeric = crate::numeric::run(model, &ra, reference, &rb, &settings, &mut findings);
             compared = numeric
                 .tensors_compared
                 .max(if numeric.ran { 0 } else { matched });
-            probe = crate::numeric::probe::run(model, &ra, reference, &rb, opts, &mut findings)
-                .map(|p| serde_json::to_value(p).unwrap_or_default());
+            probe =
+                crate::numeric::probe::run(model, &ra, reference, &rb, &settings, &mut findings)
+                    .map(|p| serde_json::to_value(p).unwrap_or_default());
             if matched == 0 {
                 inconclusive_why =
                     Some("no role was found in both files, so nothing was compared".into());
@@ -366,65 +380,14 @@ pub fn rosetta(
     teacher_forced: bool,
     save: Option<&Path>,
 ) -> RosettaOutcome {
-    use crate::numeric::trace::{Model, TraceError, trace};
+    use crate::numeric::trace::TraceError;
     let mut o = opts.clone();
     o.no_probe = true;
     let lint_outcome = lint(a, Some(b), &o);
     let ra = Resolved::new(a, &opts.rules);
     let rb = Resolved::new(b, &opts.rules);
-    let run = || -> Result<crate::numeric::trace::Trace, TraceError> {
-        let tokens = match &opts.tokens {
-            Some(t) => t.clone(),
-            None => b
-                .tokenize(&opts.prompt)
-                .or_else(|_| a.tokenize(&opts.prompt))
-                .map_err(|e| format!("{e}; pass `--tokens`"))?,
-        };
-        if tokens.is_empty() {
-            return Err(
-                "the prompt gives no tokens; pass a non-empty `--prompt` or `--tokens`".into(),
-            );
-        }
-        let ma = Model::new(a, &ra)?;
-        let mb = Model::new(b, &rb)?;
-        if ma.n_layer != mb.n_layer {
-            return Err(format!("layer counts differ ({} vs {})", ma.n_layer, mb.n_layer).into());
-        }
-        // Same values are expected only when every role has the same dtype on both sides.
-        let arch = ra.arch.ok_or("no rule set")?;
-        let mut exact = true;
-        let mut min_cos: f64 = 0.999;
-        for (i, t) in a.tensors.iter().enumerate() {
-            let Some((role, layer)) = ra.role_of(i) else {
-                continue;
-            };
-            let Some(j) = rb.find(&role.key, layer) else {
-                continue;
-            };
-            if t.dtype != b.tensors[j].dtype {
-                exact = false;
-                for d in [t.dtype, b.tensors[j].dtype] {
-                    if let Some(tol) = arch.tolerance_for(Some(role), d) {
-                        min_cos = min_cos.min(tol.cosine);
-                    }
-                }
-            }
-        }
-        if let Some(dir) = save {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| TraceError::Write(format!("cannot create {}: {e}", dir.display())))?;
-        }
-        trace(
-            &ma,
-            &mb,
-            &tokens,
-            exact,
-            opts.threshold,
-            crate::numeric::probe::activation_cosine(min_cos),
-            teacher_forced,
-            save,
-        )
-    };
+    let run =
+        || crate::numeric::trace::run((a, &ra), (b, &rb), &opts.numeric(), teacher_forced, save);
     let trace = run();
     let mut lint_outcome = lint_outcome;
     match &trace {

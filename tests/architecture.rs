@@ -131,14 +131,8 @@ fn violations(allowed: &dyn Fn(&Source) -> bool, target: &str) -> Vec<String> {
 
 #[test]
 fn only_main_report_and_the_bench_import_the_pipeline() {
-    // `numeric` is held to it by the ignored test below, until the forward leaf lands.
     let v = violations(
-        &|s| {
-            matches!(
-                s.module.as_str(),
-                "main" | "report" | "bench" | "lib" | "numeric"
-            )
-        },
+        &|s| matches!(s.module.as_str(), "main" | "report" | "bench" | "lib"),
         "pipeline",
     );
     assert!(v.is_empty(), "{v:#?}");
@@ -191,7 +185,6 @@ fn model_and_rules_import_no_stage_above_them() {
 }
 
 #[test]
-#[ignore = "until the forward leaf lands"]
 fn numeric_imports_neither_pipeline_nor_report_and_probe_and_trace_share_a_leaf() {
     let all = sources();
     let mut v: Vec<String> = all

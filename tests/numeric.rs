@@ -14,7 +14,7 @@ use apr_lint::format::writer::generate::{Shape, TINY, gguf_model};
 use apr_lint::format::writer::gguf::GgufWriter;
 use apr_lint::format::{Source, gguf};
 use apr_lint::model::ModelView;
-use apr_lint::numeric::transforms::rope::{gguf_to_hf, hf_to_gguf};
+use apr_lint::numeric::forward::permute::row::{gguf_to_hf, hf_to_gguf};
 use apr_lint::pipeline::{self, Options, Outcome, Verdict};
 use apr_lint::quant::DType;
 use apr_lint::rules::Resolved;
@@ -761,7 +761,7 @@ fn clean_pairs_touch_a_few_kb_per_tensor() {
             Resolved::new(&b, &opts.rules),
         );
         let mut out = Vec::new();
-        let r = apr_lint::numeric::run(&a, &ra, &b, &rb, &opts, &mut out);
+        let r = apr_lint::numeric::run(&a, &ra, &b, &rb, &opts.numeric(), &mut out);
         assert!(r.ran && r.tensors_compared > 0);
         let per = r.bytes_read / r.tensors_compared as u64;
         eprintln!(

@@ -74,7 +74,7 @@ fn forward_matches_llama_cpp() {
             apr_lint::model::RopeType::Norm
         };
         for t in 0..n {
-            apr_lint::numeric::probe::rope(
+            apr_lint::numeric::forward::rope::rope(
                 &mut wrong[t * a.q_dim..(t + 1) * a.q_dim],
                 hd,
                 t as u64,
@@ -98,7 +98,7 @@ fn forward_matches_llama_cpp() {
             ] {
                 let mut x = a.q.clone();
                 for t in 0..n {
-                    apr_lint::numeric::probe::rope(
+                    apr_lint::numeric::forward::rope::rope(
                         &mut x[t * a.q_dim..(t + 1) * a.q_dim],
                         hd,
                         t as u64,

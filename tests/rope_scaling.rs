@@ -7,8 +7,8 @@ mod common;
 use common::*;
 
 use apr_lint::format::writer::apr::Flavour;
+use apr_lint::numeric::forward::{Model, run_all};
 use apr_lint::numeric::probe::forward;
-use apr_lint::numeric::trace::{Model, run_all};
 use apr_lint::pipeline::Verdict;
 use apr_lint::rules::{Resolved, RuleSet};
 use serde_json::json;

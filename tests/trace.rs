@@ -3,7 +3,7 @@
 mod common;
 use common::*;
 
-use apr_lint::numeric::trace::{Model, run_all};
+use apr_lint::numeric::forward::{Model, run_all};
 use apr_lint::rules::{Resolved, RuleSet};
 
 #[test]

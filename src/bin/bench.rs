@@ -992,6 +992,7 @@ fn write_steps(
             numeric::probe::forward(gv, &rb, &[17, 10, 17, 28]).is_ok()
         }),
     );
+    let settings = opts.numeric();
     let pair_rows: Vec<(&str, Stats)> = vec![
         ("`RuleSet::builtin()`", measure(n, RuleSet::builtin)),
         (
@@ -1005,7 +1006,7 @@ fn write_steps(
             "`numeric::run` (sampled weight comparison of every role)",
             measure(n, || {
                 let mut o = Vec::new();
-                numeric::run(av, &ra, gv, &rb, &opts, &mut o)
+                numeric::run(av, &ra, gv, &rb, &settings, &mut o)
             }),
         ),
         (

@@ -13,11 +13,11 @@ use serde_json::json;
 
 use crate::diag::Finding;
 use crate::model::{ModelView, TensorView};
+use crate::numeric::Settings;
 use crate::numeric::metrics::{Metrics, finite_or_null, fmt_cos, fmt_sci};
 use crate::numeric::sample::{self, Reader, SMALL_BYTES, Sample};
 use crate::numeric::transforms::{self, Context, Explanation, rope};
 use crate::numeric::{block_corrupt, degenerate, lints, non_finite};
-use crate::pipeline::Options;
 use crate::quant::DType;
 use crate::rules::{Arch, Resolved, Role, ToleranceDef};
 
@@ -36,7 +36,7 @@ pub struct Env<'a> {
     pub ra: &'a Resolved<'a>,
     pub rb: &'a Resolved<'a>,
     pub arch: &'a Arch,
-    pub opts: &'a Options,
+    pub settings: &'a Settings,
 }
 
 /// A role present on both sides (or the file under test's output against a tied embedding).
@@ -232,7 +232,7 @@ fn judge(
         && let Some(m) = as_stored
     {
         let pass = if ta.dtype == tb.dtype {
-            m.within_threshold(env.opts.threshold)
+            m.within_threshold(env.settings.threshold)
         } else {
             m.within(tol.nmse, tol.cosine)
         };
@@ -323,7 +323,7 @@ fn mismatch(
     let criterion = if ta.dtype == tb.dtype {
         format!(
             "same dtype: max diff ≤ {} × max|ref| expected",
-            env.opts.threshold
+            env.settings.threshold
         )
     } else {
         format!(

@@ -19,18 +19,26 @@
 //! differences (quantization noise, Hugging Face Q/K row order with a NEOX rope type) are
 //! summarised in one info finding each.
 //!
-//! Must not print, read flags other than `Options`, or repeat what the static pair check reports
-//! (roles on one side only, dims that differ, config that differs): where values confirm a static
-//! finding, the confirmation is info.
+//! Must not print, read flags other than its own [`Settings`] (the pipeline builds them), or repeat
+//! what the static pair check reports (roles on one side only, dims that differ, config that
+//! differs): where values confirm a static finding, the confirmation is info.
+//!
+//! Layout: [`forward`] is the leaf forward pass (model, RoPE, norms, attention, Q/K row
+//! permutation); [`stage`] the one stage comparator (metrics and pass criterion); [`tokens`] the
+//! prompt's ids. The layer-0 [`probe`] and the full [`trace`] both build on those three and never
+//! import each other. Nothing here imports `pipeline` or `report`.
 
 mod block_corrupt;
 mod compare;
 mod degenerate;
+pub mod forward;
 pub mod lints;
 pub mod metrics;
 mod non_finite;
 pub mod probe;
 pub mod sample;
+pub mod stage;
+pub mod tokens;
 pub mod trace;
 pub mod transforms;
 
@@ -39,10 +47,33 @@ use serde_json::json;
 
 use crate::diag::Finding;
 use crate::model::ModelView;
-use crate::pipeline::Options;
 use crate::rules::Resolved;
 use compare::{Env, Pair, RoleResult};
 use metrics::{finite_or_null, fmt_cos, fmt_sci};
+
+/// What the numeric stage needs from the command line; the pipeline builds it from its options.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Settings {
+    /// `--threshold`: same-dtype values agree when `max_diff ≤ threshold · max|ref|`.
+    pub threshold: f64,
+    /// `--prompt`: the text the probe and the trace tokenize when no `--tokens` are given.
+    pub prompt: String,
+    /// `--tokens`: the ids to run instead of the prompt's.
+    pub tokens: Option<Vec<u32>>,
+    /// `--no-probe`: skip the layer-0 probe.
+    pub no_probe: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            threshold: 1e-3,
+            prompt: "2+2=".into(),
+            tokens: None,
+            no_probe: false,
+        }
+    }
+}
 
 #[derive(Clone, Debug, Default)]
 pub struct NumericResult {
@@ -101,7 +132,7 @@ pub fn run(
     ra: &Resolved<'_>,
     b: &ModelView,
     rb: &Resolved<'_>,
-    opts: &Options,
+    settings: &Settings,
     out: &mut Vec<Finding>,
 ) -> NumericResult {
     let (Some(arch), Some(arch_b)) = (ra.arch, rb.arch) else {
@@ -116,7 +147,7 @@ pub fn run(
         ra,
         rb,
         arch,
-        opts,
+        settings,
     };
     let pairs = pairs(ra, b, rb, a);
     let results: Vec<RoleResult> = pairs

@@ -13,6 +13,8 @@
 use super::{Context, Explanation};
 use crate::diag::Finding;
 use crate::model::{ModelView, RopeType};
+use crate::numeric::forward::permute::row::{gguf_to_hf, hf_to_gguf};
+use crate::numeric::forward::rope::effective as declared_rope;
 use crate::numeric::lints;
 use crate::numeric::metrics::{Metrics, fmt_cos};
 use crate::numeric::sample::{Reader, Sample, dedup};
@@ -22,18 +24,6 @@ use crate::rules::Arch;
 const HEAD_ROWS: u64 = 192;
 /// Values kept per sampled row.
 const VALUES_PER_ROW: usize = 32;
-
-/// GGUF row `r` holds Hugging Face row `gguf_to_hf(r, d)` (heads of `d` rows).
-pub fn gguf_to_hf(r: u64, d: u64) -> u64 {
-    let (h, w) = (r / d, r % d);
-    h * d + (w % 2) * (d / 2) + w / 2
-}
-
-/// Hugging Face row `x` is GGUF row `hf_to_gguf(x, d)`: the inverse of [`gguf_to_hf`].
-pub fn hf_to_gguf(x: u64, d: u64) -> u64 {
-    let (h, w) = (x / d, x % d);
-    h * d + 2 * (w % (d / 2)) + w / (d / 2)
-}
 
 /// One step of a row map: llama.cpp's permutation or its inverse, for heads of `d` rows.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -62,11 +52,6 @@ enum Order {
     Double,
     /// Permuted with the other head count.
     WrongHeads,
-}
-
-/// The rotation a file will apply: a GGUF its architecture's; an APR its declared `rope_type`.
-pub fn declared_rope(v: &ModelView, arch: &Arch) -> RopeType {
-    arch.rope_of(v)
 }
 
 /// The Q/K row order a reference holds: a GGUF the architecture's `gguf_qk_order`; an APR the

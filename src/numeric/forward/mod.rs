@@ -1,0 +1,492 @@
+//! The forward pass both the probe and the trace run: a plain f32 reference forward pass of a
+//! decoder-only transformer (embedding, RMSNorm, Q/K/V with bias and Qwen3's Q/K norms, RoPE with
+//! the file's own rotation, θ, frequency divisors and context scaling, GQA attention with causal
+//! softmax, SwiGLU FFN, final norm, logits), stage by stage.
+//!
+//! Takes one `ModelView` with its resolved rules; returns named activations (`Act`). Weights are
+//! read a chunk of rows at a time (`linear`), so memory stays at one layer's activations plus a few
+//! MB of dequantized rows, whatever the model size.
+//!
+//! A leaf of `numeric`: must not compare two files, judge a stage or emit findings (the probe and
+//! the trace do), and imports neither of them.
+
+pub mod permute;
+pub mod rope;
+
+use crate::model::{ModelView, RopeType};
+use crate::rules::Resolved;
+use rope::{Stretch, rope_scaled};
+
+/// Rows dequantized at once in `linear`.
+const CHUNK_ROWS: u64 = 512;
+
+/// y = x Wᵀ (+ b) for `x` of `n` rows, W read `CHUNK_ROWS` rows at a time.
+pub(crate) fn linear(
+    view: &ModelView,
+    r: &Resolved<'_>,
+    role: &str,
+    layer: Option<u32>,
+    x: &[f32],
+    n: usize,
+    inp: usize,
+) -> Result<(Vec<f32>, usize), String> {
+    let i = r.find(role, layer).ok_or_else(|| {
+        format!(
+            "no `{role}`{}",
+            layer.map(|l| format!(" in layer {l}")).unwrap_or_default()
+        )
+    })?;
+    let t = &view.tensors[i];
+    if !t.size_ok() {
+        return Err(format!(
+            "`{}` has the wrong byte size for its dtype",
+            t.name
+        ));
+    }
+    let (rows, cols) = t.rows_cols();
+    if cols as usize != inp {
+        return Err(format!(
+            "`{}` has rows of {cols}, the input has {inp} features",
+            t.name
+        ));
+    }
+    let out = rows as usize;
+    let mut y = vec![0f32; n * out];
+    let mut start = 0u64;
+    while start < rows {
+        let end = (start + CHUNK_ROWS).min(rows);
+        let w = view
+            .dequantize_rows(t, start..end)
+            .map_err(|e| format!("`{}`: {e}", t.name))?;
+        for tok in 0..n {
+            let xt = &x[tok * inp..(tok + 1) * inp];
+            for (k, row) in w.chunks_exact(inp).enumerate() {
+                let mut acc = 0f64;
+                for (a, b) in row.iter().zip(xt) {
+                    acc += *a as f64 * *b as f64;
+                }
+                y[tok * out + start as usize + k] = acc as f32;
+            }
+        }
+        start = end;
+    }
+    view.source().release(t.data);
+    let bias_role = format!("{role}_bias");
+    if let Some(bi) = r.find(&bias_role, layer) {
+        let bt = &view.tensors[bi];
+        let b = view
+            .dequantize(bt)
+            .map_err(|e| format!("`{}`: {e}", bt.name))?;
+        if b.len() == out {
+            for tok in 0..n {
+                for o in 0..out {
+                    y[tok * out + o] += b[o];
+                }
+            }
+        }
+    }
+    Ok((y, out))
+}
+
+fn vector(
+    view: &ModelView,
+    r: &Resolved<'_>,
+    role: &str,
+    layer: Option<u32>,
+    len: usize,
+) -> Result<Vec<f32>, String> {
+    let i = r.find(role, layer).ok_or_else(|| format!("no `{role}`"))?;
+    let t = &view.tensors[i];
+    let v = view
+        .dequantize(t)
+        .map_err(|e| format!("`{}`: {e}", t.name))?;
+    if v.len() != len {
+        return Err(format!(
+            "`{}` has {} values, {len} expected",
+            t.name,
+            v.len()
+        ));
+    }
+    Ok(v)
+}
+
+fn rms_norm(x: &[f32], w: &[f32], eps: f64) -> Vec<f32> {
+    let h = w.len();
+    let mut out = vec![0f32; x.len()];
+    for (xt, ot) in x.chunks(h).zip(out.chunks_mut(h)) {
+        let ms: f64 = xt.iter().map(|v| (*v as f64) * (*v as f64)).sum::<f64>() / h as f64;
+        let s = 1.0 / (ms + eps).sqrt();
+        for i in 0..h {
+            ot[i] = ((xt[i] as f64 * s) as f32) * w[i];
+        }
+    }
+    out
+}
+
+/// The attention inputs of one block (row-major `(tokens, features)`).
+pub struct AttnInputs {
+    pub normed: Vec<f32>,
+    pub q: Vec<f32>,
+    pub k: Vec<f32>,
+    pub v: Vec<f32>,
+    pub q_rope: Vec<f32>,
+    pub k_rope: Vec<f32>,
+    pub q_dim: usize,
+    pub kv_dim: usize,
+}
+
+/// One named stage of one layer.
+#[derive(Clone, Debug)]
+pub struct Act {
+    pub stage: &'static str,
+    pub layer: Option<u32>,
+    pub values: Vec<f32>,
+    pub width: usize,
+}
+
+pub struct Model<'a> {
+    pub view: &'a ModelView,
+    pub r: &'a Resolved<'a>,
+    hidden: usize,
+    n_head: usize,
+    n_kv: usize,
+    hd: usize,
+    eps: f64,
+    theta: f64,
+    rope: RopeType,
+    /// `rope_freqs.weight` (Llama 3.1+): one divisor of the rotation angle per rotary pair.
+    rope_factors: Option<Vec<f32>>,
+    /// Where they came from: "`rope_freqs.weight`" or "the `llama3` `rope_scaling`".
+    rope_factors_source: &'static str,
+    /// RoPE context scaling (`rope.scaling.*` / `rope_scaling`), as llama.cpp applies it.
+    stretch: Stretch,
+    pub n_layer: u32,
+}
+
+impl<'a> Model<'a> {
+    pub fn new(view: &'a ModelView, r: &'a Resolved<'a>) -> Result<Model<'a>, String> {
+        let arch = r.arch.ok_or("no rule set for the architecture")?;
+        let get = |k: &str| {
+            r.env
+                .get(k)
+                .copied()
+                .map(|v| v as usize)
+                .ok_or_else(|| format!("`{k}` is not known"))
+        };
+        let n_head = get("n_head")?;
+        let n_kv = get("n_head_kv")?;
+        if n_kv == 0 || n_head % n_kv != 0 {
+            return Err("n_head is not a multiple of n_head_kv".into());
+        }
+        // Every width below divides or chunks by these: zero (or an odd head_dim, which RoPE cannot
+        // pair) from a hostile config must be an error, not a panic.
+        let (hidden, hd) = (get("hidden")?, get("head_dim")?);
+        if hidden == 0 || hd == 0 || hd % 2 != 0 {
+            return Err(format!(
+                "hidden {hidden} / head_dim {hd} cannot be run (zero or odd head_dim)"
+            ));
+        }
+        // Real heads are at most a few hundred wide; the divisors below are computed per pair.
+        if hd > 1 << 16 {
+            return Err(format!("head_dim {hd} is wider than any model's"));
+        }
+        let theta = view.config.rope_base();
+        let (rope_factors, source) = match r.find("rope_freqs", None) {
+            // Hugging Face's `llama3` scaling stands for the divisors GGUF stores as a tensor.
+            None => match crate::numeric::llama3_divisors_of(view, hd) {
+                Some(f) => (Some(f), "the `llama3` `rope_scaling`"),
+                None => (None, "no divisors"),
+            },
+            Some(_) => (
+                Some(vector(view, r, "rope_freqs", None, hd / 2)?),
+                "`rope_freqs.weight`",
+            ),
+        };
+        // llama.cpp divides each pair's angle by its factor: a zero, negative or non-finite one
+        // makes every rotation after position 0 meaningless, so it is not run.
+        if let Some((i, v)) = rope_factors
+            .iter()
+            .flatten()
+            .enumerate()
+            .find(|(_, v)| !(v.is_finite() && **v > 0.0))
+        {
+            return Err(format!(
+                "{source} gives {v} for rotary pair {i}: llama.cpp divides that pair's angle by it"
+            ));
+        }
+        let stretch = match &view.config.rope_scaling {
+            Some(s) => Stretch::of(&s.value, hd, theta)?,
+            None => Stretch::NONE,
+        };
+        Ok(Model {
+            view,
+            r,
+            rope_factors,
+            rope_factors_source: source,
+            stretch,
+            hidden: get("hidden")?,
+            n_head,
+            n_kv,
+            hd: get("head_dim")?,
+            eps: view
+                .config
+                .rms_eps
+                .as_ref()
+                .map(|v| v.value)
+                .ok_or("rms eps is not known")?,
+            theta,
+            rope: rope::effective(view, arch),
+            n_layer: get("n_layer")? as u32,
+        })
+    }
+
+    pub fn embed(&self, tokens: &[u32]) -> Result<Vec<f32>, String> {
+        let i = self.r.find("token_embd", None).ok_or("no embedding")?;
+        let t = &self.view.tensors[i];
+        let (vocab, cols) = t.rows_cols();
+        if cols as usize != self.hidden || !t.size_ok() {
+            return Err(format!(
+                "`{}` dims {:?} do not hold rows of {}",
+                t.name, t.dims, self.hidden
+            ));
+        }
+        let mut out = Vec::new();
+        for &id in tokens {
+            if id as u64 >= vocab {
+                return Err(format!(
+                    "token id {id} is outside the {vocab} embedding rows"
+                ));
+            }
+            out.extend(
+                self.view
+                    .dequantize_rows(t, id as u64..id as u64 + 1)
+                    .map_err(|e| e.to_string())?,
+            );
+        }
+        self.view.source().release(t.data);
+        Ok(out)
+    }
+
+    /// Rotate one token's Q or K (`heads · head_dim` values) as at position `pos`.
+    pub fn rope_at(&self, x: &mut [f32], pos: u64) {
+        rope_scaled(
+            x,
+            self.hd,
+            pos,
+            self.theta,
+            self.rope,
+            self.rope_factors.as_deref(),
+            &self.stretch,
+        );
+    }
+
+    /// The rotary frequency divisors this file's model uses (`rope_freqs.weight`), if any.
+    pub fn rope_factors(&self) -> Option<&[f32]> {
+        self.rope_factors.as_deref()
+    }
+
+    /// Where [`Model::rope_factors`] came from, for messages.
+    pub fn rope_factors_source(&self) -> &'static str {
+        self.rope_factors_source
+    }
+
+    /// The RoPE context scaling this file's model applies.
+    pub fn stretch(&self) -> Stretch {
+        self.stretch
+    }
+
+    /// The attention inputs of block `l`: RMSNorm with `attn_norm`, Q/K/V (+ bias), Q/K after RoPE
+    /// at positions 0..n.
+    pub fn attention_inputs(&self, l: u32, x: &[f32], n: usize) -> Result<AttnInputs, String> {
+        let (h, hd) = (self.hidden, self.hd);
+        let (v, r, lay) = (self.view, self.r, Some(l));
+        let normed = rms_norm(x, &vector(v, r, "attn_norm", lay, h)?, self.eps);
+        let (mut q, qd) = linear(v, r, "attn_q", lay, &normed, n, h)?;
+        let (mut k, kd) = linear(v, r, "attn_k", lay, &normed, n, h)?;
+        let (vv, vd) = linear(v, r, "attn_v", lay, &normed, n, h)?;
+        if qd != self.n_head * hd || kd != self.n_kv * hd || vd != kd {
+            return Err(format!(
+                "layer {l}: Q/K/V widths {qd}/{kd}/{vd} do not fit {} heads, {} KV heads of {hd}",
+                self.n_head, self.n_kv
+            ));
+        }
+        // Qwen3: per-head RMSNorm of Q and K before RoPE (`attn_q_norm`, `attn_k_norm`).
+        if r.find("attn_q_norm", lay).is_some() {
+            q = rms_norm(&q, &vector(v, r, "attn_q_norm", lay, hd)?, self.eps);
+        }
+        if r.find("attn_k_norm", lay).is_some() {
+            k = rms_norm(&k, &vector(v, r, "attn_k_norm", lay, hd)?, self.eps);
+        }
+        let (mut q_rope, mut k_rope) = (q.clone(), k.clone());
+        for t in 0..n {
+            self.rope_at(&mut q_rope[t * qd..(t + 1) * qd], t as u64);
+            self.rope_at(&mut k_rope[t * kd..(t + 1) * kd], t as u64);
+        }
+        Ok(AttnInputs {
+            normed,
+            q,
+            k,
+            v: vv,
+            q_rope,
+            k_rope,
+            q_dim: qd,
+            kv_dim: kd,
+        })
+    }
+
+    /// One block on input `x` (n tokens). Returns its stages, the last being `layer_out`.
+    pub fn layer(&self, l: u32, x: &[f32], n: usize) -> Result<Vec<Act>, String> {
+        let (h, hd) = (self.hidden, self.hd);
+        let (v, r, lay) = (self.view, self.r, Some(l));
+        let AttnInputs {
+            normed,
+            q: q_pre,
+            k: k_pre,
+            v: vv,
+            q_rope: q,
+            k_rope: k,
+            q_dim: qd,
+            kv_dim: kd,
+        } = self.attention_inputs(l, x, n)?;
+        let vd = kd;
+        // Causal attention, GQA: query head g uses KV head g / (n_head / n_kv).
+        let group = self.n_head / self.n_kv;
+        let scale = 1.0 / (hd as f64).sqrt();
+        let mut attn = vec![0f32; n * qd];
+        for g in 0..self.n_head {
+            let kvh = g / group;
+            for t in 0..n {
+                let qv = &q[t * qd + g * hd..t * qd + (g + 1) * hd];
+                let mut scores: Vec<f64> = (0..=t)
+                    .map(|s| {
+                        let kv = &k[s * kd + kvh * hd..s * kd + (kvh + 1) * hd];
+                        qv.iter()
+                            .zip(kv)
+                            .map(|(a, b)| *a as f64 * *b as f64)
+                            .sum::<f64>()
+                            * scale
+                    })
+                    .collect();
+                let m = scores.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+                let mut z = 0.0;
+                for sc in scores.iter_mut() {
+                    *sc = (*sc - m).exp();
+                    z += *sc;
+                }
+                for (s, w) in scores.iter().enumerate() {
+                    let vrow = &vv[s * vd + kvh * hd..s * vd + (kvh + 1) * hd];
+                    for i in 0..hd {
+                        attn[t * qd + g * hd + i] += (w / z * vrow[i] as f64) as f32;
+                    }
+                }
+            }
+        }
+        let (o, od) = linear(v, r, "attn_output", lay, &attn, n, qd)?;
+        if od != h {
+            return Err(format!(
+                "layer {l}: attn_output width {od} is not hidden {h}"
+            ));
+        }
+        let ffn_inp: Vec<f32> = o.iter().zip(x).map(|(a, b)| a + b).collect();
+        let fnorm = rms_norm(&ffn_inp, &vector(v, r, "ffn_norm", lay, h)?, self.eps);
+        let (gate, f) = linear(v, r, "ffn_gate", lay, &fnorm, n, h)?;
+        let (up, f2) = linear(v, r, "ffn_up", lay, &fnorm, n, h)?;
+        if f != f2 {
+            return Err(format!(
+                "layer {l}: ffn_gate ({f}) and ffn_up ({f2}) widths differ"
+            ));
+        }
+        let act: Vec<f32> = gate
+            .iter()
+            .zip(&up)
+            .map(|(g, u)| (*g / (1.0 + (-*g).exp())) * u)
+            .collect();
+        let (down, dd) = linear(v, r, "ffn_down", lay, &act, n, f)?;
+        if dd != h {
+            return Err(format!("layer {l}: ffn_down width {dd} is not hidden {h}"));
+        }
+        let out: Vec<f32> = down.iter().zip(&ffn_inp).map(|(a, b)| a + b).collect();
+        let a = |stage, values: Vec<f32>, width| Act {
+            stage,
+            layer: lay,
+            values,
+            width,
+        };
+        Ok(vec![
+            a("attn_norm", normed, h),
+            a("q", q_pre, qd),
+            a("k", k_pre, kd),
+            a("v", vv, vd),
+            a("q_rope", q, qd),
+            a("k_rope", k, kd),
+            a("attn_out", o, h),
+            a("ffn_norm", fnorm, h),
+            a("ffn_out", down, h),
+            a("layer_out", out, h),
+        ])
+    }
+
+    /// Final norm and logits.
+    pub fn head(&self, x: &[f32], n: usize) -> Result<Vec<Act>, String> {
+        let h = self.hidden;
+        let normed = rms_norm(
+            x,
+            &vector(self.view, self.r, "output_norm", None, h)?,
+            self.eps,
+        );
+        let role = if self
+            .r
+            .find("output", None)
+            .is_some_and(|i| self.view.tensors[i].data.len > 0)
+        {
+            "output"
+        } else {
+            "token_embd"
+        };
+        let (logits, vocab) = linear(self.view, self.r, role, None, &normed, n, h)?;
+        Ok(vec![
+            Act {
+                stage: "output_norm",
+                layer: None,
+                values: normed,
+                width: h,
+            },
+            Act {
+                stage: "logits",
+                layer: None,
+                values: logits,
+                width: vocab,
+            },
+        ])
+    }
+
+    /// The width of the residual stream.
+    pub fn hidden(&self) -> usize {
+        self.hidden
+    }
+    pub fn rope_type(&self) -> RopeType {
+        self.rope
+    }
+    pub fn head_dim(&self) -> usize {
+        self.hd
+    }
+}
+
+/// Every stage of one file.
+pub fn run_all(m: &Model<'_>, tokens: &[u32]) -> Result<Vec<Act>, String> {
+    let n = tokens.len();
+    let mut x = m.embed(tokens)?;
+    let mut acts = vec![Act {
+        stage: "embedding",
+        layer: None,
+        values: x.clone(),
+        width: m.hidden,
+    }];
+    for l in 0..m.n_layer {
+        let st = m.layer(l, &x, n)?;
+        x = st.last().map(|a| a.values.clone()).unwrap_or_default();
+        acts.extend(st);
+    }
+    acts.extend(m.head(&x, n)?);
+    Ok(acts)
+}
