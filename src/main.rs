@@ -87,6 +87,9 @@ enum Cmd {
         threshold: f64,
         #[arg(long)]
         no_probe: bool,
+        /// Check every value of both files (not a sample), compare same-dtype pairs whole, verify the APR footer CRC.
+        #[arg(long)]
+        deep: bool,
         #[command(flatten)]
         common: Common,
     },
@@ -341,6 +344,7 @@ fn run(cli: Cli) -> Result<u8, String> {
             tokens,
             threshold,
             no_probe,
+            deep,
             common,
         } => {
             let mut opts = options(&common)?;
@@ -348,6 +352,10 @@ fn run(cli: Cli) -> Result<u8, String> {
             opts.tokens = tokens;
             opts.threshold = threshold;
             opts.no_probe = no_probe;
+            opts.deep = deep;
+            if deep && !common.quiet && std::io::stderr().is_terminal() {
+                opts.progress = Some(report::progress::stderr_bar());
+            }
             let (a, b) = match load_pair(&model, against.as_deref(), &opts.rules, &common) {
                 Ok(x) => x,
                 Err(c) => return Ok(c),

@@ -31,6 +31,7 @@ pub mod metrics;
 mod non_finite;
 pub mod probe;
 pub mod sample;
+pub mod scan;
 pub mod trace;
 pub mod transforms;
 
@@ -52,6 +53,11 @@ pub struct NumericResult {
     pub probe: Option<serde_json::Value>,
     /// Bytes of tensor data the weight comparison read, both files together.
     pub bytes_read: u64,
+}
+
+/// (tensor of `a`, tensor of `b`) of every role the weight comparison covers.
+pub fn pair_indices(a: &ModelView, ra: &Resolved<'_>, b: &ModelView, rb: &Resolved<'_>) -> Vec<(usize, usize)> {
+    pairs(ra, b, rb, a).iter().map(|p| (p.ia, p.ib)).collect()
 }
 
 /// The roles to compare, in the reference's tensor order, then tied outputs.
@@ -104,6 +110,20 @@ pub fn run(
     opts: &Options,
     out: &mut Vec<Finding>,
 ) -> NumericResult {
+    run_with(a, ra, b, rb, opts, None, out)
+}
+
+/// [`run`], with the whole-tensor comparisons of `--deep` ([`scan::run`]) deciding the pairs
+/// they cover.
+pub fn run_with(
+    a: &ModelView,
+    ra: &Resolved<'_>,
+    b: &ModelView,
+    rb: &Resolved<'_>,
+    opts: &Options,
+    scan: Option<&scan::ScanResult>,
+    out: &mut Vec<Finding>,
+) -> NumericResult {
     let (Some(arch), Some(arch_b)) = (ra.arch, rb.arch) else {
         return NumericResult::default();
     };
@@ -117,6 +137,7 @@ pub fn run(
         rb,
         arch,
         opts,
+        full: scan.map(|s| &s.full),
     };
     let pairs = pairs(ra, b, rb, a);
     let results: Vec<RoleResult> = pairs

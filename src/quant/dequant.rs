@@ -60,6 +60,39 @@ pub fn block_scales_finite(dt: DType, block: &[u8]) -> bool {
     dt.row().layout.scales.iter().all(|s| s.is_finite(block))
 }
 
+/// Blocks of `data` (whole blocks of `dt`, `data.len()` a multiple of `block_bytes`) with a
+/// non-finite scale field: how many, and the index of the first. Same test as
+/// [`block_scales_finite`] on every block; f16 fields are tested on their bits (exponent all
+/// ones) so a whole tensor is scanned at memory speed.
+pub fn count_bad_scale_blocks(dt: DType, data: &[u8]) -> (u64, Option<u64>) {
+    let l = dt.row().layout;
+    if l.scales.is_empty() || l.block_bytes == 0 {
+        return (0, None);
+    }
+    let f16_offsets: Option<Vec<usize>> = l
+        .scales
+        .iter()
+        .map(|s| match s {
+            super::table::ScaleField::F16(at) if at + 2 <= l.block_bytes => Some(*at),
+            _ => None,
+        })
+        .collect();
+    let (mut n, mut first) = (0u64, None);
+    for (i, b) in data.chunks_exact(l.block_bytes).enumerate() {
+        let bad = match &f16_offsets {
+            Some(offs) => offs
+                .iter()
+                .any(|&at| u16::from_le_bytes([b[at], b[at + 1]]) & 0x7c00 == 0x7c00),
+            None => !block_scales_finite(dt, b),
+        };
+        if bad {
+            n += 1;
+            first.get_or_insert(i as u64);
+        }
+    }
+    (n, first)
+}
+
 /// Is the tensor-wide scale before the first block finite? `data` starts at the tensor's first
 /// byte. True for types without a header (all but APR_Q8); false when `data` is too short.
 pub fn header_scales_finite(dt: DType, data: &[u8]) -> bool {

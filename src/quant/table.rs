@@ -319,6 +319,21 @@ impl DType {
         !matches!(self.row().layout.decode, Decode::None)
     }
 
+    /// Is every value of a block finite whenever the block's scale fields are? True for block
+    /// types whose scales are all f16 and whose other fields are small integers (Q4_0 … Q6_K,
+    /// IQ4_NL, IQ4_XS, APR_Q4): a value is at most 65504 · 63 · 127 plus as much for a minimum in
+    /// magnitude, far inside f32. False for plain floats (the values are the data), integers
+    /// (always finite, no scales), types with an f32 scale (Q8_K, APR_Q8: a finite scale times a
+    /// quant can overflow) and types without a dequantizer.
+    pub fn finite_when_scales_finite(self) -> bool {
+        let l = self.row().layout;
+        l.block_elems > 1
+            && matches!(l.decode, Decode::Blocks(_))
+            && !l.scales.is_empty()
+            && l.header_scales.is_empty()
+            && l.scales.iter().all(|s| matches!(s, ScaleField::F16(_)))
+    }
+
     /// F32, F16, BF16 or F64.
     pub fn is_float(self) -> bool {
         self.row().is_float

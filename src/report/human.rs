@@ -128,6 +128,7 @@ pub fn render(o: &Outcome, sources: &[Source], color: bool, verbose: bool) -> St
     if let Some(r) = crate::report::rosetta::recommendation(o) {
         let _ = writeln!(s, "{r}");
     }
+    let _ = writeln!(s, "{}", o.values.describe());
     let infos = o.count(Severity::Info);
     let verdict = match o.verdict {
         Verdict::Pass => "PASS",

@@ -27,6 +27,7 @@ pub fn outcome(o: &Outcome, timings: bool) -> Value {
             "warnings": o.count(Severity::Warning),
             "infos": o.count(Severity::Info),
             "tensors_compared": o.tensors_compared,
+            "value_checks": o.values,
             "elapsed_ms": if timings { json!(o.elapsed_ms) } else { json!(0) },
         }
     })

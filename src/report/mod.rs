@@ -6,5 +6,6 @@ pub mod human;
 pub mod inspect;
 pub mod json;
 pub mod load_log;
+pub mod progress;
 pub mod rosetta;
 pub mod sarif;
