@@ -136,7 +136,10 @@ impl ValueChecks {
                     .file_name()
                     .map_or(f.path.clone(), |n| n.to_string_lossy().into_owned());
                 if f.floats_scanned {
-                    format!("{name}: every F32/F16/BF16 value ({})", bytes_h(f.float_bytes))
+                    format!(
+                        "{name}: every F32/F16/BF16 value ({})",
+                        bytes_h(f.float_bytes)
+                    )
                 } else {
                     format!(
                         "{name}: floats sampled too ({} > {})",
@@ -212,7 +215,8 @@ pub fn lint(model: &ModelView, against: Option<&ModelView>, opts: &Options) -> O
     } else {
         crate::numeric::scan::Depth::Floats
     };
-    let scan = crate::numeric::scan::run(model, against, &scan_pairs, depth, opts.progress.as_ref());
+    let scan =
+        crate::numeric::scan::run(model, against, &scan_pairs, depth, opts.progress.as_ref());
     findings.extend(scan.findings.iter().cloned());
     let values = ValueChecks {
         sampled: !opts.deep,

@@ -125,7 +125,11 @@ fn one_nan_in_an_f32_weight_fails_by_default() {
     let off = a.tensor(DOWN).expect("tensor").data.offset + at as u64;
     assert_eq!(f.span.map(|s| (s.offset, s.len)), Some((off, 4)));
     // Reported once (the sampled comparison does not add its own).
-    let n = o.findings.iter().filter(|f| f.class == "non-finite").count();
+    let n = o
+        .findings
+        .iter()
+        .filter(|f| f.class == "non-finite")
+        .count();
     assert_eq!(n, 1, "{}", describe(&o));
     assert!(o.values.sampled && !o.values.deep);
     assert!(o.values.files.iter().all(|f| f.floats_scanned));
@@ -334,12 +338,21 @@ fn every_report_states_what_was_sampled() {
 /// is scanned.
 #[test]
 fn clean_pairs_pass_deep() {
-    for dt in [DType::F32, DType::F16, DType::Q8_0, DType::Q4_K, DType::Q6_K] {
+    for dt in [
+        DType::F32,
+        DType::F16,
+        DType::Q8_0,
+        DType::Q4_K,
+        DType::Q6_K,
+    ] {
         let c = Case::generated(&TINY, dt);
         let o = c.lint(true);
         assert_eq!(o.verdict, Verdict::Pass, "{dt}: {}", describe(&o));
         let a = ModelView::open(&c.apr_path()).expect("apr reads");
         assert_eq!(o.values.files[0].tensors_scanned, a.tensors.len(), "{dt}");
-        assert_eq!(o.values.files[0].bytes_scanned, a.tensors.iter().map(|t| t.data.len).sum::<u64>());
+        assert_eq!(
+            o.values.files[0].bytes_scanned,
+            a.tensors.iter().map(|t| t.data.len).sum::<u64>()
+        );
     }
 }

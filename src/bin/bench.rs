@@ -18,6 +18,8 @@
 //!    `BENCHMARKS.md` (text outside the markers is kept).
 //!
 //! `--quick`: N = 5, 32 MB of dequantization input per dtype and 3 repetitions (same pair).
+//! `--deep-only`: only the `--deep` section (memory-read bandwidth and `--deep` throughput),
+//! printed and not written, for repeated runs on a noisy machine.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -54,11 +56,13 @@ struct Args {
     regen: bool,
     out: Option<PathBuf>,
     write: bool,
+    /// Only the `--deep` section (printed, not written): for repeated runs.
+    deep_only: bool,
 }
 
 fn usage() -> ! {
     eprintln!(
-        "usage: apr-lint-bench [--dir DIR] [--keep] [--quick] [--regen] [--out FILE | --no-write]"
+        "usage: apr-lint-bench [--dir DIR] [--keep] [--quick] [--regen] [--out FILE | --no-write] [--deep-only]"
     );
     std::process::exit(2)
 }
@@ -71,6 +75,7 @@ fn parse_args() -> Args {
         regen: false,
         out: None,
         write: true,
+        deep_only: false,
     };
     let mut it = std::env::args_os().skip(1);
     while let Some(arg) = it.next() {
@@ -81,6 +86,7 @@ fn parse_args() -> Args {
             Some("--quick") => a.quick = true,
             Some("--regen") => a.regen = true,
             Some("--no-write") => a.write = false,
+            Some("--deep-only") => a.deep_only = true,
             Some("-h" | "--help") => usage(),
             _ => {
                 eprintln!("unknown argument {arg:?}");
@@ -553,6 +559,12 @@ fn main() {
     let (wg, wa) = (read_all(&pair.gguf), read_all(&pair.apr));
     let gv = ModelView::open(&pair.gguf).expect("open the generated GGUF");
     let av = ModelView::open(&pair.apr).expect("open the generated APR");
+    if args.deep_only {
+        let reps = if args.quick { 3 } else { 7 };
+        println!("{}", bench_deep(&pair, &bin, reps));
+        println!("Load average (1/5/15 min): {load_start} → {}", loadavg());
+        return;
+    }
     let _ = writeln!(md, "\n## Test pair\n");
     let _ = writeln!(
         md,
@@ -1002,6 +1014,10 @@ fn main() {
             + pair_rows[0].1.median)
     );
 
+    // ---- 2e. --deep
+    eprintln!("timing --deep …");
+    md.push_str(&bench_deep(&pair, &bin, if args.quick { 3 } else { 7 }));
+
     // ---- 2d. dequantization
     eprintln!(
         "timing dequantization ({} MB per dtype, {dq_reps} repetitions) …",
@@ -1096,4 +1112,197 @@ fn main() {
     } else {
         eprintln!("kept the pair in {}", pair.dir.display());
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// `--deep`
+
+/// Sum of a byte slice as little-endian u64 words, on rayon's pool (a read every byte costs).
+fn sum_words(bytes: &[u8]) -> u64 {
+    use rayon::prelude::*;
+    bytes
+        .par_chunks(8 << 20)
+        .map(|c| {
+            let (words, tail) = c.as_chunks::<8>();
+            words
+                .iter()
+                .fold(0u64, |acc, w| acc.wrapping_add(u64::from_le_bytes(*w)))
+                .wrapping_add(tail.iter().map(|&b| u64::from(b)).sum::<u64>())
+        })
+        .reduce(|| 0, u64::wrapping_add)
+}
+
+/// The `--deep` section: the machine's memory-read bandwidth two ways, and `--deep` over both
+/// files in-process and as a whole process, as GB/s of both files' bytes.
+fn bench_deep(pair: &Pair, bin: &Path, reps: usize) -> String {
+    use apr_lint::numeric::scan;
+    let mut md = String::new();
+    let size = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
+    let total = size(&pair.apr) + size(&pair.gguf);
+    let gbs = |t: Duration| total as f64 / t.as_secs_f64() / 1e9;
+    // a. A memory-bandwidth loop: 512 MiB of anonymous memory, faulted in beforehand.
+    let words: Vec<u64> = (0..(64u64 << 20)).collect();
+    let buf_bytes = words.len() as u64 * 8;
+    let t_mem = measure(reps, || {
+        use rayon::prelude::*;
+        black_box(
+            words
+                .par_chunks(1 << 20)
+                .map(|c| c.iter().fold(0u64, |a, &w| a.wrapping_add(w)))
+                .reduce(|| 0, u64::wrapping_add),
+        )
+    });
+    drop(words);
+    let mem_gbs = buf_bytes as f64 / t_mem.median.as_secs_f64() / 1e9;
+    // b. A sequential read/sum of the same two files, freshly mapped each time (warm page cache).
+    let t_files = measure(reps, || {
+        let a = Source::open(&pair.apr).expect("map");
+        let g = Source::open(&pair.gguf).expect("map");
+        black_box(sum_words(a.bytes()).wrapping_add(sum_words(g.bytes())))
+    });
+    let files_gbs = gbs(t_files.median);
+    // c. The whole-tensor pass of `--deep` in-process (views opened each time: maps, faults).
+    let rules = RuleSet::builtin();
+    let t_scan = measure(reps, || {
+        let a = ModelView::open(&pair.apr).expect("open");
+        let g = ModelView::open(&pair.gguf).expect("open");
+        let ra = Resolved::new(&a, &rules);
+        let rb = Resolved::new(&g, &rules);
+        let pairs = numeric::pair_indices(&a, &ra, &g, &rb);
+        let r = scan::run(&a, Some(&g), &pairs, scan::Depth::Deep, None);
+        black_box(r.findings.len())
+    });
+    let check = {
+        let a = ModelView::open(&pair.apr).expect("open");
+        let g = ModelView::open(&pair.gguf).expect("open");
+        let ra = Resolved::new(&a, &rules);
+        let rb = Resolved::new(&g, &rules);
+        let pairs = numeric::pair_indices(&a, &ra, &g, &rb);
+        scan::run(&a, Some(&g), &pairs, scan::Depth::Deep, None)
+    };
+    // d. `pipeline::lint` with `deep: true` (views already open).
+    let av = ModelView::open(&pair.apr).expect("open");
+    let gv = ModelView::open(&pair.gguf).expect("open");
+    let deep_opts = Options {
+        deep: true,
+        ..Options::default()
+    };
+    let t_lint = measure(reps, || pipeline::lint(&av, Some(&gv), &deep_opts));
+    let outcome = pipeline::lint(&av, Some(&gv), &deep_opts);
+    drop((av, gv));
+    // e. The whole process.
+    let args: Vec<&std::ffi::OsStr> = vec![
+        pair.apr.as_os_str(),
+        "--against".as_ref(),
+        pair.gguf.as_os_str(),
+        "-q".as_ref(),
+        "--format".as_ref(),
+        "json".as_ref(),
+        "--deep".as_ref(),
+    ];
+    let proc = bin
+        .is_file()
+        .then(|| measure_process(bin, &args, &pair.dir, reps, false));
+
+    let _ = writeln!(
+        md,
+        "\n## `--deep` (every value of both files, warm page cache)\n\n\
+         Both files: {} ({} + {}). GB/s below = both files' bytes / time. Median of {reps} after \
+         a warm-up, {} rayon threads.\n",
+        mb(total),
+        mb(size(&pair.apr)),
+        mb(size(&pair.gguf)),
+        rayon::current_num_threads()
+    );
+    let _ = writeln!(
+        md,
+        "| measurement | median | min | max | GB/s (median) | vs memory loop | vs mapped read |\n|---|---:|---:|---:|---:|---:|---:|"
+    );
+    let line = |md: &mut String, name: &str, s: Stats, bytes: u64| {
+        let g = bytes as f64 / s.median.as_secs_f64() / 1e9;
+        let _ = writeln!(
+            md,
+            "| {name} | {} | {} | {} | {g:.2} | {:.0} % | {:.0} % |",
+            ms(s.median),
+            ms(s.min),
+            ms(s.max),
+            100.0 * g / mem_gbs,
+            100.0 * g / files_gbs
+        );
+    };
+    line(
+        &mut md,
+        "memory-read bandwidth: sum of a 512 MiB buffer already in memory (all threads)",
+        t_mem,
+        buf_bytes,
+    );
+    line(
+        &mut md,
+        "memory-read bandwidth over the files: map both + sum every 8-byte word (all threads)",
+        t_files,
+        total,
+    );
+    line(
+        &mut md,
+        "`scan::run(Depth::Deep)` in-process: open both + every value, every block scale, byte comparison of same-dtype pairs, footer CRC",
+        t_scan,
+        total,
+    );
+    line(
+        &mut md,
+        "`pipeline::lint` with `deep: true` (views open; + static stage, sampled comparison, probe)",
+        t_lint,
+        total,
+    );
+    if let Some(p) = &proc {
+        line(
+            &mut md,
+            "`apr-lint X.apr --against X.gguf -q --format json --deep`, whole process (wall)",
+            p.wall,
+            total,
+        );
+    }
+    let deep_gbs = gbs(t_scan.median);
+    let ratio = deep_gbs / files_gbs;
+    let _ = writeln!(
+        md,
+        "\n`--deep` whole-tensor pass: **{deep_gbs:.2} GB/s = {:.0} % of the mapped-file read bandwidth** \
+         ({files_gbs:.2} GB/s) and {:.0} % of the in-memory loop ({mem_gbs:.2} GB/s); target ≥ 70 %: {}.",
+        100.0 * ratio,
+        100.0 * deep_gbs / mem_gbs,
+        if ratio >= 0.7 { "met" } else { "missed" }
+    );
+    let files = check
+        .files
+        .iter()
+        .map(|f| {
+            format!(
+                "{} tensors / {} scanned, footer {}",
+                f.tensors_scanned,
+                mb(f.bytes_scanned),
+                f.footer_crc.unwrap_or("n/a (GGUF)")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    let _ = writeln!(
+        md,
+        "\nWhat the pass did: {files}; {} same-dtype pairs compared whole ({} identical); {} finding(s). \
+         `pipeline::lint --deep` verdict: {:?}, {} error(s).",
+        check.full.len(),
+        check.full.values().filter(|f| f.identical).count(),
+        check.findings.len(),
+        outcome.verdict,
+        outcome.count(apr_lint::diag::Severity::Error)
+    );
+    if let Some(p) = &proc
+        && let Some((rss, _, _)) = p.rss_kb
+    {
+        let _ = writeln!(
+            md,
+            "Whole process: peak RSS {:.1} MB (pages released as the pass goes).",
+            rss as f64 / 1024.0
+        );
+    }
+    md
 }

@@ -401,12 +401,7 @@ fn mismatch(
 }
 
 /// `--deep`: the sample agreed, but the comparison of every value of a same-dtype pair did not.
-fn full_mismatch(
-    env: &Env<'_>,
-    p: &Pair<'_>,
-    m: Metrics,
-    res: &mut RoleResult,
-) -> Option<Finding> {
+fn full_mismatch(env: &Env<'_>, p: &Pair<'_>, m: Metrics, res: &mut RoleResult) -> Option<Finding> {
     let (ta, tb) = (&env.a.tensors[p.ia], &env.b.tensors[p.ib]);
     let (tol, tol_dtype) = tolerance(env.arch, p.role, ta.dtype, tb.dtype);
     if m.within_threshold(env.opts.threshold) {

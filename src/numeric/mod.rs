@@ -56,7 +56,12 @@ pub struct NumericResult {
 }
 
 /// (tensor of `a`, tensor of `b`) of every role the weight comparison covers.
-pub fn pair_indices(a: &ModelView, ra: &Resolved<'_>, b: &ModelView, rb: &Resolved<'_>) -> Vec<(usize, usize)> {
+pub fn pair_indices(
+    a: &ModelView,
+    ra: &Resolved<'_>,
+    b: &ModelView,
+    rb: &Resolved<'_>,
+) -> Vec<(usize, usize)> {
     pairs(ra, b, rb, a).iter().map(|p| (p.ia, p.ib)).collect()
 }
 

@@ -663,9 +663,10 @@ fn run_task(t: &Task<'_>, hashes: &dyn Fn(usize) -> bool, tick: &dyn Fn(u64)) ->
     }
     for (k, s) in sides.iter().enumerate() {
         let d = tensor(s).data;
-        s.view
-            .source()
-            .release(Span::new(d.offset + released, d.len.saturating_sub(released)));
+        s.view.source().release(Span::new(
+            d.offset + released,
+            d.len.saturating_sub(released),
+        ));
         if let Some(h) = crcs[k].take() {
             out.crc.push((s.file, s.idx, h));
         }
