@@ -149,6 +149,12 @@ impl ValueChecks {
                 }
             })
             .collect();
+        if self.files.len() < 2 {
+            return format!(
+                "value checks: no reference, so no weight comparison; NaN/Inf scan: {}; --deep checks every value",
+                floats.join("; ")
+            );
+        }
         format!(
             "value checks: sampled, up to {} rows per tensor (the first and last); NaN/Inf scan: {}; --deep checks every value",
             self.sampled_rows_per_tensor,

@@ -355,6 +355,62 @@ impl fmt::Display for DType {
 mod tests {
     use super::*;
 
+    /// The scan of `--deep` tests only the scales of these types: with every f16 scale at ±65504
+    /// (the largest finite f16) and random other bytes, every value must still be finite.
+    #[test]
+    fn finite_scales_bound_the_values_of_the_types_that_claim_it() {
+        let claim: Vec<DType> = ALL
+            .iter()
+            .copied()
+            .filter(|d| d.finite_when_scales_finite())
+            .collect();
+        use DType as D;
+        assert_eq!(
+            claim,
+            [
+                D::Q4_0,
+                D::Q4_1,
+                D::Q5_0,
+                D::Q5_1,
+                D::Q8_0,
+                D::Q8_1,
+                D::Q2_K,
+                D::Q3_K,
+                D::Q4_K,
+                D::Q5_K,
+                D::Q6_K,
+                D::IQ4_NL,
+                D::IQ4_XS,
+                D::AprQ4
+            ]
+        );
+        for dt in claim {
+            let l = dt.row().layout;
+            for seed in 0..4u64 {
+                let mut blocks = crate::quant::bench_support_random_blocks(dt, 256, seed);
+                for (k, b) in blocks.chunks_exact_mut(l.block_bytes).enumerate() {
+                    for s in l.scales {
+                        let ScaleField::F16(at) = *s else {
+                            unreachable!()
+                        };
+                        let v: u16 = if (k + at) % 2 == 0 { 0x7bff } else { 0xfbff };
+                        b[at..at + 2].copy_from_slice(&v.to_le_bytes());
+                    }
+                    let mut out = vec![0f32; l.block_elems];
+                    crate::quant::dequantize_block(dt, b, &mut out).expect("decodes");
+                    assert!(out.iter().all(|x| x.is_finite()), "{dt} block {k}: {out:?}");
+                }
+            }
+        }
+        // An f32 scale does not bound them: Q8_K with d = 3e38 overflows.
+        let mut b = crate::quant::bench_support_random_blocks(D::Q8_K, 1, 0);
+        b[..4].copy_from_slice(&3.0e38f32.to_le_bytes());
+        b[4] = 100;
+        let mut out = vec![0f32; 256];
+        crate::quant::dequantize_block(D::Q8_K, &b, &mut out).expect("decodes");
+        assert!(out[0].is_infinite());
+    }
+
     #[test]
     fn table_order_matches_enum() {
         for (i, r) in TABLE.iter().enumerate() {
