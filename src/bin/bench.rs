@@ -1117,6 +1117,35 @@ fn main() {
 // ---------------------------------------------------------------------------------------------
 // `--deep`
 
+/// User + system CPU time of this process so far (all threads), from `/proc/self/stat` (clock
+/// ticks of 10 ms; zero where there is no procfs).
+fn cpu_time() -> Duration {
+    let ticks = std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+            let rest = &s[s.rfind(')')? + 2..];
+            let f: Vec<&str> = rest.split(' ').collect();
+            Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+        })
+        .unwrap_or(0);
+    Duration::from_millis(ticks * 10)
+}
+
+/// [`measure`], plus the median CPU time (all threads) of one repetition.
+fn measure_cpu<T>(n: usize, mut f: impl FnMut() -> T) -> (Stats, Duration) {
+    black_box(f());
+    let mut walls = Vec::new();
+    let mut cpus = Vec::new();
+    for _ in 0..n {
+        let (c0, t0) = (cpu_time(), Instant::now());
+        black_box(f());
+        walls.push(t0.elapsed());
+        cpus.push(cpu_time() - c0);
+    }
+    (Stats::of(walls), median_of(cpus))
+}
+
 /// Sum of a byte slice as little-endian u64 words, on rayon's pool (a read every byte costs).
 fn sum_words(bytes: &[u8]) -> u64 {
     use rayon::prelude::*;
@@ -1143,7 +1172,7 @@ fn bench_deep(pair: &Pair, bin: &Path, reps: usize) -> String {
     // a. A memory-bandwidth loop: 512 MiB of anonymous memory, faulted in beforehand.
     let words: Vec<u64> = (0..(64u64 << 20)).collect();
     let buf_bytes = words.len() as u64 * 8;
-    let t_mem = measure(reps, || {
+    let (t_mem, c_mem) = measure_cpu(reps, || {
         use rayon::prelude::*;
         black_box(
             words
@@ -1155,7 +1184,7 @@ fn bench_deep(pair: &Pair, bin: &Path, reps: usize) -> String {
     drop(words);
     let mem_gbs = buf_bytes as f64 / t_mem.median.as_secs_f64() / 1e9;
     // b. A sequential read/sum of the same two files, freshly mapped each time (warm page cache).
-    let t_files = measure(reps, || {
+    let (t_files, c_files) = measure_cpu(reps, || {
         let a = Source::open(&pair.apr).expect("map");
         let g = Source::open(&pair.gguf).expect("map");
         black_box(sum_words(a.bytes()).wrapping_add(sum_words(g.bytes())))
@@ -1163,7 +1192,7 @@ fn bench_deep(pair: &Pair, bin: &Path, reps: usize) -> String {
     let files_gbs = gbs(t_files.median);
     // c. The whole-tensor pass of `--deep` in-process (views opened each time: maps, faults).
     let rules = RuleSet::builtin();
-    let t_scan = measure(reps, || {
+    let (t_scan, c_scan) = measure_cpu(reps, || {
         let a = ModelView::open(&pair.apr).expect("open");
         let g = ModelView::open(&pair.gguf).expect("open");
         let ra = Resolved::new(&a, &rules);
@@ -1187,7 +1216,7 @@ fn bench_deep(pair: &Pair, bin: &Path, reps: usize) -> String {
         deep: true,
         ..Options::default()
     };
-    let t_lint = measure(reps, || pipeline::lint(&av, Some(&gv), &deep_opts));
+    let (t_lint, c_lint) = measure_cpu(reps, || pipeline::lint(&av, Some(&gv), &deep_opts));
     let outcome = pipeline::lint(&av, Some(&gv), &deep_opts);
     drop((av, gv));
     // e. The whole process.
@@ -1216,18 +1245,19 @@ fn bench_deep(pair: &Pair, bin: &Path, reps: usize) -> String {
     );
     let _ = writeln!(
         md,
-        "| measurement | median | min | max | GB/s (median) | vs memory loop | vs mapped read |\n|---|---:|---:|---:|---:|---:|---:|"
+        "| measurement | wall median | min | max | GB/s (wall) | vs memory loop | vs mapped read | CPU time (all threads) |\n|---|---:|---:|---:|---:|---:|---:|---:|"
     );
-    let line = |md: &mut String, name: &str, s: Stats, bytes: u64| {
+    let line = |md: &mut String, name: &str, s: Stats, bytes: u64, cpu: Option<Duration>| {
         let g = bytes as f64 / s.median.as_secs_f64() / 1e9;
         let _ = writeln!(
             md,
-            "| {name} | {} | {} | {} | {g:.2} | {:.0} % | {:.0} % |",
+            "| {name} | {} | {} | {} | {g:.2} | {:.0} % | {:.0} % | {} |",
             ms(s.median),
             ms(s.min),
             ms(s.max),
             100.0 * g / mem_gbs,
-            100.0 * g / files_gbs
+            100.0 * g / files_gbs,
+            cpu.map_or("—".into(), ms)
         );
     };
     line(
@@ -1235,24 +1265,28 @@ fn bench_deep(pair: &Pair, bin: &Path, reps: usize) -> String {
         "memory-read bandwidth: sum of a 512 MiB buffer already in memory (all threads)",
         t_mem,
         buf_bytes,
+        Some(c_mem),
     );
     line(
         &mut md,
         "memory-read bandwidth over the files: map both + sum every 8-byte word (all threads)",
         t_files,
         total,
+        Some(c_files),
     );
     line(
         &mut md,
         "`scan::run(Depth::Deep)` in-process: open both + every value, every block scale, byte comparison of same-dtype pairs, footer CRC",
         t_scan,
         total,
+        Some(c_scan),
     );
     line(
         &mut md,
         "`pipeline::lint` with `deep: true` (views open; + static stage, sampled comparison, probe)",
         t_lint,
         total,
+        Some(c_lint),
     );
     if let Some(p) = &proc {
         line(
@@ -1260,10 +1294,21 @@ fn bench_deep(pair: &Pair, bin: &Path, reps: usize) -> String {
             "`apr-lint X.apr --against X.gguf -q --format json --deep`, whole process (wall)",
             p.wall,
             total,
+            None,
         );
     }
     let deep_gbs = gbs(t_scan.median);
     let ratio = deep_gbs / files_gbs;
+    let _ = writeln!(
+        md,
+        "\nCPU time per byte (robust to other processes taking the cores, not to them taking memory \
+         bandwidth): the `--deep` pass spends {:.0} % of the CPU time the mapped read/sum does \
+         ({} vs {}), i.e. it would run at {:.0} % of the read's speed on idle cores.",
+        100.0 * c_scan.as_secs_f64() / c_files.as_secs_f64(),
+        ms(c_scan),
+        ms(c_files),
+        100.0 * c_files.as_secs_f64() / c_scan.as_secs_f64()
+    );
     let _ = writeln!(
         md,
         "\n`--deep` whole-tensor pass: **{deep_gbs:.2} GB/s = {:.0} % of the mapped-file read bandwidth** \

@@ -354,7 +354,11 @@ pub fn run(
                 continue;
             }
             if claimed[0].contains(&ia) || claimed[1].contains(&ib) {
-                extra_pairs.push((ia, ib));
+                // A tensor paired twice (the output of a tied reference): the second pair is
+                // compared in a task of its own, which also scans the side not scanned yet.
+                let scan_a = claimed[0].insert(ia);
+                let scan_b = claimed[1].insert(ib);
+                extra_pairs.push((ia, ib, scan_a, scan_b));
                 continue;
             }
             claimed[0].insert(ia);
@@ -400,7 +404,7 @@ pub fn run(
             });
         }
     }
-    for (ia, ib) in extra_pairs {
+    for (ia, ib, scan_a, scan_b) in extra_pairs {
         let (Some(b), ta) = (b, &a.tensors[ia]) else {
             continue;
         };
@@ -408,13 +412,13 @@ pub fn run(
             a: Some(Side {
                 view: a,
                 idx: ia,
-                scan: false,
+                scan: scan_a,
                 file: 0,
             }),
             b: Some(Side {
                 view: b,
                 idx: ib,
-                scan: false,
+                scan: scan_b,
                 file: 1,
             }),
             compare: true,
@@ -585,7 +589,7 @@ fn run_task(t: &Task<'_>, hashes: &dyn Fn(usize) -> bool, tick: &dyn Fn(u64)) ->
     }
     let mut crcs: Vec<Option<crc32fast::Hasher>> = sides
         .iter()
-        .map(|s| hashes(s.file).then(crc32fast::Hasher::new))
+        .map(|s| (s.scan && hashes(s.file)).then(crc32fast::Hasher::new))
         .collect();
     let mut states: Vec<SideState> = sides.iter().map(|_| SideState::default()).collect();
     let g = geo(tensor(&first));
@@ -597,6 +601,7 @@ fn run_task(t: &Task<'_>, hashes: &dyn Fn(usize) -> bool, tick: &dyn Fn(u64)) ->
     let mut identical = true;
     let mut first_diff_row = None;
     let mut released = 0u64;
+    let mut populated = 0u64;
     let mut start = 0u64;
     let mut row = 0u64;
     while start < len {
@@ -608,6 +613,16 @@ fn run_task(t: &Task<'_>, hashes: &dyn Fn(usize) -> bool, tick: &dyn Fn(u64)) ->
             None => ((start + CHUNK_BYTES).min(len), None),
         };
         let range = start as usize..end as usize;
+        if end > populated {
+            let to = (populated + RELEASE_BYTES).max(end).min(len);
+            for s in &sides {
+                let d = tensor(s).data;
+                s.view
+                    .source()
+                    .populate(Span::new(d.offset + populated, to - populated));
+            }
+            populated = to;
+        }
         for (k, s) in sides.iter().enumerate() {
             let bytes = data(s).get(range.clone()).unwrap_or(&[]);
             if let Some(h) = &mut crcs[k] {

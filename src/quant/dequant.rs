@@ -66,24 +66,28 @@ pub fn block_scales_finite(dt: DType, block: &[u8]) -> bool {
 /// ones) so a whole tensor is scanned at memory speed.
 pub fn count_bad_scale_blocks(dt: DType, data: &[u8]) -> (u64, Option<u64>) {
     let l = dt.row().layout;
-    if l.scales.is_empty() || l.block_bytes == 0 {
+    let bb = l.block_bytes;
+    if l.scales.is_empty() || bb == 0 {
         return (0, None);
     }
-    let f16_offsets: Option<Vec<usize>> = l
-        .scales
-        .iter()
-        .map(|s| match s {
-            super::table::ScaleField::F16(at) if at + 2 <= l.block_bytes => Some(*at),
-            _ => None,
-        })
-        .collect();
+    // Up to two f16 fields (every block type but the f32-scaled ones): tested on their bits.
+    let mut offs = [usize::MAX; 2];
+    let mut fast = l.scales.len() <= 2;
+    for (o, s) in offs.iter_mut().zip(l.scales) {
+        match s {
+            super::table::ScaleField::F16(at) if at + 2 <= bb => *o = *at,
+            _ => fast = false,
+        }
+    }
+    let bad_f16 = |b: &[u8], at: usize| {
+        at != usize::MAX && u16::from_le_bytes([b[at], b[at + 1]]) & 0x7c00 == 0x7c00
+    };
     let (mut n, mut first) = (0u64, None);
-    for (i, b) in data.chunks_exact(l.block_bytes).enumerate() {
-        let bad = match &f16_offsets {
-            Some(offs) => offs
-                .iter()
-                .any(|&at| u16::from_le_bytes([b[at], b[at + 1]]) & 0x7c00 == 0x7c00),
-            None => !block_scales_finite(dt, b),
+    for (i, b) in data.chunks_exact(bb).enumerate() {
+        let bad = if fast {
+            bad_f16(b, offs[0]) | bad_f16(b, offs[1])
+        } else {
+            !block_scales_finite(dt, b)
         };
         if bad {
             n += 1;
