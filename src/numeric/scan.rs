@@ -477,8 +477,8 @@ pub fn run(
         for (f, i, h) in o.crc {
             pieces[f].insert(i, h);
         }
-        for f in 0..2 {
-            scanned_n[f] += o.scanned[f];
+        for (n, k) in scanned_n.iter_mut().zip(o.scanned) {
+            *n += k;
         }
         if let Some((k, fc)) = o.full {
             res.full.insert(k, fc);
