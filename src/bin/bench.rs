@@ -1184,11 +1184,47 @@ fn bench_deep(pair: &Pair, bin: &Path, reps: usize) -> String {
     drop(words);
     let mem_gbs = buf_bytes as f64 / t_mem.median.as_secs_f64() / 1e9;
     // b. A sequential read/sum of the same two files, freshly mapped each time (warm page cache).
-    let (t_files, c_files) = measure_cpu(reps, || {
+    let (t_files_plain, c_files_plain) = measure_cpu(reps, || {
         let a = Source::open(&pair.apr).expect("map");
         let g = Source::open(&pair.gguf).expect("map");
         black_box(sum_words(a.bytes()).wrapping_add(sum_words(g.bytes())))
     });
+    // b'. The same, each 8 MiB window populated in one call first and released after (what the
+    // `--deep` pass does: the fastest way we know to read a mapped file).
+    let (t_files_pop, c_files_pop) = measure_cpu(reps, || {
+        use rayon::prelude::*;
+        let a = Source::open(&pair.apr).expect("map");
+        let g = Source::open(&pair.gguf).expect("map");
+        let w = 8u64 << 20;
+        let windows: Vec<(&Source, u64)> = [&a, &g]
+            .into_iter()
+            .flat_map(|s| (0..s.len().div_ceil(w)).map(move |k| (s, k * w)))
+            .collect();
+        black_box(
+            windows
+                .par_iter()
+                .map(|&(s, off)| {
+                    let span = apr_lint::diag::Span::new(off, w.min(s.len() - off));
+                    s.populate(span);
+                    let (words, _) = s
+                        .slice(span.offset, span.len)
+                        .unwrap_or(&[])
+                        .as_chunks::<8>();
+                    let x = words
+                        .iter()
+                        .fold(0u64, |acc, w| acc.wrapping_add(u64::from_le_bytes(*w)));
+                    s.release(span);
+                    x
+                })
+                .reduce(|| 0, u64::wrapping_add),
+        )
+    });
+    // The bandwidth the target is against: the faster of the two ways to read the files.
+    let (t_files, c_files) = if t_files_pop.median < t_files_plain.median {
+        (t_files_pop, c_files_pop)
+    } else {
+        (t_files_plain, c_files_plain)
+    };
     let files_gbs = gbs(t_files.median);
     // c. The whole-tensor pass of `--deep` in-process (views opened each time: maps, faults).
     let rules = RuleSet::builtin();
@@ -1245,7 +1281,7 @@ fn bench_deep(pair: &Pair, bin: &Path, reps: usize) -> String {
     );
     let _ = writeln!(
         md,
-        "| measurement | wall median | min | max | GB/s (wall) | vs memory loop | vs mapped read | CPU time (all threads) |\n|---|---:|---:|---:|---:|---:|---:|---:|"
+        "| measurement | wall median | min | max | GB/s (wall) | vs memory loop | vs the faster mapped read | CPU time (all threads) |\n|---|---:|---:|---:|---:|---:|---:|---:|"
     );
     let line = |md: &mut String, name: &str, s: Stats, bytes: u64, cpu: Option<Duration>| {
         let g = bytes as f64 / s.median.as_secs_f64() / 1e9;
@@ -1270,9 +1306,16 @@ fn bench_deep(pair: &Pair, bin: &Path, reps: usize) -> String {
     line(
         &mut md,
         "memory-read bandwidth over the files: map both + sum every 8-byte word (all threads)",
-        t_files,
+        t_files_plain,
         total,
-        Some(c_files),
+        Some(c_files_plain),
+    );
+    line(
+        &mut md,
+        "same, each 8 MiB window populated (`MADV_POPULATE_READ`) first and released after",
+        t_files_pop,
+        total,
+        Some(c_files_pop),
     );
     line(
         &mut md,
@@ -1302,7 +1345,7 @@ fn bench_deep(pair: &Pair, bin: &Path, reps: usize) -> String {
     let _ = writeln!(
         md,
         "\nCPU time per byte (robust to other processes taking the cores, not to them taking memory \
-         bandwidth): the `--deep` pass spends {:.0} % of the CPU time the mapped read/sum does \
+         bandwidth): the `--deep` pass spends {:.0} % of the CPU time the faster mapped read/sum does \
          ({} vs {}), i.e. it would run at {:.0} % of the read's speed on idle cores.",
         100.0 * c_scan.as_secs_f64() / c_files.as_secs_f64(),
         ms(c_scan),
@@ -1312,7 +1355,7 @@ fn bench_deep(pair: &Pair, bin: &Path, reps: usize) -> String {
     let _ = writeln!(
         md,
         "\n`--deep` whole-tensor pass: **{deep_gbs:.2} GB/s = {:.0} % of the mapped-file read bandwidth** \
-         ({files_gbs:.2} GB/s) and {:.0} % of the in-memory loop ({mem_gbs:.2} GB/s); target ≥ 70 %: {}.",
+         ({files_gbs:.2} GB/s, the faster of the two reads) and {:.0} % of the in-memory loop ({mem_gbs:.2} GB/s); target ≥ 70 %: {}.",
         100.0 * ratio,
         100.0 * deep_gbs / mem_gbs,
         if ratio >= 0.7 { "met" } else { "missed" }

@@ -39,6 +39,8 @@ pub const FULL_FLOAT_SCAN_MAX: u64 = 256 << 20;
 const CHUNK_BYTES: u64 = 256 << 10;
 /// Pages are released every this many bytes of a tensor.
 const RELEASE_BYTES: u64 = 8 << 20;
+/// Tensors below this size are not populated, nor released unless `--deep`.
+const SMALL_TENSOR: u64 = 1 << 20;
 
 const HELP: &str = "re-export the tensor from the source weights; check the converter's f16 scale conversion for overflow";
 
@@ -167,6 +169,7 @@ struct Task<'v> {
     a: Option<Side<'v>>,
     b: Option<Side<'v>>,
     compare: bool,
+    deep: bool,
     bytes: u64,
 }
 
@@ -377,6 +380,7 @@ pub fn run(
                     file: 1,
                 }),
                 compare: true,
+                deep: true,
                 bytes: ta.data.len + tb.data.len,
             });
         }
@@ -400,6 +404,7 @@ pub fn run(
                 a: Some(side),
                 b: None,
                 compare: false,
+                deep: depth == Depth::Deep,
                 bytes: t.data.len,
             });
         }
@@ -422,6 +427,7 @@ pub fn run(
                 file: 1,
             }),
             compare: true,
+            deep: true,
             bytes: ta.data.len * 2,
         });
     }
@@ -600,6 +606,11 @@ fn run_task(t: &Task<'_>, hashes: &dyn Fn(usize) -> bool, tick: &dyn Fn(u64)) ->
         .map_or(1, |g| (CHUNK_BYTES / g.row_bytes.max(1)).max(1));
     let mut identical = true;
     let mut first_diff_row = None;
+    // Small tensors (the norms and biases the default scan reads) are neither populated nor
+    // released one by one: a syscall each would cost more than their pages, and their pages
+    // share windows with the rows the sampled comparison reads next.
+    let big = len >= SMALL_TENSOR;
+    let release = big || t.deep;
     let mut released = 0u64;
     let mut populated = 0u64;
     let mut start = 0u64;
@@ -613,7 +624,7 @@ fn run_task(t: &Task<'_>, hashes: &dyn Fn(usize) -> bool, tick: &dyn Fn(u64)) ->
             None => ((start + CHUNK_BYTES).min(len), None),
         };
         let range = start as usize..end as usize;
-        if end > populated {
+        if big && end > populated {
             let to = (populated + RELEASE_BYTES).max(end).min(len);
             for s in &sides {
                 let d = tensor(s).data;
@@ -650,7 +661,7 @@ fn run_task(t: &Task<'_>, hashes: &dyn Fn(usize) -> bool, tick: &dyn Fn(u64)) ->
         }
         tick((end - start) * sides.len() as u64);
         out.bytes += (end - start) * sides.len() as u64;
-        if end - released >= RELEASE_BYTES {
+        if release && end - released >= RELEASE_BYTES {
             for s in &sides {
                 let d = tensor(s).data;
                 s.view
@@ -678,10 +689,12 @@ fn run_task(t: &Task<'_>, hashes: &dyn Fn(usize) -> bool, tick: &dyn Fn(u64)) ->
     }
     for (k, s) in sides.iter().enumerate() {
         let d = tensor(s).data;
-        s.view.source().release(Span::new(
-            d.offset + released,
-            d.len.saturating_sub(released),
-        ));
+        if release {
+            s.view.source().release(Span::new(
+                d.offset + released,
+                d.len.saturating_sub(released),
+            ));
+        }
         if let Some(h) = crcs[k].take() {
             out.crc.push((s.file, s.idx, h));
         }
