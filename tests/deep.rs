@@ -356,3 +356,31 @@ fn clean_pairs_pass_deep() {
         );
     }
 }
+
+/// A tied reference: its embedding is compared with both the APR's embedding and its output
+/// matrix, in one pass; a changed row of the output matrix outside the sample is found.
+#[test]
+fn deep_compares_both_partners_of_a_tied_reference() {
+    let tied = Shape { tied: true, ..TINY };
+    let mut c = Case::generated(&tied, DType::F32);
+    let o = c.lint(true);
+    assert_eq!(o.verdict, Verdict::Pass, "{}", describe(&o));
+    let a = ModelView::open(&c.apr_path()).expect("apr reads");
+    assert_eq!(o.values.files[0].tensors_scanned, a.tensors.len());
+    let out = c.t("lm_head.weight");
+    assert_eq!(out.dims, [512, 256]);
+    let row = 300 * 256 * 4;
+    for b in &mut out.bytes[row..row + 256 * 4] {
+        *b = 0;
+    }
+    let sampled = c.lint(false);
+    assert_eq!(sampled.verdict, Verdict::Pass, "{}", describe(&sampled));
+    let o = c.lint(true);
+    assert_eq!(o.verdict, Verdict::Fail, "{}", describe(&o));
+    assert!(
+        o.findings.iter().any(|f| f.tensor.as_deref() == Some("lm_head.weight")
+            && f.severity == Severity::Error),
+        "{}",
+        describe(&o)
+    );
+}

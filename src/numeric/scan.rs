@@ -168,6 +168,9 @@ struct Side<'v> {
 struct Task<'v> {
     a: Option<Side<'v>>,
     b: Option<Side<'v>>,
+    /// Another tensor of the file under test compared with `b` in the same pass (a tied
+    /// reference's embedding is the partner of both the embedding and the output matrix).
+    extra: Option<Side<'v>>,
     compare: bool,
     deep: bool,
     bytes: u64,
@@ -260,7 +263,7 @@ struct TaskOut {
     findings: Vec<Finding>,
     /// (file, tensor index, CRC of its span).
     crc: Vec<(usize, usize, crc32fast::Hasher)>,
-    full: Option<((usize, usize), FullCompare)>,
+    full: Vec<((usize, usize), FullCompare)>,
     bytes: u64,
     scanned: [usize; 2],
 }
@@ -348,12 +351,28 @@ pub fn run(
     let mut tasks: Vec<Task<'_>> = Vec::new();
     let mut claimed: [HashSet<usize>; 2] = [HashSet::new(), HashSet::new()];
     let mut extra_pairs = Vec::new();
+    let mut owner: HashMap<usize, usize> = HashMap::new();
     if depth == Depth::Deep
         && let Some(b) = b
     {
         for &(ia, ib) in pairs {
             let (ta, tb) = (&a.tensors[ia], &b.tensors[ib]);
             if ta.dtype != tb.dtype || ta.dims != tb.dims || !ta.size_ok() || !tb.size_ok() {
+                continue;
+            }
+            if !claimed[0].contains(&ia)
+                && let Some(&k) = owner.get(&ib)
+                && tasks[k].extra.is_none()
+            {
+                // Read the reference's tensor once for both of its partners.
+                claimed[0].insert(ia);
+                tasks[k].extra = Some(Side {
+                    view: a,
+                    idx: ia,
+                    scan: true,
+                    file: 0,
+                });
+                tasks[k].bytes += ta.data.len;
                 continue;
             }
             if claimed[0].contains(&ia) || claimed[1].contains(&ib) {
@@ -366,6 +385,7 @@ pub fn run(
             }
             claimed[0].insert(ia);
             claimed[1].insert(ib);
+            owner.insert(ib, tasks.len());
             tasks.push(Task {
                 a: Some(Side {
                     view: a,
@@ -379,6 +399,7 @@ pub fn run(
                     scan: true,
                     file: 1,
                 }),
+                extra: None,
                 compare: true,
                 deep: true,
                 bytes: ta.data.len + tb.data.len,
@@ -403,6 +424,7 @@ pub fn run(
             tasks.push(Task {
                 a: Some(side),
                 b: None,
+                extra: None,
                 compare: false,
                 deep: depth == Depth::Deep,
                 bytes: t.data.len,
@@ -426,6 +448,7 @@ pub fn run(
                 scan: scan_b,
                 file: 1,
             }),
+            extra: None,
             compare: true,
             deep: true,
             bytes: ta.data.len * 2,
@@ -486,9 +509,7 @@ pub fn run(
         for (n, k) in scanned_n.iter_mut().zip(o.scanned) {
             *n += k;
         }
-        if let Some((k, fc)) = o.full {
-            res.full.insert(k, fc);
-        }
+        res.full.extend(o.full);
     }
     for (f, v) in views.iter().enumerate() {
         let mut footer = match &v.container {
@@ -523,7 +544,7 @@ pub fn run(
         });
     }
     for t in &tasks {
-        for s in [t.a, t.b].into_iter().flatten() {
+        for s in [t.a, t.b, t.extra].into_iter().flatten() {
             if s.scan {
                 res.files[s.file].bytes_scanned += s.view.tensors[s.idx].data.len;
             }
@@ -585,7 +606,16 @@ fn geo(t: &TensorView) -> Option<Geo> {
 
 fn run_task(t: &Task<'_>, hashes: &dyn Fn(usize) -> bool, tick: &dyn Fn(u64)) -> TaskOut {
     let mut out = TaskOut::default();
-    let sides: Vec<Side<'_>> = [t.a, t.b].into_iter().flatten().collect();
+    let sides: Vec<Side<'_>> = [t.a, t.b, t.extra].into_iter().flatten().collect();
+    // (side, side) pairs compared byte for byte: the file under test's first.
+    let compares: Vec<(usize, usize)> = if t.compare && sides.len() >= 2 {
+        (0..sides.len())
+            .filter(|&k| k != 1)
+            .map(|k| (k, 1))
+            .collect()
+    } else {
+        Vec::new()
+    };
     let first = sides[0];
     fn tensor<'v>(s: &Side<'v>) -> &'v TensorView {
         &s.view.tensors[s.idx]
@@ -604,8 +634,8 @@ fn run_task(t: &Task<'_>, hashes: &dyn Fn(usize) -> bool, tick: &dyn Fn(u64)) ->
     let rows_per_chunk = g
         .as_ref()
         .map_or(1, |g| (CHUNK_BYTES / g.row_bytes.max(1)).max(1));
-    let mut identical = true;
-    let mut first_diff_row = None;
+    let mut identical = vec![true; compares.len()];
+    let mut first_diff_row = vec![None; compares.len()];
     // Small tensors (the norms and biases the default scan reads) are neither populated nor
     // released one by one: a syscall each would cost more than their pages, and their pages
     // share windows with the rows the sampled comparison reads next.
@@ -645,17 +675,17 @@ fn run_task(t: &Task<'_>, hashes: &dyn Fn(usize) -> bool, tick: &dyn Fn(u64)) ->
                 check_chunk(tensor(s), s.view, g, r.clone(), &mut states[k]);
             }
         }
-        if t.compare && sides.len() == 2 {
+        for (c, &(i, j)) in compares.iter().enumerate() {
             let (x, y) = (
-                data(&sides[0]).get(range.clone()),
-                data(&sides[1]).get(range.clone()),
+                data(&sides[i]).get(range.clone()),
+                data(&sides[j]).get(range.clone()),
             );
             if x != y {
-                identical = false;
-                if first_diff_row.is_none()
+                identical[c] = false;
+                if first_diff_row[c].is_none()
                     && let (Some(g), Some(r), Some(x), Some(y)) = (&g, &rows, x, y)
                 {
-                    first_diff_row = first_row_differing(g, r.clone(), x, y, start);
+                    first_diff_row[c] = first_row_differing(g, r.clone(), x, y, start);
                 }
             }
         }
@@ -675,17 +705,18 @@ fn run_task(t: &Task<'_>, hashes: &dyn Fn(usize) -> bool, tick: &dyn Fn(u64)) ->
             row = r.end;
         }
     }
-    let mut full = None;
-    if t.compare && sides.len() == 2 {
+    for (c, &(i, j)) in compares.iter().enumerate() {
         let mut fc = FullCompare {
-            identical,
+            identical: identical[c],
             metrics: None,
-            first_diff_row,
+            first_diff_row: first_diff_row[c],
         };
-        if !identical && let Some(g) = &g {
-            fc.metrics = full_metrics(&sides[0], &sides[1], g, rows_per_chunk);
+        if !identical[c]
+            && let Some(g) = &g
+        {
+            fc.metrics = full_metrics(&sides[i], &sides[j], g, rows_per_chunk);
         }
-        full = Some(((sides[0].idx, sides[1].idx), fc));
+        out.full.push(((sides[i].idx, sides[j].idx), fc));
     }
     for (k, s) in sides.iter().enumerate() {
         let d = tensor(s).data;
@@ -705,7 +736,6 @@ fn run_task(t: &Task<'_>, hashes: &dyn Fn(usize) -> bool, tick: &dyn Fn(u64)) ->
             out.findings.push(f);
         }
     }
-    out.full = full;
     out
 }
 
