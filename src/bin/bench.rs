@@ -991,6 +991,12 @@ fn main() {
                 serde_json::to_string_pretty(&report::json::outcome(&o, true)).unwrap_or_default()
             })
         }),
+        (
+            "`numeric::scan::run(Depth::Floats)` (the default NaN/Inf test of every F32/F16/BF16 value, both files; part of `pipeline::lint`)",
+            measure(n, || {
+                numeric::scan::run(&av, Some(&gv), &[], numeric::scan::Depth::Floats, None)
+            }),
+        ),
     ];
     for (name, s) in &pair_rows {
         let _ = writeln!(md, "| {name} | {} (pair) | |", ms(s.median));
