@@ -472,8 +472,10 @@ pub fn run(
     // Files whose tensors do not tile the body are hashed whole, beside the tasks.
     let (outs, whole): (Vec<TaskOut>, Vec<Option<u32>>) = rayon::join(
         || {
+            // One task per split: sizes differ by 1000×, so every task must be stealable.
             tasks
                 .par_iter()
+                .with_max_len(1)
                 .map(|t| run_task(t, &hashes, &tick))
                 .collect()
         },
