@@ -142,9 +142,9 @@ impl ValueChecks {
                     )
                 } else {
                     format!(
-                        "{name}: floats sampled too ({} > {})",
+                        "{name}: floats sampled too ({} of floats > {} MiB)",
                         bytes_h(f.float_bytes),
-                        bytes_h(self.full_float_scan_max_bytes)
+                        self.full_float_scan_max_bytes >> 20
                     )
                 }
             })

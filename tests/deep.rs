@@ -384,3 +384,40 @@ fn deep_compares_both_partners_of_a_tied_reference() {
         describe(&o)
     );
 }
+
+/// Above 256 MiB of floats in a file the floats are sampled too, and the report says so.
+#[test]
+fn the_report_says_when_floats_were_sampled_too() {
+    use apr_lint::numeric::scan::{FULL_FLOAT_SCAN_MAX, FileScan};
+    use apr_lint::pipeline::ValueChecks;
+    assert_eq!(FULL_FLOAT_SCAN_MAX, 256 << 20);
+    let file = |path: &str, float_bytes: u64| FileScan {
+        path: path.into(),
+        float_bytes,
+        floats_scanned: float_bytes <= FULL_FLOAT_SCAN_MAX,
+        deep: false,
+        tensors_scanned: 0,
+        bytes_scanned: 0,
+        footer_crc: None,
+    };
+    let v = ValueChecks {
+        sampled: true,
+        deep: false,
+        sampled_rows_per_tensor: 16,
+        full_float_scan_max_bytes: FULL_FLOAT_SCAN_MAX,
+        files: vec![
+            file("/m/big.apr", 3_000_000_000),
+            file("/m/ref.gguf", 1_200_000),
+        ],
+    };
+    let line = v.describe();
+    assert!(line.contains("up to 16 rows per tensor"), "{line}");
+    assert!(
+        line.contains("big.apr: floats sampled too (3.00 GB of floats > 256 MiB)"),
+        "{line}"
+    );
+    assert!(
+        line.contains("ref.gguf: every F32/F16/BF16 value (1.2 MB)"),
+        "{line}"
+    );
+}
