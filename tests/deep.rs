@@ -421,3 +421,25 @@ fn the_report_says_when_floats_were_sampled_too() {
         "{line}"
     );
 }
+
+/// The same bad block in both files (byte-identical chunks are tested once, then counted for
+/// both): each file gets its own finding.
+#[test]
+fn deep_reports_a_bad_block_shared_by_both_files_in_each() {
+    let (mut c, row_bytes) = q4_k_case();
+    let at = 100 * row_bytes + 144 + 2;
+    c.t(DOWN).bytes[at..at + 2].copy_from_slice(&half::f16::INFINITY.to_le_bytes());
+    let g = ModelView::open(&c.gguf).expect("gguf reads");
+    let gt = g.tensor("blk.1.ffn_down.weight").expect("gguf tensor");
+    let off = (gt.data.offset + at as u64) as usize;
+    drop(g);
+    let mut bytes = std::fs::read(&c.gguf).expect("read");
+    bytes[off..off + 2].copy_from_slice(&half::f16::INFINITY.to_le_bytes());
+    std::fs::write(&c.gguf, bytes).expect("write");
+    let o = c.lint(true);
+    for name in [DOWN, "blk.1.ffn_down.weight"] {
+        let f = non_finite(&o, name);
+        assert!(f.message.contains("block 1 of row 100"), "{}", f.message);
+        assert!(f.message.contains("1 of 768 Q4_K blocks"), "{}", f.message);
+    }
+}
