@@ -2,7 +2,9 @@
 //!
 //! 1. container checks of each file (done by the readers; their findings are collected here);
 //! 2. the rule set against each file, then the pair (no tensor data);
-//! 3. the numeric stage (sampled weights with transform search, the probe) when a reference is given;
+//! 3. the whole-tensor value scan of each file (`numeric::scan`: every float value by default,
+//!    everything with `--deep`), then the numeric stage (sampled weights with transform search,
+//!    the probe) when a reference is given;
 //! 4. severity overrides, applied once, then the verdict (a run that compared nothing is inconclusive).
 
 use std::path::Path;

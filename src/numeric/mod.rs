@@ -19,6 +19,10 @@
 //! differences (quantization noise, Hugging Face Q/K row order with a NEOX rope type) are
 //! summarised in one info finding each.
 //!
+//! Beside the sample, [`scan`] tests whole tensors: every float value by default (while a file's
+//! floats total ≤ 256 MiB), and with `--deep` every value and block scale of both files, the
+//! byte comparison of every same-dtype pair (whose result [`run_with`] uses) and the footer CRC.
+//!
 //! Must not print, read flags other than `Options`, or repeat what the static pair check reports
 //! (roles on one side only, dims that differ, config that differs): where values confirm a static
 //! finding, the confirmation is info.
