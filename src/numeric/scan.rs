@@ -13,7 +13,7 @@
 //!
 //! One rayon task per tensor (or per pair of tensors, so both sides are read once, while they
 //! are in cache, for the scan, the comparison and the CRC), in chunks of whole rows of about
-//! [`CHUNK_BYTES`]; the pages of each tensor are released ([`Source::release`]) as the task
+//! `CHUNK_BYTES`; the pages of each tensor are released ([`Source::release`]) as the task
 //! advances, so the resident set stays near what is being checked.
 //!
 //! [`Source::release`]: crate::format::source::Source::release
