@@ -154,6 +154,9 @@ enum Cmd {
         /// Skip the probe (layer 0's embedding, Q, K, V on the prompt).
         #[arg(long)]
         no_probe: bool,
+        /// Check every value of both files (not a sample), compare same-dtype pairs whole, verify the APR footer CRC.
+        #[arg(long)]
+        deep: bool,
         #[command(flatten)]
         format: FormatOpt,
         #[command(flatten)]
@@ -772,6 +775,7 @@ fn run(cmd: Cmd, ctx: &mut Ctx) -> Result<u8, Fatal> {
             tokens,
             threshold,
             no_probe,
+            deep,
             findings,
             rules,
             ..
@@ -781,6 +785,10 @@ fn run(cmd: Cmd, ctx: &mut Ctx) -> Result<u8, Fatal> {
             opts.prompt = prompt;
             opts.threshold = threshold;
             opts.no_probe = no_probe;
+            opts.deep = deep;
+            if deep && !ctx.quiet && std::io::stderr().is_terminal() {
+                opts.progress = Some(report::progress::stderr_bar());
+            }
             let (a, b) = match &against {
                 Some(r) => {
                     let (a, b) = load_pair(&model, r, ctx)?;

@@ -2,7 +2,9 @@
 //!
 //! 1. container checks of each file (done by the readers; their findings are collected here);
 //! 2. the rule set against each file, then the pair (no tensor data);
-//! 3. the numeric stage (sampled weights with transform search, the probe) when a reference is given;
+//! 3. the whole-tensor value scan of each file (`numeric::scan`: every float value by default,
+//!    everything with `--deep`), then the numeric stage (sampled weights with transform search,
+//!    the probe) when a reference is given;
 //! 4. severity overrides, applied once, then the verdict (a run that compared nothing is inconclusive).
 
 use std::path::Path;
@@ -33,6 +35,11 @@ pub struct Options {
     pub tokens: Option<Vec<u32>>,
     pub threshold: f64,
     pub no_probe: bool,
+    /// `--deep`: every value of every tensor of both files, full comparison of same-dtype pairs,
+    /// the APR footer CRC whatever the size.
+    pub deep: bool,
+    /// Progress of the `--deep` scan (the CLI draws a bar on a terminal).
+    pub progress: Option<crate::numeric::scan::Progress>,
 }
 
 impl Default for Options {
@@ -46,6 +53,8 @@ impl Default for Options {
             tokens: None,
             threshold: 1e-3,
             no_probe: false,
+            deep: false,
+            progress: None,
         }
     }
 }
@@ -113,9 +122,81 @@ pub struct InputInfo {
     pub tensor_count: usize,
 }
 
+/// How much of the values the run checked (stated in every report).
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct ValueChecks {
+    /// Some value check read a sample only (true unless `--deep`).
+    pub sampled: bool,
+    pub deep: bool,
+    /// Rows per tensor the sampled weight comparison reads, at most (the first and last rows).
+    pub sampled_rows_per_tensor: u64,
+    /// Float tensors are scanned whole by default while a file's total at most this many bytes.
+    pub full_float_scan_max_bytes: u64,
+    /// Per file: what was scanned whole.
+    pub files: Vec<crate::numeric::scan::FileScan>,
+}
+
+impl ValueChecks {
+    /// One line for the human report.
+    pub fn describe(&self) -> String {
+        use crate::numeric::scan::bytes_h;
+        if self.deep {
+            let n: usize = self.files.iter().map(|f| f.tensors_scanned).sum();
+            let b: u64 = self.files.iter().map(|f| f.bytes_scanned).sum();
+            let crc: Vec<String> = self
+                .files
+                .iter()
+                .filter_map(|f| f.footer_crc.map(|c| format!("footer CRC {c}")))
+                .collect();
+            return format!(
+                "value checks: every value (--deep): {n} tensors, {} of both files checked for NaN/Inf, same-dtype pairs compared in full{}",
+                bytes_h(b),
+                if crc.is_empty() {
+                    String::new()
+                } else {
+                    format!(", {}", crc.join(", "))
+                }
+            );
+        }
+        let floats: Vec<String> = self
+            .files
+            .iter()
+            .map(|f| {
+                let name = std::path::Path::new(&f.path)
+                    .file_name()
+                    .map_or(f.path.clone(), |n| n.to_string_lossy().into_owned());
+                if f.floats_scanned {
+                    format!(
+                        "{name}: every F32/F16/BF16 value ({})",
+                        bytes_h(f.float_bytes)
+                    )
+                } else {
+                    format!(
+                        "{name}: floats sampled too ({} of floats > {} MiB)",
+                        bytes_h(f.float_bytes),
+                        self.full_float_scan_max_bytes >> 20
+                    )
+                }
+            })
+            .collect();
+        if self.files.len() < 2 {
+            return format!(
+                "value checks: no reference, so no weight comparison; NaN/Inf scan: {}; --deep checks every value",
+                floats.join("; ")
+            );
+        }
+        format!(
+            "value checks: sampled, up to {} rows per tensor (the first and last); NaN/Inf scan: {}; --deep checks every value",
+            self.sampled_rows_per_tensor,
+            floats.join("; ")
+        )
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Outcome {
     pub inputs: Vec<InputInfo>,
+    pub values: ValueChecks,
     pub findings: Vec<Finding>,
     pub probe: Option<serde_json::Value>,
     pub tensors_compared: usize,
@@ -143,7 +224,12 @@ impl Outcome {
             elapsed_ms: 0,
             allowed: Vec::new(),
             config,
+            values: ValueChecks::default(),
         }
+    }
+    /// What the value checks covered; None when no file was read (a fatal error).
+    pub fn value_checks(&self) -> Option<&ValueChecks> {
+        (!self.values.files.is_empty()).then_some(&self.values)
     }
 }
 
@@ -178,6 +264,27 @@ pub fn lint(model: &ModelView, against: Option<&ModelView>, opts: &Options) -> O
     let mut compared = 0usize;
     let mut probe = None;
     let mut inconclusive_why: Option<String> = None;
+    // Whole-tensor value checks (floats by default, everything with `--deep`).
+    let rb_early = against.map(|r| Resolved::new(r, &opts.rules));
+    let scan_pairs = match (against, &rb_early) {
+        (Some(r), Some(rb)) if opts.deep => crate::numeric::pair_indices(model, &ra, r, rb),
+        _ => Vec::new(),
+    };
+    let depth = if opts.deep {
+        crate::numeric::scan::Depth::Deep
+    } else {
+        crate::numeric::scan::Depth::Floats
+    };
+    let scan =
+        crate::numeric::scan::run(model, against, &scan_pairs, depth, opts.progress.as_ref());
+    findings.extend(scan.findings.iter().cloned());
+    let values = ValueChecks {
+        sampled: !opts.deep,
+        deep: opts.deep,
+        sampled_rows_per_tensor: 2 * crate::numeric::sample::CLUSTER_ROWS,
+        full_float_scan_max_bytes: crate::numeric::scan::FULL_FLOAT_SCAN_MAX,
+        files: scan.files.clone(),
+    };
     match against {
         None => {
             if ra.arch.is_none() {
@@ -204,11 +311,27 @@ pub fn lint(model: &ModelView, against: Option<&ModelView>, opts: &Options) -> O
                 );
             }
             findings.extend(reference.findings.iter().cloned());
-            let rb = Resolved::new(reference, &opts.rules);
+            let rb = rb_early.unwrap_or_else(|| Resolved::new(reference, &opts.rules));
             check::check_file(reference, &rb, &mut findings);
             let matched = check::pair::check(model, &ra, reference, &rb, &mut findings);
             let settings = opts.numeric();
-            let numeric = crate::numeric::run(model, &ra, reference, &rb, &settings, &mut findings);
+            let mut weights = Vec::new();
+            let numeric = crate::numeric::run_with(
+                model,
+                &ra,
+                reference,
+                &rb,
+                &settings,
+                Some(&scan),
+                &mut weights,
+            );
+            // A tensor the whole-tensor scan reported non-finite is reported once.
+            let known = scan.non_finite_tensors();
+            weights.retain(|f| {
+                f.code != crate::numeric::lints::NON_FINITE.code
+                    || !known.contains(&(f.file.clone(), f.tensor.clone()))
+            });
+            findings.extend(weights);
             compared = numeric
                 .tensors_compared
                 .max(if numeric.ran { 0 } else { matched });
@@ -257,6 +380,7 @@ pub fn lint(model: &ModelView, against: Option<&ModelView>, opts: &Options) -> O
     };
     Outcome {
         inputs,
+        values,
         findings,
         probe,
         tensors_compared: compared,

@@ -18,6 +18,8 @@
 //!    `BENCHMARKS.md` (text outside the markers is kept).
 //!
 //! `--quick`: N = 5, 32 MB of dequantization input per dtype and 3 repetitions (same pair).
+//! `--deep-only`: only the `--deep` section (memory-read bandwidth and `--deep` throughput),
+//! printed and not written, for repeated runs on a noisy machine.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -53,11 +55,13 @@ struct Args {
     regen: bool,
     out: Option<PathBuf>,
     write: bool,
+    /// Only the `--deep` section (printed, not written): for repeated runs.
+    deep_only: bool,
 }
 
 fn usage() -> ! {
     eprintln!(
-        "usage: apr-lint-bench [--dir DIR] [--keep] [--quick] [--regen] [--out FILE | --no-write]"
+        "usage: apr-lint-bench [--dir DIR] [--keep] [--quick] [--regen] [--out FILE | --no-write] [--deep-only]"
     );
     std::process::exit(2)
 }
@@ -70,6 +74,7 @@ fn parse_args() -> Args {
         regen: false,
         out: None,
         write: true,
+        deep_only: false,
     };
     let mut it = std::env::args_os().skip(1);
     while let Some(arg) = it.next() {
@@ -80,6 +85,7 @@ fn parse_args() -> Args {
             Some("--quick") => a.quick = true,
             Some("--regen") => a.regen = true,
             Some("--no-write") => a.write = false,
+            Some("--deep-only") => a.deep_only = true,
             Some("-h" | "--help") => usage(),
             _ => {
                 eprintln!("unknown argument {arg:?}");
@@ -1027,6 +1033,12 @@ fn write_steps(
                 serde_json::to_string_pretty(&report::json::outcome(&o, true)).unwrap_or_default()
             })
         }),
+        (
+            "`numeric::scan::run(Depth::Floats)` (the default NaN/Inf test of every F32/F16/BF16 value, both files; part of `pipeline::lint`)",
+            measure(n, || {
+                numeric::scan::run(av, Some(gv), &[], numeric::scan::Depth::Floats, None)
+            }),
+        ),
     ];
     for (name, s) in &pair_rows {
         let _ = writeln!(md, "| {name} | {} (pair) | |", ms(s.median));
@@ -1147,12 +1159,20 @@ fn main() {
 
     let load_start = write_header(&mut md, n, nproc);
     let pair = prepare_pair(&args);
+    if args.deep_only {
+        let reps = if args.quick { 3 } else { 7 };
+        println!("{}", bench_deep(&pair, &bin, reps));
+        println!("Load average (1/5/15 min): {load_start} → {}", loadavg());
+        return;
+    }
     let (gv, av, asize) = write_pair(&mut md, &pair);
     let rules = RuleSet::builtin();
     let in_process = time_in_process(&pair, &rules, n);
     let processes = time_processes(&pair, &exe, &bin, n);
     write_results(&mut md, &mut misses, &in_process, &processes, &bin);
     write_steps(&mut md, &pair, &av, &gv, &rules, n, asize);
+    eprintln!("timing --deep …");
+    md.push_str(&bench_deep(&pair, &bin, if args.quick { 3 } else { 7 }));
     write_dequant(&mut md, args.quick, nproc);
     let _ = writeln!(
         md,
@@ -1175,4 +1195,285 @@ fn main() {
     } else {
         eprintln!("kept the pair in {}", pair.dir.display());
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// `--deep`
+
+/// User + system CPU time of this process so far (all threads), from `/proc/self/stat` (clock
+/// ticks of 10 ms; zero where there is no procfs).
+fn cpu_time() -> Duration {
+    let ticks = std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+            let rest = &s[s.rfind(')')? + 2..];
+            let f: Vec<&str> = rest.split(' ').collect();
+            Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+        })
+        .unwrap_or(0);
+    Duration::from_millis(ticks * 10)
+}
+
+/// [`measure`], plus the median CPU time (all threads) of one repetition.
+fn measure_cpu<T>(n: usize, mut f: impl FnMut() -> T) -> (Stats, Duration) {
+    black_box(f());
+    let mut walls = Vec::new();
+    let mut cpus = Vec::new();
+    for _ in 0..n {
+        let (c0, t0) = (cpu_time(), Instant::now());
+        black_box(f());
+        walls.push(t0.elapsed());
+        cpus.push(cpu_time() - c0);
+    }
+    (Stats::of(walls), median_of(cpus))
+}
+
+/// Sum of a byte slice as little-endian u64 words, on rayon's pool (a read every byte costs).
+fn sum_words(bytes: &[u8]) -> u64 {
+    use rayon::prelude::*;
+    bytes
+        .par_chunks(8 << 20)
+        .map(|c| {
+            let (words, tail) = c.as_chunks::<8>();
+            words
+                .iter()
+                .fold(0u64, |acc, w| acc.wrapping_add(u64::from_le_bytes(*w)))
+                .wrapping_add(tail.iter().map(|&b| u64::from(b)).sum::<u64>())
+        })
+        .reduce(|| 0, u64::wrapping_add)
+}
+
+/// The `--deep` section: the machine's memory-read bandwidth two ways, and `--deep` over both
+/// files in-process and as a whole process, as GB/s of both files' bytes.
+fn bench_deep(pair: &Pair, bin: &Path, reps: usize) -> String {
+    use apr_lint::numeric::scan;
+    let mut md = String::new();
+    let size = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
+    let total = size(&pair.apr) + size(&pair.gguf);
+    let gbs = |t: Duration| total as f64 / t.as_secs_f64() / 1e9;
+    // a. A memory-bandwidth loop: 512 MiB of anonymous memory, faulted in beforehand.
+    let words: Vec<u64> = (0..(64u64 << 20)).collect();
+    let buf_bytes = words.len() as u64 * 8;
+    let (t_mem, c_mem) = measure_cpu(reps, || {
+        use rayon::prelude::*;
+        black_box(
+            words
+                .par_chunks(1 << 20)
+                .map(|c| c.iter().fold(0u64, |a, &w| a.wrapping_add(w)))
+                .reduce(|| 0, u64::wrapping_add),
+        )
+    });
+    drop(words);
+    let mem_gbs = buf_bytes as f64 / t_mem.median.as_secs_f64() / 1e9;
+    // b. A sequential read/sum of the same two files, freshly mapped each time (warm page cache).
+    let (t_files_plain, c_files_plain) = measure_cpu(reps, || {
+        let a = Source::open(&pair.apr).expect("map");
+        let g = Source::open(&pair.gguf).expect("map");
+        black_box(sum_words(a.bytes()).wrapping_add(sum_words(g.bytes())))
+    });
+    // b'. The same, each 8 MiB window populated in one call first and released after (what the
+    // `--deep` pass does: the fastest way we know to read a mapped file).
+    let (t_files_pop, c_files_pop) = measure_cpu(reps, || {
+        use rayon::prelude::*;
+        let a = Source::open(&pair.apr).expect("map");
+        let g = Source::open(&pair.gguf).expect("map");
+        let w = 8u64 << 20;
+        let windows: Vec<(&Source, u64)> = [&a, &g]
+            .into_iter()
+            .flat_map(|s| (0..s.len().div_ceil(w)).map(move |k| (s, k * w)))
+            .collect();
+        black_box(
+            windows
+                .par_iter()
+                .map(|&(s, off)| {
+                    let span = apr_lint::diag::Span::new(off, w.min(s.len() - off));
+                    s.populate(span);
+                    let (words, _) = s
+                        .slice(span.offset, span.len)
+                        .unwrap_or(&[])
+                        .as_chunks::<8>();
+                    let x = words
+                        .iter()
+                        .fold(0u64, |acc, w| acc.wrapping_add(u64::from_le_bytes(*w)));
+                    s.release(span);
+                    x
+                })
+                .reduce(|| 0, u64::wrapping_add),
+        )
+    });
+    // The bandwidth the target is against: the faster of the two ways to read the files.
+    let (t_files, c_files) = if t_files_pop.median < t_files_plain.median {
+        (t_files_pop, c_files_pop)
+    } else {
+        (t_files_plain, c_files_plain)
+    };
+    let files_gbs = gbs(t_files.median);
+    // c. The whole-tensor pass of `--deep` in-process (views opened each time: maps, faults).
+    let rules = RuleSet::builtin();
+    let (t_scan, c_scan) = measure_cpu(reps, || {
+        let a = ModelView::open(&pair.apr).expect("open");
+        let g = ModelView::open(&pair.gguf).expect("open");
+        let ra = Resolved::new(&a, &rules);
+        let rb = Resolved::new(&g, &rules);
+        let pairs = numeric::pair_indices(&a, &ra, &g, &rb);
+        let r = scan::run(&a, Some(&g), &pairs, scan::Depth::Deep, None);
+        black_box(r.findings.len())
+    });
+    let check = {
+        let a = ModelView::open(&pair.apr).expect("open");
+        let g = ModelView::open(&pair.gguf).expect("open");
+        let ra = Resolved::new(&a, &rules);
+        let rb = Resolved::new(&g, &rules);
+        let pairs = numeric::pair_indices(&a, &ra, &g, &rb);
+        scan::run(&a, Some(&g), &pairs, scan::Depth::Deep, None)
+    };
+    // d. `pipeline::lint` with `deep: true` (views already open).
+    let av = ModelView::open(&pair.apr).expect("open");
+    let gv = ModelView::open(&pair.gguf).expect("open");
+    let deep_opts = Options {
+        deep: true,
+        ..Options::default()
+    };
+    let (t_lint, c_lint) = measure_cpu(reps, || pipeline::lint(&av, Some(&gv), &deep_opts));
+    let outcome = pipeline::lint(&av, Some(&gv), &deep_opts);
+    drop((av, gv));
+    // e. The whole process.
+    let args: Vec<&std::ffi::OsStr> = vec![
+        pair.apr.as_os_str(),
+        "--against".as_ref(),
+        pair.gguf.as_os_str(),
+        "-q".as_ref(),
+        "--format".as_ref(),
+        "json".as_ref(),
+        "--deep".as_ref(),
+    ];
+    let proc = bin
+        .is_file()
+        .then(|| measure_process(bin, &args, &pair.dir, reps, false));
+
+    let _ = writeln!(
+        md,
+        "\n## `--deep` (every value of both files, warm page cache)\n\n\
+         Both files: {} ({} + {}). GB/s below = both files' bytes / time. Median of {reps} after \
+         a warm-up, {} rayon threads.\n",
+        mb(total),
+        mb(size(&pair.apr)),
+        mb(size(&pair.gguf)),
+        rayon::current_num_threads()
+    );
+    let _ = writeln!(
+        md,
+        "| measurement | wall median | min | max | GB/s (wall) | vs memory loop | vs the faster mapped read | CPU time (all threads) |\n|---|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    let line = |md: &mut String, name: &str, s: Stats, bytes: u64, cpu: Option<Duration>| {
+        let g = bytes as f64 / s.median.as_secs_f64() / 1e9;
+        let _ = writeln!(
+            md,
+            "| {name} | {} | {} | {} | {g:.2} | {:.0} % | {:.0} % | {} |",
+            ms(s.median),
+            ms(s.min),
+            ms(s.max),
+            100.0 * g / mem_gbs,
+            100.0 * g / files_gbs,
+            cpu.map_or("—".into(), ms)
+        );
+    };
+    line(
+        &mut md,
+        "memory-read bandwidth: sum of a 512 MiB buffer already in memory (all threads)",
+        t_mem,
+        buf_bytes,
+        Some(c_mem),
+    );
+    line(
+        &mut md,
+        "memory-read bandwidth over the files: map both + sum every 8-byte word (all threads)",
+        t_files_plain,
+        total,
+        Some(c_files_plain),
+    );
+    line(
+        &mut md,
+        "same, each 8 MiB window populated (`MADV_POPULATE_READ`) first and released after",
+        t_files_pop,
+        total,
+        Some(c_files_pop),
+    );
+    line(
+        &mut md,
+        "`scan::run(Depth::Deep)` in-process: open both + every value, every block scale, byte comparison of same-dtype pairs, footer CRC",
+        t_scan,
+        total,
+        Some(c_scan),
+    );
+    line(
+        &mut md,
+        "`pipeline::lint` with `deep: true` (views open; + static stage, sampled comparison, probe)",
+        t_lint,
+        total,
+        Some(c_lint),
+    );
+    if let Some(p) = &proc {
+        line(
+            &mut md,
+            "`apr-lint X.apr --against X.gguf -q --format json --deep`, whole process (wall)",
+            p.wall,
+            total,
+            None,
+        );
+    }
+    let deep_gbs = gbs(t_scan.median);
+    let ratio = deep_gbs / files_gbs;
+    let _ = writeln!(
+        md,
+        "\nCPU time per byte (robust to other processes taking the cores, not to them taking memory \
+         bandwidth): the `--deep` pass spends {:.0} % of the CPU time the faster mapped read/sum does \
+         ({} vs {}), i.e. it would run at {:.0} % of the read's speed on idle cores.",
+        100.0 * c_scan.as_secs_f64() / c_files.as_secs_f64(),
+        ms(c_scan),
+        ms(c_files),
+        100.0 * c_files.as_secs_f64() / c_scan.as_secs_f64()
+    );
+    let _ = writeln!(
+        md,
+        "\n`--deep` whole-tensor pass: **{deep_gbs:.2} GB/s = {:.0} % of the mapped-file read bandwidth** \
+         ({files_gbs:.2} GB/s, the faster of the two reads) and {:.0} % of the in-memory loop ({mem_gbs:.2} GB/s); target ≥ 70 %: {}.",
+        100.0 * ratio,
+        100.0 * deep_gbs / mem_gbs,
+        if ratio >= 0.7 { "met" } else { "missed" }
+    );
+    let files = check
+        .files
+        .iter()
+        .map(|f| {
+            format!(
+                "{} tensors / {} scanned, footer {}",
+                f.tensors_scanned,
+                mb(f.bytes_scanned),
+                f.footer_crc.unwrap_or("n/a (GGUF)")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    let _ = writeln!(
+        md,
+        "\nWhat the pass did: {files}; {} same-dtype pairs compared whole ({} identical); {} finding(s). \
+         `pipeline::lint --deep` verdict: {:?}, {} error(s).",
+        check.full.len(),
+        check.full.values().filter(|f| f.identical).count(),
+        check.findings.len(),
+        outcome.verdict,
+        outcome.count(apr_lint::diag::Severity::Error)
+    );
+    if let Some(p) = &proc
+        && let Some((rss, _, _)) = p.rss_kb
+    {
+        let _ = writeln!(
+            md,
+            "Whole process: peak RSS {:.1} MB (pages released as the pass goes).",
+            rss as f64 / 1024.0
+        );
+    }
+    md
 }

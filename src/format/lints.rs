@@ -252,7 +252,7 @@ How to fix: sort the index by name (payload order can stay as is).
 Precedent: aprender's index validation."
 );
 
-lint!(FOOTER_CRC, "APRL-F029", "container", Warning, "the APR footer CRC does not match",
+lint!(FOOTER_CRC, "APRL-F029", "container", Error, "the APR footer CRC does not match",
 "What it catches: a 4-byte footer present but not equal to the CRC-32 of every preceding byte.
 Why it matters: some bytes changed after writing (nobody upstream verifies it, so the file may still load with corrupt values).
 How to fix: re-convert, or compare the file's checksum with the source.

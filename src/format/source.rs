@@ -155,6 +155,23 @@ impl Source {
         }
     }
 
+    /// Map `span`'s pages into this process in one call (`MADV_POPULATE_READ`, Linux ≥ 5.14)
+    /// before a sequential pass reads them, instead of one page fault per 64 KiB. Best effort:
+    /// without the advice the reads fault the pages in as usual.
+    pub fn populate(&self, span: crate::diag::Span) {
+        #[cfg(target_os = "linux")]
+        if let Store::Mmap(m) = &*self.store {
+            let end = span.end().min(m.len() as u64);
+            if span.offset < end {
+                let _ = m.advise_range(
+                    memmap2::Advice::PopulateRead,
+                    span.offset as usize,
+                    (end - span.offset) as usize,
+                );
+            }
+        }
+    }
+
     /// True when the file on disk still has the length and mtime it had when mapped.
     pub fn is_unchanged(&self) -> bool {
         if matches!(&*self.store, Store::Owned(_)) {

@@ -154,4 +154,34 @@ impl ModelView {
             Container::Gguf(_) => None,
         }
     }
+
+    /// The footer CRC's state as the reader left it: `absent`, `valid`, `invalid` or `unverified`
+    /// (an APR above the size the reader checks); None for a format without a footer.
+    pub fn footer_state(&self) -> Option<&'static str> {
+        use crate::format::apr::Footer;
+        match &self.container {
+            Container::Apr(a) => Some(match a.footer {
+                Footer::Absent => "absent",
+                Footer::Valid => "valid",
+                Footer::Invalid { .. } => "invalid",
+                Footer::Unverified => "unverified",
+            }),
+            Container::Gguf(_) => None,
+        }
+    }
+
+    /// For a footer the reader left unverified: the length of the body it covers (every byte but
+    /// the last four) and the CRC stored in those four. None otherwise.
+    pub fn unverified_footer(&self) -> Option<(u64, u32)> {
+        if self.footer_state() != Some("unverified") {
+            return None;
+        }
+        let bytes = self.source().bytes();
+        let n = bytes.len();
+        if n < 4 {
+            return None;
+        }
+        let stored = u32::from_le_bytes(bytes[n - 4..].try_into().ok()?);
+        Some((n as u64 - 4, stored))
+    }
 }

@@ -16,6 +16,7 @@ use crate::model::{ModelView, TensorView};
 use crate::numeric::Settings;
 use crate::numeric::metrics::{Metrics, finite_or_null, fmt_cos, fmt_sci};
 use crate::numeric::sample::{self, Reader, SMALL_BYTES, Sample};
+use crate::numeric::scan::FullCompare;
 use crate::numeric::transforms::{self, Context, Explanation, rope};
 use crate::numeric::{block_corrupt, degenerate, lints, non_finite};
 use crate::quant::DType;
@@ -37,6 +38,8 @@ pub struct Env<'a> {
     pub rb: &'a Resolved<'a>,
     pub arch: &'a Arch,
     pub settings: &'a Settings,
+    /// `--deep`: whole-tensor comparisons of the pairs of one dtype and dims.
+    pub full: Option<&'a std::collections::HashMap<(usize, usize), FullCompare>>,
 }
 
 /// A role present on both sides (or the file under test's output against a tied embedding).
@@ -125,8 +128,15 @@ pub fn compare(env: &Env<'_>, p: &Pair<'_>) -> RoleResult {
         return res;
     };
     let mut units = sample::plan(&ra, 0..ra.rows);
+    let full = env.full.and_then(|m| m.get(&(p.ia, p.ib)));
     if ta.dtype == tb.dtype && ta.dims == tb.dims {
-        let identical = if ta.data.len <= SMALL_BYTES {
+        let identical = if let Some(fc) = full {
+            // `--deep` compared every byte; a differing row joins the sample.
+            if let Some(row) = fc.first_diff_row.filter(|&r| r < ra.rows) {
+                units.extend((0..ra.units_per_row()).take(64).map(|u| (row, u)));
+            }
+            fc.identical
+        } else if ta.data.len <= SMALL_BYTES {
             let diff = sample::differing_units(&mut ra, &mut rb, 8);
             let same = diff.is_empty();
             units.extend(diff);
@@ -170,7 +180,12 @@ pub fn compare(env: &Env<'_>, p: &Pair<'_>) -> RoleResult {
         return res;
     };
     res.compared = true;
-    let result = judge(env, p, &mut ra, &mut rb, &s, &mut res);
+    let mut result = judge(env, p, &mut ra, &mut rb, &s, &mut res);
+    if result.is_none()
+        && let Some(m) = full.and_then(|fc| fc.metrics)
+    {
+        result = full_mismatch(env, p, m, &mut res);
+    }
     if let Some(f) = result {
         res.findings.push(base(f, ta, p.layer, a));
     }
@@ -383,4 +398,29 @@ fn mismatch(
         "transforms_tried": tried,
         "reference_tensor": tb.name,
     }))
+}
+
+/// `--deep`: the sample agreed, but the comparison of every value of a same-dtype pair did not.
+fn full_mismatch(env: &Env<'_>, p: &Pair<'_>, m: Metrics, res: &mut RoleResult) -> Option<Finding> {
+    let (ta, tb) = (&env.a.tensors[p.ia], &env.b.tensors[p.ib]);
+    let (tol, tol_dtype) = tolerance(env.arch, p.role, ta.dtype, tb.dtype);
+    if m.within_threshold(env.settings.threshold) {
+        return None;
+    }
+    if m.within(tol.nmse, tol.cosine) {
+        // The same dtype re-quantized from the same weights by another quantizer.
+        res.noise.get_or_insert(Noise {
+            tensor: ta.name.clone(),
+            dtypes: (ta.dtype, tb.dtype),
+            metrics: m,
+            tolerance: tol,
+            tolerance_dtype: tol_dtype.unwrap_or(tb.dtype),
+        });
+        return None;
+    }
+    let mut f = mismatch(env, p, m, &tol, tol_dtype, true);
+    f.message = f
+        .message
+        .replace(" sampled values ", " values (every value, `--deep`) ");
+    Some(f)
 }

@@ -23,6 +23,10 @@
 //! what the static pair check reports (roles on one side only, dims that differ, config that
 //! differs): where values confirm a static finding, the confirmation is info.
 //!
+//! Beside the sample, [`scan`] tests whole tensors: every float value by default (while a file's
+//! floats total ≤ 256 MiB), and with `--deep` every value and block scale of both files, the
+//! byte comparison of every same-dtype pair (whose result [`run_with`] uses) and the footer CRC.
+//!
 //! Layout: [`forward`] is the leaf forward pass (model, RoPE, norms, attention, Q/K row
 //! permutation); [`stage`] the one stage comparator (metrics and pass criterion); [`tokens`] the
 //! prompt's ids. The layer-0 [`probe`] and the full [`trace`] both build on those three and never
@@ -37,6 +41,7 @@ pub mod metrics;
 mod non_finite;
 pub mod probe;
 pub mod sample;
+pub mod scan;
 pub mod stage;
 pub mod tokens;
 pub mod trace;
@@ -83,6 +88,16 @@ pub struct NumericResult {
     pub probe: Option<serde_json::Value>,
     /// Bytes of tensor data the weight comparison read, both files together.
     pub bytes_read: u64,
+}
+
+/// (tensor of `a`, tensor of `b`) of every role the weight comparison covers.
+pub fn pair_indices(
+    a: &ModelView,
+    ra: &Resolved<'_>,
+    b: &ModelView,
+    rb: &Resolved<'_>,
+) -> Vec<(usize, usize)> {
+    pairs(ra, b, rb, a).iter().map(|p| (p.ia, p.ib)).collect()
 }
 
 /// The roles to compare, in the reference's tensor order, then tied outputs.
@@ -135,6 +150,20 @@ pub fn run(
     settings: &Settings,
     out: &mut Vec<Finding>,
 ) -> NumericResult {
+    run_with(a, ra, b, rb, settings, None, out)
+}
+
+/// [`run`], with the whole-tensor comparisons of `--deep` ([`scan::run`]) deciding the pairs
+/// they cover.
+pub fn run_with(
+    a: &ModelView,
+    ra: &Resolved<'_>,
+    b: &ModelView,
+    rb: &Resolved<'_>,
+    settings: &Settings,
+    scan: Option<&scan::ScanResult>,
+    out: &mut Vec<Finding>,
+) -> NumericResult {
     let (Some(arch), Some(arch_b)) = (ra.arch, rb.arch) else {
         return NumericResult::default();
     };
@@ -148,6 +177,7 @@ pub fn run(
         rb,
         arch,
         settings,
+        full: scan.map(|s| &s.full),
     };
     let pairs = pairs(ra, b, rb, a);
     let results: Vec<RoleResult> = pairs

@@ -60,6 +60,43 @@ pub fn block_scales_finite(dt: DType, block: &[u8]) -> bool {
     dt.row().layout.scales.iter().all(|s| s.is_finite(block))
 }
 
+/// Blocks of `data` (whole blocks of `dt`, `data.len()` a multiple of `block_bytes`) with a
+/// non-finite scale field: how many, and the index of the first. Same test as
+/// [`block_scales_finite`] on every block; f16 fields are tested on their bits (exponent all
+/// ones) so a whole tensor is scanned at memory speed.
+pub fn count_bad_scale_blocks(dt: DType, data: &[u8]) -> (u64, Option<u64>) {
+    let l = dt.row().layout;
+    let bb = l.block_bytes;
+    if l.scales.is_empty() || bb == 0 {
+        return (0, None);
+    }
+    // Up to two f16 fields (every block type but the f32-scaled ones): tested on their bits.
+    let mut offs = [usize::MAX; 2];
+    let mut fast = l.scales.len() <= 2;
+    for (o, s) in offs.iter_mut().zip(l.scales) {
+        match s {
+            super::table::ScaleField::F16(at) if at + 2 <= bb => *o = *at,
+            _ => fast = false,
+        }
+    }
+    let bad_f16 = |b: &[u8], at: usize| {
+        at != usize::MAX && u16::from_le_bytes([b[at], b[at + 1]]) & 0x7c00 == 0x7c00
+    };
+    let (mut n, mut first) = (0u64, None);
+    for (i, b) in data.chunks_exact(bb).enumerate() {
+        let bad = if fast {
+            bad_f16(b, offs[0]) | bad_f16(b, offs[1])
+        } else {
+            !block_scales_finite(dt, b)
+        };
+        if bad {
+            n += 1;
+            first.get_or_insert(i as u64);
+        }
+    }
+    (n, first)
+}
+
 /// Is the tensor-wide scale before the first block finite? `data` starts at the tensor's first
 /// byte. True for types without a header (all but APR_Q8); false when `data` is too short.
 pub fn header_scales_finite(dt: DType, data: &[u8]) -> bool {

@@ -319,6 +319,21 @@ impl DType {
         !matches!(self.row().layout.decode, Decode::None)
     }
 
+    /// Is every value of a block finite whenever the block's scale fields are? True for block
+    /// types whose scales are all f16 and whose other fields are small integers (Q4_0 … Q6_K,
+    /// IQ4_NL, IQ4_XS, APR_Q4): a value is at most 65504 · 63 · 127 plus as much for a minimum in
+    /// magnitude, far inside f32. False for plain floats (the values are the data), integers
+    /// (always finite, no scales), types with an f32 scale (Q8_K, APR_Q8: a finite scale times a
+    /// quant can overflow) and types without a dequantizer.
+    pub fn finite_when_scales_finite(self) -> bool {
+        let l = self.row().layout;
+        l.block_elems > 1
+            && matches!(l.decode, Decode::Blocks(_))
+            && !l.scales.is_empty()
+            && l.header_scales.is_empty()
+            && l.scales.iter().all(|s| matches!(s, ScaleField::F16(_)))
+    }
+
     /// F32, F16, BF16 or F64.
     pub fn is_float(self) -> bool {
         self.row().is_float
@@ -339,6 +354,62 @@ impl fmt::Display for DType {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The scan of `--deep` tests only the scales of these types: with every f16 scale at ±65504
+    /// (the largest finite f16) and random other bytes, every value must still be finite.
+    #[test]
+    fn finite_scales_bound_the_values_of_the_types_that_claim_it() {
+        let claim: Vec<DType> = ALL
+            .iter()
+            .copied()
+            .filter(|d| d.finite_when_scales_finite())
+            .collect();
+        use DType as D;
+        assert_eq!(
+            claim,
+            [
+                D::Q4_0,
+                D::Q4_1,
+                D::Q5_0,
+                D::Q5_1,
+                D::Q8_0,
+                D::Q8_1,
+                D::Q2_K,
+                D::Q3_K,
+                D::Q4_K,
+                D::Q5_K,
+                D::Q6_K,
+                D::IQ4_NL,
+                D::IQ4_XS,
+                D::AprQ4
+            ]
+        );
+        for dt in claim {
+            let l = dt.row().layout;
+            for seed in 0..4u64 {
+                let mut blocks = crate::quant::bench_support_random_blocks(dt, 256, seed);
+                for (k, b) in blocks.chunks_exact_mut(l.block_bytes).enumerate() {
+                    for s in l.scales {
+                        let ScaleField::F16(at) = *s else {
+                            unreachable!()
+                        };
+                        let v: u16 = if (k + at) % 2 == 0 { 0x7bff } else { 0xfbff };
+                        b[at..at + 2].copy_from_slice(&v.to_le_bytes());
+                    }
+                    let mut out = vec![0f32; l.block_elems];
+                    crate::quant::dequantize_block(dt, b, &mut out).expect("decodes");
+                    assert!(out.iter().all(|x| x.is_finite()), "{dt} block {k}: {out:?}");
+                }
+            }
+        }
+        // An f32 scale does not bound them: Q8_K with d = 3e38 overflows.
+        let mut b = crate::quant::bench_support_random_blocks(D::Q8_K, 1, 0);
+        b[..4].copy_from_slice(&3.0e38f32.to_le_bytes());
+        b[4] = 100;
+        let mut out = vec![0f32; 256];
+        crate::quant::dequantize_block(D::Q8_K, &b, &mut out).expect("decodes");
+        assert!(out[0].is_infinite());
+    }
 
     #[test]
     fn table_order_matches_enum() {

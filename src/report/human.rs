@@ -164,6 +164,9 @@ pub fn render(o: &Outcome, views: &[&ModelView], color: bool, verbose: bool) -> 
     if let Some(c) = &o.config {
         let _ = writeln!(s, "config: {}", c.describe());
     }
+    if let Some(v) = o.value_checks() {
+        let _ = writeln!(s, "{}", v.describe());
+    }
     s.push_str(&summary_line(o, verbose));
     s
 }

@@ -36,6 +36,7 @@ pub fn envelope(o: &Outcome, verdict: Verdict, timings: bool) -> Value {
             "warnings": o.count(Severity::Warning),
             "infos": o.count(Severity::Info),
             "tensors_compared": o.tensors_compared,
+            "value_checks": o.value_checks(),
             "elapsed_ms": if timings { json!(o.elapsed_ms) } else { json!(0) },
         }
     });

@@ -7,6 +7,7 @@ pub mod human;
 pub mod inspect;
 pub mod json;
 pub mod load_log;
+pub mod progress;
 pub mod rosetta;
 pub mod sarif;
 pub mod snippet;

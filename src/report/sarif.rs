@@ -55,6 +55,7 @@ pub fn log(o: &Outcome, verdict: Verdict) -> Value {
             "tool": {"driver": {"name": "apr-lint", "version": env!("CARGO_PKG_VERSION"), "rules": rules}},
             "invocations": [invocation],
             "results": results,
+            "properties": {"value_checks": o.value_checks()},
         }]
     })
 }
