@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 use apr_lint::check;
 use apr_lint::diag::Finding;
 use apr_lint::format::{Source, read_source};
-use apr_lint::model::{ModelView, Tokenizer};
+use apr_lint::model::ModelView;
 use apr_lint::rules::{Resolved, RuleSet};
 
 /// Kept for the harness's structure; the hostile-`block_count` crash it guarded against is fixed
@@ -57,8 +57,8 @@ pub fn read_and_view(data: &[u8], name: &str) -> Option<ModelView> {
     for t in &view.tensors {
         let _ = view.dequantize_rows(t, 0..1);
     }
-    let _ = Tokenizer::tokens(&view.container);
-    let _ = Tokenizer::merges(&view.container);
+    let _ = view.token_strings();
+    let _ = view.merge_strings();
     Some(view)
 }
 
@@ -135,8 +135,7 @@ pub fn lint_full(a: &ModelView, b: &ModelView) {
             assert_span_inside(f, s, len);
         }
     }
-    let sources = [a.source().clone(), b.source().clone()];
-    let _ = report::human::render(&o, &sources, false, true);
+    let _ = report::human::render(&o, &[a, b], false, true);
     let _ = report::json::outcome(&o, false);
     let _ = report::sarif::outcome(&o);
     let _ = report::github::outcome(&o);

@@ -126,6 +126,11 @@ impl ModelView {
         Tokenizer::tokens(&self.container)
     }
 
+    /// The merge list, in file order (empty for a vocabulary without merges).
+    pub fn merge_strings(&self) -> Vec<String> {
+        Tokenizer::merges(&self.container)
+    }
+
     /// Read the config again from the records (what `open` did once; for benchmarks).
     pub fn read_config(&self) -> super::Config {
         super::Config::read(&self.container, &self.tensors)
