@@ -343,8 +343,18 @@ impl Ctx {
 /// A fatal error: one coded finding, reported in the requested format, exit 2.
 type Fatal = Box<Finding>;
 
+/// A fatal finding; its help is the lint's own "How to fix" line until the caller gives a better one.
 fn fatal(lint: &'static Lint, message: impl Into<String>) -> Fatal {
-    Box::new(Finding::new(lint, message).severity(Severity::Error))
+    let help = lint
+        .explain
+        .lines()
+        .find_map(|l| l.strip_prefix("How to fix: "))
+        .unwrap_or_default();
+    Box::new(
+        Finding::new(lint, message)
+            .severity(Severity::Error)
+            .help(help),
+    )
 }
 
 const SUBCOMMANDS: &[&str] = &[
@@ -992,8 +1002,7 @@ fn dump(
             Finding::new(
                 &NO_SUCH_TENSOR,
                 format!(
-                    "no tensor `{tensor}` in {}{}",
-                    file.display(),
+                    "no tensor `{tensor}` in the file{}",
                     match (other.is_empty(), near.is_empty()) {
                         (false, _) => format!(
                             "; this file names it `{}` ({} naming)",

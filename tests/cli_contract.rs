@@ -483,6 +483,13 @@ fn every_typed_number_is_checked() {
         );
         let r = run(&["rosetta", s(&p.good), s(&p.gguf), t]);
         assert_eq!(r.code, 2, "rosetta --threshold {t}");
+        // The machine report's finding carries a help line, as every finding does.
+        let r = run(&[s(&p.good), "--against", s(&p.gguf), t, "--format", "json"]);
+        let help = json(&r)["findings"][0]["help"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned();
+        assert!(help.contains("--threshold"), "help `{help}`");
     }
     let r = run(&[s(&p.good), "--against", s(&p.gguf), "--tokens", "1,99999"]);
     assert_eq!(r.code, 2, "{}", r.out);
