@@ -52,11 +52,9 @@ pub fn metrics(x: &[f32], y: &[f32]) -> Metrics {
     let (mut max, mut sum, mut dot, mut na, mut nb) = (0f64, 0f64, 0f64, 0f64, 0f64);
     for (a, b) in x.iter().zip(y) {
         let (a, b) = (*a as f64, *b as f64);
-        let d = if a.is_nan() || b.is_nan() {
-            f64::INFINITY
-        } else {
-            (a - b).abs()
-        };
+        // A NaN on either side, or inf − inf, is an infinite difference: never dropped by `max`.
+        let d = (a - b).abs();
+        let d = if d.is_nan() { f64::INFINITY } else { d };
         max = max.max(d);
         sum += d;
         dot += a * b;
@@ -178,5 +176,12 @@ mod tests {
                 assert!(m.cosine == 0.0 && !c.passes(&m));
             }
         }
+    }
+
+    #[test]
+    fn inf_minus_inf_is_not_dropped() {
+        // (inf − inf) is NaN, which `f64::max` would skip: it must count as infinite.
+        let m = metrics(&[f32::INFINITY, 1.0], &[f32::INFINITY, 1.0]);
+        assert_eq!(m.max_diff, f64::INFINITY);
     }
 }
