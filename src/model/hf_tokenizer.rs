@@ -110,7 +110,8 @@ pub fn read_tokenizer(json: &[u8], config: Option<&[u8]>) -> Result<HfTokenizer,
         )
     })?;
     match model.get("type").and_then(Value::as_str) {
-        Some("BPE") | None if model.contains_key("merges") => {}
+        Some("BPE") => {}
+        None if model.contains_key("merges") => {}
         other => {
             return Err(ReadError::new(
                 &HF_TOKENIZER_MODEL,
@@ -495,5 +496,194 @@ fn classify(
                 other.map_or("(none)".into(), |t| format!("`{t}`"))
             )),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn fixture(p: &str) -> Vec<u8> {
+        std::fs::read(format!("{}/fixtures/hf/{p}", env!("CARGO_MANIFEST_DIR"))).expect(p)
+    }
+
+    /// The qwen2 fixture's `tokenizer.json`, changed by `edit`.
+    fn qwen2_with(edit: impl FnOnce(&mut Value)) -> Vec<u8> {
+        let mut v: Value =
+            serde_json::from_slice(&fixture("tiny-qwen2-f32/tokenizer.json")).unwrap();
+        edit(&mut v);
+        serde_json::to_vec(&v).unwrap()
+    }
+
+    fn code(r: Result<HfTokenizer, ReadError>) -> &'static str {
+        match r {
+            Ok(t) => panic!("read: {:?}", t.findings),
+            Err(e) => e.code(),
+        }
+    }
+
+    #[test]
+    fn merges_as_strings_read_as_pairs_do() {
+        let pairs = read_tokenizer(&fixture("tiny-qwen2-f32/tokenizer.json"), None).unwrap();
+        let strings = read_tokenizer(
+            &qwen2_with(|v| {
+                let m: Vec<Value> = v["model"]["merges"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|p| {
+                        json!(format!(
+                            "{} {}",
+                            p[0].as_str().unwrap(),
+                            p[1].as_str().unwrap()
+                        ))
+                    })
+                    .collect();
+                v["model"]["merges"] = json!(m);
+            }),
+            None,
+        )
+        .unwrap();
+        assert_eq!(pairs.merges.len(), 253);
+        assert_eq!(pairs.merges[0], "Ġ t");
+        assert_eq!(pairs, strings);
+    }
+
+    /// Each malformed field stops reading with its code.
+    #[test]
+    fn malformed_fields_are_coded() {
+        type Edit = fn(&mut Value);
+        let cases: &[(&str, Edit)] = &[
+            ("APRL-F061", |v| {
+                v.as_object_mut().unwrap().remove("model");
+            }),
+            ("APRL-F061", |v| v["model"] = json!([1])),
+            ("APRL-F061", |v| v["model"]["vocab"] = json!(["a", "b"])),
+            ("APRL-F061", |v| v["model"]["vocab"]["Ā"] = json!("0")),
+            ("APRL-F061", |v| v["model"]["vocab"]["Ā"] = json!(-1)),
+            ("APRL-F061", |v| v["model"]["merges"][3] = json!(7)),
+            ("APRL-F061", |v| {
+                v["model"]["merges"][3] = json!(["a", "b", "c"])
+            }),
+            ("APRL-F061", |v| v["model"]["merges"] = json!("a b")),
+            ("APRL-F061", |v| v["model"]["byte_fallback"] = json!("no")),
+            ("APRL-F061", |v| v["added_tokens"][0]["id"] = json!("509")),
+            ("APRL-F061", |v| v["added_tokens"][0]["special"] = json!(1)),
+            ("APRL-F061", |v| v["added_tokens"] = json!({})),
+            ("APRL-F062", |v| {
+                v["model"] = json!({"type": "WordPiece", "vocab": {}})
+            }),
+            ("APRL-F062", |v| {
+                v["model"] = json!({"type": "Unigram", "vocab": []})
+            }),
+            // Two strings for one id, in the vocab and between an added token and the vocab.
+            ("APRL-F063", |v| v["model"]["vocab"]["Ā"] = json!(1)),
+            ("APRL-F063", |v| {
+                v["added_tokens"][0]["content"] = json!("<|other|>")
+            }),
+            // An id no file of this size could describe: not a 4-billion-entry table.
+            ("APRL-F063", |v| {
+                v["model"]["vocab"]["Ā"] = json!(4_000_000_000u64)
+            }),
+        ];
+        for (want, edit) in cases {
+            assert_eq!(
+                code(read_tokenizer(&qwen2_with(edit), None)),
+                *want,
+                "{want}"
+            );
+        }
+        assert_eq!(code(read_tokenizer(b"{\"model\": ", None)), "APRL-F060");
+        assert_eq!(code(read_tokenizer(b"[]", None)), "APRL-F060");
+    }
+
+    #[test]
+    fn tokenizer_config_fields_are_strict() {
+        let json = fixture("tiny-qwen2-f32/tokenizer.json");
+        let read = |cfg: &str| read_tokenizer(&json, Some(cfg.as_bytes()));
+        // A string or an AddedToken object.
+        let t = read(r#"{"bos_token": {"content": "<|im_start|>", "special": true}, "eos_token": "<|im_end|>", "add_bos_token": true}"#).unwrap();
+        assert_eq!(
+            (t.bos, t.eos, t.add_bos),
+            (Some(510), Some(511), Some(true))
+        );
+        assert!(t.findings.is_empty());
+        for bad in [
+            r#"{"bos_token": 509}"#,
+            r#"{"eos_token": {"id": 511}}"#,
+            r#"{"add_bos_token": "true"}"#,
+        ] {
+            assert_eq!(code(read(bad)), "APRL-F061", "{bad}");
+        }
+        assert_eq!(code(read("{")), "APRL-F060");
+        // A name that is no token: read, and said.
+        let t = read(r#"{"bos_token": "<s>"}"#).unwrap();
+        assert_eq!(t.bos, None);
+        let codes: Vec<&str> = t.findings.iter().map(|f| f.code).collect();
+        assert_eq!(codes, ["APRL-F063"]);
+        // Without `add_bos_token`, the post-processor's template decides (qwen2's adds nothing).
+        assert_eq!(read("{}").unwrap().add_bos, Some(false));
+    }
+
+    /// A pre-tokenizer apr-lint does not run is read on and named.
+    #[test]
+    fn unknown_pre_tokenizers_are_named() {
+        type Edit = fn(&mut Value);
+        let cases: &[Edit] = &[
+            |v| v["pre_tokenizer"]["pretokenizers"][0]["pattern"]["Regex"] = json!(r"\w+|\s+"),
+            |v| v["pre_tokenizer"]["pretokenizers"][1]["add_prefix_space"] = json!(true),
+            |v| v["pre_tokenizer"]["pretokenizers"][0]["invert"] = json!(true),
+            |v| v["pre_tokenizer"] = json!({"type": "Whitespace"}),
+            |v| v["pre_tokenizer"] = json!({"type": "ByteLevel", "add_prefix_space": true}),
+            |v| v["pre_tokenizer"] = Value::Null,
+        ];
+        for edit in cases {
+            let t = read_tokenizer(&qwen2_with(*edit), None).unwrap();
+            let codes: Vec<&str> = t.findings.iter().map(|f| f.code).collect();
+            assert_eq!(codes, ["APRL-F064"], "{:?}", t.pre);
+            assert_ne!(t.pre.as_deref(), Some("qwen2"));
+        }
+        // GPT-2's own: ByteLevel with its regex.
+        let t = read_tokenizer(
+            &qwen2_with(|v| {
+                v["pre_tokenizer"] =
+                    json!({"type": "ByteLevel", "add_prefix_space": false, "use_regex": true})
+            }),
+            None,
+        )
+        .unwrap();
+        assert!(t.findings.is_empty());
+        assert_eq!(t.pre.as_deref(), Some("gpt2"));
+    }
+
+    /// SentencePiece-style BPE (Metaspace, byte fallback): `llama`, byte tokens typed BYTE, and
+    /// the merges' order as scores, so the engine merges as BPE does.
+    #[test]
+    fn metaspace_bpe_reads_as_sentencepiece() {
+        let json = json!({
+            "added_tokens": [
+                {"id": 0, "content": "<unk>", "special": true},
+                {"id": 1, "content": "<s>", "special": true},
+                {"id": 2, "content": "</s>", "special": true}
+            ],
+            "normalizer": null,
+            "pre_tokenizer": {"type": "Metaspace", "replacement": "▁", "prepend_scheme": "first", "split": false},
+            "post_processor": {"type": "TemplateProcessing",
+                "single": [{"SpecialToken": {"id": "<s>", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}],
+                "special_tokens": {"<s>": {"id": "<s>", "ids": [1], "tokens": ["<s>"]}}},
+            "model": {"type": "BPE", "byte_fallback": true,
+                "vocab": {"<unk>": 0, "<s>": 1, "</s>": 2, "<0x21>": 3, "▁": 4, "h": 5, "i": 6, "hi": 7, "▁hi": 8},
+                "merges": ["h i", "▁ hi"]}
+        });
+        let t = read_tokenizer(json.to_string().as_bytes(), None).unwrap();
+        assert!(t.findings.is_empty(), "{:?}", t.findings);
+        assert_eq!(t.model, "llama");
+        assert_eq!(t.pre, None);
+        assert_eq!(t.token_types, [3, 3, 3, 6, 1, 1, 1, 1, 1]);
+        assert_eq!((t.bos, t.add_bos), (Some(1), Some(true)));
+        let tok = crate::model::tokenize::TextTokenizer::from_hf(&t).unwrap();
+        // "hi hi!": ▁hi ▁hi, then `!` by byte fallback.
+        assert_eq!(tok.encode("hi hi!"), [1, 8, 8, 3]);
     }
 }
