@@ -418,4 +418,39 @@ mod tests {
         assert_eq!(r.findings[0].code, "APRL-F008");
         assert_eq!(r.findings[0].byte_offset(), Some(35));
     }
+
+    /// One code reads both: an APR whose metadata carries the `config.json` keys (as a producer that
+    /// copies Hugging Face's config writes them) gives the same quantities, `rope_parameters` too.
+    #[test]
+    fn apr_metadata_with_the_same_keys_reads_the_same() {
+        use crate::format::writer::apr::{AprWriter, Flavour};
+        let bytes = fixture("tiny-llama-f32/config.json");
+        let hf = read_config_json(&bytes).unwrap().config;
+        let obj: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_slice(&bytes).unwrap();
+        let mut w = AprWriter::new(Flavour::Aprender);
+        for (k, v) in obj {
+            w.meta(k, v);
+        }
+        let view = crate::model::ModelView::from_source(crate::format::Source::from_vec(
+            w.to_bytes(),
+            "m.apr",
+        ))
+        .expect("reads");
+        let apr = view.config;
+        assert!(apr.problems.is_empty(), "{:?}", apr.problems);
+        // APR names the tie `tied_embeddings` and has no `dtype`/`architectures`.
+        let strip = |mut c: Config| {
+            c.tied = None;
+            c.dtype = None;
+            c.hf_classes = None;
+            c
+        };
+        assert_eq!(values(&strip(hf)), values(&strip(apr.clone())));
+        assert_eq!(apr.rope_base(), 1e6);
+        assert_eq!(
+            apr.rope_theta.map(|v| v.key).as_deref(),
+            Some("rope_parameters.rope_theta")
+        );
+    }
 }
