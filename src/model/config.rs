@@ -375,6 +375,18 @@ pub(crate) fn read_json_keys(src: &dyn JsonKeys, dialect: Dialect) -> Config {
     // "default" is plain RoPE, as an absent `rope_scaling` is.
     if let Some((key, v, span)) = find(&["rope_parameters"]) {
         match &v {
+            // Per-layer-type parameters (Gemma 3 and others: {"full_attention": {…},
+            // "sliding_attention": {…}}): one config cannot hold two RoPE settings.
+            serde_json::Value::Object(o) if !o.is_empty() && o.values().all(|v| v.is_object()) => {
+                cfg.problems.push((
+                    key,
+                    format!(
+                        "per-layer-type RoPE parameters ({}) are not read; each layer type has its own `rope_theta`",
+                        o.keys().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+                    ),
+                    span,
+                ))
+            }
             serde_json::Value::Object(o) => {
                 if let Some(t) = o.get("rope_theta") {
                     let k = format!("{key}.rope_theta");

@@ -377,6 +377,11 @@ mod tests {
                 "rope_theta, rope_parameters.rope_theta",
             ),
             ("ROPE", r#""dtype": "float16""#, "dtype, torch_dtype"),
+            (
+                "ROPE",
+                r#""rope_parameters": {"full_attention": {"rope_theta": 1e6}, "sliding_attention": {"rope_theta": 1e4}}"#,
+                "rope_parameters",
+            ),
         ] {
             let text = CLASSIC
                 .replace(from, to)
