@@ -686,4 +686,26 @@ mod tests {
         // "hi hi!": ▁hi ▁hi, then `!` by byte fallback.
         assert_eq!(tok.encode("hi hi!"), [1, 8, 8, 3]);
     }
+
+    /// Token types as `convert_hf_to_gguf.py` writes them: special added tokens and added tokens
+    /// that look special (`<|…|>`) CONTROL, other added tokens USER_DEFINED, ids no entry names
+    /// `[PAD<id>]` UNUSED.
+    #[test]
+    fn token_types_follow_the_converter() {
+        let json = json!({
+            "added_tokens": [
+                {"id": 3, "content": "<|x|>", "special": false},
+                {"id": 4, "content": "foo", "special": false},
+                {"id": 6, "content": "<pad>", "special": false},
+                {"id": 7, "content": "bar", "special": true}
+            ],
+            "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": false, "use_regex": true},
+            "model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2}, "merges": [["a", "b"]]}
+        });
+        let t = read_tokenizer(json.to_string().as_bytes(), None).unwrap();
+        assert_eq!(t.tokens, ["a", "b", "ab", "<|x|>", "foo", "[PAD5]", "<pad>", "bar"]);
+        assert_eq!(t.token_types, [1, 1, 1, 3, 4, 5, 3, 3]);
+        assert_eq!(t.merges, ["a b"]);
+        assert_eq!((t.bos, t.add_bos), (None, None));
+    }
 }
