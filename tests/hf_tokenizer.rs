@@ -7,6 +7,7 @@ mod common;
 use common::*;
 
 use apr_lint::format::gguf::Value;
+use apr_lint::model::Tokenizer;
 use apr_lint::model::hf_tokenizer::{HfTokenizer, read_tokenizer, token_type};
 use apr_lint::model::tokenize::TextTokenizer;
 

@@ -703,7 +703,10 @@ mod tests {
             "model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2}, "merges": [["a", "b"]]}
         });
         let t = read_tokenizer(json.to_string().as_bytes(), None).unwrap();
-        assert_eq!(t.tokens, ["a", "b", "ab", "<|x|>", "foo", "[PAD5]", "<pad>", "bar"]);
+        assert_eq!(
+            t.tokens,
+            ["a", "b", "ab", "<|x|>", "foo", "[PAD5]", "<pad>", "bar"]
+        );
         assert_eq!(t.token_types, [1, 1, 1, 3, 4, 5, 3, 3]);
         assert_eq!(t.merges, ["a b"]);
         assert_eq!((t.bos, t.add_bos), (None, None));
