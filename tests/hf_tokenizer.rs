@@ -100,6 +100,13 @@ fn token_data_equals_the_gguf() {
                 .iter()
                 .all(|&x| x == token_type::CONTROL)
         );
+        // The summary `inspect` and the checks read (a GGUF without `add_bos_token` and a
+        // tokenizer that adds none agree).
+        let mut summary = Tokenizer::from_hf(&t);
+        let mut theirs = gguf_view(gguf).tokenizer;
+        summary.add_bos = summary.add_bos.filter(|&b| b);
+        theirs.add_bos = theirs.add_bos.filter(|&b| b);
+        assert_eq!(summary, theirs, "{model} summary");
     }
 }
 
