@@ -7,6 +7,7 @@ use crate::diag::Lint;
 pub fn all() -> Vec<&'static Lint> {
     let mut v: Vec<&'static Lint> = Vec::new();
     v.extend_from_slice(crate::format::lints::ALL);
+    v.extend_from_slice(crate::model::hf_lints::ALL);
     v.extend_from_slice(crate::rules::lints::ALL);
     v.extend(crate::check::lints());
     v.extend_from_slice(crate::numeric::lints::ALL);

@@ -159,6 +159,12 @@ pub struct Config {
     pub tied: Option<ConfigValue<bool>>,
     /// RoPE context scaling, when the file records any (absent: plain RoPE).
     pub rope_scaling: Option<ConfigValue<RopeScaling>>,
+    /// Hugging Face `torch_dtype` / `dtype` (`float32`, `bfloat16` …): the dtype the checkpoint
+    /// was saved in. Only a `config.json` has it.
+    pub dtype: Option<ConfigValue<String>>,
+    /// Hugging Face `architectures` (`["Qwen2ForCausalLM"]`): the model classes. Only a
+    /// `config.json` has it; `architecture` comes from `model_type`.
+    pub hf_classes: Option<ConfigValue<Vec<String>>>,
     /// Keys that were present with the wrong JSON/GGUF type, or that collide with an alias:
     /// (key, problem, span).
     pub problems: Vec<(String, String, Option<Span>)>,
@@ -197,6 +203,402 @@ pub const APR_ALIASES: &[(&str, &[&str])] = &[
     ),
     ("rms_norm_eps", &["layer_norm_eps", "norm_eps", "eps"]),
 ];
+
+/// A flat JSON object of Hugging Face-style keys: APR metadata or a `config.json`. Both are read by
+/// [`read_json_keys`], so a key means the same in both.
+pub(crate) trait JsonKeys {
+    /// The value of `key` (the last one if repeated, as Python's and serde's readers keep); None when
+    /// absent or null.
+    fn value(&self, key: &str) -> Option<serde_json::Value>;
+    /// Where `key`'s value is: APR the whole metadata section, `config.json` the value itself.
+    fn span(&self, key: &str) -> Option<Span>;
+}
+
+/// Which file the keys are in: the keys that exist in only one of them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Dialect {
+    /// APR metadata: `architecture`, `tied_embeddings`, the integer `rope_type`, realizar's aliases
+    /// (two of one quantity make realizar drop all metadata).
+    Apr,
+    /// A Hugging Face `config.json`: `model_type`, `architectures`, `tie_word_embeddings`,
+    /// `torch_dtype` / `dtype`.
+    HfConfig,
+}
+
+struct AprKeys<'a>(&'a crate::format::apr::AprFile);
+
+impl JsonKeys for AprKeys<'_> {
+    fn value(&self, key: &str) -> Option<serde_json::Value> {
+        self.0.get_value(key)
+    }
+    fn span(&self, _key: &str) -> Option<Span> {
+        Some(self.0.metadata_span)
+    }
+}
+
+fn json_type(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(n) if n.is_f64() => "a float",
+        serde_json::Value::Number(_) => "an integer",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
+/// Read the config quantities from Hugging Face-style keys (APR metadata, `config.json`). Each value
+/// keeps the key it came from and its span; a key of the wrong JSON type is a problem and no value.
+pub(crate) fn read_json_keys(src: &dyn JsonKeys, dialect: Dialect) -> Config {
+    let mut cfg = Config::default();
+    let find = |names: &[&str]| -> Option<(String, serde_json::Value, Option<Span>)> {
+        names
+            .iter()
+            .find_map(|k| src.value(k).map(|v| ((*k).to_owned(), v, src.span(k))))
+    };
+    let keys_for = |canon: &'static str| -> Vec<&'static str> {
+        let mut v = vec![canon];
+        if let Some((_, al)) = APR_ALIASES.iter().find(|(k, _)| *k == canon) {
+            v.extend_from_slice(al);
+        }
+        v
+    };
+    let int = |cfg: &mut Config, canon: &'static str| -> Option<ConfigValue<u64>> {
+        let (key, v, span) = find(&keys_for(canon))?;
+        match v.as_u64() {
+            Some(x) => Some(ConfigValue {
+                value: x,
+                key,
+                span,
+            }),
+            None => {
+                cfg.problems.push((
+                    key,
+                    format!("expected a non-negative integer, found {v}"),
+                    span,
+                ));
+                None
+            }
+        }
+    };
+    let float = |cfg: &mut Config, canon: &'static str| -> Option<ConfigValue<f64>> {
+        let (key, v, span) = find(&keys_for(canon))?;
+        match v.as_f64() {
+            Some(x) => Some(ConfigValue {
+                value: x,
+                key,
+                span,
+            }),
+            None => {
+                cfg.problems
+                    .push((key, format!("expected a number, found {v}"), span));
+                None
+            }
+        }
+    };
+    let string = |cfg: &mut Config, names: &[&str]| -> Option<ConfigValue<String>> {
+        let (key, v, span) = find(names)?;
+        match v.as_str() {
+            Some(s) => Some(ConfigValue {
+                value: s.to_owned(),
+                key,
+                span,
+            }),
+            None => {
+                cfg.problems.push((
+                    key,
+                    format!("expected a string, found {}", json_type(&v)),
+                    span,
+                ));
+                None
+            }
+        }
+    };
+    let arch_keys: &[&str] = match dialect {
+        Dialect::Apr => &["architecture", "model_type", "hf_model_type"],
+        Dialect::HfConfig => &["model_type"],
+    };
+    cfg.architecture = match dialect {
+        // APR has always skipped a non-string architecture here (APRL-M001 then names it missing).
+        Dialect::Apr => find(arch_keys).and_then(|(key, v, span)| {
+            v.as_str().map(|s| ConfigValue {
+                value: s.to_owned(),
+                key,
+                span,
+            })
+        }),
+        Dialect::HfConfig => string(&mut cfg, arch_keys),
+    };
+    cfg.hidden = int(&mut cfg, "hidden_size");
+    cfg.layers = int(&mut cfg, "num_layers");
+    cfg.heads = int(&mut cfg, "num_heads");
+    cfg.kv_heads = int(&mut cfg, "num_kv_heads");
+    cfg.head_dim = int(&mut cfg, "head_dim");
+    cfg.vocab = int(&mut cfg, "vocab_size");
+    cfg.ffn = int(&mut cfg, "intermediate_size");
+    cfg.context_length = int(&mut cfg, "max_position_embeddings");
+    cfg.rope_theta = float(&mut cfg, "rope_theta");
+    cfg.rms_eps = float(&mut cfg, "rms_norm_eps");
+    if dialect == Dialect::Apr
+        && let Some((key, v, span)) = find(&["rope_type"])
+    {
+        match v.as_i64() {
+            Some(x) => {
+                cfg.rope_type = Some(ConfigValue {
+                    value: x,
+                    key,
+                    span,
+                })
+            }
+            None => cfg
+                .problems
+                .push((key, format!("expected an integer, found {v}"), span)),
+        }
+    }
+    // Hugging Face's `rope_scaling`: {"rope_type" | "type": …, "factor": …,
+    // "original_max_position_embeddings": …}; null means none.
+    if let Some((key, v, span)) = find(&["rope_scaling"]) {
+        match &v {
+            serde_json::Value::Object(o) => {
+                cfg.rope_scaling = rope_scaling_of(&mut cfg, o, &key, span, false);
+            }
+            other => cfg.problems.push((
+                key,
+                format!("expected an object (Hugging Face's `rope_scaling`), found {other}"),
+                span,
+            )),
+        }
+    }
+    // transformers 5's `rope_parameters`: `rope_theta` and the scaling in one object
+    // ({"rope_theta": …, "rope_type": "default" | "linear" | "yarn" | "llama3" …, "factor": …}).
+    // "default" is plain RoPE, as an absent `rope_scaling` is.
+    if let Some((key, v, span)) = find(&["rope_parameters"]) {
+        match &v {
+            // Per-layer-type parameters (Gemma 3 and others: {"full_attention": {…},
+            // "sliding_attention": {…}}): one config cannot hold two RoPE settings.
+            serde_json::Value::Object(o) if !o.is_empty() && o.values().all(|v| v.is_object()) => {
+                cfg.problems.push((
+                    key,
+                    format!(
+                        "per-layer-type RoPE parameters ({}) are not read; each layer type has its own `rope_theta`",
+                        o.keys().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+                    ),
+                    span,
+                ))
+            }
+            serde_json::Value::Object(o) => {
+                if let Some(t) = o.get("rope_theta") {
+                    let k = format!("{key}.rope_theta");
+                    match t.as_f64() {
+                        Some(x) => {
+                            if let Some(old) = &cfg.rope_theta
+                                && old.value != x
+                            {
+                                cfg.problems.push((
+                                    format!("{}, {k}", old.key),
+                                    format!(
+                                        "`{}` is {} but `{k}` is {}; transformers 5 reads `{k}`",
+                                        old.key,
+                                        crate::diag::fmt_float(old.value),
+                                        crate::diag::fmt_float(x)
+                                    ),
+                                    span,
+                                ));
+                            }
+                            cfg.rope_theta = Some(ConfigValue {
+                                value: x,
+                                key: k,
+                                span,
+                            });
+                        }
+                        None => cfg.problems.push((
+                            k,
+                            format!("expected a number, found {}", json_type(t)),
+                            span,
+                        )),
+                    }
+                }
+                if let Some(s) = rope_scaling_of(&mut cfg, o, &key, span, true) {
+                    cfg.rope_scaling = Some(s);
+                }
+            }
+            other => cfg.problems.push((
+                key,
+                format!(
+                    "expected an object (transformers 5's `rope_parameters`), found {}",
+                    json_type(other)
+                ),
+                span,
+            )),
+        }
+    }
+    let tied_key = match dialect {
+        Dialect::Apr => "tied_embeddings",
+        Dialect::HfConfig => "tie_word_embeddings",
+    };
+    if let Some((key, v, span)) = find(&[tied_key]) {
+        match v.as_bool() {
+            Some(x) => {
+                cfg.tied = Some(ConfigValue {
+                    value: x,
+                    key,
+                    span,
+                })
+            }
+            None => cfg
+                .problems
+                .push((key, format!("expected true or false, found {v}"), span)),
+        }
+    }
+    match dialect {
+        Dialect::Apr => {
+            // A key and its alias both present: realizar drops ALL metadata.
+            for (canon, aliases) in APR_ALIASES {
+                let present: Vec<&str> = std::iter::once(*canon)
+                    .chain(aliases.iter().copied())
+                    .filter(|k| src.value(k).is_some())
+                    .collect();
+                if present.len() > 1 {
+                    cfg.problems.push((
+                        present.join(", "),
+                        format!(
+                            "keys {} are aliases of one quantity; realizar then drops all metadata",
+                            present
+                                .iter()
+                                .map(|k| format!("`{k}`"))
+                                .collect::<Vec<_>>()
+                                .join(" and ")
+                        ),
+                        src.span(canon),
+                    ));
+                }
+            }
+        }
+        Dialect::HfConfig => {
+            // transformers 5 writes `dtype`, older versions `torch_dtype`; both are read.
+            let new = string(&mut cfg, &["dtype"]);
+            let old = string(&mut cfg, &["torch_dtype"]);
+            if let (Some(n), Some(o)) = (&new, &old)
+                && n.value != o.value
+            {
+                cfg.problems.push((
+                    "dtype, torch_dtype".into(),
+                    format!(
+                        "`dtype` is \"{}\" but `torch_dtype` is \"{}\"; transformers 5 reads `dtype`",
+                        n.value, o.value
+                    ),
+                    n.span,
+                ));
+            }
+            cfg.dtype = new.or(old);
+            if let Some((key, v, span)) = find(&["architectures"]) {
+                let names: Option<Vec<String>> = v
+                    .as_array()
+                    .and_then(|a| a.iter().map(|x| x.as_str().map(str::to_owned)).collect());
+                match names {
+                    Some(value) => cfg.hf_classes = Some(ConfigValue { value, key, span }),
+                    None => cfg.problems.push((
+                        key,
+                        format!("expected an array of strings, found {v}"),
+                        span,
+                    )),
+                }
+            }
+        }
+    }
+    cfg
+}
+
+/// RoPE scaling from a Hugging Face `rope_scaling` or `rope_parameters` object (`key` is its name).
+/// `default_is_none`: `rope_parameters` always names a type, and "default" is plain RoPE.
+fn rope_scaling_of(
+    cfg: &mut Config,
+    o: &serde_json::Map<String, serde_json::Value>,
+    key: &str,
+    span: Option<Span>,
+    default_is_none: bool,
+) -> Option<ConfigValue<RopeScaling>> {
+    let kind_v = o.get("rope_type").or_else(|| o.get("type"));
+    if let Some(k) = kind_v
+        && !k.is_string()
+    {
+        cfg.problems.push((
+            format!("{key}.rope_type"),
+            format!("expected a string, found {}", json_type(k)),
+            span,
+        ));
+    }
+    let kind = kind_v
+        .and_then(|k| k.as_str())
+        .unwrap_or("linear")
+        .to_lowercase();
+    for k in [
+        "low_freq_factor",
+        "high_freq_factor",
+        "original_max_position_embeddings",
+    ] {
+        if let Some(x) = o.get(k)
+            && !(x.is_f64() || x.is_u64() || x.is_i64())
+        {
+            cfg.problems.push((
+                format!("{key}.{k}"),
+                format!("expected a number, found {x}"),
+                span,
+            ));
+        }
+    }
+    let factor = o.get("factor").and_then(|x| x.as_f64());
+    if let Some(f) = o.get("factor")
+        && factor.is_none()
+    {
+        cfg.problems.push((
+            format!("{key}.factor"),
+            format!("expected a number, found {f}"),
+            span,
+        ));
+    }
+    if default_is_none && kind == "default" && factor.is_none() {
+        return None;
+    }
+    // llama.cpp's converter: llama3 defaults to factor 8 over 8192.
+    let llama3 = kind == "llama3";
+    let default_ctx = if llama3 {
+        Some(8192)
+    } else {
+        cfg.context_length.as_ref().map(|v| v.value)
+    };
+    Some(ConfigValue {
+        value: RopeScaling {
+            kind: if kind == "default" {
+                "none".into()
+            } else {
+                kind
+            },
+            factor: factor.map_or(if llama3 { 8.0 } else { 1.0 }, |f| {
+                if f == 0.0 { 1.0 } else { f }
+            }),
+            // llama.cpp's converter keeps an explicit 0 for llama3 (every divisor is then
+            // `factor`); YaRN's 0 means the context length (llama_context).
+            original_context: o
+                .get("original_max_position_embeddings")
+                .and_then(|x| x.as_u64())
+                .filter(|n| llama3 || *n != 0)
+                .or(default_ctx),
+            attn_factor: 1.0,
+            low_freq_factor: o
+                .get("low_freq_factor")
+                .and_then(|x| x.as_f64())
+                .unwrap_or(1.0),
+            high_freq_factor: o
+                .get("high_freq_factor")
+                .and_then(|x| x.as_f64())
+                .unwrap_or(4.0),
+        },
+        key: key.to_owned(),
+        span,
+    })
+}
 
 impl Config {
     pub fn read(c: &Container, tensors: &[TensorView]) -> Config {
@@ -350,200 +752,7 @@ impl Config {
                 cfg
             }
             Container::Apr(f) => {
-                let mut cfg = Config::default();
-                let span = Some(f.metadata_span);
-                let find = |names: &[&str]| -> Option<(String, serde_json::Value)> {
-                    names
-                        .iter()
-                        .find_map(|k| f.get_value(k).map(|v| ((*k).to_owned(), v)))
-                };
-                let keys_for = |canon: &'static str| -> Vec<&'static str> {
-                    let mut v = vec![canon];
-                    if let Some((_, al)) = APR_ALIASES.iter().find(|(k, _)| *k == canon) {
-                        v.extend_from_slice(al);
-                    }
-                    v
-                };
-                let int = |cfg: &mut Config, canon: &'static str| -> Option<ConfigValue<u64>> {
-                    let (key, v) = find(&keys_for(canon))?;
-                    match v.as_u64() {
-                        Some(x) => Some(ConfigValue {
-                            value: x,
-                            key,
-                            span,
-                        }),
-                        None => {
-                            cfg.problems.push((
-                                key,
-                                format!("expected a non-negative integer, found {v}"),
-                                span,
-                            ));
-                            None
-                        }
-                    }
-                };
-                let float = |cfg: &mut Config, canon: &'static str| -> Option<ConfigValue<f64>> {
-                    let (key, v) = find(&keys_for(canon))?;
-                    match v.as_f64() {
-                        Some(x) => Some(ConfigValue {
-                            value: x,
-                            key,
-                            span,
-                        }),
-                        None => {
-                            cfg.problems
-                                .push((key, format!("expected a number, found {v}"), span));
-                            None
-                        }
-                    }
-                };
-                cfg.architecture =
-                    find(&["architecture", "model_type", "hf_model_type"]).and_then(|(key, v)| {
-                        v.as_str().map(|s| ConfigValue {
-                            value: s.to_owned(),
-                            key,
-                            span,
-                        })
-                    });
-                cfg.hidden = int(&mut cfg, "hidden_size");
-                cfg.layers = int(&mut cfg, "num_layers");
-                cfg.heads = int(&mut cfg, "num_heads");
-                cfg.kv_heads = int(&mut cfg, "num_kv_heads");
-                cfg.head_dim = int(&mut cfg, "head_dim");
-                cfg.vocab = int(&mut cfg, "vocab_size");
-                cfg.ffn = int(&mut cfg, "intermediate_size");
-                cfg.context_length = int(&mut cfg, "max_position_embeddings");
-                cfg.rope_theta = float(&mut cfg, "rope_theta");
-                cfg.rms_eps = float(&mut cfg, "rms_norm_eps");
-                if let Some((key, v)) = find(&["rope_type"]) {
-                    match v.as_i64() {
-                        Some(x) => {
-                            cfg.rope_type = Some(ConfigValue {
-                                value: x,
-                                key,
-                                span,
-                            })
-                        }
-                        None => cfg.problems.push((
-                            key,
-                            format!("expected an integer, found {v}"),
-                            span,
-                        )),
-                    }
-                }
-                // Hugging Face's `rope_scaling`: {"rope_type" | "type": …, "factor": …,
-                // "original_max_position_embeddings": …}; null means none.
-                if let Some((key, v)) = find(&["rope_scaling"]) {
-                    match &v {
-                        serde_json::Value::Null => {}
-                        serde_json::Value::Object(o) => {
-                            let kind = o
-                                .get("rope_type")
-                                .or_else(|| o.get("type"))
-                                .and_then(|k| k.as_str())
-                                .unwrap_or("linear")
-                                .to_lowercase();
-                            for k in [
-                                "low_freq_factor",
-                                "high_freq_factor",
-                                "original_max_position_embeddings",
-                            ] {
-                                if let Some(x) = o.get(k)
-                                    && !(x.is_f64() || x.is_u64() || x.is_i64())
-                                {
-                                    cfg.problems.push((
-                                        format!("rope_scaling.{k}"),
-                                        format!("expected a number, found {x}"),
-                                        span,
-                                    ));
-                                }
-                            }
-                            let factor = o.get("factor").and_then(|x| x.as_f64());
-                            if o.contains_key("factor") && factor.is_none() {
-                                cfg.problems.push((
-                                    "rope_scaling.factor".into(),
-                                    format!("expected a number, found {}", o["factor"]),
-                                    span,
-                                ));
-                            }
-                            // llama.cpp's converter: llama3 defaults to factor 8 over 8192.
-                            let llama3 = kind == "llama3";
-                            let default_ctx = if llama3 {
-                                Some(8192)
-                            } else {
-                                cfg.context_length.as_ref().map(|v| v.value)
-                            };
-                            cfg.rope_scaling = Some(ConfigValue {
-                                value: RopeScaling {
-                                    kind: if kind == "default" {
-                                        "none".into()
-                                    } else {
-                                        kind
-                                    },
-                                    factor: factor.map_or(if llama3 { 8.0 } else { 1.0 }, |f| {
-                                        if f == 0.0 { 1.0 } else { f }
-                                    }),
-                                    // llama.cpp's converter keeps an explicit 0 for llama3
-                                    // (every divisor is then `factor`); YaRN's 0 means the
-                                    // context length (llama_context).
-                                    original_context: o
-                                        .get("original_max_position_embeddings")
-                                        .and_then(|x| x.as_u64())
-                                        .filter(|n| llama3 || *n != 0)
-                                        .or(default_ctx),
-                                    attn_factor: 1.0,
-                                    low_freq_factor: o
-                                        .get("low_freq_factor")
-                                        .and_then(|x| x.as_f64())
-                                        .unwrap_or(1.0),
-                                    high_freq_factor: o
-                                        .get("high_freq_factor")
-                                        .and_then(|x| x.as_f64())
-                                        .unwrap_or(4.0),
-                                },
-                                key,
-                                span,
-                            });
-                        }
-                        other => cfg.problems.push((
-                            key,
-                            format!(
-                                "expected an object (Hugging Face's `rope_scaling`), found {other}"
-                            ),
-                            span,
-                        )),
-                    }
-                }
-                if let Some((key, v)) = find(&["tied_embeddings"]) {
-                    match v.as_bool() {
-                        Some(x) => {
-                            cfg.tied = Some(ConfigValue {
-                                value: x,
-                                key,
-                                span,
-                            })
-                        }
-                        None => cfg.problems.push((
-                            key,
-                            format!("expected true or false, found {v}"),
-                            span,
-                        )),
-                    }
-                }
-                // A key and its alias both present: realizar drops ALL metadata.
-                for (canon, aliases) in APR_ALIASES {
-                    let present: Vec<&str> = std::iter::once(*canon)
-                        .chain(aliases.iter().copied())
-                        .filter(|k| f.get(k).is_some())
-                        .collect();
-                    if present.len() > 1 {
-                        cfg.problems.push((
-                            present.join(", "),
-                            format!("keys {} are aliases of one quantity; realizar then drops all metadata", present.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(" and ")),
-                            span,
-                        ));
-                    }
-                }
+                let mut cfg = read_json_keys(&AprKeys(f), Dialect::Apr);
                 cfg.derive(tensors);
                 cfg
             }
@@ -551,7 +760,7 @@ impl Config {
     }
 
     /// Fill what the format leaves implicit: head_dim = hidden / n_head when not given.
-    fn derive(&mut self, _tensors: &[TensorView]) {
+    pub(crate) fn derive(&mut self, _tensors: &[TensorView]) {
         if self.head_dim.is_none()
             && let (Some(h), Some(n)) = (&self.hidden, &self.heads)
             && n.value > 0

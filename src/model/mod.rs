@@ -11,6 +11,9 @@
 pub mod config;
 pub mod describe;
 pub mod facts;
+pub mod hf_config;
+pub mod hf_lints;
+pub mod hf_tokenizer;
 pub mod tokenize;
 pub mod tokenizer;
 

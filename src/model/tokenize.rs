@@ -39,6 +39,25 @@ pub struct TextTokenizer {
     add_bos: bool,
 }
 
+/// Calls its argument on every string of a list, in order.
+type VisitStrings<'a> = &'a dyn Fn(&mut dyn FnMut(&str));
+
+/// What a tokenizer is built from, whichever file it came from.
+struct Parts<'a> {
+    /// `gpt2` (byte-level BPE) or `llama` (SentencePiece); None means `gpt2`.
+    model: Option<&'a str>,
+    /// The pre-tokenizer name, as GGUF's `tokenizer.ggml.pre`.
+    pre: Option<&'a str>,
+    bos: Option<u32>,
+    add_bos: Option<bool>,
+    /// Calls its argument on every token string, in id order.
+    visit_tokens: VisitStrings<'a>,
+    /// Calls its argument on every merge (`"a b"`), in rank order.
+    visit_merges: VisitStrings<'a>,
+    /// The SentencePiece scores of `n` tokens.
+    scores: &'a dyn Fn(usize) -> Vec<f32>,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum TokenizeError {
     NoTokenizer,
@@ -71,8 +90,46 @@ impl TextTokenizer {
 
     fn build(c: &Container, only_for: Option<&str>) -> Result<TextTokenizer, TokenizeError> {
         let summary = Tokenizer::read(c);
-        let model = summary.model.clone().unwrap_or_else(|| "gpt2".into());
-        let pre = match summary.pre.as_deref() {
+        Self::build_from(
+            &Parts {
+                model: summary.model.as_deref(),
+                pre: summary.pre.as_deref(),
+                bos: summary.bos.map(|b| b as u32),
+                add_bos: summary.add_bos,
+                visit_tokens: &|f| Tokenizer::visit_tokens(c, f),
+                visit_merges: &|f| Tokenizer::visit_merges(c, f),
+                scores: &|n| scores(c, n),
+            },
+            only_for,
+        )
+    }
+
+    /// The tokenizer of a Hugging Face `tokenizer.json` (read by `model::hf_tokenizer`), built as
+    /// a GGUF's or APR's is: the same token strings, merges, pre-tokenizer name and BOS.
+    pub fn from_hf(
+        t: &crate::model::hf_tokenizer::HfTokenizer,
+    ) -> Result<TextTokenizer, TokenizeError> {
+        Self::build_from(
+            &Parts {
+                model: Some(t.model.as_str()),
+                pre: t.pre.as_deref(),
+                bos: t.bos,
+                add_bos: t.add_bos,
+                visit_tokens: &|f| t.tokens.iter().for_each(|s| f(s)),
+                visit_merges: &|f| t.merges.iter().for_each(|s| f(s)),
+                scores: &|n| {
+                    let mut v = t.scores.clone();
+                    v.resize(n, 0.0);
+                    v
+                },
+            },
+            None,
+        )
+    }
+
+    fn build_from(p: &Parts<'_>, only_for: Option<&str>) -> Result<TextTokenizer, TokenizeError> {
+        let model = p.model.unwrap_or("gpt2").to_owned();
+        let pre = match p.pre {
             Some("qwen2") | Some("deepseek-r1-qwen") => PreTokenizer::Qwen2,
             Some("llama-bpe") | Some("llama3") => PreTokenizer::Llama3,
             Some("smollm") => PreTokenizer::Smollm,
@@ -93,7 +150,7 @@ impl TextTokenizer {
         };
         let mut vocab: HashMap<String, u32> = HashMap::new();
         let mut n_tokens = 0u32;
-        Tokenizer::visit_tokens(c, &mut |t| {
+        (p.visit_tokens)(&mut |t| {
             if wanted(t) {
                 vocab.entry(t.to_owned()).or_insert(n_tokens);
             }
@@ -107,7 +164,7 @@ impl TextTokenizer {
                 let mut ranks = HashMap::new();
                 let mut rank = 0usize;
                 let mut joined = String::new();
-                Tokenizer::visit_merges(c, &mut |m| {
+                (p.visit_merges)(&mut |m| {
                     if let Some((x, y)) = m.split_once(' ') {
                         joined.clear();
                         joined.push_str(x);
@@ -121,15 +178,15 @@ impl TextTokenizer {
                 Engine::Bpe { pre, ranks }
             }
             "llama" => Engine::Spm {
-                scores: scores(c, n_tokens as usize),
+                scores: (p.scores)(n_tokens as usize),
             },
             other => return Err(TokenizeError::Unsupported(other.into())),
         };
         Ok(TextTokenizer {
             engine,
             vocab,
-            bos: summary.bos.map(|b| b as u32),
-            add_bos: summary.add_bos.unwrap_or(matches!(model.as_str(), "llama")),
+            bos: p.bos,
+            add_bos: p.add_bos.unwrap_or(matches!(model.as_str(), "llama")),
         })
     }
 

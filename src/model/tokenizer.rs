@@ -63,6 +63,19 @@ impl Tokenizer {
         }
     }
 
+    /// The summary of a Hugging Face `tokenizer.json` (read by `model::hf_tokenizer`).
+    pub fn from_hf(t: &crate::model::hf_tokenizer::HfTokenizer) -> Tokenizer {
+        Tokenizer {
+            model: Some(t.model.clone()),
+            pre: t.pre.clone(),
+            n_tokens: Some(t.tokens.len() as u64),
+            n_merges: Some(t.merges.len() as u64),
+            bos: t.bos.map(u64::from),
+            eos: t.eos.map(u64::from),
+            add_bos: t.add_bos,
+        }
+    }
+
     /// The token strings, index = id (empty when the file has none).
     pub fn tokens(c: &Container) -> Vec<String> {
         Self::strings(c, "tokenizer.ggml.tokens", "tokenizer.vocabulary")
