@@ -58,7 +58,7 @@ pub struct HfCheckpoint {
     /// The index file, for a sharded checkpoint.
     pub index: Option<PathBuf>,
     pub sidecars: Sidecars,
-    /// The SafeTensors files: one, or the shards in the order the index first names them.
+    /// The SafeTensors files: one, or the shards the index names, sorted by file name.
     pub files: Vec<SafetensorsFile>,
     /// Every tensor, file by file in `files` order, each file's in header order.
     pub tensors: Vec<HfTensor>,
@@ -203,15 +203,13 @@ fn open_index(path: &Path) -> Result<HfCheckpoint, ReadError> {
     })?;
     let map = parse_index(text).map_err(|e| e.with_path(path))?;
 
-    // Shards in the order the index first names them.
-    let mut shard_names: Vec<&str> = Vec::new();
+    // Shards in file-name order (`model-00001-of-…` first).
     let mut first_span: HashMap<&str, Span> = HashMap::new();
     for (_, shard, span) in &map.entries {
-        if !first_span.contains_key(shard.as_str()) {
-            first_span.insert(shard, *span);
-            shard_names.push(shard);
-        }
+        first_span.entry(shard.as_str()).or_insert(*span);
     }
+    let mut shard_names: Vec<&str> = first_span.keys().copied().collect();
+    shard_names.sort_unstable();
     let mut files = Vec::with_capacity(shard_names.len());
     for name in &shard_names {
         let p = dir.join(name);
@@ -227,24 +225,23 @@ fn open_index(path: &Path) -> Result<HfCheckpoint, ReadError> {
         }
         files.push(safetensors::read(Source::open(&p)?)?);
     }
-    resolve(path, dir, map, files)
+    let names: Vec<String> = shard_names.iter().map(|s| s.to_string()).collect();
+    resolve(path, dir, &map, &names, files)
 }
 
-/// Hold the index against the shards it names (`files[i]` is shard `i` in first-named order).
+/// Hold the index against the shards it names (`files[i]` is the shard `shard_names[i]`).
 fn resolve(
     path: &Path,
     dir: PathBuf,
-    map: WeightMap,
+    map: &WeightMap,
+    shard_names: &[String],
     files: Vec<SafetensorsFile>,
 ) -> Result<HfCheckpoint, ReadError> {
-    let shard_index: HashMap<&str, usize> = {
-        let mut m = HashMap::new();
-        for (_, shard, _) in &map.entries {
-            let n = m.len();
-            m.entry(shard.as_str()).or_insert(n);
-        }
-        m
-    };
+    let shard_index: HashMap<&str, usize> = shard_names
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.as_str(), i))
+        .collect();
     // Where each tensor actually is.
     let mut held: HashMap<&str, Vec<usize>> = HashMap::new();
     for (i, f) in files.iter().enumerate() {
