@@ -422,18 +422,41 @@ mod tests {
 
     #[test]
     fn shard_names_must_be_plain_file_names() {
+        // Every one of these names a file that exists, so only the name rule can refuse it.
+        let d = sharded(&index_json(GOOD), &["a"], &["b"]);
+        std::fs::create_dir(d.path().join("sub")).unwrap();
+        std::fs::copy(
+            d.path().join("s1.safetensors"),
+            d.path().join("sub/s1.safetensors"),
+        )
+        .unwrap();
+        let abs = d.path().join("s1.safetensors").display().to_string();
+        let up = format!(
+            "../{}/s1.safetensors",
+            d.path().file_name().unwrap().to_string_lossy()
+        );
         for bad in [
-            "../s1.safetensors",
-            "/tmp/s1.safetensors",
+            abs.as_str(),
+            up.as_str(),
             "sub/s1.safetensors",
+            "./s1.safetensors",
             "..",
             "",
             "C:x",
             "a\\b",
         ] {
-            let d = sharded(&index_json(&[("a", bad)]), &["a"], &[]);
+            std::fs::write(
+                d.path().join(INDEX_FILE),
+                index_json(&[("a", bad), ("b", "s2.safetensors")]),
+            )
+            .unwrap();
             let e = open(d.path()).unwrap_err();
             assert_eq!(e.code(), "APRL-F058", "{bad}");
+            assert!(
+                e.message.contains("not a plain file name"),
+                "{bad}: {}",
+                e.message
+            );
             assert!(e.byte_offset().unwrap() > 0);
         }
     }
