@@ -9,6 +9,6 @@ cargo run --quiet --release --manifest-path "$here/Cargo.toml" --features seed -
 # lint_full takes the same two-file inputs as lint_pair.
 mkdir -p "$here/corpus/lint_full"
 cp -n "$here/corpus/lint_pair/"* "$here/corpus/lint_full/" || true  # -n: keep what lint_full found
-for t in gguf_reader apr_reader rules_file lint_pair lint_full; do
-    printf '%-12s %4d seeds\n' "$t" "$(ls "$here/corpus/$t" | wc -l)"
+for t in gguf_reader apr_reader safetensors_reader rules_file lint_pair lint_full; do
+    printf '%-18s %4d seeds\n' "$t" "$(ls "$here/corpus/$t" | wc -l)"
 done

@@ -1,7 +1,8 @@
 //! Writes the seed corpora of the fuzz targets (run by `seed.sh`): small files from apr-lint's own
 //! writers (micro qwen2/llama models in every dtype the generator quantizes to, a file with one
 //! tensor of every GGML type, every metadata value type, their APR conversions in both flavours and
-//! a few legal-but-unusual APR variants), the GGUF fixtures, and the shipped rule files.
+//! a few legal-but-unusual APR variants), the GGUF fixtures, the shipped rule files, and SafeTensors
+//! seeds (small written files, the fixtures/hf/ shards and indexes).
 //!
 //! Usage: `seed_corpus <repo root> <corpus dir>`; writes `<corpus dir>/<target>/<name>`.
 
@@ -319,5 +320,70 @@ fn main() {
         "formula.toml",
         b"arch = \"qwen2\"\nnames = [\"qwen2\"]\nrope_type = \"neox\"\n[config]\nhead_dim = \"hidden / n_head\"\n[roles.w]\nper_layer = true\ngguf = [\"blk.{i}.attn_q.weight\"]\napr = [\"blk.{i}.attn_q.weight\"]\ndims = [\"n_head * head_dim\", \"hidden - 0 + vocab * 0\"]\n",
     );
+
+    // SafeTensors: small files from the test writer (every dtype, metadata, zero-sized, unusual
+    // header order), the real BF16 shards of fixtures/hf/ (truncated to -max_len when loaded) and the
+    // real shard index files.
+    {
+        use apr_lint::format::safetensors::{with_header, write as st_write};
+        let st = "safetensors_reader";
+        for (i, d) in [
+            "F32", "F16", "BF16", "F64", "I64", "I32", "I16", "I8", "U8", "BOOL", "U16", "U32",
+            "U64", "F8_E4M3", "F8_E5M2", "F8_E8M0", "C64",
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let size = [4, 2, 2, 8, 8, 4, 2, 1, 1, 1, 2, 4, 8, 1, 1, 1, 8][i];
+            let bytes = vec![0x3cu8; 6 * size];
+            write(
+                out,
+                st,
+                &format!("one-{}.safetensors", d.to_lowercase()),
+                &st_write(&[("w", d, &[2, 3], &bytes)], &[]),
+            );
+        }
+        let two = st_write(
+            &[
+                ("model.embed_tokens.weight", "BF16", &[4, 2], &[1u8; 16]),
+                ("model.norm.weight", "F32", &[2], &[2u8; 8]),
+                ("empty", "F32", &[0, 2], &[]),
+            ],
+            &[("format", "pt")],
+        );
+        write(out, st, "three-with-metadata.safetensors", &two);
+        write(
+            out,
+            st,
+            "reversed-order.safetensors",
+            &with_header(
+                r#"{"b":{"dtype":"U8","shape":[2],"data_offsets":[2,4]},"a":{"dtype":"U8","shape":[2],"data_offsets":[0,2]}}"#,
+                &[1, 2, 3, 4],
+            ),
+        );
+        for entry in std::fs::read_dir(root.join("fixtures/hf")).expect("fixtures/hf") {
+            let dir = entry.expect("dir entry").path();
+            if !dir.is_dir() {
+                continue;
+            }
+            for f in std::fs::read_dir(&dir).expect("fixture dir") {
+                let p = f.expect("dir entry").path();
+                let name = p
+                    .file_name()
+                    .expect("file name")
+                    .to_string_lossy()
+                    .into_owned();
+                if name.ends_with(".safetensors") || name.ends_with(".index.json") {
+                    let bytes = std::fs::read(&p).expect("read fixture");
+                    let tag = dir
+                        .file_name()
+                        .expect("dir name")
+                        .to_string_lossy()
+                        .into_owned();
+                    write(out, st, &format!("{tag}-{name}"), &bytes);
+                }
+            }
+        }
+    }
     eprintln!("seeds written under {}", out.display());
 }

@@ -157,3 +157,54 @@ pub fn join_pair(a: &[u8], b: &[u8]) -> Vec<u8> {
     let n = u16::try_from(a.len()).expect("the first file of a pair seed is under 64 KiB");
     [&n.to_le_bytes()[..], a, b].concat()
 }
+
+/// Read `data` as a SafeTensors file (`format::safetensors::read`) and, when it is UTF-8, as a
+/// shard index (`format::hf::parse_index`). A read error must have an `APRL-F05x` code and an offset
+/// inside the input; a readable file's tensors must tile its data area exactly, their header entries
+/// lie inside the header, and their bytes be sliceable.
+pub fn read_safetensors(data: &[u8]) {
+    use apr_lint::format::{hf, safetensors};
+    let len = data.len() as u64;
+    let check_err = |e: &apr_lint::diag::ReadError| {
+        assert!(e.code().starts_with("APRL-F05"), "error code {}", e.code());
+        if let Some(s) = e.span {
+            assert!(
+                s.offset.checked_add(s.len).is_some_and(|end| end <= len),
+                "{} spans [{}, +{}) of a {len}-byte input",
+                e.code(),
+                s.offset,
+                s.len
+            );
+        }
+    };
+    match safetensors::read(Source::from_vec(data.to_vec(), "fuzz.safetensors")) {
+        Err(e) => check_err(&e),
+        Ok(f) => {
+            assert_eq!(f.header.offset, 8);
+            assert_eq!(f.data.offset, f.header.end());
+            assert_eq!(f.data.end(), len);
+            let mut spans: Vec<_> = f.tensors.iter().map(|t| t.data).collect();
+            spans.sort_by_key(|s| (s.offset, s.end()));
+            let mut pos = f.data.offset;
+            for s in spans {
+                assert_eq!(s.offset, pos, "tensors do not tile the data area");
+                pos = s.end();
+            }
+            assert_eq!(pos, len);
+            for t in &f.tensors {
+                assert!(t.entry.offset >= f.header.offset && t.entry.end() <= f.header.end());
+                let want = t
+                    .shape
+                    .iter()
+                    .try_fold(t.dtype.size(), |a, &d| a.checked_mul(d));
+                assert_eq!(want, Some(t.data.len));
+                assert!(f.bytes_of(t).is_some());
+            }
+        }
+    }
+    if let Ok(text) = std::str::from_utf8(data) {
+        if let Err(e) = hf::parse_index(text) {
+            check_err(&e);
+        }
+    }
+}

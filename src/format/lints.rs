@@ -306,6 +306,72 @@ Why it matters: a reader that trusts the count invents tensors from padding (apr
 How to fix: re-convert; a hand-edited header must have `tensor_count` equal to the number of records.
 Precedent: hand-patched APR headers; converters that counted tensors before dropping some.");
 
+lint!(ST_HEADER_LENGTH, "APRL-F050", "container", Error, "the SafeTensors header length runs past the file",
+"What it catches: a SafeTensors file shorter than its 8-byte header length, or whose little-endian header length is larger than the bytes that follow it.
+Why it matters: a truncated download is the usual case; a reader that trusts the length reads past the file or allocates gigabytes.
+How to fix: download or save the file again and compare its size with the source's.
+Precedent: the `safetensors` crate's `HeaderTooSmall` / `InvalidHeaderLength`.");
+
+lint!(ST_HEADER_JSON, "APRL-F051", "container", Error, "the SafeTensors header is not a JSON object of well-formed entries",
+"What it catches: a header that is not UTF-8, not JSON, not an object, or followed by anything but whitespace; a tensor entry without exactly `dtype`, `shape` (non-negative integers) and `data_offsets` ([begin, end]); a `__metadata__` that is not a string-to-string map.
+Why it matters: loaders differ on what they tolerate (extra fields, numbers as strings); a header only one of them accepts is a file that loads in one tool and not another.
+How to fix: re-save the checkpoint with `safetensors.torch.save_file` or `save_pretrained`.
+Precedent: the `safetensors` crate's `InvalidHeader`, `InvalidHeaderDeserialization`.");
+
+lint!(ST_DUPLICATE_KEY, "APRL-F052", "container", Error, "a SafeTensors header or index key occurs twice",
+"What it catches: the same tensor name twice in a SafeTensors header, the same key twice in `__metadata__`, or the same tensor twice in a `model.safetensors.index.json` weight map.
+Why it matters: JSON readers silently keep one of the two (serde_json and Python keep the last), so two tools can load different weights from the same file.
+How to fix: re-save the checkpoint with each tensor once.
+Precedent: ggml's \"duplicate key\" refusal for GGUF; JSON parser differentials.");
+
+lint!(ST_DTYPE, "APRL-F053", "container", Error, "a SafeTensors dtype is unknown or not byte-addressable",
+"What it catches: a `dtype` string the SafeTensors format does not define, or a sub-byte type (`F4`, `F6_E2M3`, `F6_E3M2`) whose byte length is not a whole product of the shape.
+Why it matters: the tensor's bytes cannot be interpreted or sized.
+How to fix: re-save with a standard dtype (F32, F16, BF16, ...).
+Precedent: the `safetensors` crate's `Dtype` enum.");
+
+lint!(ST_SIZE, "APRL-F054", "container", Error, "a SafeTensors tensor's byte length is not its shape times its dtype size",
+"What it catches: `data_offsets` spanning a different number of bytes than product(shape) x dtype size (computed without overflow).
+Why it matters: the shape or dtype was written wrong; a loader that trusts the shape reads past the tensor.
+How to fix: re-save the checkpoint.
+Precedent: the `safetensors` crate's `TensorInvalidInfo`; mlx#3364 (reads past the data when this was not checked).");
+
+lint!(ST_OUT_OF_RANGE, "APRL-F055", "container", Error, "SafeTensors data offsets are reversed or past the data area",
+"What it catches: `data_offsets` [begin, end] with begin > end, or end beyond the data area after the header.
+Why it matters: a truncated file, or a header pointing outside the file.
+How to fix: download or save the file again.
+Precedent: the `safetensors` crate's `InvalidOffset`.");
+
+lint!(
+    ST_OVERLAP,
+    "APRL-F056",
+    "container",
+    Error,
+    "two SafeTensors tensors share bytes",
+    "What it catches: sorted by offset, a tensor that starts before the previous one ends.
+Why it matters: two weights read the same bytes; one of them is not what was saved.
+How to fix: re-save the checkpoint.
+Precedent: the `safetensors` crate's `InvalidOffset`."
+);
+
+lint!(ST_LAYOUT, "APRL-F057", "container", Error, "the SafeTensors data area has a gap or trailing bytes",
+"What it catches: bytes of the data area that belong to no tensor: a gap before or between tensors, or trailing bytes after the last one. The message says which.
+Why it matters: the format requires the tensors to cover the data area exactly; the `safetensors` crate refuses such a file, so other loaders will too, and hidden bytes are a place to smuggle data.
+How to fix: re-save the checkpoint.
+Precedent: the `safetensors` crate's `MetadataIncompleteBuffer`.");
+
+lint!(HF_INDEX, "APRL-F058", "container", Error, "the Hugging Face checkpoint or its shard index cannot be resolved",
+"What it catches: a directory with neither `model.safetensors` nor `model.safetensors.index.json`; an index that is not JSON, lacks a `weight_map` object, or maps a tensor to something other than a string; a shard name that is not a plain file name in the same directory (a path, `..`, an absolute path); a shard file that is missing.
+Why it matters: the checkpoint cannot be assembled, or would read files outside its directory.
+How to fix: download the whole checkpoint (every `model-0000x-of-0000n.safetensors` file) into one directory.
+Precedent: transformers' sharded-checkpoint loader; path traversal through index files.");
+
+lint!(HF_SHARD_MISMATCH, "APRL-F059", "container", Error, "the shard index disagrees with the shards",
+"What it catches: a tensor the index assigns to a shard that does not hold it, a tensor held by two shards, and (as a warning) a tensor in a shard that the index does not list.
+Why it matters: loaders that follow the index and loaders that scan the shards assemble different models.
+How to fix: regenerate the index (re-save with `save_pretrained`) or download the shards again.
+Precedent: transformers' \"missing keys\" / \"unexpected keys\" on a mismatched index.");
+
 /// Every container lint, in code order.
 pub static ALL: &[&Lint] = &[
     &IO,
@@ -344,4 +410,14 @@ pub static ALL: &[&Lint] = &[
     &APR_PADDING,
     &APR_FLAGS_NOTE,
     &COUNT_OVERRUNS,
+    &ST_HEADER_LENGTH,
+    &ST_HEADER_JSON,
+    &ST_DUPLICATE_KEY,
+    &ST_DTYPE,
+    &ST_SIZE,
+    &ST_OUT_OF_RANGE,
+    &ST_OVERLAP,
+    &ST_LAYOUT,
+    &HF_INDEX,
+    &HF_SHARD_MISMATCH,
 ];

@@ -9,8 +9,10 @@ pub mod apr;
 pub mod crc32;
 pub mod cursor;
 pub mod gguf;
+pub mod hf;
 pub mod lints;
 pub mod npy;
+pub mod safetensors;
 pub mod source;
 pub mod writer;
 
