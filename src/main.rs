@@ -424,8 +424,13 @@ fn normalize(mut args: Vec<OsString>) -> Result<Vec<OsString>, Fatal> {
         // `--help`, shows the main job's help) instead of calling the option unexpected. A bare
         // `apr-lint`, `--help` alone and `--version` stay top-level.
         let is = |a: &OsString, names: &[&str]| a.to_str().is_some_and(|a| names.contains(&a));
-        let top_level = args[1..].iter().any(|a| is(a, &["-V", "--version"]))
-            || args[1..].iter().all(|a| is(a, &["-h", "--help", "--"]));
+        if args[1..].iter().any(|a| is(a, &["-V", "--version"])) {
+            // `apr-lint -q -V`: the version, whatever global options come with it.
+            args.truncate(1);
+            args.push("--version".into());
+            return Ok(args);
+        }
+        let top_level = args[1..].iter().all(|a| is(a, &["-h", "--help", "--"]));
         if args.len() > 1 && !top_level {
             args.insert(1, "lint".into());
         }

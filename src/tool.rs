@@ -87,7 +87,7 @@ pub static BAD_USAGE: Lint = Lint {
     summary: "bad command-line usage or option value",
     explain: "What it catches: an option value out of range (`--threshold NaN`, `-1`, `inf`, `1`), token ids not in the vocabulary, an empty `--prompt`, an unknown subcommand or option, a format the subcommand cannot produce.
 Why it matters: a threshold of NaN or infinity makes every comparison pass or fail regardless of the model; at 1 or more an all-zero output passes.
-How to fix: follow the message (`--threshold` is a finite number > 0 and < 1; `--tokens` ids are < the vocabulary size).
+How to fix: follow the message; `apr-lint help COMMAND` lists each command's options (`--threshold` is a finite number > 0 and < 1, `--tokens` ids are below the vocabulary size).
 Precedent: `--threshold inf` passed a norm scaled by 0.5.",
 };
 

@@ -659,6 +659,12 @@ fn options_before_or_after_the_command_and_typos() {
     assert!(r.out.contains("--against"), "{}", r.out);
     assert_eq!(run(&["--help"]).code, 0);
     assert_eq!(run(&["-V"]).code, 0);
+    // Global options with `-V`: the version (it said "unexpected argument '-q'").
+    for args in [&["-q", "-V"][..], &["--format", "json", "--version"][..]] {
+        let r = run(args);
+        assert_eq!(r.code, 0, "{args:?}: {}", r.err);
+        assert!(r.out.starts_with("apr-lint "), "{}", r.out);
+    }
     // A machine format gets the whole usage message, not its first line ("… were not provided:").
     let r = run(&["rosetta", s(&gguf), "--format", "github"]);
     assert_eq!(r.code, 2);
