@@ -694,7 +694,11 @@ fn read_inner(source: Source) -> Result<AprFile, ReadError> {
         .help("tensor_count and the index disagree; re-convert"));
     }
     // Non-overlap (payload order need not follow index order).
-    let mut order: Vec<usize> = (0..tensors.len()).collect();
+    // Empty tensors overlap nothing, and between two tensors that overlap they would hide the
+    // overlap from the neighbour comparison: leave them out.
+    let mut order: Vec<usize> = (0..tensors.len())
+        .filter(|&i| tensors[i].size > 0)
+        .collect();
     order.sort_by_key(|&i| (tensors[i].offset, tensors[i].size));
     for w in order.windows(2) {
         let (a, b) = (&tensors[w[0]], &tensors[w[1]]);

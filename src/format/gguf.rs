@@ -658,7 +658,11 @@ fn read_inner(source: Source) -> Result<GgufFile, ReadError> {
         }
     }
     // Overlap: sort by offset, compare neighbours.
-    let mut order: Vec<usize> = (0..tensors.len()).collect();
+    // Empty tensors overlap nothing, and between two tensors that overlap they would hide the
+    // overlap from the neighbour comparison: leave them out.
+    let mut order: Vec<usize> = (0..tensors.len())
+        .filter(|&i| tensors[i].n_bytes > 0)
+        .collect();
     order.sort_by_key(|&i| (tensors[i].offset, tensors[i].n_bytes));
     for w in order.windows(2) {
         let (a, b) = (&tensors[w[0]], &tensors[w[1]]);

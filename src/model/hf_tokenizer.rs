@@ -135,8 +135,10 @@ pub fn read_tokenizer(json: &[u8], config: Option<&[u8]>) -> Result<HfTokenizer,
         }
     };
 
-    // Vocabulary: token → id. Ids are bounded by the file (every entry takes bytes), so the table
-    // sized by the largest id is never larger than the file.
+    // Vocabulary: token → id. The table is sized by the largest id, and every id no entry names
+    // becomes a `[PAD<id>]` string (~170 bytes of memory, through `TextTokenizer`), so ids are
+    // bounded by the entries plus one gap per 16 bytes of file: a dense vocabulary always fits,
+    // and a sparse id in a file padded with whitespace cannot make the table ~100× the file.
     let vocab = model
         .get("vocab")
         .and_then(Value::as_object)
@@ -146,13 +148,20 @@ pub fn read_tokenizer(json: &[u8], config: Option<&[u8]>) -> Result<HfTokenizer,
                 model_span,
             )
         })?;
-    let bound = json.len() as u64;
+    let n_added = top(&obj, "added_tokens")
+        .and_then(|(v, _)| v.as_array().map(Vec::len))
+        .unwrap_or(0);
+    let bound = (vocab.len() + n_added) as u64 + json.len() as u64 / 16;
     let mut by_id: Vec<Option<String>> = Vec::new();
     let mut put = |id: u64, s: &str, what: &str| -> Result<(), ReadError> {
         if id >= bound {
             return Err(ReadError::new(
                 &HF_TOKEN_IDS,
-                format!("{what} `{s}` has id {id}, more than a {bound}-byte file can describe"),
+                format!(
+                    "{what} `{s}` has id {id}; a {}-byte file with {} entries describes ids below {bound}",
+                    json.len(),
+                    vocab.len() + n_added
+                ),
             )
             .span(model_span)
             .help("give every token one id below the vocabulary size"));
@@ -596,6 +605,21 @@ mod tests {
         }
         assert_eq!(code(read_tokenizer(b"{\"model\": ", None)), "APRL-F060");
         assert_eq!(code(read_tokenizer(b"[]", None)), "APRL-F060");
+    }
+
+    /// One sparse id in a file padded with whitespace: not a table of `[PAD<id>]` strings ~100×
+    /// the file's size (each costs about 170 bytes of memory, a byte of whitespace 1 byte of file).
+    #[test]
+    fn a_sparse_id_padded_with_whitespace_is_refused() {
+        let n = 200_000;
+        let mut s = format!(
+            r#"{{"model": {{"type": "BPE", "vocab": {{"a": {}}}"#,
+            n - 1000
+        );
+        s.push_str(&" ".repeat(n - s.len() - 2));
+        s.push_str("}}");
+        assert_eq!(s.len(), n);
+        assert_eq!(code(read_tokenizer(s.as_bytes(), None)), "APRL-F063");
     }
 
     #[test]

@@ -632,9 +632,11 @@ fn run_task(t: &Task<'_>, hashes: &dyn Fn(usize) -> bool, tick: &dyn Fn(u64)) ->
     let g = geo(tensor(&first));
     let len = tensor(&first).data.len;
     // Chunks: whole rows when the geometry is known, else raw byte ranges (CRC only).
-    let rows_per_chunk = g
-        .as_ref()
-        .map_or(1, |g| (CHUNK_BYTES / g.row_bytes.max(1)).max(1));
+    // Rows of no bytes (a last dim of 0 under APR_Q8's header) are all one chunk.
+    let rows_per_chunk = g.as_ref().map_or(1, |g| match g.row_bytes {
+        0 => g.rows.max(1),
+        rb => (CHUNK_BYTES / rb).max(1),
+    });
     let mut identical = vec![true; compares.len()];
     let mut first_diff_row = vec![None; compares.len()];
     // Small tensors (the norms and biases the default scan reads) are neither populated nor
@@ -769,6 +771,10 @@ fn first_row_differing(
     let skip = if start == 0 { g.header as usize } else { 0 };
     let (x, y) = (x.get(skip..)?, y.get(skip..)?);
     let rb = g.row_bytes as usize;
+    if rb == 0 {
+        // No row has bytes: what differs is the header.
+        return Some(rows.start);
+    }
     x.chunks(rb)
         .zip(y.chunks(rb))
         .position(|(p, q)| p != q)
