@@ -188,6 +188,34 @@ fn checkpoint_against_checkpoint() {
     assert!(compared >= 20);
 }
 
+/// APRs written by the project's converter (both flavours) from llama.cpp's converted GGUFs, against
+/// the checkpoint: `A.apr --against DIR` and `DIR --against A.apr` (the APR is under test either way).
+fn apr_against_checkpoint(gguf: &Path, dirs: &[PathBuf]) {
+    use apr_lint::format::writer::apr::Flavour;
+    use apr_lint::format::writer::convert::gguf_to_apr;
+    let g = apr_lint::format::gguf::read(apr_lint::format::Source::open(gguf).unwrap()).unwrap();
+    for flavour in [Flavour::Aprender, Flavour::Realizar] {
+        let apr = apr_view(&gguf_to_apr(&g, flavour));
+        for dir in dirs {
+            let hv = ModelView::open(dir).expect("opens");
+            let o = lint_pair(&apr, &hv);
+            let what = format!("{} ({flavour:?}) vs {}", gguf.display(), dir.display());
+            assert!(errors(&o).is_empty(), "{what}: {}", describe(&o));
+            assert!(o.tensors_compared >= 20, "{what}: {}", o.tensors_compared);
+            let (a, b) = apr_lint::pipeline::order_pair(hv, apr_view(&gguf_to_apr(&g, flavour)));
+            assert_eq!((a.format_name(), b.format_name()), ("apr", "hf"));
+        }
+    }
+}
+
+#[test]
+fn apr_passes_against_its_checkpoint() {
+    let dirs = [hf("tiny-qwen2-f32"), hf("tiny-qwen2-f32-hf-bf16-sharded")];
+    for t in ["q8_0", "bf16"] {
+        apr_against_checkpoint(&hf(&format!("tiny-qwen2-f32-hf-converted-{t}.gguf")), &dirs);
+    }
+}
+
 /// Every converted GGUF, the original oracle GGUF, both directories, and HF vs HF, for all three
 /// oracle models.
 #[test]
@@ -222,6 +250,9 @@ fn oracle_matrix() {
         }
         let (code, _, errors) = lint_json(&dirs[1], &dirs[0]);
         assert_eq!((code, &errors[..]), (0, &[][..]), "{m} HF vs HF");
+        for t in ["f32", "q8_0"] {
+            apr_against_checkpoint(&o.join(format!("{m}-hf-converted-{t}.gguf")), &dirs);
+        }
         // transformers' tokenizer ids for the prompt (PROVENANCE.json).
         let prov: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(o.join("PROVENANCE.json")).unwrap())
