@@ -107,7 +107,22 @@ impl ModelView {
     /// The file's format has a tied-embeddings flag its loader reads (APR `tied_embeddings`,
     /// `config.json` `tie_word_embeddings`).
     pub fn has_tied_flag(&self) -> bool {
-        self.runtime() != Runtime::LlamaCpp
+        self.tied_flag_key().is_some()
+    }
+
+    /// The key of that flag (None for a GGUF: llama.cpp ties when `output.weight` is absent).
+    pub fn tied_flag_key(&self) -> Option<&'static str> {
+        match self.runtime() {
+            Runtime::LlamaCpp => None,
+            Runtime::Aprender => Some("tied_embeddings"),
+            Runtime::Transformers => Some("tie_word_embeddings"),
+        }
+    }
+
+    /// With the flag set, the loader uses the embedding as the output matrix even when the file
+    /// stores one (transformers' `tie_weights`): the stored output bytes are never read.
+    pub fn tie_replaces_stored_head(&self) -> bool {
+        self.runtime() == Runtime::Transformers
     }
 
     /// The file's Hugging Face `llama3` RoPE scaling, if it records one for a loader that runs it

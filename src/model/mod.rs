@@ -306,7 +306,7 @@ impl ModelView {
         }
     }
 
-    /// The version of the container (GGUF 2/3, APR major 2).
+    /// The version of the container (GGUF 2/3, APR major 2; 0 for SafeTensors, which has none).
     pub fn version(&self) -> u32 {
         match &self.container {
             Container::Gguf(g) => g.version,
