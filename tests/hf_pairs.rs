@@ -434,3 +434,31 @@ fn inspect_and_dump_read_a_checkpoint() {
         assert!((x - y).abs() <= y.abs() / 128.0, "{x} vs {y}");
     }
 }
+
+/// The codes of a refused checkpoint: exit 2 with the reader's code, never a panic.
+#[test]
+fn unreadable_sidecars_and_empty_directories_are_refused_with_a_code() {
+    let codes = |dir: &Path| {
+        let (code, out, err) = run(&["--format", "json", dir.to_str().unwrap()]);
+        let doc: serde_json::Value =
+            serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
+        let found: Vec<String> = doc["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["code"].as_str().unwrap().to_owned())
+            .collect();
+        (code, found)
+    };
+    let empty = tempfile::tempdir().unwrap();
+    assert_eq!(codes(empty.path()), (2, vec!["APRL-F058".to_owned()]));
+    for (file, text, code) in [
+        ("config.json", "[1, 2]", "APRL-F060"),
+        ("tokenizer.json", "{\"model\": 3}", "APRL-F061"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        write_variant(dir.path(), false, false);
+        std::fs::write(dir.path().join(file), text).unwrap();
+        assert_eq!(codes(dir.path()), (2, vec![code.to_owned()]), "{file}");
+    }
+}
