@@ -162,7 +162,10 @@ impl ModelView {
     /// `text` as token ids, by the file's own tokenizer (built only for the pieces `text` needs).
     pub fn tokenize(&self, text: &str) -> Result<Vec<u32>, TokenizeError> {
         match &self.container {
-            Container::Hf(_) => Ok(self.text_tokenizer()?.encode(text)),
+            Container::Hf(_) => match &self.hf_tokenizer {
+                Some(t) => TextTokenizer::tokenize_hf(t, text),
+                None => Err(TokenizeError::NoTokenizer),
+            },
             _ => TextTokenizer::tokenize(&self.container, text),
         }
     }
