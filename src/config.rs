@@ -8,19 +8,27 @@ use crate::diag::{Finding, Severity};
 use crate::registry;
 use crate::tool::UNKNOWN_CODE;
 
+/// A severity override: `-D`/`deny`, `-W`/`warn`, `-A`/`allow`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Override {
+    /// Make the code's findings errors.
     Deny,
+    /// Make the code's findings warnings.
     Warn,
+    /// Drop the code's findings (they are listed under `allowed` in JSON).
     Allow,
 }
 
 /// The config file in force: its path and how many codes it denies, warns and allows.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct ConfigInfo {
+    /// The path as shown (`./apr-lint.toml`).
     pub path: String,
+    /// How many codes or classes it denies.
     pub deny: usize,
+    /// How many it warns.
     pub warn: usize,
+    /// How many it allows.
     pub allow: usize,
 }
 
@@ -67,9 +75,11 @@ struct ConfigFile {
 /// origin `-A`-style reports name (`./apr-lint.toml line 3 (`allow` "APRL-N020")`).
 #[derive(Debug, Default)]
 pub struct Config {
+    /// Where it is and how many overrides it has.
     pub info: ConfigInfo,
     /// `rules = "DIR"`, relative to the config file's directory.
     pub rules: Option<PathBuf>,
+    /// Code or class, override, origin (`./apr-lint.toml line 3 (`allow` "APRL-N020")`), in file order.
     pub overrides: Vec<(String, Override, String)>,
 }
 

@@ -9,31 +9,42 @@ use std::path::{Path, PathBuf};
 /// An absolute byte range of a file: `offset` from the start of the file, `len` bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
 pub struct Span {
+    /// Bytes from the start of the file.
     pub offset: u64,
+    /// Length in bytes (0: a position, not a range).
     pub len: u64,
 }
 
 impl Span {
+    /// `len` bytes from `offset`.
     pub const fn new(offset: u64, len: u64) -> Self {
         Span { offset, len }
     }
+    /// A position: `offset`, no length.
     pub const fn at(offset: u64) -> Self {
         Span { offset, len: 0 }
     }
+    /// One past the last byte (saturating).
     pub fn end(&self) -> u64 {
         self.offset.saturating_add(self.len)
     }
 }
 
+/// How bad a finding is. Ordered `Info < Warning < Error`, so `max()` over a run's findings
+/// is its worst; only `Error` fails a run (exit 1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
+    /// Worth knowing; shown with `-v`.
     Info,
+    /// Probably wrong or worth a look; does not fail the run.
     Warning,
+    /// Wrong: the run fails (exit 1) and a loader should refuse the file.
     Error,
 }
 
 impl Severity {
+    /// `info`, `warning` or `error`, as JSON and SARIF write it.
     pub fn as_str(self) -> &'static str {
         match self {
             Severity::Error => "error",
@@ -57,6 +68,7 @@ pub struct Lint {
     pub code: &'static str,
     /// Bug-class slug from `bug-classes.md`.
     pub class: &'static str,
+    /// Default severity of its findings (before `-D/-W/-A` and the config).
     pub severity: Severity,
     /// One line, lowercase, no final period.
     pub summary: &'static str,
@@ -67,6 +79,7 @@ pub struct Lint {
 /// Declare a `pub static` [`Lint`]: `lint!(NAME, "APRL-X000", "class", Severity, "summary", "explain")`.
 macro_rules! lint {
     ($name:ident, $code:literal, $class:literal, $sev:ident, $summary:literal, $explain:literal) => {
+        #[doc = concat!("`", $code, "` (", $class, ", ", stringify!($sev), "): ", $summary, ".")]
         pub static $name: $crate::diag::Lint = $crate::diag::Lint {
             code: $code,
             class: $class,
@@ -81,18 +94,27 @@ pub(crate) use lint;
 /// Something wrong (or worth knowing) in a file that could be read.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Finding {
+    /// `APRL-` + stage letter + three digits, as registered.
     pub code: &'static str,
+    /// Severity after overrides.
     pub severity: Severity,
     /// The code's registered class, set from its [`Lint`] and never rewritten: a check that can
     /// conclude another class emits another code. Read it with [`Finding::class`].
     class: &'static str,
+    /// What is wrong, with numbers: lowercase, no final period.
     pub message: String,
+    /// The file it is about, as given on the command line.
     pub file: Option<String>,
+    /// The tensor it is about, by its name in that file.
     pub tensor: Option<String>,
+    /// The layer of that tensor, for per-layer roles.
     pub layer: Option<u32>,
+    /// The bytes of the file it points at (absolute), where there are some.
     #[serde(skip)]
     pub span: Option<Span>,
+    /// The fix, as a command or an action (may be empty).
     pub help: String,
+    /// Machine-readable details (numbers compared, the transform found), as JSON writes them.
     pub evidence: Option<serde_json::Value>,
 }
 
@@ -118,34 +140,42 @@ impl Finding {
             evidence: None,
         }
     }
+    /// Set the help line.
     pub fn help(mut self, help: impl Into<String>) -> Self {
         self.help = help.into();
         self
     }
+    /// Point at `span`.
     pub fn span(mut self, span: Span) -> Self {
         self.span = Some(span);
         self
     }
+    /// Name the tensor.
     pub fn tensor(mut self, name: impl Into<String>) -> Self {
         self.tensor = Some(name.into());
         self
     }
+    /// Name the layer.
     pub fn layer(mut self, layer: Option<u32>) -> Self {
         self.layer = layer;
         self
     }
+    /// Name the file.
     pub fn file(mut self, path: &Path) -> Self {
         self.file = Some(path.display().to_string());
         self
     }
+    /// Override the lint's default severity.
     pub fn severity(mut self, severity: Severity) -> Self {
         self.severity = severity;
         self
     }
+    /// Attach machine-readable details.
     pub fn evidence(mut self, evidence: serde_json::Value) -> Self {
         self.evidence = Some(evidence);
         self
     }
+    /// Where its span starts in the file.
     pub fn byte_offset(&self) -> Option<u64> {
         self.span.map(|s| s.offset)
     }
@@ -159,14 +189,20 @@ impl Finding {
 /// (`APRL-F…`), an absolute byte offset where one applies, and a help line.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ReadError {
+    /// The container lint (`APRL-F…`) that stopped the read.
     pub lint: &'static Lint,
+    /// What is wrong, with numbers.
     pub message: String,
+    /// The file, once known.
     pub path: Option<PathBuf>,
+    /// Where in the file reading stopped.
     pub span: Option<Span>,
+    /// The fix (may be empty).
     pub help: String,
 }
 
 impl ReadError {
+    /// An error of `lint` with no position yet.
     pub fn new(lint: &'static Lint, message: impl Into<String>) -> Self {
         ReadError {
             lint,
@@ -176,25 +212,31 @@ impl ReadError {
             help: String::new(),
         }
     }
+    /// At byte `offset`.
     pub fn at(mut self, offset: u64) -> Self {
         self.span = Some(Span::at(offset));
         self
     }
+    /// Over the bytes of `span`.
     pub fn span(mut self, span: Span) -> Self {
         self.span = Some(span);
         self
     }
+    /// Set the help line.
     pub fn help(mut self, help: impl Into<String>) -> Self {
         self.help = help.into();
         self
     }
+    /// Name the file.
     pub fn with_path(mut self, path: &Path) -> Self {
         self.path = Some(path.to_path_buf());
         self
     }
+    /// Its `APRL-F…` code.
     pub fn code(&self) -> &'static str {
         self.lint.code
     }
+    /// Where reading stopped, where known.
     pub fn byte_offset(&self) -> Option<u64> {
         self.span.map(|s| s.offset)
     }

@@ -314,6 +314,19 @@ enum Cmd {
         #[command(flatten)]
         read: ReadOpts,
     },
+    // --- shell completions and man page (issue 14 §4) ---
+    /// Print a completion script for SHELL to stdout (`apr-lint completions bash > …`).
+    Completions {
+        /// The shell to complete in.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print a man page (roff) to stdout: `apr-lint man | man -l -`; `apr-lint man lint` for a
+    /// command's own page.
+    Man {
+        /// The command whose page to print (default: the top-level page).
+        command: Option<String>,
+    },
 }
 
 /// The options every command's reporting needs, whatever subset the command accepts.
@@ -358,7 +371,16 @@ fn fatal(lint: &'static Lint, message: impl Into<String>) -> Fatal {
 }
 
 const SUBCOMMANDS: &[&str] = &[
-    "lint", "rosetta", "inspect", "dump", "explain", "rules", "help",
+    "lint",
+    "rosetta",
+    "inspect",
+    "dump",
+    "explain",
+    "rules",
+    "help",
+    // issue 14 §4
+    "completions",
+    "man",
 ];
 
 /// Options that take a value, so the word after them is not a positional argument.
@@ -581,6 +603,7 @@ fn context(cmd: &Cmd) -> Ctx {
             c.verify_footer = read.verify_footer;
             c.color = color.color;
         }
+        Cmd::Completions { .. } | Cmd::Man { .. } => {}
     }
     c
 }
@@ -962,7 +985,56 @@ fn run(cmd: Cmd, ctx: &mut Ctx) -> Result<u8, Fatal> {
             }
             Ok(0)
         }
+        Cmd::Completions { shell } => {
+            emit(&completions(shell))?;
+            Ok(0)
+        }
+        Cmd::Man { command } => {
+            emit(&man_page(command.as_deref())?)?;
+            Ok(0)
+        }
     }
+}
+
+// --- shell completions and man page (issue 14 §4): both from the clap definitions above ---
+
+/// The completion script for `shell`, for the binary name `apr-lint`.
+fn completions(shell: clap_complete::Shell) -> String {
+    use clap::CommandFactory;
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "apr-lint", &mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The roff man page of the tool (`None`) or of one of its commands (`apr-lint-lint(1)` …).
+fn man_page(command: Option<&str>) -> Result<String, Fatal> {
+    use clap::CommandFactory;
+    let mut top = Cli::command();
+    top.build();
+    let cmd = match command {
+        None => top,
+        Some(name) => {
+            let known: Vec<String> = top
+                .get_subcommands()
+                .filter(|c| !c.is_hide_set())
+                .map(|c| c.get_name().to_string())
+                .collect();
+            match top.find_subcommand(name) {
+                Some(c) => c.clone(),
+                None => {
+                    return Err(fatal(
+                        &BAD_USAGE,
+                        format!("no command `{name}` (known: {})", known.join(", ")),
+                    ));
+                }
+            }
+        }
+    };
+    let mut out = Vec::new();
+    clap_mangen::Man::new(cmd)
+        .render(&mut out)
+        .map_err(|e| fatal(&CANNOT_WRITE, format!("cannot render the man page: {e}")))?;
+    Ok(String::from_utf8_lossy(&out).into_owned())
 }
 
 fn same_file(a: &Path, b: &Path) -> bool {

@@ -21,8 +21,11 @@ pub use crate::tool::{
     OUTPUT_IS_INPUT, SAME_INPUT, UNKNOWN_CODE,
 };
 
+/// What a run checks and how: the rule set, severity overrides, the probe's input and
+/// threshold, `--deep`. `Options::default()` is the command line's defaults (built-in rules).
 #[derive(Clone, Debug)]
 pub struct Options {
+    /// The rule set (default: the built-in one).
     pub rules: RuleSet,
     /// `-D/-W/-A CODE`, in the order given (later wins).
     pub overrides: Vec<(String, Override)>,
@@ -31,9 +34,14 @@ pub struct Options {
     pub override_origins: Vec<String>,
     /// The config file in force, if any.
     pub config: Option<ConfigInfo>,
+    /// The probe's prompt, tokenized by each file's own tokenizer (default `2+2=`).
     pub prompt: String,
+    /// Token ids for the probe instead of the prompt.
     pub tokens: Option<Vec<u32>>,
+    /// Divergence threshold where both files hold the same values: a stage passes when
+    /// `max_diff ≤ threshold × max|reference|` (default 1e-3).
     pub threshold: f64,
+    /// Skip the probe (layer 0 on the prompt).
     pub no_probe: bool,
     /// `--deep`: every value of every tensor of both files, full comparison of same-dtype pairs,
     /// the APR footer CRC whatever the size.
@@ -76,14 +84,18 @@ impl Options {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
+    /// No error finding (exit 0).
     Pass,
+    /// At least one error finding (exit 1).
     Fail,
     /// The command could not do its job (unreadable input, bad usage, an output it cannot write).
     Error,
+    /// Nothing was compared (exit 3): not a pass.
     Inconclusive,
 }
 
 impl Verdict {
+    /// The command line's exit code: 0 pass, 1 fail, 2 error, 3 inconclusive.
     pub fn exit_code(self) -> u8 {
         match self {
             Verdict::Pass => 0,
@@ -106,19 +118,26 @@ impl Verdict {
 /// A finding that `-A` or a config `allow` dropped, and which override dropped it.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Allowed {
+    /// The dropped finding's code.
     pub code: &'static str,
+    /// Its bug class.
     pub class: &'static str,
+    /// Its tensor, if it named one.
     pub tensor: Option<String>,
     /// `-A dims-reversed`, or `./apr-lint.toml line 3 (allow = [\"APRL-N020\"])`.
     pub by: String,
 }
 
+/// One input file of a run, as the reports list it.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct InputInfo {
+    /// The path as given.
     pub path: String,
     /// The format's name (`gguf`, `apr`).
     pub format: &'static str,
+    /// The architecture the file declares.
     pub architecture: Option<String>,
+    /// How many tensors it holds.
     pub tensor_count: usize,
 }
 
@@ -127,6 +146,7 @@ pub struct InputInfo {
 pub struct ValueChecks {
     /// Some value check read a sample only (true unless `--deep`).
     pub sampled: bool,
+    /// `--deep` was given: every value of both files was checked.
     pub deep: bool,
     /// Rows per tensor the sampled weight comparison reads, at most (the first and last rows).
     pub sampled_rows_per_tensor: u64,
@@ -193,14 +213,23 @@ impl ValueChecks {
     }
 }
 
+/// The result of a run: typed findings, the verdict and what was checked. Library code never
+/// prints it; `report::*` renders it.
 #[derive(Clone, Debug)]
 pub struct Outcome {
+    /// The files read, the one under test first.
     pub inputs: Vec<InputInfo>,
+    /// How much of the values was checked.
     pub values: ValueChecks,
+    /// Every finding after overrides (allowed ones are in `allowed`).
     pub findings: Vec<Finding>,
+    /// The probe's stages as JSON reports them, when it ran.
     pub probe: Option<serde_json::Value>,
+    /// Tensors whose values were compared with the reference (0 for one file).
     pub tensors_compared: usize,
+    /// The one verdict: exit code and summary word.
     pub verdict: Verdict,
+    /// Wall time of the run.
     pub elapsed_ms: u128,
     /// Findings dropped by an allow, with the override that dropped each.
     pub allowed: Vec<Allowed>,
@@ -209,6 +238,7 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// How many findings have severity `s`.
     pub fn count(&self, s: Severity) -> usize {
         self.findings.iter().filter(|f| f.severity == s).count()
     }
@@ -490,12 +520,14 @@ pub struct RosettaOutcome {
     /// The main job's findings for the pair (static and weights; no probe), for the diagnosis; a
     /// trace that could not run or write adds its finding here (`APRL-T001`, `APRL-T007`).
     pub lint: Outcome,
+    /// The per-layer trace of both files, or why it could not run.
     pub trace: Result<crate::numeric::trace::Trace, crate::numeric::trace::TraceError>,
     /// `--assert-match`: a divergence fails the run (exit 1); without it the trace only reports.
     pub assert_match: bool,
 }
 
 impl RosettaOutcome {
+    /// The trace ran and found a first divergence.
     pub fn diverged(&self) -> bool {
         self.trace
             .as_ref()

@@ -44,6 +44,7 @@ pub fn is_retired(code: &str) -> bool {
     superseded_by(code).is_some()
 }
 
+/// The lint registered for `code` (case and surrounding space ignored), retired ones included.
 pub fn find(code: &str) -> Option<&'static Lint> {
     let c = code.trim().to_ascii_uppercase();
     all().into_iter().find(|l| l.code == c)

@@ -3,6 +3,7 @@
 
 use crate::diag::{Lint, Severity};
 
+/// `APRL-T001`: nothing was compared, the run is inconclusive (exit 3).
 pub static INCONCLUSIVE: Lint = Lint {
     code: "APRL-T001",
     class: "value-mismatch",
@@ -14,6 +15,7 @@ How to fix: read the other findings: add rules for the architecture, pair the ri
 Precedent: aprender #2394 (a corrupt file reported VALID).",
 };
 
+/// `APRL-T002`: an input changed while it was read.
 pub static INPUT_CHANGED: Lint = Lint {
     code: "APRL-T002",
     class: "container",
@@ -25,6 +27,7 @@ How to fix: wait for the writer to finish and lint again.
 Precedent: pre-commit hooks racing an editor or a converter.",
 };
 
+/// `APRL-T003`: an override or `explain` names no registered code or class.
 pub static UNKNOWN_CODE: Lint = Lint {
     code: "APRL-T003",
     class: "tool",
@@ -36,6 +39,7 @@ How to fix: use a code from `apr-lint rules` (`APRL-L001`) or a class slug (`dim
 Precedent: clippy's `unknown_lints`.",
 };
 
+/// `APRL-T004`: the output path is an input file.
 pub static OUTPUT_IS_INPUT: Lint = Lint {
     code: "APRL-T004",
     class: "tool",
@@ -47,6 +51,7 @@ How to fix: write to another path.
 Precedent: `cp a a` refusing to copy a file onto itself.",
 };
 
+/// `APRL-T005`: `dump` names a tensor the file does not have.
 pub static NO_SUCH_TENSOR: Lint = Lint {
     code: "APRL-T005",
     class: "tool",
@@ -58,6 +63,7 @@ How to fix: use a name from `apr-lint inspect FILE`.
 Precedent: GGUF and APR name the same tensor differently.",
 };
 
+/// `APRL-T006`: a tensor's dtype cannot be decoded to f32.
 pub static CANNOT_DECODE: Lint = Lint {
     code: "APRL-T006",
     class: "tool",
@@ -69,6 +75,7 @@ How to fix: lint the file (`apr-lint FILE`) to see what is wrong with the tensor
 Precedent: dtypes with no f32 decoder.",
 };
 
+/// `APRL-T007`: an output cannot be written.
 pub static CANNOT_WRITE: Lint = Lint {
     code: "APRL-T007",
     class: "tool",
@@ -80,6 +87,7 @@ How to fix: write to a directory that exists and is writable (exit 2).
 Precedent: read-only build directories in CI.",
 };
 
+/// `APRL-T008`: bad usage or option value.
 pub static BAD_USAGE: Lint = Lint {
     code: "APRL-T008",
     class: "tool",
@@ -91,6 +99,7 @@ How to fix: follow the message; `apr-lint help COMMAND` lists each command's opt
 Precedent: `--threshold inf` passed a norm scaled by 0.5.",
 };
 
+/// `APRL-T009`: the pair is one file, or two identical files (inconclusive).
 pub static SAME_INPUT: Lint = Lint {
     code: "APRL-T009",
     class: "value-mismatch",
@@ -102,6 +111,7 @@ How to fix: pass the converted file and the file it was converted from.
 Precedent: CI scripts that pass the same variable twice.",
 };
 
+/// Every tool lint, in code order (read by the registry).
 pub static ALL: &[&Lint] = &[
     &INCONCLUSIVE,
     &INPUT_CHANGED,

@@ -165,3 +165,86 @@ fn convert_errors_are_messages_with_exit_2() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).starts_with("error: cannot"), "{}", stderr(&o));
 }
+
+// --- examples/loader: the library used as a loader would (issue 14 §5) ---
+
+fn loader(args: &[&Path]) -> Output {
+    static LOADER: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    Command::new(LOADER.get_or_init(|| example("loader")))
+        .args(args)
+        .output()
+        .expect("loader runs")
+}
+
+/// A clean APR of the fixture GGUF, and one whose layer-0 `attn_q` bytes are transposed.
+fn loader_pair(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    use apr_lint::format::writer::apr::Flavour;
+    use apr_lint::format::writer::convert::gguf_to_apr;
+    use apr_lint::format::writer::generate::{TINY, gguf_model};
+    use apr_lint::quant::DType;
+    let reference = dir.join("ref.gguf");
+    gguf_model(&TINY, DType::F32, 7).write(&reference).unwrap();
+    let parsed = gguf_file_at(&reference);
+    let clean = gguf_to_apr(&parsed, Flavour::Aprender);
+    let good = dir.join("good.apr");
+    clean.write(&good).unwrap();
+    let mut bad = clean;
+    let t = bad
+        .tensors
+        .iter_mut()
+        .find(|t| t.name == "model.layers.0.self_attn.q_proj.weight")
+        .expect("layer 0 q_proj");
+    let n = 256;
+    let v: Vec<[u8; 4]> = t
+        .bytes
+        .chunks_exact(4)
+        .map(|c| c.try_into().unwrap())
+        .collect();
+    assert_eq!(v.len(), n * n);
+    t.bytes = (0..n * n).flat_map(|i| v[(i % n) * n + i / n]).collect();
+    let broken = dir.join("transposed.apr");
+    bad.write(&broken).unwrap();
+    (good, broken, reference)
+}
+
+fn gguf_file_at(p: &Path) -> apr_lint::format::gguf::GgufFile {
+    apr_lint::format::gguf::read(apr_lint::format::Source::open(p).unwrap()).unwrap()
+}
+
+#[test]
+fn loader_loads_a_clean_pair_and_refuses_a_transposed_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (good, broken, reference) = loader_pair(dir.path());
+    let against = Path::new("--against");
+
+    let o = loader(&[&good, against, &reference]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("loader: loaded"));
+    // The [APR-LOAD] lines went through the loader's own logger.
+    assert!(
+        stderr(&o).contains("loader log: [APR-LOAD]"),
+        "{}",
+        stderr(&o)
+    );
+
+    let o = loader(&[&broken, against, &reference]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("loader: refusing to load")
+            && err.contains("APRL-N")
+            && err.contains("(transposed)")
+            && err.contains("model.layers.0.self_attn.q_proj.weight"),
+        "the refusal names the finding: {err}"
+    );
+
+    // One file alone: the clean APR loads; a file it cannot read is refused with its code.
+    assert_eq!(loader(&[&good]).status.code(), Some(0));
+    let truncated = dir.path().join("truncated.apr");
+    let bytes = std::fs::read(&good).unwrap();
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+    let o = loader(&[&truncated]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("APRL-F"), "{}", stderr(&o));
+    assert_eq!(loader(&[]).status.code(), Some(2), "usage");
+}

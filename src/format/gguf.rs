@@ -2,7 +2,7 @@
 //!
 //! Checks at least what ggml's own `gguf.cpp` loader checks — magic, version, byte order, every
 //! count and length against the bytes left before any allocation, duplicate keys and tensor names,
-//! name length < 64, n_dims ≤ 4, ne ≥ 0 without overflow, known type ids, ne[0] a multiple of the
+//! name length < 64, n_dims ≤ 4, ne ≥ 0 without overflow, known type ids, `ne[0]` a multiple of the
 //! block size, a power-of-two `general.alignment`, offsets aligned, in range, disjoint — and reports
 //! ggml's stricter "packed in declaration order" rule as a warning, as well as trailing bytes.
 //!

@@ -7,15 +7,28 @@
 //! (Git LFS pointer, APR v1, legacy APR1) instead of saying "bad magic". Must not know about roles,
 //! rules or reports. `writer/` holds the GGUF and APR writers used by tests and benchmarks.
 
+// The readers behind `ModelView`: public for the tests, fuzzers and the CLI's `dump`, not part of
+// the documented API (a loader opens a `ModelView`).
+#[doc(hidden)]
 pub mod apr;
+#[doc(hidden)]
 pub mod crc32;
+#[doc(hidden)]
 pub mod cursor;
+#[doc(hidden)]
 pub mod gguf;
+#[doc(hidden)]
 pub mod hf;
+#[doc(hidden)]
 pub mod lints;
+#[doc(hidden)]
 pub mod npy;
+#[doc(hidden)]
 pub mod safetensors;
 pub mod source;
+// Writers exist for the tests, the examples and the benchmark (damaged and generated files); they
+// are not part of the documented API.
+#[doc(hidden)]
 pub mod writer;
 
 use std::path::Path;
@@ -23,16 +36,20 @@ use std::path::Path;
 use crate::diag::{ReadError, Span};
 pub use source::Source;
 
+/// The container format of a file, recognised by its magic.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
+    /// llama.cpp's GGUF (v2, v3).
     Gguf,
+    /// aprender's APR v2.
     Apr,
     /// A Hugging Face checkpoint: SafeTensors weights plus `config.json` / `tokenizer.json`.
     Hf,
 }
 
 impl Format {
+    /// `gguf` or `apr`, as reports write it.
     pub fn as_str(self) -> &'static str {
         match self {
             Format::Gguf => "gguf",
@@ -42,14 +59,19 @@ impl Format {
     }
 }
 
+/// A file as its reader returned it (records with byte spans); `ModelView` turns it into one view.
 #[derive(Clone, Debug)]
 pub enum Container {
+    /// A GGUF file.
     Gguf(gguf::GgufFile),
+    /// An APR file.
     Apr(apr::AprFile),
+    /// A Hugging Face checkpoint (one or more SafeTensors files and their JSON sidecars).
     Hf(Box<hf::HfCheckpoint>),
 }
 
 impl Container {
+    /// Which format it is.
     pub fn format(&self) -> Format {
         match self {
             Container::Gguf(_) => Format::Gguf,

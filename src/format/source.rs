@@ -103,6 +103,7 @@ impl Source {
         }
     }
 
+    /// The whole file (mapped or owned).
     pub fn bytes(&self) -> &[u8] {
         match &*self.store {
             Store::Mmap(m) => m,
@@ -111,14 +112,17 @@ impl Source {
         }
     }
 
+    /// File length in bytes.
     pub fn len(&self) -> u64 {
         self.bytes().len() as u64
     }
 
+    /// Whether the file has no bytes.
     pub fn is_empty(&self) -> bool {
         self.bytes().is_empty()
     }
 
+    /// The path it was opened from (or the name given to `from_vec`).
     pub fn path(&self) -> &Path {
         &self.path
     }

@@ -18,6 +18,7 @@ pub enum RopeType {
 }
 
 impl RopeType {
+    /// From llama.cpp's / APR's `rope_type` code (0 norm, 2 neox).
     pub fn from_code(code: i64) -> Option<RopeType> {
         match code {
             0 => Some(RopeType::Norm),
@@ -25,12 +26,14 @@ impl RopeType {
             _ => None,
         }
     }
+    /// llama.cpp's / APR's `rope_type` code.
     pub fn code(self) -> i64 {
         match self {
             RopeType::Norm => 0,
             RopeType::Neox => 2,
         }
     }
+    /// `norm` or `neox`.
     pub fn as_str(self) -> &'static str {
         match self {
             RopeType::Norm => "norm",
@@ -57,6 +60,7 @@ pub struct RopeScaling {
     /// Hugging Face `llama3` only (APR): `low_freq_factor`, `high_freq_factor` (defaults 1 and 4,
     /// as llama.cpp's converter has them).
     pub low_freq_factor: f64,
+    /// Hugging Face `llama3` only: `high_freq_factor` (default 4).
     pub high_freq_factor: f64,
 }
 
@@ -126,28 +130,43 @@ impl RopeScaling {
 /// One config quantity and where it came from.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ConfigValue<T> {
+    /// The value.
     pub value: T,
     /// The key it was read from (`qwen2.embedding_length`, `hidden_size`, `n_embd` …), or a
     /// description of how it was derived (`derived: hidden / n_head`).
     pub key: String,
+    /// The bytes of the value in the file, where it was read from one.
     pub span: Option<Span>,
 }
 
+/// A file's hyperparameters, each with the key it came from (absent: the file has no such
+/// key). Read from GGUF `<arch>.*` keys or APR metadata.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Config {
+    /// `general.architecture` / APR `architecture`.
     pub architecture: Option<ConfigValue<String>>,
+    /// Embedding width.
     pub hidden: Option<ConfigValue<u64>>,
+    /// Number of transformer blocks.
     pub layers: Option<ConfigValue<u64>>,
+    /// Attention (query) heads.
     pub heads: Option<ConfigValue<u64>>,
+    /// Key/value heads (grouped-query attention).
     pub kv_heads: Option<ConfigValue<u64>>,
+    /// Width of each head.
     pub head_dim: Option<ConfigValue<u64>>,
+    /// Vocabulary size.
     pub vocab: Option<ConfigValue<u64>>,
+    /// Feed-forward width.
     pub ffn: Option<ConfigValue<u64>>,
+    /// Trained context length.
     pub context_length: Option<ConfigValue<u64>>,
+    /// RoPE base frequency.
     pub rope_theta: Option<ConfigValue<f64>>,
     /// Rope type: APR `rope_type`; GGUF has no key, so it is left empty here and the rules supply
     /// the architecture's rope type.
     pub rope_type: Option<ConfigValue<i64>>,
+    /// RMSNorm epsilon.
     pub rms_eps: Option<ConfigValue<f64>>,
     /// Dims of each head that RoPE rotates: GGUF `<arch>.rope.dimension_count` (APR has no
     /// such key: aprender and realizar always rotate all of `head_dim`). Absent means `head_dim`.
@@ -601,6 +620,8 @@ fn rope_scaling_of(
 }
 
 impl Config {
+    /// Read the config of a container (`head_dim` derived as hidden / heads when no key gives it;
+    /// `tensors` is not used yet).
     pub fn read(c: &Container, tensors: &[TensorView]) -> Config {
         match c {
             Container::Gguf(g) => {
@@ -783,6 +804,7 @@ impl Config {
         self.rope_theta.as_ref().map_or(10000.0, |v| v.value)
     }
 
+    /// The architecture name, if the file gives one.
     pub fn arch(&self) -> Option<&str> {
         self.architecture.as_ref().map(|v| v.value.as_str())
     }

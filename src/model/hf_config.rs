@@ -1,5 +1,5 @@
 //! A Hugging Face `config.json`, read into the project's [`Config`] by the same code that reads APR
-//! metadata ([`super::config::read_json_keys`]): the classic keys (`hidden_size`, `rope_theta`,
+//! metadata (`config::read_json_keys`): the classic keys (`hidden_size`, `rope_theta`,
 //! `rope_scaling` …) and transformers 5's `rope_parameters` object. Every value keeps its key and the
 //! byte span of its value in the file; a key of the wrong JSON type is a `Config` problem
 //! (`APRL-M005`, as for APR), a file that is not a JSON object an `APRL-F060` read error, a repeated

@@ -11,12 +11,19 @@
 //! names to roles), print, or read tensor data beyond what is asked.
 
 pub mod config;
+// Used by the stages, reports and tests; not part of the documented API.
+#[doc(hidden)]
 pub mod describe;
 pub mod facts;
+#[doc(hidden)]
 pub mod hf;
+#[doc(hidden)]
 pub mod hf_config;
+#[doc(hidden)]
 pub mod hf_lints;
+#[doc(hidden)]
 pub mod hf_tokenizer;
+#[doc(hidden)]
 pub mod tokenize;
 pub mod tokenizer;
 
@@ -31,13 +38,16 @@ pub use config::{Config, ConfigValue, RopeType};
 pub use facts::{NamingScheme, Runtime};
 pub use tokenizer::Tokenizer;
 
+/// One tensor as every stage sees it, whichever the format.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TensorView {
+    /// Its name in the file.
     pub name: String,
     /// Canonical row-major dims, outermost first (`[out, in]` for a correct weight).
     pub dims: Vec<u64>,
     /// As the file records them (GGUF `ne`, APR dims as stored).
     pub file_dims: Vec<u64>,
+    /// Element type, resolved from the file's type id or code.
     pub dtype: DType,
     /// Absolute byte range of the data.
     pub data: Span,
@@ -53,6 +63,7 @@ pub struct TensorView {
 }
 
 impl TensorView {
+    /// Number of elements (product of the dims).
     pub fn n_elems(&self) -> u64 {
         self.dims.iter().product()
     }
@@ -69,13 +80,18 @@ impl TensorView {
     }
 }
 
+/// One model file, whichever its format: tensors in canonical order, config, tokenizer and
+/// the findings of reading its container. Open one with [`ModelView::open`].
 #[derive(Clone, Debug)]
 pub struct ModelView {
     /// The reader's records: only `model/` looks inside (checks, numerics and reports ask the
     /// view's facts, `facts.rs` and `describe.rs`).
     container: Container,
+    /// Every tensor of the file.
     pub tensors: Vec<TensorView>,
+    /// Hyperparameters read from the file's own keys, each with its key and byte span.
     pub config: Config,
+    /// What the file says about its tokenizer.
     pub tokenizer: Tokenizer,
     /// Findings from reading the container.
     pub findings: Vec<Finding>,
@@ -94,6 +110,7 @@ impl ModelView {
         Self::try_from_container(format::open(path)?)
     }
 
+    /// The same from bytes already in hand (`Source::from_vec`).
     pub fn from_source(source: Source) -> Result<ModelView, ReadError> {
         Self::try_from_container(format::read_source(source)?)
     }
@@ -238,6 +255,7 @@ impl ModelView {
     pub fn path(&self) -> &Path {
         self.container.path()
     }
+    /// The tensor named `name` (as the file writes it).
     pub fn tensor(&self, name: &str) -> Option<&TensorView> {
         self.tensors.iter().find(|t| t.name == name)
     }

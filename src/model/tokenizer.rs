@@ -4,20 +4,27 @@
 use crate::format::Container;
 use crate::format::gguf::Value;
 
+/// What a file says about its tokenizer (absent: no such key).
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
 pub struct Tokenizer {
     /// `gpt2` (byte-level BPE), `llama` (SentencePiece), …
     pub model: Option<String>,
     /// GGUF `tokenizer.ggml.pre` / APR `tokenizer.pre_type`.
     pub pre: Option<String>,
+    /// Number of token strings.
     pub n_tokens: Option<u64>,
+    /// Number of BPE merges.
     pub n_merges: Option<u64>,
+    /// Beginning-of-sequence token id.
     pub bos: Option<u64>,
+    /// End-of-sequence token id.
     pub eos: Option<u64>,
+    /// Whether the BOS token is prepended to a prompt.
     pub add_bos: Option<bool>,
 }
 
 impl Tokenizer {
+    /// Read the summary from a container's own keys.
     pub fn read(c: &Container) -> Tokenizer {
         match c {
             Container::Gguf(g) => {
@@ -250,6 +257,7 @@ impl TokenizerScan {
         self.merges = (h, n);
     }
 
+    /// One pass over the container's token and merge lists.
     pub fn of(c: &Container) -> TokenizerScan {
         let mut s = TokenizerScan::default();
         s.scan_merges(&|f| Tokenizer::visit_merges(c, f));

@@ -5,7 +5,7 @@
 //!
 //! The weight comparison covers every role present in both files, every layer (and the file under
 //! test's output matrix against the reference's embedding when the reference ties them), one rayon
-//! task per role, findings in the reference's tensor order. Per role ([`compare`]): identical
+//! task per role, findings in the reference's tensor order. Per role (`compare`): identical
 //! bytes on a deterministic sample settle it without dequantizing; otherwise a few KB of sampled
 //! values per side are compared with
 //!

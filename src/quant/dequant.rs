@@ -23,17 +23,33 @@ pub enum DequantError {
     /// when the size for these dims overflows u64.
     #[error("data is {got} bytes, {dtype} with dims {dims:?} needs {expected}")]
     SizeMismatch {
+        /// The tensor's dtype.
         dtype: DType,
+        /// Its dims.
         dims: Vec<u64>,
+        /// Bytes the dtype and dims need.
         expected: u64,
+        /// Bytes given.
         got: u64,
     },
     /// `out` does not hold exactly the number of values produced.
     #[error("output buffer holds {got} values, {expected} needed")]
-    OutputSize { expected: u64, got: u64 },
+    OutputSize {
+        /// Values produced.
+        expected: u64,
+        /// Values `out` holds.
+        got: u64,
+    },
     /// The requested rows are not a range inside the tensor.
     #[error("row range {start}..{end} outside {rows} rows")]
-    RowRange { start: u64, end: u64, rows: u64 },
+    RowRange {
+        /// First row asked for.
+        start: u64,
+        /// One past the last row asked for.
+        end: u64,
+        /// Rows the tensor has.
+        rows: u64,
+    },
 }
 
 /// Bytes of one row of `n_cols` elements: `ceil(n_cols / block_elems) * block_bytes`.

@@ -2,7 +2,7 @@
 //!
 //! Takes a dtype, a tensor's raw bytes and its canonical dims (outermost first, last dim
 //! contiguous); returns sizes, f32 values and scale sanity. Every dtype fact lives in one row of
-//! [`table`]; each block layout has its own file that documents the bytes and mirrors the ggml
+//! `table`; each block layout has its own file that documents the bytes and mirrors the ggml
 //! function it reproduces bit for bit (values are checked against ggml's own `to_float` in
 //! `tests/dequant.rs`). Must not: read files, know tensor names or roles, print, or cast bytes
 //! to structs (blocks are decoded from byte chunks with `from_le_bytes`).
@@ -31,6 +31,7 @@ mod q8_k;
 mod size_only;
 mod table;
 
+#[doc(hidden)]
 pub use bench::bench_support_random_blocks;
 pub use dequant::{
     DequantError, block_scales_finite, count_bad_scale_blocks, dequantize, dequantize_block,

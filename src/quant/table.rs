@@ -19,40 +19,75 @@ use super::{
 #[allow(non_camel_case_types)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum DType {
+    /// IEEE 754 binary32.
     F32,
+    /// IEEE 754 binary16.
     F16,
+    /// bfloat16 (the upper half of an f32).
     BF16,
+    /// IEEE 754 binary64.
     F64,
+    /// Signed 8-bit integer.
     I8,
+    /// Signed 16-bit integer.
     I16,
+    /// Signed 32-bit integer.
     I32,
+    /// Signed 64-bit integer.
     I64,
+    /// Unsigned 8-bit integer (APR code 7 as aprender reads it).
     U8,
+    /// ggml 4-bit, blocks of 32 with an f16 scale.
     Q4_0,
+    /// ggml 4-bit, blocks of 32 with an f16 scale and minimum.
     Q4_1,
+    /// ggml 5-bit, blocks of 32 with an f16 scale.
     Q5_0,
+    /// ggml 5-bit, blocks of 32 with an f16 scale and minimum.
     Q5_1,
+    /// ggml 8-bit, blocks of 32 with an f16 scale.
     Q8_0,
+    /// ggml 8-bit, blocks of 32 with an f16 scale and the block's sum.
     Q8_1,
+    /// ggml k-quant 2-bit, super-blocks of 256.
     Q2_K,
+    /// ggml k-quant 3-bit, super-blocks of 256.
     Q3_K,
+    /// ggml k-quant 4-bit, super-blocks of 256.
     Q4_K,
+    /// ggml k-quant 5-bit, super-blocks of 256.
     Q5_K,
+    /// ggml k-quant 6-bit, super-blocks of 256.
     Q6_K,
+    /// ggml k-quant 8-bit, super-blocks of 256 with an f32 scale.
     Q8_K,
+    /// ggml i-quant (sizes only: values not decoded).
     IQ2_XXS,
+    /// ggml i-quant (sizes only: values not decoded).
     IQ2_XS,
+    /// ggml i-quant (sizes only: values not decoded).
     IQ3_XXS,
+    /// ggml i-quant (sizes only: values not decoded).
     IQ1_S,
+    /// ggml 4-bit non-linear, blocks of 32.
     IQ4_NL,
+    /// ggml i-quant (sizes only: values not decoded).
     IQ3_S,
+    /// ggml i-quant (sizes only: values not decoded).
     IQ2_S,
+    /// ggml 4-bit non-linear, super-blocks of 256.
     IQ4_XS,
+    /// ggml i-quant (sizes only: values not decoded).
     IQ1_M,
+    /// ggml ternary (sizes only: values not decoded).
     TQ1_0,
+    /// ggml ternary (sizes only: values not decoded).
     TQ2_0,
+    /// OCP microscaling FP4 (sizes only: values not decoded).
     MXFP4,
+    /// APR's own 4-bit format.
     AprQ4,
+    /// APR's own 8-bit format (a tensor-wide f32 scale header).
     AprQ8,
 }
 

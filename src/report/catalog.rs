@@ -8,10 +8,12 @@ use crate::diag::Lint;
 use crate::registry;
 use crate::rules::Arch;
 
+/// `explain --format json`: the lint's registry entry.
 pub fn explain_json(l: &Lint) -> Value {
     json!({"code": l.code, "class": l.class, "severity": l.severity, "family": registry::family(l.code), "summary": l.summary, "explain": l.explain})
 }
 
+/// `explain`: the lint's code, class, severity and explain text.
 pub fn explain_human(l: &Lint) -> String {
     format!(
         "{} [{}] {} ({}, default {})\n\n{}\n",
@@ -24,6 +26,7 @@ pub fn explain_human(l: &Lint) -> String {
     )
 }
 
+/// `rules --format json`: the architectures' rules and every registered check.
 pub fn rules_json(archs: &[&Arch]) -> Value {
     let lints: Vec<_> = registry::all()
         .iter()
@@ -32,6 +35,7 @@ pub fn rules_json(archs: &[&Arch]) -> Value {
     json!({"schema_version": 1, "architectures": archs, "lints": lints})
 }
 
+/// `rules`: the architectures' rules and every registered check, as text.
 pub fn rules_human(archs: &[&Arch]) -> String {
     let mut s = String::new();
     for a in archs {

@@ -18,6 +18,7 @@ fn escape_property(s: &str) -> String {
     escape(s).replace(':', "%3A").replace(',', "%2C")
 }
 
+/// `--format github`: one workflow command (`::error file=…::`) per finding, then the verdict.
 pub fn outcome(o: &Outcome) -> String {
     let mut s = String::new();
     for f in &o.findings {

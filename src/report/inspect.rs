@@ -69,6 +69,7 @@ pub fn json(view: &ModelView, resolved: &Resolved<'_>) -> Value {
     doc
 }
 
+/// The text of `inspect`: header, config and tensor table.
 pub fn human(view: &ModelView, resolved: &Resolved<'_>) -> String {
     let mut s = String::new();
     let c = &view.config;

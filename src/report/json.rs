@@ -5,6 +5,7 @@ use serde_json::{Value, json};
 use crate::diag::{Finding, Severity};
 use crate::pipeline::{Outcome, Verdict};
 
+/// One finding as JSON reports write it.
 pub fn finding(f: &Finding) -> Value {
     json!({
         "code": f.code, "severity": f.severity, "class": f.class(), "message": f.message,

@@ -55,9 +55,11 @@ pub const UNCHECKED: &str = "UNCHECKED";
 /// One tensor's entry in the log.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LoadLine<'a> {
+    /// The tensor's name.
     pub name: &'a str,
     /// Canonical dims (APR: as stored).
     pub dims: &'a [u64],
+    /// Its dtype's name.
     pub dtype: &'static str,
     /// The layout its role expects, in words.
     pub expected_layout: &'static str,

@@ -24,6 +24,7 @@ fn list(v: &Value) -> String {
     }
 }
 
+/// The `[ROSETTA]` lines of the main job's probe.
 pub fn render(o: &Outcome) -> String {
     let mut s = String::new();
     let Some(p) = &o.probe else { return s };

@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 use crate::diag::{Finding, Severity};
 use crate::pipeline::{Outcome, Verdict};
 
+/// `--format sarif`: a SARIF 2.1.0 log of the run, verdict from `o`.
 pub fn outcome(o: &Outcome) -> Value {
     log(o, o.verdict)
 }

@@ -17,6 +17,7 @@ use crate::model::{ModelView, TensorView};
 pub struct Snippet {
     /// What the lines show and where the span starts: `m.apr, tensor index entry, byte 6866 (0x1ad2)`.
     pub title: String,
+    /// The decoded lines.
     pub text: String,
     /// Byte ranges of `text` with their label; the first is the primary one.
     pub labels: Vec<(Range<usize>, String)>,

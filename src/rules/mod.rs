@@ -7,9 +7,14 @@
 //! TOML lines. `resolve` maps a `ModelView`'s tensor names to (role, layer) and evaluates formulas.
 //! Must not read tensor data or print.
 
+// The rule engine's parts: used by the stages, reports and tests; not part of the documented API.
+#[doc(hidden)]
 pub mod formula;
+#[doc(hidden)]
 pub mod lints;
+#[doc(hidden)]
 pub mod resolve;
+#[doc(hidden)]
 pub mod schema;
 
 use std::collections::BTreeMap;
@@ -33,9 +38,13 @@ pub const BUILTIN: &[(&str, &str)] = &[
 /// A problem in a rule file, with its line.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RuleError {
+    /// The rule-file lint (`APRL-R…`).
     pub lint: &'static Lint,
+    /// The rule file.
     pub file: PathBuf,
+    /// The line, where one is known.
     pub line: Option<usize>,
+    /// What is wrong.
     pub message: String,
 }
 
@@ -64,6 +73,7 @@ impl miette::Diagnostic for RuleError {
 /// A name template: `blk.{i}.attn_q.weight` split at `{i}`.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Template {
+    /// The template as written (`blk.{i}.attn_q.weight`).
     pub text: String,
     #[serde(skip)]
     prefix: String,
@@ -86,6 +96,7 @@ impl Template {
             },
         }
     }
+    /// Whether it has an `{i}` (one tensor per layer).
     pub fn is_per_layer(&self) -> bool {
         self.suffix.is_some()
     }
@@ -107,6 +118,7 @@ impl Template {
             }
         }
     }
+    /// The tensor name for `layer` (`{i}` replaced; a global template as is).
     pub fn instantiate(&self, layer: Option<u32>) -> String {
         match (&self.suffix, layer) {
             (Some(s), Some(i)) => format!("{}{i}{s}", self.prefix),
@@ -115,10 +127,14 @@ impl Template {
     }
 }
 
+/// One tensor role of an architecture (`attn_q`, `token_embd` …): its names, dims and tolerances.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Role {
+    /// The TOML role key (`attn_q`).
     pub key: String,
+    /// One tensor per layer (the templates have `{i}`).
     pub per_layer: bool,
+    /// A file without it is a finding.
     pub required: bool,
     /// Name templates in llama.cpp's scheme (`blk.{i}.attn_q.weight`).
     pub gguf: Vec<Template>,
@@ -126,27 +142,40 @@ pub struct Role {
     pub hf: Vec<Template>,
     /// Formula text, canonical order.
     pub dims: Vec<String>,
+    /// The `dims` formulas, parsed.
     #[serde(skip)]
     pub dims_expr: Vec<Expr>,
     /// `n_head` or `n_head_kv` when the rows are RoPE-ordered per head.
     pub rope_rows: Option<String>,
+    /// The role whose tensor this one may share (a tied output matrix).
     pub tied_to: Option<String>,
+    /// Per-dtype tolerances of this role, overriding the architecture's.
     pub tolerance: BTreeMap<String, ToleranceDef>,
     /// Line of the role's table in its rule file.
     pub line: usize,
 }
 
+/// The rules of one architecture (one TOML file).
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Arch {
+    /// Its name (`qwen2`).
     pub arch: String,
+    /// Other names files use for it (GGUF `general.architecture`, APR `architecture`, HF class).
     pub names: Vec<String>,
+    /// The RoPE rotation its loaders apply.
     pub rope_type: RopeType,
+    /// The Q/K row order llama.cpp's converter writes into a GGUF of it.
     pub gguf_qk_order: RopeType,
+    /// Config formulas as written, by symbol.
     pub config: BTreeMap<String, String>,
+    /// The same, parsed.
     #[serde(skip)]
     pub config_expr: BTreeMap<String, Expr>,
+    /// Its tensor roles, in file order.
     pub roles: Vec<Role>,
+    /// Per-dtype tolerances of the weight comparison (by dtype name).
     pub tolerance: BTreeMap<String, ToleranceDef>,
+    /// The rule file it was read from.
     pub file: PathBuf,
 }
 
@@ -178,6 +207,7 @@ impl Arch {
     pub fn qk_order_of(&self, v: &crate::model::ModelView) -> RopeType {
         v.qk_order(self.rope_type, self.gguf_qk_order)
     }
+    /// The role with TOML key `key`.
     pub fn role(&self, key: &str) -> Option<&Role> {
         self.roles.iter().find(|r| r.key == key)
     }
@@ -188,8 +218,10 @@ impl Arch {
     }
 }
 
+/// Every architecture's rules: the built-in set (`RuleSet::builtin()`) or a `--rules DIR`.
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
 pub struct RuleSet {
+    /// One entry per rule file.
     pub archs: Vec<Arch>,
 }
 
@@ -310,6 +342,7 @@ impl RuleSet {
             .find(|a| a.arch == name || a.names.iter().any(|n| n.eq_ignore_ascii_case(name)))
     }
 
+    /// The architectures' names, in order.
     pub fn arch_names(&self) -> Vec<&str> {
         self.archs.iter().map(|a| a.arch.as_str()).collect()
     }

@@ -7,8 +7,8 @@
 //! Reads the embedding rows of the prompt's tokens, one norm vector and layer 0's Q/K/V weights:
 //! never the rest of the model.
 //!
-//! One concern per file: [`lints`] (the codes), [`layer0`] (one file's layer-0 activations through
-//! the forward leaf), [`stages`] (the stage-by-stage comparison), [`diagnosis`] (the first failing
+//! One concern per file: `lints` (the codes), `layer0` (one file's layer-0 activations through
+//! the forward leaf), `stages` (the stage-by-stage comparison), `diagnosis` (the first failing
 //! stage → a finding with its bug class); this file runs them in order. The RoPE math and the
 //! forward pass live in [`crate::numeric::forward`], the metrics and the pass criterion in
 //! [`crate::numeric::stage`].
