@@ -1,0 +1,87 @@
+//! The Hugging Face writer against the real thing: given an oracle GGUF, the directory our writer
+//! makes equals the one transformers 5.25 made from it (`shared/oracle/hf`, fixtures/hf): SafeTensors
+//! files and the shard index byte for byte, `tokenizer.json` value for value, and `config.json`,
+//! `generation_config.json`, `tokenizer_config.json` on every key but transformers' bookkeeping.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use apr_lint::format::writer::safetensors::{HfDtype, HfModel, write_gguf_as_hf};
+use apr_lint::format::{Source, gguf};
+use serde_json::Value as Json;
+
+const ORACLE: &str = "/work/shared/oracle";
+const SHARD_SIZE: u64 = 2_000_000; // `max_shard_size="2MB"` (huggingface_hub: 10^6)
+const MODELS: [&str; 3] = ["tiny-qwen2", "tiny-llama", "tiny-qwen2-tied"];
+
+fn read_gguf(p: &Path) -> gguf::GgufFile {
+    gguf::read(Source::open(p).expect("opens")).expect("reads")
+}
+
+fn json(p: &Path) -> Json {
+    serde_json::from_slice(&std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())))
+        .expect("JSON")
+}
+
+/// `theirs` minus the keys that record the writer, not the model.
+fn without(mut v: Json, keys: &[&str]) -> Json {
+    let o = v.as_object_mut().expect("object");
+    for k in keys {
+        o.remove(*k);
+    }
+    v
+}
+
+/// Every file of `theirs` (a transformers directory) against the same file of `ours`.
+fn assert_same_dir(ours: &Path, theirs: &Path) {
+    let mut names: Vec<PathBuf> = std::fs::read_dir(theirs)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    names.sort();
+    for p in names {
+        let name = p.file_name().unwrap().to_str().unwrap().to_owned();
+        let mine = ours.join(&name);
+        assert!(mine.is_file(), "{name} not written");
+        if name.ends_with(".safetensors") || name.ends_with(".index.json") {
+            let (a, b) = (std::fs::read(&mine).unwrap(), std::fs::read(&p).unwrap());
+            assert!(a == b, "{name}: {} vs {} bytes, not identical", a.len(), b.len());
+            continue;
+        }
+        let skip: &[&str] = match name.as_str() {
+            "config.json" | "generation_config.json" => &["transformers_version"],
+            "tokenizer_config.json" => &["is_local", "local_files_only", "model_max_length"],
+            _ => &[],
+        };
+        assert_eq!(json(&mine), without(json(&p), skip), "{name}");
+    }
+}
+
+#[test]
+fn oracle_ggufs_written_as_transformers_wrote_them() {
+    let root = Path::new(ORACLE);
+    if !root.join("hf").is_dir() {
+        println!("note: {ORACLE}/hf not present; oracle comparison skipped");
+        return;
+    }
+    for m in MODELS {
+        let g = read_gguf(&root.join(format!("models/{m}-f32.gguf")));
+        let d = tempfile::tempdir().unwrap();
+        let f32_dir = d.path().join("f32");
+        write_gguf_as_hf(&g, HfDtype::F32, None, &f32_dir).unwrap();
+        assert_same_dir(&f32_dir, &root.join(format!("hf/{m}-f32-hf")));
+        let bf16_dir = d.path().join("bf16");
+        write_gguf_as_hf(&g, HfDtype::BF16, Some(SHARD_SIZE), &bf16_dir).unwrap();
+        assert_same_dir(&bf16_dir, &root.join(format!("hf/{m}-f32-hf-bf16-sharded")));
+    }
+}
+
+#[test]
+fn a_model_is_written_unchanged_when_nothing_is_damaged() {
+    let g = common::gguf_file("gguf/tiny-llama-q8_0.gguf");
+    let m = HfModel::from_gguf(&g, HfDtype::F32).unwrap();
+    assert!(m.tensor("lm_head.weight").is_some());
+    assert_eq!(m.tensors[0].name, "model.embed_tokens.weight");
+    assert_eq!(m.tensors.last().unwrap().name, "lm_head.weight");
+}
