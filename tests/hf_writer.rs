@@ -46,7 +46,12 @@ fn assert_same_dir(ours: &Path, theirs: &Path) {
         assert!(mine.is_file(), "{name} not written");
         if name.ends_with(".safetensors") || name.ends_with(".index.json") {
             let (a, b) = (std::fs::read(&mine).unwrap(), std::fs::read(&p).unwrap());
-            assert!(a == b, "{name}: {} vs {} bytes, not identical", a.len(), b.len());
+            assert!(
+                a == b,
+                "{name}: {} vs {} bytes, not identical",
+                a.len(),
+                b.len()
+            );
             continue;
         }
         let skip: &[&str] = match name.as_str() {
@@ -78,10 +83,28 @@ fn oracle_ggufs_written_as_transformers_wrote_them() {
 }
 
 #[test]
-fn a_model_is_written_unchanged_when_nothing_is_damaged() {
+fn tensors_come_in_state_dict_order_and_quantized_ggufs_convert() {
     let g = common::gguf_file("gguf/tiny-llama-q8_0.gguf");
     let m = HfModel::from_gguf(&g, HfDtype::F32).unwrap();
     assert!(m.tensor("lm_head.weight").is_some());
     assert_eq!(m.tensors[0].name, "model.embed_tokens.weight");
     assert_eq!(m.tensors.last().unwrap().name, "lm_head.weight");
+    assert_eq!(m.tensors[1].name, "model.layers.0.self_attn.q_proj.weight");
+    // Q8_0 dequantized and cast: every value finite, the shape transformers gives.
+    let q = m.tensor("model.layers.0.self_attn.q_proj.weight").unwrap();
+    assert_eq!(q.shape, vec![256, 256]);
+    assert!(q.values().unwrap().iter().all(|x| x.is_finite()));
+}
+
+/// On a fresh clone: llama.cpp's BF16 GGUF of the tiny qwen2 (the F32 model's values rounded by
+/// gguf-py) written as a BF16 sharded directory equals transformers' (fixtures/hf).
+#[test]
+fn bf16_gguf_written_as_the_sharded_fixture() {
+    let g = common::gguf_file("gguf/tiny-qwen2-bf16.gguf");
+    let d = tempfile::tempdir().unwrap();
+    write_gguf_as_hf(&g, HfDtype::BF16, Some(SHARD_SIZE), d.path()).unwrap();
+    assert_same_dir(
+        d.path(),
+        &common::fixture("hf/tiny-qwen2-f32-hf-bf16-sharded"),
+    );
 }

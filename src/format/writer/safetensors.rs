@@ -455,9 +455,8 @@ impl<'a> HfModel<'a> {
                      parameters it was computed from are not in the GGUF",
                 ));
             }
-            let name = hf_name(&t.name).ok_or_else(|| {
-                invalid_input(format!("`{}` has no Hugging Face name", t.name))
-            })?;
+            let name = hf_name(&t.name)
+                .ok_or_else(|| invalid_input(format!("`{}` has no Hugging Face name", t.name)))?;
             let dims: Vec<u64> = t.ne.iter().rev().copied().collect();
             let unpermute_heads = if !permuted {
                 None
@@ -618,10 +617,11 @@ impl<'g> GgufMeta<'g> {
     }
 
     fn vocab_size(&self) -> Option<u64> {
-        self.int("vocab_size").or_else(|| match self.get("tokenizer.ggml.tokens") {
-            Some(Value::Array(a)) => Some(a.len),
-            _ => None,
-        })
+        self.int("vocab_size")
+            .or_else(|| match self.get("tokenizer.ggml.tokens") {
+                Some(Value::Array(a)) => Some(a.len),
+                _ => None,
+            })
     }
 
     fn rope_parameters(&self) -> Json {
@@ -810,8 +810,10 @@ impl<'g> GgufMeta<'g> {
                 .and_then(|id| tokens.get(id as usize).map(|t| (id, t.clone())))
         };
         let flag = |key: &str| self.get(key).and_then(Value::as_bool).unwrap_or(false);
-        let bos = special("tokenizer.ggml.bos_token_id").filter(|_| flag("tokenizer.ggml.add_bos_token"));
-        let eos = special("tokenizer.ggml.eos_token_id").filter(|_| flag("tokenizer.ggml.add_eos_token"));
+        let bos =
+            special("tokenizer.ggml.bos_token_id").filter(|_| flag("tokenizer.ggml.add_bos_token"));
+        let eos =
+            special("tokenizer.ggml.eos_token_id").filter(|_| flag("tokenizer.ggml.add_eos_token"));
         let seq = |id: &str, type_id: u32| json!({"Sequence": {"id": id, "type_id": type_id}});
         let tok = |t: &str, type_id: u32| json!({"SpecialToken": {"id": t, "type_id": type_id}});
         let (mut single, mut pair) = (Vec::new(), Vec::new());
