@@ -108,3 +108,20 @@ fn bf16_gguf_written_as_the_sharded_fixture() {
         &common::fixture("hf/tiny-qwen2-f32-hf-bf16-sharded"),
     );
 }
+
+/// The project's HF → APR converter on transformers' BF16 directory: linted against llama.cpp's
+/// BF16 GGUF of the same model (same BF16 values), the pair passes and every tensor is compared.
+#[test]
+fn apr_converted_from_the_hf_fixture_passes_against_the_bf16_gguf() {
+    use apr_lint::format::hf;
+    use apr_lint::format::writer::convert::hf_to_apr;
+    use apr_lint::pipeline::Verdict;
+    let ck = hf::open(&common::fixture("hf/tiny-qwen2-f32-hf-bf16-sharded")).unwrap();
+    let w = hf_to_apr(&ck).unwrap();
+    let apr = common::apr_view(&w);
+    let g = common::gguf_view("gguf/tiny-qwen2-bf16.gguf");
+    let o = common::lint_pair(&apr, &g);
+    assert_eq!(o.verdict, Verdict::Pass, "{}", common::describe(&o));
+    assert_eq!(o.tensors_compared, 27, "{}", common::describe(&o));
+    assert!(o.findings.iter().all(|f| f.class() != "tokenizer-mismatch"));
+}
