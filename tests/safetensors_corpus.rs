@@ -447,3 +447,99 @@ fn missing_shard_and_index_disagreement_are_refused() {
     assert_eq!(e.code(), "APRL-F059");
     assert!(e.message.contains("two shards"), "{}", e.message);
 }
+
+#[test]
+fn malformed_headers_are_refused_with_their_code() {
+    let b = shard2();
+    let f = read_bytes(b.clone()).unwrap();
+    let t = &f.tensors[0];
+    let n = f.header.len as usize;
+    let data = &b[8 + n..];
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("empty file", Vec::new(), "APRL-F050"),
+        ("length only", b[..8].to_vec(), "APRL-F050"),
+        (
+            "zero-length header",
+            safetensors::with_header("", data),
+            "APRL-F051",
+        ),
+        (
+            "not JSON",
+            safetensors::with_header("{\"a\":", data),
+            "APRL-F051",
+        ),
+        (
+            "a JSON array",
+            safetensors::with_header("[1, 2]", data),
+            "APRL-F051",
+        ),
+        (
+            "invalid UTF-8",
+            {
+                let mut c = b.clone();
+                c[8 + 2] = 0xff;
+                c
+            },
+            "APRL-F051",
+        ),
+        (
+            "negative dim",
+            rewrite(&b, |h| h[&t.name]["shape"] = serde_json::json!([-1])),
+            "APRL-F051",
+        ),
+        (
+            "fractional dim",
+            rewrite(&b, |h| h[&t.name]["shape"] = serde_json::json!([1.5])),
+            "APRL-F051",
+        ),
+        (
+            "three offsets",
+            rewrite(&b, |h| {
+                h[&t.name]["data_offsets"] = serde_json::json!([0, 2, 4])
+            }),
+            "APRL-F051",
+        ),
+        (
+            "offsets missing",
+            rewrite(&b, |h| {
+                h[&t.name].as_object_mut().unwrap().remove("data_offsets");
+            }),
+            "APRL-F051",
+        ),
+        (
+            "an extra field",
+            rewrite(&b, |h| h[&t.name]["extra"] = 1.into()),
+            "APRL-F051",
+        ),
+        (
+            "sub-byte dtype",
+            rewrite(&b, |h| h[&t.name]["dtype"] = "F4".into()),
+            "APRL-F053",
+        ),
+        (
+            "dims overflow u64",
+            rewrite(&b, |h| {
+                h[&t.name]["shape"] = serde_json::json!([u64::MAX, u64::MAX])
+            }),
+            "APRL-F054",
+        ),
+    ];
+    for (what, bytes, want) in cases {
+        let got = code(bytes);
+        assert_eq!(got, want, "{what}");
+    }
+}
+
+#[test]
+fn a_truncated_shard_of_the_real_directory_is_refused_with_its_path() {
+    for (cut, want) in [(1u64, "APRL-F055"), (1_707_248 - 100, "APRL-F050")] {
+        let d = qwen_copy();
+        let p = d.path().join(SHARD2);
+        let b = std::fs::read(&p).unwrap();
+        std::fs::write(&p, &b[..b.len() - cut as usize]).unwrap();
+        let e = open_dir(d.path()).unwrap_err();
+        assert_eq!(e.code(), want, "cut {cut}");
+        assert!(e.path.as_ref().unwrap().ends_with(SHARD2), "{:?}", e.path);
+        assert!(e.byte_offset().is_some(), "cut {cut}");
+    }
+}
