@@ -125,3 +125,38 @@ fn apr_converted_from_the_hf_fixture_passes_against_the_bf16_gguf() {
     assert_eq!(o.tensors_compared, 27, "{}", common::describe(&o));
     assert!(o.findings.iter().all(|f| f.class() != "tokenizer-mismatch"));
 }
+
+/// Issue 12: "an APR made from the HF directory by the project's converter passes" against it,
+/// for the three oracle models, F32 and BF16-sharded, through the command line.
+#[test]
+fn apr_converted_from_each_oracle_directory_passes_against_it() {
+    use apr_lint::format::writer::convert::write_hf_as_apr;
+    let root = Path::new(ORACLE).join("hf");
+    if !root.is_dir() {
+        println!("note: {ORACLE}/hf not present; skipped");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    for m in MODELS {
+        for suffix in ["-f32-hf", "-f32-hf-bf16-sharded"] {
+            let dir = root.join(format!("{m}{suffix}"));
+            let apr = tmp.path().join(format!("{m}{suffix}.apr"));
+            write_hf_as_apr(&dir, &apr).unwrap();
+            let o = std::process::Command::new(env!("CARGO_BIN_EXE_apr-lint"))
+                .arg(&apr)
+                .arg("--against")
+                .arg(&dir)
+                .args(["--format", "json"])
+                .output()
+                .unwrap();
+            let j: Json = serde_json::from_slice(&o.stdout).unwrap();
+            assert_eq!(o.status.code(), Some(0), "{m}{suffix}: {j}");
+            assert_eq!(j["summary"]["verdict"], "pass", "{m}{suffix}");
+            // Every tensor of the checkpoint (the tied model's lm_head is compared with the embedding).
+            let n = apr_lint::format::hf::open(&dir).unwrap().tensors.len() as u64;
+            let compared = j["summary"]["tensors_compared"].as_u64().unwrap();
+            assert!(compared >= n, "{m}{suffix}: {compared} of {n} compared");
+            assert_eq!(j["summary"]["errors"], 0);
+        }
+    }
+}
