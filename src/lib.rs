@@ -1,10 +1,11 @@
-//! apr-lint: catches layout bugs between an `.apr` model and the `.gguf` it was converted from.
+//! apr-lint: catches layout bugs between an `.apr` (or `.gguf`) model and the `.gguf` or Hugging Face
+//! checkpoint it was converted from.
 //!
 //! The pipeline, data flowing one way:
 //!
 //! ```text
 //! format (readers: bytes → records with byte spans)
-//!   → model (one view of either format: canonical [out, in] dims, config, tokenizer)
+//!   → model (one view of any format: canonical [out, in] dims, config, tokenizer)
 //!     → rules (TOML per architecture: roles, name templates, dim formulas)
 //!       → check (static findings, per file and per pair)
 //!         → numeric (sampled weight comparison, transform search, probe)

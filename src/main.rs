@@ -23,7 +23,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[command(
     name = "apr-lint",
     version,
-    about = "Catch layout bugs between an .apr model and the .gguf it was converted from",
+    about = "Catch layout bugs between an .apr or .gguf model and the .gguf or Hugging Face checkpoint it was converted from",
     override_usage = "apr-lint [OPTIONS] <MODEL> --against <REFERENCE>   (the main job)\n       apr-lint [OPTIONS] <MODEL>\n       apr-lint [OPTIONS] <COMMAND> …",
     after_help = "The main job is the default command: `apr-lint MODEL --against REFERENCE` is `apr-lint lint MODEL --against REFERENCE`.\nOptions may come before or after the command; `apr-lint help lint` lists the main job's options, `apr-lint help COMMAND` any command's.\nExit codes: 0 pass, 1 fail, 2 error (unreadable input, bad usage, unwritable output), 3 inconclusive."
 )]
@@ -137,9 +137,9 @@ const LOAD_LOG_VERBOSE: &str = "Print every tensor's [APR-LOAD] lines (as `--loa
 enum Cmd {
     /// Lint one file, or a pair (the main job; the default command).
     Lint {
-        /// The file under test (.apr or .gguf, recognised by its magic).
+        /// The file under test (.apr, .gguf or SafeTensors, recognised by its first bytes; or a Hugging Face checkpoint directory or `model.safetensors.index.json`).
         model: PathBuf,
-        /// The reference file (usually the GGUF the APR was converted from).
+        /// The reference (the GGUF or Hugging Face checkpoint the file under test was converted from).
         #[arg(long, value_name = "REFERENCE")]
         against: Option<PathBuf>,
         /// Prompt for the probe (must not be empty).

@@ -343,3 +343,122 @@ fn rosetta_runs_with_a_checkpoint_on_either_side() {
         assert!(out.contains("[ROSETTA] PASSED"), "{out}");
     }
 }
+
+/// A copy of the F32 qwen2 checkpoint in `dir`, without `lm_head.weight` when `drop_head`, and
+/// `tie_word_embeddings` set to `tie`.
+fn write_variant(dir: &Path, drop_head: bool, tie: bool) {
+    let src = hf("tiny-qwen2-f32");
+    let v = ModelView::open(&src).expect("opens");
+    let kept: Vec<_> = v
+        .tensors
+        .iter()
+        .filter(|t| !(drop_head && t.name == "lm_head.weight"))
+        .collect();
+    let entries: Vec<(&str, &str, &[u64], &[u8])> = kept
+        .iter()
+        .map(|t| (t.name.as_str(), t.dtype.name(), &t.dims[..], v.bytes(t)))
+        .collect();
+    std::fs::write(
+        dir.join("model.safetensors"),
+        apr_lint::format::safetensors::write(&entries, &[("format", "pt")]),
+    )
+    .unwrap();
+    let mut config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(src.join("config.json")).unwrap()).unwrap();
+    config["tie_word_embeddings"] = serde_json::Value::Bool(tie);
+    std::fs::write(dir.join("config.json"), config.to_string()).unwrap();
+    for f in ["tokenizer.json", "tokenizer_config.json"] {
+        std::fs::copy(src.join(f), dir.join(f)).unwrap();
+    }
+}
+
+#[test]
+fn tie_word_embeddings_with_and_without_lm_head() {
+    // (lm_head stored, tie_word_embeddings, APRL-M010 expected)
+    for (head, tie, expect) in [
+        (true, false, false),
+        (false, true, false),
+        // transformers would guess: no head and no tie.
+        (false, false, true),
+        // transformers ties over the stored head: its bytes are never read.
+        (true, true, true),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        write_variant(dir.path(), !head, tie);
+        let v = ModelView::open(dir.path()).expect("opens");
+        assert_eq!(v.tensor("lm_head.weight").is_some(), head);
+        let o = lint_one(&v);
+        let m010 = o.findings.iter().any(|f| f.code == "APRL-M010");
+        assert_eq!(m010, expect, "head {head}, tie {tie}: {}", describe(&o));
+    }
+}
+
+#[test]
+fn inspect_and_dump_read_a_checkpoint() {
+    let sharded = hf("tiny-qwen2-f32-hf-bf16-sharded");
+    let (code, out, err) = run(&["inspect", "--format", "json", sharded.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let doc: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(doc["format"], "hf");
+    assert_eq!(doc["architecture"], "qwen2");
+    assert_eq!(doc["hf"]["files"].as_array().unwrap().len(), 2);
+    let emb = doc["tensors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "model.embed_tokens.weight")
+        .expect("embedding");
+    assert_eq!(emb["role"], "token_embd");
+    assert_eq!(emb["dims"], serde_json::json!([512, 256]));
+    assert!(emb["file"].as_str().unwrap().ends_with(".safetensors"));
+    // `dump` of a tensor in the second shard: the BF16 rounding of the F32 checkpoint's values.
+    let dir = tempfile::tempdir().unwrap();
+    let dump = |src: &Path, out: &str| {
+        let o = dir.path().join(out);
+        let (code, _, err) = run(&[
+            "dump",
+            src.to_str().unwrap(),
+            "model.norm.weight",
+            "-o",
+            o.to_str().unwrap(),
+        ]);
+        assert_eq!(code, 0, "{err}");
+        npy_f32(&o)
+    };
+    let (b, f) = (
+        dump(&sharded, "b.npy"),
+        dump(&hf("tiny-qwen2-f32"), "f.npy"),
+    );
+    assert_eq!(b.len(), 256);
+    for (x, y) in b.iter().zip(&f) {
+        assert!((x - y).abs() <= y.abs() / 128.0, "{x} vs {y}");
+    }
+}
+
+/// The codes of a refused checkpoint: exit 2 with the reader's code, never a panic.
+#[test]
+fn unreadable_sidecars_and_empty_directories_are_refused_with_a_code() {
+    let codes = |dir: &Path| {
+        let (code, out, err) = run(&["--format", "json", dir.to_str().unwrap()]);
+        let doc: serde_json::Value =
+            serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
+        let found: Vec<String> = doc["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["code"].as_str().unwrap().to_owned())
+            .collect();
+        (code, found)
+    };
+    let empty = tempfile::tempdir().unwrap();
+    assert_eq!(codes(empty.path()), (2, vec!["APRL-F058".to_owned()]));
+    for (file, text, code) in [
+        ("config.json", "[1, 2]", "APRL-F060"),
+        ("tokenizer.json", "{\"model\": 3}", "APRL-F061"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        write_variant(dir.path(), false, false);
+        std::fs::write(dir.path().join(file), text).unwrap();
+        assert_eq!(codes(dir.path()), (2, vec![code.to_owned()]), "{file}");
+    }
+}

@@ -439,10 +439,23 @@ fn tied(view: &ModelView, r: &Resolved<'_>, out: &mut Vec<Finding>) {
                 .span(t.record)
                 .help(format!("write `{}` as a copy of the `{target}` tensor with `tied_embeddings: true`, or drop it", t.name)),
         ),
-        None if view.has_tied_flag() && flag != Some(true) && r.find(target, None).is_some() => out.push(
-            Finding::new(&TIED_EMBEDDING, format!("no `{}` tensor and no `tied_embeddings: true`: loaders must guess that the output is tied", role.key))
-                .help("set `tied_embeddings: true` (or write the output tensor)"),
-        ),
+        None if view.has_tied_flag() && flag != Some(true) && r.find(target, None).is_some() => {
+            let key = view.tied_flag_key().unwrap_or("tied_embeddings");
+            out.push(
+                Finding::new(&TIED_EMBEDDING, format!("no `{}` tensor and no `{key}: true`: loaders must guess that the output is tied", role.key))
+                    .help(format!("set `{key}: true` (or write the output tensor)")),
+            )
+        }
+        Some(t) if view.tie_replaces_stored_head() && flag == Some(true) => {
+            let key = view.tied_flag_key().unwrap_or("tied_embeddings");
+            let emb = r.find(target, None).map_or(target.to_owned(), |i| view.tensors[i].name.clone());
+            out.push(
+                Finding::new(&TIED_EMBEDDING, format!("`{}` is stored but `{key}` is true: the loader ties the output to `{emb}` and never reads these bytes", t.name))
+                    .tensor(&t.name)
+                    .span(t.record)
+                    .help(format!("drop `{}`, or set `{key}: false` if it is the model's own output matrix", t.name)),
+            )
+        }
         _ => {}
     }
 }

@@ -12,10 +12,10 @@ Why it matters: nothing can be checked.
 How to fix: pass the path of a regular, readable model file.
 Precedent: pre-commit hooks run on deleted or renamed files.");
 
-lint!(UNKNOWN_FORMAT, "APRL-F002", "container", Error, "the file is neither GGUF nor APR",
-"What it catches: the first bytes match no known magic (`GGUF`, `APR\\0`, `APRN`, `APR1`, `APR2`).
-Why it matters: the file is not a model apr-lint can read; a renamed SafeTensors or PyTorch file is the usual case.
-How to fix: convert it to GGUF or APR first, or pass the right file.
+lint!(UNKNOWN_FORMAT, "APRL-F002", "container", Error, "the file is neither GGUF, APR nor SafeTensors",
+"What it catches: the first bytes match no known magic (`GGUF`, `APR\\0`, `APRN`, `APR1`, `APR2`) and are not a SafeTensors header (an 8-byte length that fits the file, then `{`).
+Why it matters: the file is not a model apr-lint can read; a renamed PyTorch file is the usual case.
+How to fix: pass a GGUF, an APR, or a Hugging Face checkpoint (its directory, `model.safetensors` or `model.safetensors.index.json`); convert a PyTorch `.bin` checkpoint to SafeTensors first.
 Precedent: `.apr` files that were really SafeTensors after a failed conversion.");
 
 lint!(

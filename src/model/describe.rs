@@ -295,6 +295,40 @@ impl ModelView {
 
     /// The header line `inspect` prints under the title (flags and checksums), if the format has one.
     pub fn header_summary(&self) -> Option<String> {
+        if let Container::Hf(h) = &self.container {
+            let name = |p: &std::path::Path| {
+                p.file_name().map_or(p.display().to_string(), |n| {
+                    n.to_string_lossy().into_owned()
+                })
+            };
+            let files: Vec<String> = h.files.iter().map(|f| name(f.source.path())).collect();
+            let sidecars: Vec<String> = [
+                &h.sidecars.config,
+                &h.sidecars.tokenizer,
+                &h.sidecars.tokenizer_config,
+                &h.sidecars.generation_config,
+            ]
+            .into_iter()
+            .flatten()
+            .map(|p| name(p))
+            .collect();
+            return Some(format!(
+                "SafeTensors: {}{}; beside it: {}",
+                files.join(", "),
+                h.index
+                    .as_deref()
+                    .map(|i| format!(
+                        " (index {}; offsets are within each tensor's shard)",
+                        name(i)
+                    ))
+                    .unwrap_or_default(),
+                if sidecars.is_empty() {
+                    "no JSON files".to_owned()
+                } else {
+                    sidecars.join(", ")
+                }
+            ));
+        }
         let Container::Apr(a) = &self.container else {
             return None;
         };

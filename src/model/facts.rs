@@ -107,7 +107,22 @@ impl ModelView {
     /// The file's format has a tied-embeddings flag its loader reads (APR `tied_embeddings`,
     /// `config.json` `tie_word_embeddings`).
     pub fn has_tied_flag(&self) -> bool {
-        self.runtime() != Runtime::LlamaCpp
+        self.tied_flag_key().is_some()
+    }
+
+    /// The key of that flag (None for a GGUF: llama.cpp ties when `output.weight` is absent).
+    pub fn tied_flag_key(&self) -> Option<&'static str> {
+        match self.runtime() {
+            Runtime::LlamaCpp => None,
+            Runtime::Aprender => Some("tied_embeddings"),
+            Runtime::Transformers => Some("tie_word_embeddings"),
+        }
+    }
+
+    /// With the flag set, the loader uses the embedding as the output matrix even when the file
+    /// stores one (transformers' `tie_weights`): the stored output bytes are never read.
+    pub fn tie_replaces_stored_head(&self) -> bool {
+        self.runtime() == Runtime::Transformers
     }
 
     /// The file's Hugging Face `llama3` RoPE scaling, if it records one for a loader that runs it
@@ -147,7 +162,10 @@ impl ModelView {
     /// `text` as token ids, by the file's own tokenizer (built only for the pieces `text` needs).
     pub fn tokenize(&self, text: &str) -> Result<Vec<u32>, TokenizeError> {
         match &self.container {
-            Container::Hf(_) => Ok(self.text_tokenizer()?.encode(text)),
+            Container::Hf(_) => match &self.hf_tokenizer {
+                Some(t) => TextTokenizer::tokenize_hf(t, text),
+                None => Err(TokenizeError::NoTokenizer),
+            },
             _ => TextTokenizer::tokenize(&self.container, text),
         }
     }

@@ -6,8 +6,6 @@
 //! Takes a resolved `HfCheckpoint` (`format::hf`); reads the sidecar JSON files (small, read
 //! whole), never tensor data.
 
-use std::path::Path;
-
 use super::TensorView;
 use super::config::Config;
 use super::hf_config::read_config_json;
@@ -74,16 +72,12 @@ pub(crate) struct Sidecars {
     pub error: Option<ReadError>,
 }
 
-fn read_file(path: &Path) -> Result<Source, ReadError> {
-    Source::open(path)
-}
-
 /// `config.json` as a `Config` (empty when the checkpoint has none), and the findings of reading it.
 pub(crate) fn read_config(h: &HfCheckpoint) -> Result<(Config, Vec<Finding>), ReadError> {
     let Some(p) = &h.sidecars.config else {
         return Ok((Config::default(), Vec::new()));
     };
-    let c = read_config_json(read_file(p)?.bytes()).map_err(|e| e.with_path(p))?;
+    let c = read_config_json(Source::open(p)?.bytes()).map_err(|e| e.with_path(p))?;
     Ok((
         c.config,
         c.findings.into_iter().map(|f| f.file(p)).collect(),
@@ -107,7 +101,7 @@ pub(crate) fn read_sidecars(h: &HfCheckpoint) -> Sidecars {
     }
     if let Some(p) = &h.sidecars.tokenizer {
         let tc = match &h.sidecars.tokenizer_config {
-            Some(q) => match read_file(q) {
+            Some(q) => match Source::open(q) {
                 Ok(s) => Some(s),
                 Err(e) => {
                     out.error.get_or_insert(e);
@@ -116,7 +110,7 @@ pub(crate) fn read_sidecars(h: &HfCheckpoint) -> Sidecars {
             },
             None => None,
         };
-        let read = read_file(p).and_then(|s| {
+        let read = Source::open(p).and_then(|s| {
             read_tokenizer(s.bytes(), tc.as_ref().map(|t| t.bytes())).map_err(|e| e.with_path(p))
         });
         match read {

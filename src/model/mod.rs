@@ -101,49 +101,23 @@ impl ModelView {
     /// The view of a container; a checkpoint's unreadable `config.json` or `tokenizer.json` is
     /// kept as an error finding (`open` refuses it instead).
     pub fn from_container(container: Container) -> ModelView {
-        Self::build(container, false).unwrap_or_else(|(v, _)| *v)
+        let (mut view, error) = Self::build(container);
+        if let Some(e) = error {
+            view.findings.push(e.to_finding());
+        }
+        view
     }
 
     fn try_from_container(container: Container) -> Result<ModelView, ReadError> {
-        Self::build(container, true).map_err(|(_, e)| e)
+        match Self::build(container) {
+            (view, None) => Ok(view),
+            (_, Some(e)) => Err(e),
+        }
     }
 
-    /// The view; with `strict`, a sidecar read error is returned beside the view built without it.
-    #[allow(clippy::type_complexity)]
-    fn build(container: Container, strict: bool) -> Result<ModelView, (Box<ModelView>, ReadError)> {
-        if let Container::Hf(h) = &container {
-            let tensors = hf::tensors(h);
-            let mut findings = h.findings.clone();
-            findings.extend(hf::dtype_findings(h));
-            let side = hf::read_sidecars(h);
-            findings.extend(side.findings);
-            let tokenizer = side
-                .tokenizer
-                .as_ref()
-                .map(Tokenizer::from_hf)
-                .unwrap_or_default();
-            let mut config = side.config;
-            config.derive(&tensors);
-            let view = ModelView {
-                container,
-                tensors,
-                config,
-                tokenizer,
-                findings,
-                scan: std::sync::OnceLock::new(),
-                hf_tokenizer: side.tokenizer.map(std::sync::Arc::new),
-            };
-            return match side.error {
-                Some(e) if strict => Err((Box::new(view), e)),
-                Some(e) => {
-                    let mut view = view;
-                    view.findings.push(e.to_finding());
-                    Ok(view)
-                }
-                None => Ok(view),
-            };
-        }
-        let (tensors, findings): (Vec<TensorView>, Vec<Finding>) = match &container {
+    /// The view, and the first sidecar file of a checkpoint that could not be read.
+    fn build(container: Container) -> (ModelView, Option<ReadError>) {
+        let (tensors, mut findings): (Vec<TensorView>, Vec<Finding>) = match &container {
             Container::Gguf(g) => (
                 g.tensors
                     .iter()
@@ -178,19 +152,46 @@ impl ModelView {
                     .collect(),
                 a.findings.clone(),
             ),
-            Container::Hf(_) => unreachable!("handled above"),
+            Container::Hf(h) => (
+                hf::tensors(h),
+                h.findings
+                    .iter()
+                    .cloned()
+                    .chain(hf::dtype_findings(h))
+                    .collect(),
+            ),
         };
-        let config = Config::read(&container, &tensors);
-        let tokenizer = Tokenizer::read(&container);
-        Ok(ModelView {
+        let (config, tokenizer, hf_tokenizer, error) = match &container {
+            Container::Hf(h) => {
+                let side = hf::read_sidecars(h);
+                findings.extend(side.findings);
+                let mut config = side.config;
+                config.derive(&tensors);
+                let tokenizer = side
+                    .tokenizer
+                    .as_ref()
+                    .map(Tokenizer::from_hf)
+                    .unwrap_or_default();
+                let hf_tokenizer = side.tokenizer.map(std::sync::Arc::new);
+                (config, tokenizer, hf_tokenizer, side.error)
+            }
+            _ => (
+                Config::read(&container, &tensors),
+                Tokenizer::read(&container),
+                None,
+                None,
+            ),
+        };
+        let view = ModelView {
             container,
             tensors,
             config,
             tokenizer,
             findings,
             scan: std::sync::OnceLock::new(),
-            hf_tokenizer: None,
-        })
+            hf_tokenizer,
+        };
+        (view, error)
     }
 
     /// Fingerprints of the token and merge lists, malformed merges and repeated tokens, from one
@@ -306,7 +307,7 @@ impl ModelView {
         }
     }
 
-    /// The version of the container (GGUF 2/3, APR major 2).
+    /// The version of the container (GGUF 2/3, APR major 2; 0 for SafeTensors, which has none).
     pub fn version(&self) -> u32 {
         match &self.container {
             Container::Gguf(g) => g.version,

@@ -109,6 +109,22 @@ impl TextTokenizer {
     pub fn from_hf(
         t: &crate::model::hf_tokenizer::HfTokenizer,
     ) -> Result<TextTokenizer, TokenizeError> {
+        Self::build_hf(t, None)
+    }
+
+    /// Tokenize one text with a `tokenizer.json`'s tokenizer, built only for the pieces `text`
+    /// needs (as `tokenize` does for a GGUF's or APR's).
+    pub fn tokenize_hf(
+        t: &crate::model::hf_tokenizer::HfTokenizer,
+        text: &str,
+    ) -> Result<Vec<u32>, TokenizeError> {
+        Ok(Self::build_hf(t, Some(text))?.encode(text))
+    }
+
+    fn build_hf(
+        t: &crate::model::hf_tokenizer::HfTokenizer,
+        only_for: Option<&str>,
+    ) -> Result<TextTokenizer, TokenizeError> {
         Self::build_from(
             &Parts {
                 model: Some(t.model.as_str()),
@@ -123,7 +139,7 @@ impl TextTokenizer {
                     v
                 },
             },
-            None,
+            only_for,
         )
     }
 

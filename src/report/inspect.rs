@@ -46,6 +46,10 @@ pub fn json(view: &ModelView, resolved: &Resolved<'_>) -> Value {
             if let Some(r) = &t.apr_dtype {
                 o["dtype_code"] = json!(r.code);
             }
+            if view.sources().len() > 1 {
+                // A sharded checkpoint: `offset` is inside this file.
+                o["file"] = json!(view.source_of(t).path().display().to_string());
+            }
             o
         })
         .collect();
@@ -70,11 +74,14 @@ pub fn human(view: &ModelView, resolved: &Resolved<'_>) -> String {
     let c = &view.config;
     let _ = writeln!(
         s,
-        "{} — {} v{}, {} bytes",
+        "{} — {}{}, {} bytes",
         view.path().display(),
         view.format_name().to_uppercase(),
-        view.version(),
-        view.source().len()
+        match view.version() {
+            0 => String::new(),
+            v => format!(" v{v}"),
+        },
+        view.sources().iter().map(|s| s.len()).sum::<u64>()
     );
     if let Some(line) = view.header_summary() {
         let _ = writeln!(s, "{line}");
