@@ -203,7 +203,10 @@ impl<'a> HfTensor<'a> {
             .ok_or_else(|| invalid_input(format!("`{}`: {:?} output", self.name, self.dtype)))?;
         if let Some(heads) = unpermute_heads {
             let values = quant::dequantize_to_vec(src_dtype, src, dims).map_err(invalid_data)?;
-            let order = unpermuted_rows(&self.name, dims[0], heads)?;
+            let order = unpermuted_rows(&self.name, dims.first().copied().unwrap_or(0), heads)?;
+            if order.is_empty() {
+                return Ok(());
+            }
             let stride = values.len() / order.len();
             let mut buf = Vec::with_capacity(values.len() * self.dtype.size() as usize);
             for r in order {
@@ -908,6 +911,22 @@ mod tests {
         assert_eq!(order, vec![0, 2, 1, 3, 4, 6, 5, 7]);
         assert!(unpermuted_rows("q", 6, 4).is_err());
         assert!(unpermuted_rows("q", 6, 2).is_err());
+    }
+
+    #[test]
+    fn an_empty_q_projection_writes_nothing_and_does_not_panic() {
+        let t = HfTensor {
+            name: "model.layers.0.self_attn.q_proj.weight".into(),
+            dtype: StDtype::F32,
+            shape: vec![0, 4],
+            payload: Payload::Gguf {
+                src: &[],
+                src_dtype: DType::F32,
+                dims: vec![0, 4],
+                unpermute_heads: Some(2),
+            },
+        };
+        assert!(t.bytes().unwrap().is_empty());
     }
 
     #[test]
