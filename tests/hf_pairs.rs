@@ -253,6 +253,18 @@ fn oracle_matrix() {
         for t in ["f32", "q8_0"] {
             apr_against_checkpoint(&o.join(format!("{m}-hf-converted-{t}.gguf")), &dirs);
         }
+        // `rosetta` with a directory on either side (the BF16-sharded one against the F32 GGUF).
+        let g = o.join(format!("{m}-hf-converted-f32.gguf"));
+        for (a, b) in [(&g, &dirs[1]), (&dirs[0], &g)] {
+            let (code, out, err) = run(&[
+                "rosetta",
+                "--assert-match",
+                a.to_str().unwrap(),
+                b.to_str().unwrap(),
+            ]);
+            assert_eq!(code, 0, "{m}: {out}\n{err}");
+            assert!(out.contains("[ROSETTA] PASSED"), "{m}: {out}");
+        }
         // transformers' tokenizer ids for the prompt (PROVENANCE.json).
         let prov: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(o.join("PROVENANCE.json")).unwrap())
@@ -338,7 +350,12 @@ fn rosetta_runs_with_a_checkpoint_on_either_side() {
         hf("tiny-qwen2-f32-hf-bf16-sharded"),
     );
     for (a, b) in [(&g, &d), (&d, &g)] {
-        let (code, out, err) = run(&["rosetta", a.to_str().unwrap(), b.to_str().unwrap()]);
+        let (code, out, err) = run(&[
+            "rosetta",
+            "--assert-match",
+            a.to_str().unwrap(),
+            b.to_str().unwrap(),
+        ]);
         assert_eq!(code, 0, "{out}\n{err}");
         assert!(out.contains("[ROSETTA] PASSED"), "{out}");
     }
