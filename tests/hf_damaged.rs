@@ -1,7 +1,8 @@
 //! Damaged Hugging Face-direction pairs: an APR made from a Hugging Face directory by the project's
 //! converter (`hf_to_apr`), with one damage, linted against the directory, is named with the same
 //! class as the GGUF-direction damage tests (tests/numeric.rs, tests/check_static.rs). Without
-//! damage the pair passes.
+//! damage the pair passes. At the end, the same for a GGUF converted from the checkpoint (llama.cpp's
+//! own `convert_hf_to_gguf.py` output, or the llama fixture GGUF whose checkpoint our writer made).
 //!
 //! References: transformers' BF16 sharded tiny qwen2 (fixtures/hf), and the tiny llama and tied
 //! qwen2 fixture GGUFs written as F32 directories by our writer (whose output equals transformers'
@@ -278,4 +279,99 @@ fn the_reference_may_be_named_by_its_index_file() {
     let b = ModelView::open(idx).expect("the index opens as a model");
     let o = lint_pair(&apr_view(&c.apr), &b);
     assert_eq!(o.verdict, Verdict::Pass, "{}", describe(&o));
+}
+
+// -------------------------------------------------------------------------------------------------
+// The GGUF direction of issue 12 (verifying `convert_hf_to_gguf.py`): a GGUF converted from the
+// checkpoint, with one damage, linted against the checkpoint.
+
+use apr_lint::format::writer::gguf::GgufWriter;
+
+/// HF row `x` sits at GGUF row `h·d + 2i + j` (the inverse of [`hf_row_of_gguf_row`]).
+fn gguf_row_of_hf_row(x: usize, d: usize) -> usize {
+    let (h, w) = (x / d, x % d);
+    let (j, i) = (w / (d / 2), w % (d / 2));
+    h * d + 2 * i + j
+}
+
+fn lint_gguf(w: &GgufWriter, dir: &Path) -> Outcome {
+    let a = view_of(w.to_bytes(), "converted.gguf");
+    let b = ModelView::open(dir).expect("the HF directory opens as a model");
+    let o = lint_pair(&a, &b);
+    check_findings(&o, &[("converted.gguf".into(), a.source().len())]);
+    o
+}
+
+fn gguf_tensor<'w>(
+    w: &'w mut GgufWriter,
+    name: &str,
+) -> &'w mut apr_lint::format::writer::gguf::GgufTensor {
+    w.tensors
+        .iter_mut()
+        .find(|t| t.name == name)
+        .unwrap_or_else(|| panic!("no tensor {name}"))
+}
+
+/// llama.cpp's own converted GGUF of transformers' F32 qwen2 directory (fixtures/hf).
+fn converted_qwen() -> (GgufWriter, PathBuf) {
+    (
+        GgufWriter::from_file(&gguf_file("hf/tiny-qwen2-f32-hf-converted-bf16.gguf")),
+        fixture("hf/tiny-qwen2-f32"),
+    )
+}
+
+#[test]
+fn gguf_clean_conversion_passes() {
+    let (w, dir) = converted_qwen();
+    let o = lint_gguf(&w, &dir);
+    assert_eq!(o.verdict, Verdict::Pass, "{}", describe(&o));
+}
+
+#[test]
+fn gguf_k_permuted_with_n_head_instead_of_n_head_kv() {
+    // llama.cpp PR #3364: the converter permuted K with n_head = 4 (heads of 32 rows) instead of
+    // n_head_kv = 2 (heads of 64). The reference is the llama GGUF written as a checkpoint.
+    let c = Case::from_gguf("gguf/tiny-llama-q8_0.gguf");
+    let mut w = GgufWriter::from_file(&gguf_file("gguf/tiny-llama-q8_0.gguf"));
+    let o = lint_gguf(&w, &c.dir);
+    assert_eq!(o.verdict, Verdict::Pass, "clean: {}", describe(&o));
+    let name = "blk.1.attn_k.weight";
+    let t = gguf_tensor(&mut w, name);
+    let row = t.bytes.len() / t.dims[0] as usize;
+    let hf = permute_rows(&t.bytes, row, |x| gguf_row_of_hf_row(x, 64));
+    t.bytes = permute_rows(&hf, row, |r| hf_row_of_gguf_row(r, 32));
+    error_for(
+        &lint_gguf(&w, &c.dir),
+        "rope-permuted-wrong-heads",
+        Some(name),
+    );
+}
+
+#[test]
+fn gguf_transposed() {
+    let (mut w, dir) = converted_qwen();
+    let name = "blk.0.attn_output.weight";
+    let t = gguf_tensor(&mut w, name);
+    assert_eq!(t.dtype, DType::BF16);
+    t.bytes = transpose(&t.bytes, 256, 256, 2);
+    error_for(&lint_gguf(&w, &dir), "transposed", Some(name));
+}
+
+#[test]
+fn gguf_tokenizer_with_different_merges() {
+    use apr_lint::format::writer::gguf::MetaValue;
+    let (mut w, dir) = converted_qwen();
+    let merges = w
+        .metadata
+        .iter_mut()
+        .find(|(k, _)| k == "tokenizer.ggml.merges")
+        .map(|(_, v)| v)
+        .expect("merges");
+    let MetaValue::ArrayString(m) = merges else {
+        panic!("merges are strings")
+    };
+    m.swap(0, 1);
+    let o = lint_gguf(&w, &dir);
+    assert!(has(&o, "tokenizer-mismatch", None), "{}", describe(&o));
+    assert_eq!(o.verdict, Verdict::Fail, "{}", describe(&o));
 }
