@@ -375,3 +375,57 @@ fn gguf_tokenizer_with_different_merges() {
     assert!(has(&o, "tokenizer-mismatch", None), "{}", describe(&o));
     assert_eq!(o.verdict, Verdict::Fail, "{}", describe(&o));
 }
+
+/// A copy of the F32 qwen2 checkpoint whose `config.json` `rope_parameters` are `params`.
+fn qwen_with_rope(params: serde_json::Value) -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    for e in std::fs::read_dir(fixture("hf/tiny-qwen2-f32")).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), d.path().join(e.file_name())).unwrap();
+    }
+    let p = d.path().join("config.json");
+    let mut c: serde_json::Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+    c["rope_parameters"] = params;
+    std::fs::write(&p, serde_json::to_vec_pretty(&c).unwrap()).unwrap();
+    d
+}
+
+#[test]
+fn gguf_that_lost_the_rope_scaling() {
+    // The checkpoint scales RoPE (YaRN ×4); the converted GGUF carries no scaling keys.
+    let (w, _) = converted_qwen();
+    let d = qwen_with_rope(serde_json::json!({
+        "rope_theta": 1000000.0, "rope_type": "yarn", "factor": 4.0,
+        "original_max_position_embeddings": 128
+    }));
+    let o = lint_gguf(&w, d.path());
+    error_for(&o, "metadata-mismatch", None);
+    assert!(
+        finds(&o, "APRL-M023", Some("metadata-mismatch"), ""),
+        "{}",
+        describe(&o)
+    );
+}
+
+#[test]
+fn gguf_that_lost_rope_freqs() {
+    // A Llama 3-scaled checkpoint: llama.cpp's converter writes `rope_freqs.weight`; this GGUF has none.
+    let c = Case::from_gguf("gguf/tiny-llama-q8_0.gguf");
+    let p = c.dir.join("config.json");
+    let mut cfg: serde_json::Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+    cfg["rope_parameters"] = serde_json::json!({
+        "rope_theta": 1000000.0, "rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+        "high_freq_factor": 4.0, "original_max_position_embeddings": 64
+    });
+    std::fs::write(&p, serde_json::to_vec_pretty(&cfg).unwrap()).unwrap();
+    let w = GgufWriter::from_file(&gguf_file("gguf/tiny-llama-q8_0.gguf"));
+    let o = lint_gguf(&w, &c.dir);
+    assert!(
+        o.findings
+            .iter()
+            .any(|f| f.class() == "missing-tensor" && f.message.contains("rope_freqs")),
+        "{}",
+        describe(&o)
+    );
+    assert_eq!(o.verdict, Verdict::Fail, "{}", describe(&o));
+}
