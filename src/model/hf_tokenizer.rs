@@ -77,6 +77,93 @@ fn field_error(message: String, span: Span) -> ReadError {
         .help("re-save the tokenizer with `save_pretrained` from a working copy")
 }
 
+/// The members of `model` apr-lint reads; `vocab` and `merges` stay raw text (borrowed from the
+/// file) until walked.
+#[derive(serde::Deserialize)]
+struct ModelFields<'a> {
+    #[serde(rename = "type", default)]
+    kind: Option<Value>,
+    #[serde(default)]
+    byte_fallback: Option<Value>,
+    #[serde(borrow, default)]
+    vocab: Option<&'a serde_json::value::RawValue>,
+    #[serde(borrow, default)]
+    merges: Option<&'a serde_json::value::RawValue>,
+}
+
+/// A JSON object's members in file order, keys borrowed unless escaped.
+struct Entries;
+
+impl<'de> serde::de::Visitor<'de> for Entries {
+    type Value = Vec<(std::borrow::Cow<'de, str>, Value)>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an object")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut out = Vec::with_capacity(map.size_hint().unwrap_or(0));
+        while let Some(k) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            out.push((k, map.next_value::<Value>()?));
+        }
+        Ok(out)
+    }
+}
+
+/// One merge: `"a b"`, or `["a", "b"]`.
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum Merge<'a> {
+    Text(#[serde(borrow)] std::borrow::Cow<'a, str>),
+    Pair(
+        #[serde(borrow)] std::borrow::Cow<'a, str>,
+        #[serde(borrow)] std::borrow::Cow<'a, str>,
+    ),
+}
+
+/// Appends every merge as `"a b"`; fails at the first element that is neither form.
+struct Merges<'o>(&'o mut Vec<String>);
+
+impl<'de> serde::de::Visitor<'de> for Merges<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an array of merges")
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        self.0.reserve(seq.size_hint().unwrap_or(0));
+        while let Some(m) = seq.next_element::<Merge<'de>>()? {
+            self.0.push(match m {
+                Merge::Text(s) => s.into_owned(),
+                Merge::Pair(a, b) => format!("{a} {b}"),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// What is wrong with a `model.merges` the fast path refused (read again as values to say it).
+fn merge_problem(raw: &str) -> String {
+    let v: Value = match serde_json::from_str(raw) {
+        Ok(v) => v,
+        Err(_) => return "`model.merges` is not JSON".into(),
+    };
+    let Some(list) = v.as_array() else {
+        return format!("`model.merges` is {}, not an array", kind(&v));
+    };
+    for (rank, m) in list.iter().enumerate() {
+        match m {
+            Value::String(_) => {}
+            Value::Array(p) if p.len() == 2 && p.iter().all(Value::is_string) => {}
+            Value::Array(_) => return format!("merge {rank} is {m}, not a pair of strings"),
+            other => {
+                return format!(
+                    "merge {rank} is {}, not \"a b\" or [\"a\", \"b\"]",
+                    kind(other)
+                );
+            }
+        }
+    }
+    "`model.merges` could not be read".into()
+}
+
 fn kind(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
@@ -101,30 +188,43 @@ pub fn read_tokenizer(json: &[u8], config: Option<&[u8]>) -> Result<HfTokenizer,
         findings: obj.duplicate_findings("`tokenizer.json`"),
         ..HfTokenizer::default()
     };
-    let (model, model_span) = top(&obj, "model")
+    let model_entry = obj
+        .entry("model")
         .ok_or_else(|| field_error("`tokenizer.json` has no `model`".into(), Span::at(0)))?;
-    let model = model.as_object().ok_or_else(|| {
-        field_error(
-            format!("`model` is {}, not an object", kind(&model)),
-            model_span,
-        )
-    })?;
-    match model.get("type").and_then(Value::as_str) {
-        Some("BPE") => {}
-        None if model.contains_key("merges") => {}
+    let model_span = model_entry.span;
+    // The vocabulary and merges are the bulk of the file (150k entries each in a real one): they
+    // stay raw text here and are walked once below, never built into `Value` maps.
+    // (A derived struct would also accept an array: only an object is a model.)
+    let model_raw = obj.raw(model_entry);
+    let model: ModelFields<'_> = Some(model_raw)
+        .filter(|r| r.trim_start().starts_with('{'))
+        .ok_or(())
+        .and_then(|r| serde_json::from_str(r).map_err(|_| ()))
+        .map_err(|_| {
+            let what = serde_json::from_str::<Value>(obj.raw(model_entry))
+                .map_or("not JSON", |v| kind(&v));
+            field_error(format!("`model` is {what}, not an object"), model_span)
+        })?;
+    match model.kind.as_ref().map(|v| v.as_str()) {
+        Some(Some("BPE")) => {}
+        None if model.merges.is_some() => {}
         other => {
             return Err(ReadError::new(
                 &HF_TOKENIZER_MODEL,
                 format!(
                     "the tokenizer model is {}, not BPE; apr-lint reads BPE only",
-                    other.map_or("untyped".into(), |t| format!("`{t}`"))
+                    match other {
+                        Some(Some(t)) => format!("`{t}`"),
+                        Some(None) => "not named by a string".into(),
+                        None => "untyped".into(),
+                    }
                 ),
             )
             .span(model_span)
             .help("compare against a GGUF or APR reference instead"));
         }
     }
-    out.byte_fallback = match model.get("byte_fallback") {
+    out.byte_fallback = match &model.byte_fallback {
         None | Some(Value::Null) => false,
         Some(Value::Bool(b)) => *b,
         Some(v) => {
@@ -139,9 +239,14 @@ pub fn read_tokenizer(json: &[u8], config: Option<&[u8]>) -> Result<HfTokenizer,
     // becomes a `[PAD<id>]` string (~170 bytes of memory, through `TextTokenizer`), so ids are
     // bounded by the entries plus one gap per 16 bytes of file: a dense vocabulary always fits,
     // and a sparse id in a file padded with whitespace cannot make the table ~100× the file.
-    let vocab = model
-        .get("vocab")
-        .and_then(Value::as_object)
+    let vocab: Vec<(std::borrow::Cow<'_, str>, Value)> = model
+        .vocab
+        .and_then(|raw| {
+            use serde::Deserializer as _;
+            serde_json::Deserializer::from_str(raw.get())
+                .deserialize_map(Entries)
+                .ok()
+        })
         .ok_or_else(|| {
             field_error(
                 "`model.vocab` is not an object of token ids".into(),
@@ -183,7 +288,7 @@ pub fn read_tokenizer(json: &[u8], config: Option<&[u8]>) -> Result<HfTokenizer,
             }
         }
     };
-    for (s, id) in vocab {
+    for (s, id) in &vocab {
         let id = id.as_u64().ok_or_else(|| {
             field_error(
                 format!("`model.vocab` entry `{s}` is {}, not an id", kind(id)),
@@ -192,6 +297,12 @@ pub fn read_tokenizer(json: &[u8], config: Option<&[u8]>) -> Result<HfTokenizer,
         })?;
         put(id, s, "token")?;
     }
+    // Vocabulary strings that look like the `[PAD<id>]` filler (a real token, not a gap).
+    let pad_like: std::collections::HashSet<&str> = vocab
+        .iter()
+        .map(|(s, _)| s.as_ref())
+        .filter(|s| s.starts_with("[PAD"))
+        .collect();
     // Added tokens: the converter marks them CONTROL when special (or looking special), else
     // USER_DEFINED.
     let mut added: Vec<(usize, bool)> = Vec::new();
@@ -238,13 +349,15 @@ pub fn read_tokenizer(json: &[u8], config: Option<&[u8]>) -> Result<HfTokenizer,
         .tokens
         .iter()
         .map(|s| {
-            if s.starts_with("[PAD") && !vocab.contains_key(s.as_str()) {
+            if s.starts_with("[PAD") && !pad_like.contains(s.as_str()) {
                 token_type::UNUSED
             } else {
                 token_type::NORMAL
             }
         })
         .collect();
+    drop(pad_like);
+    drop(vocab);
     for &(id, special) in &added {
         if let (Some(ty), Some(s)) = (out.token_types.get_mut(id), out.tokens.get(id)) {
             *ty = if special || looks_special(s) {
@@ -257,44 +370,12 @@ pub fn read_tokenizer(json: &[u8], config: Option<&[u8]>) -> Result<HfTokenizer,
 
     // Merges: "a b" strings, or ["a", "b"] pairs (tokenizers ≥ 0.20 writes pairs, so a part may
     // hold a space; such a merge cannot be written as GGUF's "a b" and is named).
-    let merges = match model.get("merges") {
-        None | Some(Value::Null) => &Vec::new(),
-        Some(Value::Array(a)) => a,
-        Some(v) => {
-            return Err(field_error(
-                format!("`model.merges` is {}, not an array", kind(v)),
-                model_span,
-            ));
+    if let Some(raw) = model.merges.filter(|r| r.get() != "null") {
+        use serde::Deserializer as _;
+        let mut de = serde_json::Deserializer::from_str(raw.get());
+        if de.deserialize_seq(Merges(&mut out.merges)).is_err() {
+            return Err(field_error(merge_problem(raw.get()), model_span));
         }
-    };
-    out.merges.reserve(merges.len());
-    for (rank, m) in merges.iter().enumerate() {
-        let merge = match m {
-            Value::String(s) => s.clone(),
-            Value::Array(p) => match (
-                p.first().and_then(Value::as_str),
-                p.get(1).and_then(Value::as_str),
-                p.len(),
-            ) {
-                (Some(a), Some(b), 2) => format!("{a} {b}"),
-                _ => {
-                    return Err(field_error(
-                        format!("merge {rank} is {m}, not a pair of strings"),
-                        model_span,
-                    ));
-                }
-            },
-            other => {
-                return Err(field_error(
-                    format!(
-                        "merge {rank} is {}, not \"a b\" or [\"a\", \"b\"]",
-                        kind(other)
-                    ),
-                    model_span,
-                ));
-            }
-        };
-        out.merges.push(merge);
     }
 
     // Pre-tokenizer (and the normalizer, for SentencePiece-style tokenizers without one).
