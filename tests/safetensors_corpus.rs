@@ -447,3 +447,221 @@ fn missing_shard_and_index_disagreement_are_refused() {
     assert_eq!(e.code(), "APRL-F059");
     assert!(e.message.contains("two shards"), "{}", e.message);
 }
+
+#[test]
+fn malformed_headers_are_refused_with_their_code() {
+    let b = shard2();
+    let f = read_bytes(b.clone()).unwrap();
+    let t = &f.tensors[0];
+    let n = f.header.len as usize;
+    let data = &b[8 + n..];
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("empty file", Vec::new(), "APRL-F050"),
+        ("length only", b[..8].to_vec(), "APRL-F050"),
+        (
+            "zero-length header",
+            safetensors::with_header("", data),
+            "APRL-F051",
+        ),
+        (
+            "not JSON",
+            safetensors::with_header("{\"a\":", data),
+            "APRL-F051",
+        ),
+        (
+            "a JSON array",
+            safetensors::with_header("[1, 2]", data),
+            "APRL-F051",
+        ),
+        (
+            "invalid UTF-8",
+            {
+                let mut c = b.clone();
+                c[8 + 2] = 0xff;
+                c
+            },
+            "APRL-F051",
+        ),
+        (
+            "negative dim",
+            rewrite(&b, |h| h[&t.name]["shape"] = serde_json::json!([-1])),
+            "APRL-F051",
+        ),
+        (
+            "fractional dim",
+            rewrite(&b, |h| h[&t.name]["shape"] = serde_json::json!([1.5])),
+            "APRL-F051",
+        ),
+        (
+            "three offsets",
+            rewrite(&b, |h| {
+                h[&t.name]["data_offsets"] = serde_json::json!([0, 2, 4])
+            }),
+            "APRL-F051",
+        ),
+        (
+            "offsets missing",
+            rewrite(&b, |h| {
+                h[&t.name].as_object_mut().unwrap().remove("data_offsets");
+            }),
+            "APRL-F051",
+        ),
+        (
+            "an extra field",
+            rewrite(&b, |h| h[&t.name]["extra"] = 1.into()),
+            "APRL-F051",
+        ),
+        (
+            "sub-byte dtype",
+            rewrite(&b, |h| h[&t.name]["dtype"] = "F4".into()),
+            "APRL-F053",
+        ),
+        (
+            "dims overflow u64",
+            rewrite(&b, |h| {
+                h[&t.name]["shape"] = serde_json::json!([u64::MAX, u64::MAX])
+            }),
+            "APRL-F054",
+        ),
+    ];
+    for (what, bytes, want) in cases {
+        let got = code(bytes);
+        assert_eq!(got, want, "{what}");
+    }
+}
+
+#[test]
+fn a_truncated_shard_of_the_real_directory_is_refused_with_its_path() {
+    for (cut, want) in [(1u64, "APRL-F055"), (1_707_248 - 100, "APRL-F050")] {
+        let d = qwen_copy();
+        let p = d.path().join(SHARD2);
+        let b = std::fs::read(&p).unwrap();
+        std::fs::write(&p, &b[..b.len() - cut as usize]).unwrap();
+        let e = open_dir(d.path()).unwrap_err();
+        assert_eq!(e.code(), want, "cut {cut}");
+        assert!(e.path.as_ref().unwrap().ends_with(SHARD2), "{:?}", e.path);
+        assert!(e.byte_offset().is_some(), "cut {cut}");
+    }
+}
+
+/// `apr-lint A --against B --format json`: exit code and the report.
+fn cli(model: &Path, against: &Path) -> (i32, serde_json::Value) {
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_apr-lint"))
+        .arg(model)
+        .arg("--against")
+        .arg(against)
+        .args(["--format", "json"])
+        .output()
+        .expect("apr-lint runs");
+    let json = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
+    });
+    (o.status.code().unwrap_or(-1), json)
+}
+
+/// Through the command line, on either side of a pair, every corpus family is a coded error with
+/// a byte offset and exit 2 (the HF directory opens through `ModelView::open`).
+#[test]
+fn corrupt_checkpoints_exit_2_with_their_code_through_the_cli() {
+    let gguf = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/gguf/tiny-qwen2-bf16.gguf");
+    let b = shard2();
+    let order = in_data_order(&b);
+    let f = read_bytes(b.clone()).unwrap();
+    let t = &f.tensors[1];
+    let with_shard2 = |bytes: Vec<u8>| {
+        let d = qwen_copy();
+        std::fs::write(d.path().join(SHARD2), bytes).unwrap();
+        d
+    };
+    let with_index = |edit: &dyn Fn(&mut serde_json::Map<String, serde_json::Value>)| {
+        let d = qwen_copy();
+        let p = d.path().join(INDEX_FILE);
+        let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+        edit(v["weight_map"].as_object_mut().unwrap());
+        std::fs::write(&p, serde_json::to_vec_pretty(&v).unwrap()).unwrap();
+        d
+    };
+    let (second, last) = (&order[1], order.last().unwrap());
+    let cases: Vec<(&str, tempfile::TempDir, &str)> = vec![
+        (
+            "truncated",
+            with_shard2(b[..b.len() - 1].to_vec()),
+            "APRL-F055",
+        ),
+        (
+            "header length past the file",
+            {
+                let mut c = b.clone();
+                c[..8].copy_from_slice(&(1u64 << 40).to_le_bytes());
+                with_shard2(c)
+            },
+            "APRL-F050",
+        ),
+        (
+            "overlapping",
+            with_shard2(rewrite(&b, |h| {
+                set_offsets(h, &second.0, second.1 - 2, second.2 - 2)
+            })),
+            "APRL-F056",
+        ),
+        (
+            "out of range",
+            with_shard2(rewrite(&b, |h| set_offsets(h, &last.0, last.1, last.2 + 2))),
+            "APRL-F055",
+        ),
+        (
+            "gap",
+            with_shard2(rewrite(&b, |h| {
+                h.remove(&second.0);
+            })),
+            "APRL-F057",
+        ),
+        (
+            "wrong dtype size",
+            with_shard2(rewrite(&b, |h| h[&t.name]["dtype"] = "F32".into())),
+            "APRL-F054",
+        ),
+        (
+            "duplicate name",
+            {
+                let n = f.header.len as usize;
+                let text = std::str::from_utf8(&b[8..8 + n]).unwrap().trim_end();
+                let entry =
+                    std::str::from_utf8(&b[t.entry.offset as usize..t.entry.end() as usize])
+                        .unwrap();
+                let dup = format!("{},{:?}:{}}}", &text[..text.len() - 1], t.name, entry);
+                with_shard2(safetensors::with_header(&dup, &b[8 + n..]))
+            },
+            "APRL-F052",
+        ),
+        (
+            "missing shard",
+            {
+                let d = qwen_copy();
+                std::fs::remove_file(d.path().join(SHARD2)).unwrap();
+                d
+            },
+            "APRL-F058",
+        ),
+        (
+            "index disagrees",
+            with_index(&|m| {
+                m["lm_head.weight"] = SHARD1.into();
+            }),
+            "APRL-F059",
+        ),
+    ];
+    for (what, dir, want) in &cases {
+        for (model, against) in [(gguf.as_path(), dir.path()), (dir.path(), gguf.as_path())] {
+            let (code, j) = cli(model, against);
+            assert_eq!(code, 2, "{what}: {j}");
+            assert_eq!(j["error"]["code"], *want, "{what}: {j}");
+            assert!(j["error"]["byte_offset"].is_u64(), "{what}: {j}");
+            assert_eq!(j["summary"]["verdict"], "error", "{what}");
+        }
+    }
+}

@@ -18,6 +18,7 @@
 //!    `BENCHMARKS.md` (text outside the markers is kept).
 //!
 //! `--quick`: N = 5, 32 MB of dequantization input per dtype and 3 repetitions (same pair).
+//! `--no-hf`: skip the Hugging Face rows (`bench_rows/hf.rs`: a BF16 directory written next to the pair).
 //! `--deep-only`: only the `--deep` section (memory-read bandwidth and `--deep` throughput),
 //! printed and not written, for repeated runs on a noisy machine.
 
@@ -40,6 +41,9 @@ use apr_lint::quant::{self, DType};
 use apr_lint::report;
 use apr_lint::rules::{Resolved, RuleSet};
 
+#[path = "bench_rows/hf.rs"]
+mod hf_rows;
+
 const SHAPE: Shape = QWEN2_5_1_5B;
 const SHAPE_NAME: &str = "qwen2.5-1.5b";
 const DTYPE: DType = DType::Q4_K;
@@ -60,11 +64,13 @@ struct Args {
     write: bool,
     /// Only the `--deep` section (printed, not written): for repeated runs.
     deep_only: bool,
+    /// Skip the Hugging Face rows (they write a ~3 GB BF16 directory next to the pair once).
+    no_hf: bool,
 }
 
 fn usage() -> ! {
     eprintln!(
-        "usage: apr-lint-bench [--dir DIR] [--keep] [--quick] [--regen] [--out FILE | --no-write] [--deep-only]"
+        "usage: apr-lint-bench [--dir DIR] [--keep] [--quick] [--regen] [--out FILE | --no-write] [--deep-only] [--no-hf]"
     );
     std::process::exit(2)
 }
@@ -78,6 +84,7 @@ fn parse_args() -> Args {
         out: None,
         write: true,
         deep_only: false,
+        no_hf: false,
     };
     let mut it = std::env::args_os().skip(1);
     while let Some(arg) = it.next() {
@@ -89,6 +96,7 @@ fn parse_args() -> Args {
             Some("--regen") => a.regen = true,
             Some("--no-write") => a.write = false,
             Some("--deep-only") => a.deep_only = true,
+            Some("--no-hf") => a.no_hf = true,
             Some("-h" | "--help") => usage(),
             _ => {
                 eprintln!("unknown argument {arg:?}");
@@ -1173,6 +1181,9 @@ fn main() {
     let in_process = time_in_process(&pair, &rules, n);
     let processes = time_processes(&pair, &exe, &bin, n);
     write_results(&mut md, &mut misses, &in_process, &processes, &bin);
+    if !args.no_hf {
+        md.push_str(&hf_rows::section(&pair, &bin, n, &mut misses));
+    }
     write_steps(&mut md, &pair, &av, &gv, &rules, n, asize);
     eprintln!("timing --deep …");
     md.push_str(&bench_deep(&pair, &bin, if args.quick { 3 } else { 7 }));

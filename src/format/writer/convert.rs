@@ -12,6 +12,9 @@
 //! Metadata: the typed config keys from `<arch>.*`, `rope_type` (2 = NEOX for qwen2/qwen3, 0 = NORM
 //! for everything else, since GGUF's llama Q/K rows are permuted for NORM rotation),
 //! `original_format: "gguf"`, `tensor_shapes` and the tokenizer.
+//!
+//! [`hf_to_apr`] is the same for a Hugging Face checkpoint (aprender's canonical import path): HF
+//! names, SafeTensors shapes and bytes unchanged, HF Q/K order with NEOX rope.
 
 use std::io;
 use std::path::Path;
@@ -20,6 +23,7 @@ use serde_json::{Value as Json, json};
 
 use super::apr::{AprTensor, AprTensorRef, AprWriter, Flavour, apr_code};
 use crate::format::gguf::{GgufFile, TensorInfo, Value};
+use crate::format::hf::HfCheckpoint;
 
 /// Architectures whose aprender import uses Hugging Face names and NEOX rope.
 const HF_ARCHS: &[&str] = &["qwen2", "qwen3"];
@@ -273,4 +277,255 @@ pub fn write_gguf_as_apr(g: &GgufFile, flavour: Flavour, path: &Path) -> io::Res
         })
         .collect();
     w.write_refs(path, &refs)
+}
+
+// -------------------------------------------------------------------------------------------------
+// Hugging Face → APR
+
+/// A correct Hugging Face → APR conversion (aprender's canonical `apr import hf://…` path): every
+/// tensor under its Hugging Face name with its SafeTensors shape as APR dims and its bytes copied
+/// unchanged (F32, F16 and BF16 stay what they are), Q/K rows in Hugging Face order with
+/// `rope_type` 2 (NEOX: Hugging Face rotates half-split pairs, for llama as for qwen2), a tied
+/// checkpoint's `lm_head.weight` synthesized as a copy of the embedding with
+/// `tied_embeddings: true`, the typed config keys from `config.json` (classic `rope_theta` /
+/// `rope_scaling` or transformers 5's `rope_parameters`), `original_format: "safetensors"`,
+/// `tensor_shapes`, and the tokenizer keys from `tokenizer.json` / `tokenizer_config.json`.
+///
+/// Reads the sidecars itself with serde_json (the writers sit above `model/` and do not use its
+/// readers); a missing or malformed `config.json` is an `InvalidData` error.
+pub fn hf_to_apr(ck: &HfCheckpoint) -> io::Result<AprWriter> {
+    let read_json = |p: Option<&std::path::PathBuf>| -> io::Result<Option<Json>> {
+        match p {
+            None => Ok(None),
+            Some(p) => {
+                let v: Json = serde_json::from_slice(&std::fs::read(p)?).map_err(|e| {
+                    io::Error::new(io::ErrorKind::InvalidData, format!("{}: {e}", p.display()))
+                })?;
+                Ok(Some(v))
+            }
+        }
+    };
+    let config = read_json(ck.sidecars.config.as_ref())?
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "no config.json"))?;
+    let tokenizer = read_json(ck.sidecars.tokenizer.as_ref())?;
+    let tokenizer_config = read_json(ck.sidecars.tokenizer_config.as_ref())?;
+
+    let mut w = AprWriter::new(Flavour::Aprender);
+    let mut tensors = Vec::with_capacity(ck.tensors.len() + 1);
+    for t in &ck.tensors {
+        let st = &t.tensor;
+        let dt = st.dtype.to_dtype().ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("`{}`: {} has no APR dtype", st.name, st.dtype.name()),
+            )
+        })?;
+        let bytes = ck.file_of(t).bytes_of(st).unwrap_or(&[]).to_vec();
+        tensors.push(AprTensor::new(st.name.clone(), st.shape.clone(), dt, bytes));
+    }
+    let tied_flag = config
+        .get("tie_word_embeddings")
+        .and_then(Json::as_bool)
+        .unwrap_or(false);
+    let mut tied = false;
+    if !tensors.iter().any(|t| t.name == "lm_head.weight")
+        && let Some(e) = tensors
+            .iter()
+            .find(|t| t.name == "model.embed_tokens.weight")
+            .cloned()
+        && tied_flag
+    {
+        tied = true;
+        tensors.push(AprTensor {
+            name: "lm_head.weight".into(),
+            ..e
+        });
+    }
+
+    let get = |k: &str| config.get(k).filter(|v| !v.is_null()).cloned();
+    let model_type = get("model_type").and_then(|v| v.as_str().map(str::to_owned));
+    w.meta(
+        "architecture",
+        json!(model_type.clone().unwrap_or_default()),
+    );
+    if let Some(a) = config
+        .get("architectures")
+        .and_then(|a| a.get(0))
+        .and_then(Json::as_str)
+    {
+        w.meta("hf_architecture", json!(a));
+    }
+    if let Some(m) = &model_type {
+        w.meta("hf_model_type", json!(m));
+    }
+    for (apr_key, hf_key) in [
+        ("hidden_size", "hidden_size"),
+        ("num_layers", "num_hidden_layers"),
+        ("num_heads", "num_attention_heads"),
+        ("num_kv_heads", "num_key_value_heads"),
+        ("vocab_size", "vocab_size"),
+        ("intermediate_size", "intermediate_size"),
+        ("max_position_embeddings", "max_position_embeddings"),
+    ] {
+        if let Some(v) = get(hf_key) {
+            w.meta(apr_key, v);
+        }
+    }
+    let rope = config.get("rope_parameters").filter(|v| v.is_object());
+    if let Some(theta) =
+        get("rope_theta").or_else(|| rope.and_then(|r| r.get("rope_theta")).cloned())
+    {
+        w.meta("rope_theta", theta);
+    }
+    // The scaling object in Hugging Face's classic form (what apr-lint reads from APR metadata).
+    let scaling = get("rope_scaling").or_else(|| {
+        let r = rope?.as_object()?;
+        let kind = r.get("rope_type").and_then(Json::as_str)?;
+        (kind != "default").then(|| {
+            Json::Object(
+                r.iter()
+                    .filter(|(k, _)| *k != "rope_theta")
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+            )
+        })
+    });
+    if let Some(s) = scaling {
+        w.meta("rope_scaling", s);
+    }
+    w.meta("rope_type", json!(2));
+    if let Some(v) = get("rms_norm_eps") {
+        w.meta("rms_norm_eps", v);
+    }
+    if let Some(v) = get("head_dim") {
+        w.meta("head_dim", v);
+    }
+    w.meta("original_format", json!("safetensors"));
+    if tied {
+        w.meta("tied_embeddings", json!(true));
+    }
+    let shapes: serde_json::Map<String, Json> = tensors
+        .iter()
+        .map(|t| (t.name.clone(), json!(t.dims)))
+        .collect();
+    w.meta("tensor_shapes", Json::Object(shapes));
+    if let Some(tok) = &tokenizer {
+        hf_tokenizer_meta(tok, tokenizer_config.as_ref(), &config, &mut w);
+    }
+    w.tensors = tensors;
+    Ok(w)
+}
+
+/// The tokenizer keys an APR carries, from a byte-level BPE `tokenizer.json`: tokens by id (the
+/// model's vocab and the added tokens), merges as `"a b"`, `gpt2` and the llama.cpp pre-tokenizer
+/// name of the split regex, BOS/EOS ids (`tokenizer_config.json`'s tokens, else `config.json`'s ids),
+/// `add_bos_token` (`tokenizer_config.json`, else a BOS in the post-processor's template) and token
+/// types (3 for special added tokens, 4 for other added tokens, 1 otherwise).
+fn hf_tokenizer_meta(tok: &Json, tok_config: Option<&Json>, config: &Json, w: &mut AprWriter) {
+    use super::safetensors::{LLAMA3_SPLIT, QWEN2_SPLIT};
+    let model = &tok["model"];
+    let mut by_id: Vec<(u64, String)> = model["vocab"]
+        .as_object()
+        .map(|v| {
+            v.iter()
+                .filter_map(|(t, id)| Some((id.as_u64()?, t.clone())))
+                .collect()
+        })
+        .unwrap_or_default();
+    let added = tok["added_tokens"].as_array().cloned().unwrap_or_default();
+    for a in &added {
+        if let (Some(id), Some(t)) = (a["id"].as_u64(), a["content"].as_str())
+            && !by_id.iter().any(|(i, _)| *i == id)
+        {
+            by_id.push((id, t.to_owned()));
+        }
+    }
+    by_id.sort();
+    let n = by_id.last().map_or(0, |(i, _)| i + 1) as usize;
+    let mut tokens = vec![String::new(); n.min(by_id.len().max(1) * 2)];
+    for (id, t) in &by_id {
+        if let Some(slot) = tokens.get_mut(*id as usize) {
+            *slot = t.clone();
+        }
+    }
+    let mut types = vec![1i64; tokens.len()];
+    for a in &added {
+        if let Some(slot) = a["id"].as_u64().and_then(|i| types.get_mut(i as usize)) {
+            *slot = if a["special"].as_bool() == Some(true) {
+                3
+            } else {
+                4
+            };
+        }
+    }
+    let merges: Vec<String> = model["merges"]
+        .as_array()
+        .map(|m| {
+            m.iter()
+                .filter_map(|x| match x {
+                    Json::String(s) => Some(s.clone()),
+                    Json::Array(p) => {
+                        Some(format!("{} {}", p.first()?.as_str()?, p.get(1)?.as_str()?))
+                    }
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let id_of = |key: &str| -> Option<Json> {
+        let t = tok_config?.get(key)?;
+        let s = t.as_str().or_else(|| t.get("content")?.as_str())?;
+        tokens.iter().position(|x| x == s).map(|i| json!(i))
+    };
+    let pre = tok["pre_tokenizer"]["pretokenizers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .chain(std::iter::once(&tok["pre_tokenizer"]))
+        .find_map(|p| p["pattern"]["Regex"].as_str())
+        .and_then(|r| match r {
+            QWEN2_SPLIT => Some("qwen2"),
+            LLAMA3_SPLIT => Some("llama-bpe"),
+            _ => None,
+        });
+    w.meta("tokenizer.vocabulary", json!(tokens));
+    w.meta("tokenizer.merges", json!(merges));
+    if model["type"].as_str() == Some("BPE") {
+        w.meta("tokenizer.model", json!("gpt2"));
+    }
+    if let Some(p) = pre {
+        w.meta("tokenizer.pre_type", json!(p));
+    }
+    for (apr_key, tc_key, cfg_key) in [
+        ("tokenizer.bos_token_id", "bos_token", "bos_token_id"),
+        ("tokenizer.eos_token_id", "eos_token", "eos_token_id"),
+    ] {
+        if let Some(v) =
+            id_of(tc_key).or_else(|| config.get(cfg_key).filter(|v| v.is_u64()).cloned())
+        {
+            w.meta(apr_key, v);
+        }
+    }
+    let template_bos = tok["post_processor"]["single"]
+        .as_array()
+        .and_then(|s| s.first())
+        .is_some_and(|p| p.get("SpecialToken").is_some());
+    let add_bos = tok_config
+        .and_then(|c| c.get("add_bos_token"))
+        .and_then(Json::as_bool)
+        .unwrap_or(template_bos);
+    w.meta("tokenizer.add_bos_token", json!(add_bos));
+    w.meta("tokenizer.token_type", json!(types));
+}
+
+/// Convert the checkpoint at `path` (a directory, `model.safetensors` or an index) and write the
+/// APR to `out`.
+pub fn write_hf_as_apr(path: &Path, out: &Path) -> io::Result<()> {
+    let ck = crate::format::hf::open(path).map_err(|e| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{} {}", e.code(), e.message),
+        )
+    })?;
+    hf_to_apr(&ck)?.write(out)
 }
