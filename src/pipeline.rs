@@ -397,6 +397,19 @@ pub fn lint(model: &ModelView, against: Option<&ModelView>, opts: &Options) -> O
                 .help("read the findings above; a run that compared nothing is never a pass"),
         );
     }
+    // A span inside one shard of a checkpoint names that shard, not the checkpoint.
+    for f in &mut findings {
+        let (Some(file), Some(span)) = (f.file.as_deref(), f.span) else {
+            continue;
+        };
+        let shard = std::iter::once(model)
+            .chain(against)
+            .filter(|v| v.path().display().to_string() == file)
+            .find_map(|v| v.file_of_span(f.tensor.as_deref(), span));
+        if let Some(p) = shard {
+            f.file = Some(p.display().to_string());
+        }
+    }
     let allowed = apply_overrides(&mut findings, &opts.overrides, &opts.override_origins);
     let has_error = findings.iter().any(|f| f.severity == Severity::Error);
     let same_input = findings.iter().any(|f| f.code == SAME_INPUT.code);

@@ -479,3 +479,59 @@ fn unreadable_sidecars_and_empty_directories_are_refused_with_a_code() {
         assert_eq!(codes(dir.path()), (2, vec![code.to_owned()]), "{file}");
     }
 }
+
+/// A finding whose span is in a checkpoint's weights names the SafeTensors file holding it (the
+/// offset is in that file), not the directory.
+#[test]
+fn a_span_in_a_checkpoint_names_its_safetensors_file() {
+    let src = hf("tiny-qwen2-f32");
+    let v = ModelView::open(&src).expect("opens");
+    let gate = "model.layers.0.mlp.gate_proj.weight";
+    let owned: Vec<(String, Vec<u64>, Vec<u8>)> = v
+        .tensors
+        .iter()
+        .map(|t| {
+            let mut dims = t.dims.clone();
+            if t.name == gate {
+                dims.reverse();
+            }
+            (t.name.clone(), dims, v.bytes(t).to_vec())
+        })
+        .collect();
+    let entries: Vec<(&str, &str, &[u64], &[u8])> = owned
+        .iter()
+        .map(|(n, d, b)| (n.as_str(), "F32", &d[..], &b[..]))
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let weights = dir.path().join("model.safetensors");
+    std::fs::write(
+        &weights,
+        apr_lint::format::safetensors::write(&entries, &[]),
+    )
+    .unwrap();
+    for f in ["config.json", "tokenizer.json", "tokenizer_config.json"] {
+        std::fs::copy(src.join(f), dir.path().join(f)).unwrap();
+    }
+    let (code, out, err) = run(&["--format", "json", dir.path().to_str().unwrap()]);
+    assert_eq!(code, 1, "{err}");
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let f = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "APRL-L001" && f["tensor"] == gate)
+        .unwrap_or_else(|| panic!("{out}"));
+    assert_eq!(f["file"], weights.display().to_string(), "{f}");
+    let (offset, len) = (
+        f["byte_offset"].as_u64().unwrap(),
+        f["byte_length"].as_u64().unwrap(),
+    );
+    let bytes = std::fs::read(&weights).unwrap();
+    let header_end = 8 + u64::from_le_bytes(bytes[..8].try_into().unwrap());
+    assert!(
+        offset + len <= header_end,
+        "the span is the tensor's header entry"
+    );
+    let entry = std::str::from_utf8(&bytes[offset as usize..(offset + len) as usize]).unwrap();
+    assert!(entry.contains("[256,768]"), "{entry}");
+}

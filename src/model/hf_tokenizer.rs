@@ -108,15 +108,39 @@ impl<'de> serde::de::Visitor<'de> for Entries {
     }
 }
 
-/// One merge: `"a b"`, or `["a", "b"]`.
-#[derive(serde::Deserialize)]
-#[serde(untagged)]
-enum Merge<'a> {
-    Text(#[serde(borrow)] std::borrow::Cow<'a, str>),
-    Pair(
-        #[serde(borrow)] std::borrow::Cow<'a, str>,
-        #[serde(borrow)] std::borrow::Cow<'a, str>,
-    ),
+/// One merge, `"a b"` or `["a", "b"]`, as `"a b"` (read without buffering the element).
+struct Merge(String);
+
+impl<'de> serde::Deserialize<'de> for Merge {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Merge, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Merge;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("\"a b\" or [\"a\", \"b\"]")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Merge, E> {
+                Ok(Merge(s.to_owned()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Merge, A::Error> {
+                use serde::de::Error;
+                let a: std::borrow::Cow<'de, str> = seq
+                    .next_element()?
+                    .ok_or_else(|| A::Error::custom("empty pair"))?;
+                let b: std::borrow::Cow<'de, str> = seq
+                    .next_element()?
+                    .ok_or_else(|| A::Error::custom("one-element pair"))?;
+                if seq.next_element::<serde::de::IgnoredAny>()?.is_some() {
+                    return Err(A::Error::custom("more than two parts"));
+                }
+                Ok(Merge(format!("{a} {b}")))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// Appends every merge as `"a b"`; fails at the first element that is neither form.
@@ -129,11 +153,8 @@ impl<'de> serde::de::Visitor<'de> for Merges<'_> {
     }
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         self.0.reserve(seq.size_hint().unwrap_or(0));
-        while let Some(m) = seq.next_element::<Merge<'de>>()? {
-            self.0.push(match m {
-                Merge::Text(s) => s.into_owned(),
-                Merge::Pair(a, b) => format!("{a} {b}"),
-            });
+        while let Some(Merge(m)) = seq.next_element()? {
+            self.0.push(m);
         }
         Ok(())
     }

@@ -243,6 +243,24 @@ impl ModelView {
             _ => Some(self.source()),
         }
     }
+    /// The file a finding's span is in, when it is another file than `path()`: for a checkpoint,
+    /// the shard of the tensor `tensor` when `span` lies in that tensor's header entry or data.
+    pub fn file_of_span(&self, tensor: Option<&str>, span: Span) -> Option<&Path> {
+        let Container::Hf(_) = &self.container else {
+            return None;
+        };
+        let t = self.tensor(tensor?)?;
+        let inside = |outer: Span| span.offset >= outer.offset && span.end() <= outer.end();
+        (inside(t.record) || inside(t.data)).then(|| self.source_of(t).path())
+    }
+    /// Is `file` (a finding's) this model's path or one of its files?
+    pub fn has_file(&self, file: &str) -> bool {
+        self.path().display().to_string() == file
+            || self
+                .sources()
+                .iter()
+                .any(|s| s.path().display().to_string() == file)
+    }
     /// Every file the tensors' bytes live in.
     pub fn sources(&self) -> Vec<&Source> {
         self.container.sources()

@@ -141,7 +141,7 @@ pub fn render(o: &Outcome, views: &[&ModelView], color: bool, verbose: bool) -> 
         }
         let view = views
             .iter()
-            .find(|v| f.file.as_deref() == Some(&v.path().display().to_string()));
+            .find(|v| f.file.as_deref().is_some_and(|file| v.has_file(file)));
         let (src, labels) = match view.and_then(|v| decoded_view(v, f)) {
             Some((a, b)) => (Some(a), b),
             None => match view
