@@ -328,6 +328,17 @@ impl Judge<'_> {
     }
 }
 
+/// Drop the pages of every weight of `layer` (`None`: the tensors of no layer) from this process:
+/// the forward pass releases each matrix after reading it, and this makes sure nothing of a layer
+/// stays mapped once the trace has moved past it, whatever the kernels do.
+fn release_layer(m: &Model<'_>, layer: Option<u32>) {
+    for (i, t) in m.view.tensors.iter().enumerate() {
+        if m.r.role_of(i).is_some_and(|(_, l)| l == layer) {
+            m.view.source().release(t.data);
+        }
+    }
+}
+
 /// Both files' activations of one step (A's, B's).
 type StepActs = (Vec<Act>, Vec<Act>);
 
@@ -412,10 +423,14 @@ pub fn trace_with(
             return Ok(t);
         };
         (xa, xb) = (last(la), last(lb));
+        release_layer(a, Some(l));
+        release_layer(b, Some(l));
     }
     let input_a = if opts.teacher_forced { &xb } else { &xa };
     step(&mut t, Step::Head, &mut || a.head(input_a, n), &mut || {
         b.head(&xb, n)
     })?;
+    release_layer(a, None);
+    release_layer(b, None);
     Ok(t)
 }
