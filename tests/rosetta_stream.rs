@@ -282,10 +282,9 @@ fn ctrl_c_stops_the_trace_with_what_was_compared() {
     let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(doc["summary"]["verdict"], "interrupted");
     assert_eq!(doc["trace"]["stopped"], "interrupted");
-    assert!(
-        doc["trace"]["stages"].as_array().unwrap().len() <= 1,
-        "{json}"
-    );
+    // Stopped before the trace began, or in the pause after layer 0 at the latest.
+    let stages = doc["trace"]["stages"].as_array().unwrap();
+    assert!(stages.len() <= 11, "{json}");
 }
 
 #[test]
