@@ -145,25 +145,32 @@ pub enum Step {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Plan {
     pub n_layer: u32,
-    /// Weight values read by the embedding step, each layer (index = layer) and the head.
+    /// Weight values read by the embedding step, each layer that has weights, and the head (a map,
+    /// not a `Vec` sized by the header's layer count).
     pub embedding_values: u64,
-    pub layer_values: Vec<u64>,
+    pub layer_values: std::collections::BTreeMap<u32, u64>,
     pub head_values: u64,
 }
 
 impl Plan {
     /// All weight values the trace reads.
     pub fn total_values(&self) -> u64 {
-        self.embedding_values + self.layer_values.iter().sum::<u64>() + self.head_values
+        self.embedding_values
+            .saturating_add(
+                self.layer_values
+                    .values()
+                    .fold(0, |s, v| s.saturating_add(*v)),
+            )
+            .saturating_add(self.head_values)
     }
     /// Weight values read once `step` is done (inclusive).
     pub fn values_done(&self, step: Step) -> u64 {
         match step {
             Step::Embedding => self.embedding_values,
-            Step::Layer(l) => {
-                let end = (l as usize + 1).min(self.layer_values.len());
-                self.embedding_values + self.layer_values[..end].iter().sum::<u64>()
-            }
+            Step::Layer(l) => self
+                .layer_values
+                .range(..=l)
+                .fold(self.embedding_values, |s, (_, v)| s.saturating_add(*v)),
             Step::Head => self.total_values(),
         }
     }
@@ -195,19 +202,24 @@ impl Observer for Silent {}
 /// by layer; the head's norm and output projection (the embedding matrix when tied).
 fn plan_of(m: &Model<'_>) -> Plan {
     let view = m.view;
-    let mut layer_values = vec![0u64; m.n_layer as usize];
+    let mut layer_values = std::collections::BTreeMap::<u32, u64>::new();
     // The embedding step reads one row per token: nothing next to a layer.
     let (embedding_values, mut head_values) = (0u64, 0u64);
-    let elems = |i: usize| view.tensors[i].dims.iter().product::<u64>();
+    // Dims from a hostile header may overflow a product.
+    let elems = |i: usize| {
+        view.tensors[i]
+            .dims
+            .iter()
+            .fold(1u64, |p, d| p.saturating_mul(*d))
+    };
     for i in 0..view.tensors.len() {
         let Some((role, layer)) = m.r.role_of(i) else {
             continue;
         };
         match layer {
             Some(l) => {
-                if let Some(v) = layer_values.get_mut(l as usize) {
-                    *v = v.saturating_add(elems(i));
-                }
+                let v = layer_values.entry(l).or_insert(0);
+                *v = v.saturating_add(elems(i));
             }
             None if role.key == "token_embd" => {}
             None => head_values = head_values.saturating_add(elems(i)),
@@ -233,13 +245,15 @@ fn plan_of_pair(a: &Model<'_>, b: &Model<'_>) -> Plan {
     let (pa, pb) = (plan_of(a), plan_of(b));
     Plan {
         n_layer: pa.n_layer,
-        embedding_values: pa.embedding_values + pb.embedding_values,
-        layer_values: pa
-            .layer_values
-            .iter()
-            .zip(&pb.layer_values)
-            .map(|(x, y)| x.saturating_add(*y))
-            .collect(),
+        embedding_values: pa.embedding_values.saturating_add(pb.embedding_values),
+        layer_values: {
+            let mut sum = pa.layer_values;
+            for (l, v) in pb.layer_values {
+                let x = sum.entry(l).or_insert(0);
+                *x = x.saturating_add(v);
+            }
+            sum
+        },
         head_values: pa.head_values.saturating_add(pb.head_values),
     }
 }
