@@ -298,10 +298,16 @@ impl Judge<'_> {
     ) -> Result<bool, TraceError> {
         let n = self.n;
         for (x, y) in acts_a.iter().zip(acts_b) {
+            // A copy only where the rows are put in the other RoPE order (not of the logits).
             let xs = if self.permute && matches!(x.stage, "q" | "k" | "q_rope" | "k_rope") {
-                permute::to_other_order(&x.values, x.width, self.head_dim, self.rope)
+                std::borrow::Cow::Owned(permute::to_other_order(
+                    &x.values,
+                    x.width,
+                    self.head_dim,
+                    self.rope,
+                ))
             } else {
-                x.values.clone()
+                std::borrow::Cow::Borrowed(&x.values[..])
             };
             let st = self.crit.judge(
                 x.stage,
