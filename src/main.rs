@@ -5,11 +5,15 @@ use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use apr_lint::config;
 use apr_lint::diag::{Finding, Lint, Severity};
 use apr_lint::format::npy;
 use apr_lint::model::ModelView;
+use apr_lint::numeric::trace::{Plan, Step, Trace, TraceOptions, TraceStage};
 use apr_lint::pipeline::{
     self, BAD_USAGE, CANNOT_DECODE, CANNOT_WRITE, ConfigInfo, NO_SUCH_TENSOR, OUTPUT_IS_INPUT,
     Options, Outcome, UNKNOWN_CODE,
@@ -191,6 +195,9 @@ enum Cmd {
         /// Feed each layer of A the reference's input for that layer.
         #[arg(long)]
         teacher_forced: bool,
+        /// End the trace at the first divergent stage.
+        #[arg(long)]
+        stop_at_first: bool,
         /// Write every compared stage of both sides as .npy into DIR.
         #[arg(long, value_name = "DIR")]
         save_activations: Option<PathBuf>,
@@ -868,6 +875,7 @@ fn run(cmd: Cmd, ctx: &mut Ctx) -> Result<u8, Fatal> {
             assert_match,
             threshold,
             teacher_forced,
+            stop_at_first,
             save_activations,
             findings,
             rules,
@@ -880,11 +888,15 @@ fn run(cmd: Cmd, ctx: &mut Ctx) -> Result<u8, Fatal> {
             let (va, vb) = load_pair(&a, &b, ctx)?;
             check_tokens(&tokens, &[&va, &vb])?;
             opts.tokens = tokens;
-            let mut r =
-                pipeline::rosetta(&va, &vb, &opts, teacher_forced, save_activations.as_deref());
-            for v in [&va, &vb] {
-                print_load_log(v, &opts.rules, Some(&r.lint.findings), ctx);
-            }
+            let how = TraceOptions {
+                teacher_forced,
+                stop_at_first,
+                save: save_activations.as_deref(),
+            };
+            let mut stream = RosettaStream::new(ctx, &opts.rules, [&va, &vb]);
+            let mut r = pipeline::rosetta_with(&va, &vb, &opts, &how, &mut stream);
+            let (mut report, written) = stream.end();
+            written?;
             r.assert_match = assert_match;
             if !timings() {
                 r.lint.elapsed_ms = 0;
@@ -895,7 +907,7 @@ fn run(cmd: Cmd, ctx: &mut Ctx) -> Result<u8, Fatal> {
                 Output::Sarif => emit_json(&report::sarif::log(&r.lint, verdict))?,
                 Output::Github => emit(&report::github::outcome(&r.lint))?,
                 Output::Human if ctx.quiet => emit(&report::rosetta::verdict_line(&r))?,
-                Output::Human => emit(&report::rosetta::render_trace(&r, ctx.verbose))?,
+                Output::Human => emit(&report.finish(&r))?,
             }
             Ok(verdict.exit_code())
         }
@@ -1035,6 +1047,156 @@ fn man_page(command: Option<&str>) -> Result<String, Fatal> {
         .render(&mut out)
         .map_err(|e| fatal(&CANNOT_WRITE, format!("cannot render the man page: {e}")))?;
     Ok(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// What `rosetta` shows while the trace runs: the `[APR-LOAD]` log once the pair's findings are
+/// known, the human report's lines of each step as soon as it is compared (stdout, flushed; not
+/// with `-q` or a machine format), the progress line (stderr, on a terminal, not with `-q`); and
+/// Ctrl-C, which stops the trace at its next step.
+struct RosettaStream<'c> {
+    ctx: &'c Ctx,
+    rules: &'c RuleSet,
+    views: [&'c ModelView; 2],
+    /// The human report, printed as it goes (`None`: printed whole at the end, or not at all).
+    human: Option<report::rosetta::TraceReport>,
+    inputs: Vec<pipeline::InputInfo>,
+    bar: Option<report::progress::TraceBar>,
+    /// Set by the Ctrl-C handler (`None`: no handler could be installed).
+    interrupt: Option<Arc<AtomicBool>>,
+    /// stdout was closed (`| head`): nothing more is written, the trace goes on.
+    closed: bool,
+    /// stdout could not be written: the trace stops, the run is an error.
+    failed: Option<Fatal>,
+    /// `APR_LINT_TEST_STEP_DELAY_MS`: a pause after each layer (cut short by Ctrl-C), so tests can
+    /// see the output arrive and interrupt a run on a tiny model; not for users.
+    delay: Option<Duration>,
+}
+
+impl<'c> RosettaStream<'c> {
+    fn new(ctx: &'c Ctx, rules: &'c RuleSet, views: [&'c ModelView; 2]) -> Self {
+        RosettaStream {
+            ctx,
+            rules,
+            views,
+            human: (ctx.format == Output::Human && !ctx.quiet)
+                .then(|| report::rosetta::TraceReport::new(ctx.verbose)),
+            inputs: Vec::new(),
+            bar: None,
+            interrupt: ctrl_c_flag(),
+            closed: false,
+            failed: None,
+            delay: std::env::var("APR_LINT_TEST_STEP_DELAY_MS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .map(Duration::from_millis),
+        }
+    }
+
+    fn interrupted(&self) -> bool {
+        self.interrupt
+            .as_ref()
+            .is_some_and(|f| f.load(Ordering::SeqCst))
+    }
+
+    /// Write part of the report now, the progress line hidden meanwhile.
+    fn print(&mut self, text: &str) {
+        if self.closed || self.failed.is_some() || text.is_empty() {
+            return;
+        }
+        let write = || {
+            let mut out = std::io::stdout().lock();
+            out.write_all(text.as_bytes()).and_then(|_| out.flush())
+        };
+        let res = match &self.bar {
+            Some(bar) => bar.suspend(write),
+            None => write(),
+        };
+        match res {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => self.closed = true,
+            Err(e) => {
+                self.failed = Some(fatal(
+                    &CANNOT_WRITE,
+                    format!("cannot write the report to stdout: {e}"),
+                ))
+            }
+        }
+    }
+
+    /// The progress line cleared; the human report (what is left of it is printed by its
+    /// `finish`), or the error that stopped writing it.
+    fn end(mut self) -> (report::rosetta::TraceReport, Result<(), Fatal>) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish();
+        }
+        let report = self
+            .human
+            .take()
+            .unwrap_or_else(|| report::rosetta::TraceReport::new(self.ctx.verbose));
+        (report, self.failed.take().map_or(Ok(()), Err))
+    }
+}
+
+impl apr_lint::numeric::trace::Observer for RosettaStream<'_> {
+    fn started(&mut self, t: &Trace, plan: &Plan) {
+        if let Some(h) = self.human.as_mut() {
+            let text = h.header(&self.inputs, t);
+            self.print(&text);
+        }
+        if !self.ctx.quiet && std::io::stderr().is_terminal() {
+            self.bar = Some(report::progress::TraceBar::stderr(plan));
+        }
+    }
+
+    fn running(&mut self, step: Step) {
+        if let Some(bar) = &self.bar {
+            bar.running(step);
+        }
+    }
+
+    fn compared(&mut self, step: Step, stages: &[TraceStage]) {
+        if let Some(h) = self.human.as_mut() {
+            let text = h.stages(stages);
+            self.print(&text);
+        }
+        if let Some(bar) = &self.bar {
+            bar.compared(step);
+        }
+        if let (Some(d), Step::Layer(_)) = (self.delay, step) {
+            let until = std::time::Instant::now() + d;
+            while std::time::Instant::now() < until && !self.interrupted() {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+    }
+
+    fn stop_requested(&mut self) -> bool {
+        self.interrupted() || self.failed.is_some()
+    }
+}
+
+impl pipeline::RosettaObserver for RosettaStream<'_> {
+    fn linted(&mut self, lint: &Outcome) {
+        self.inputs = lint.inputs.clone();
+        for v in self.views {
+            print_load_log(v, self.rules, Some(&lint.findings), self.ctx);
+        }
+    }
+}
+
+/// Ctrl-C during `rosetta`: the first stops the trace at its next step (the report of what was
+/// compared, exit 130); a second ends the process at once, with the same code. `None` when no
+/// handler could be installed (Ctrl-C then ends the process as usual).
+fn ctrl_c_flag() -> Option<Arc<AtomicBool>> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let seen = flag.clone();
+    ctrlc::set_handler(move || {
+        if seen.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+    })
+    .ok()?;
+    Some(flag)
 }
 
 fn same_file(a: &Path, b: &Path) -> bool {

@@ -92,6 +92,9 @@ pub enum Verdict {
     Error,
     /// Nothing was compared (exit 3): not a pass.
     Inconclusive,
+    /// Stopped by the user (Ctrl-C) with what was compared so far: exit 130, the shell's code for
+    /// a process ended by SIGINT.
+    Interrupted,
 }
 
 impl Verdict {
@@ -102,6 +105,7 @@ impl Verdict {
             Verdict::Fail => 1,
             Verdict::Error => 2,
             Verdict::Inconclusive => 3,
+            Verdict::Interrupted => 130,
         }
     }
     /// The word that starts the human summary line.
@@ -111,6 +115,7 @@ impl Verdict {
             Verdict::Fail => "FAIL",
             Verdict::Error => "ERROR",
             Verdict::Inconclusive => "INCONCLUSIVE",
+            Verdict::Interrupted => "INTERRUPTED",
         }
     }
 }
@@ -552,10 +557,11 @@ impl RosettaOutcome {
     }
     /// The one verdict of `rosetta` (JSON, the human summary line and the exit code all use it).
     pub fn verdict(&self) -> Verdict {
-        use crate::numeric::trace::TraceError;
+        use crate::numeric::trace::{Stop, TraceError};
         match &self.trace {
             Err(TraceError::Write(_)) => Verdict::Error,
             Err(TraceError::Inconclusive(_)) => Verdict::Inconclusive,
+            Ok(t) if t.stopped == Some(Stop::Interrupted) => Verdict::Interrupted,
             // A file traced against itself (or its copy) proves nothing.
             Ok(_) if self.same_input() => Verdict::Inconclusive,
             Ok(_) if self.diverged() && self.assert_match => Verdict::Fail,
@@ -572,16 +578,40 @@ pub fn rosetta(
     teacher_forced: bool,
     save: Option<&Path>,
 ) -> RosettaOutcome {
+    let how = crate::numeric::trace::TraceOptions {
+        teacher_forced,
+        stop_at_first: false,
+        save,
+    };
+    rosetta_with(a, b, opts, &how, &mut crate::numeric::trace::Silent)
+}
+
+/// Told what `rosetta` does as it goes: the pair's findings once the main job's checks are done
+/// (before the trace runs), then every step of the trace.
+pub trait RosettaObserver: crate::numeric::trace::Observer {
+    /// The pair's findings, once the main job's checks are done and before the trace runs.
+    fn linted(&mut self, _lint: &Outcome) {}
+}
+
+impl RosettaObserver for crate::numeric::trace::Silent {}
+
+/// [`rosetta`] with `--stop-at-first`, and an observer that sees each step as it is compared (the
+/// CLI streams the report and draws the progress line) and can stop the trace (Ctrl-C).
+pub fn rosetta_with(
+    a: &ModelView,
+    b: &ModelView,
+    opts: &Options,
+    how: &crate::numeric::trace::TraceOptions<'_>,
+    obs: &mut dyn RosettaObserver,
+) -> RosettaOutcome {
     use crate::numeric::trace::TraceError;
     let mut o = opts.clone();
     o.no_probe = true;
-    let lint_outcome = lint(a, Some(b), &o);
+    let mut lint_outcome = lint(a, Some(b), &o);
+    obs.linted(&lint_outcome);
     let ra = Resolved::new(a, &opts.rules);
     let rb = Resolved::new(b, &opts.rules);
-    let run =
-        || crate::numeric::trace::run((a, &ra), (b, &rb), &opts.numeric(), teacher_forced, save);
-    let trace = run();
-    let mut lint_outcome = lint_outcome;
+    let trace = crate::numeric::trace::run((a, &ra), (b, &rb), &opts.numeric(), how, obs);
     match &trace {
         Err(TraceError::Write(why)) => lint_outcome.findings.push(
             Finding::new(&CANNOT_WRITE, format!("--save-activations: {why}"))

@@ -8,7 +8,7 @@
 
 use crate::model::ModelView;
 use crate::numeric::Settings;
-use crate::numeric::forward::{Act, Model, permute, run_all};
+use crate::numeric::forward::{Act, Model, permute};
 use crate::numeric::stage::{Criterion, Stage, activation_cosine};
 use crate::numeric::tokens::prompt_tokens;
 use crate::rules::Resolved;
@@ -24,6 +24,8 @@ pub struct Trace {
     pub criterion: String,
     pub stages: Vec<TraceStage>,
     pub first_divergence: Option<serde_json::Value>,
+    /// Why the trace ended before its last stage (`null`: it ran to the logits, or could not run).
+    pub stopped: Option<Stop>,
 }
 
 /// Why a trace did not finish: it could not run (inconclusive), or an output could not be written.
@@ -62,8 +64,8 @@ pub fn run(
     (a, ra): (&ModelView, &Resolved<'_>),
     (b, rb): (&ModelView, &Resolved<'_>),
     settings: &Settings,
-    teacher_forced: bool,
-    save: Option<&std::path::Path>,
+    opts: &TraceOptions<'_>,
+    obs: &mut dyn Observer,
 ) -> Result<Trace, TraceError> {
     let tokens = prompt_tokens(a, b, settings)
         .map_err(|e| format!("{e}; pass `--tokens`"))?
@@ -96,7 +98,7 @@ pub fn run(
             }
         }
     }
-    if let Some(dir) = save {
+    if let Some(dir) = opts.save {
         std::fs::create_dir_all(dir)
             .map_err(|e| TraceError::Write(format!("cannot create {}: {e}", dir.display())))?;
     }
@@ -105,10 +107,158 @@ pub fn run(
         threshold: settings.threshold,
         min_cosine: activation_cosine(min_cos),
     };
-    trace(&ma, &mb, &tokens, &crit, teacher_forced, save)
+    trace_with(&ma, &mb, &tokens, &crit, opts, obs)
 }
 
-/// Compare both files stage by stage under `crit`.
+/// How `rosetta` runs the trace.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TraceOptions<'p> {
+    /// Feed each layer of the file under test the reference's input for that layer.
+    pub teacher_forced: bool,
+    /// End the trace at the first divergent stage (`--stop-at-first`).
+    pub stop_at_first: bool,
+    /// `--save-activations DIR`: every compared stage of both sides as `.npy`.
+    pub save: Option<&'p std::path::Path>,
+}
+
+/// Why a trace ended before its last stage.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stop {
+    /// `--stop-at-first`: the last stage compared is the first divergent one.
+    FirstDivergence,
+    /// The observer asked it to stop (Ctrl-C): the stages compared until then.
+    Interrupted,
+}
+
+/// One step of the trace: both files run it, then its stages are compared.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    Embedding,
+    Layer(u32),
+    /// Final norm and logits.
+    Head,
+}
+
+/// What the trace will do, for a progress line: the number of layers and the weight values each
+/// step reads (both files), the work an estimate of the time left can be proportional to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Plan {
+    pub n_layer: u32,
+    /// Weight values read by the embedding step, each layer that has weights, and the head (a map,
+    /// not a `Vec` sized by the header's layer count).
+    pub embedding_values: u64,
+    pub layer_values: std::collections::BTreeMap<u32, u64>,
+    pub head_values: u64,
+}
+
+impl Plan {
+    /// All weight values the trace reads.
+    pub fn total_values(&self) -> u64 {
+        self.embedding_values
+            .saturating_add(
+                self.layer_values
+                    .values()
+                    .fold(0, |s, v| s.saturating_add(*v)),
+            )
+            .saturating_add(self.head_values)
+    }
+    /// Weight values read once `step` is done (inclusive).
+    pub fn values_done(&self, step: Step) -> u64 {
+        match step {
+            Step::Embedding => self.embedding_values,
+            Step::Layer(l) => self
+                .layer_values
+                .range(..=l)
+                .fold(self.embedding_values, |s, (_, v)| s.saturating_add(*v)),
+            Step::Head => self.total_values(),
+        }
+    }
+}
+
+/// Told what the trace does as it goes (the CLI streams the report and draws the progress line);
+/// asked whether to stop. Every method has a default that does nothing.
+pub trait Observer {
+    /// The trace is set up (tokens, criterion) and about to run its first step.
+    fn started(&mut self, _trace: &Trace, _plan: &Plan) {}
+    /// About to run `step` on both files.
+    fn running(&mut self, _step: Step) {}
+    /// `step` ran on both files and was compared: the stages it added (ending at the first
+    /// divergent one with `--stop-at-first`).
+    fn compared(&mut self, _step: Step, _stages: &[TraceStage]) {}
+    /// Asked before each step and between the two files of a step: `true` ends the trace there
+    /// ([`Stop::Interrupted`]), with the stages compared so far.
+    fn stop_requested(&mut self) -> bool {
+        false
+    }
+}
+
+/// An observer that is told nothing and never stops the trace.
+pub struct Silent;
+
+impl Observer for Silent {}
+
+/// The weight values (elements) each step of one file reads: every tensor a role of the rules names,
+/// by layer; the head's norm and output projection (the embedding matrix when tied).
+fn plan_of(m: &Model<'_>) -> Plan {
+    let view = m.view;
+    let mut layer_values = std::collections::BTreeMap::<u32, u64>::new();
+    // The embedding step reads one row per token: nothing next to a layer.
+    let (embedding_values, mut head_values) = (0u64, 0u64);
+    // Dims from a hostile header may overflow a product.
+    let elems = |i: usize| {
+        view.tensors[i]
+            .dims
+            .iter()
+            .fold(1u64, |p, d| p.saturating_mul(*d))
+    };
+    for i in 0..view.tensors.len() {
+        let Some((role, layer)) = m.r.role_of(i) else {
+            continue;
+        };
+        match layer {
+            Some(l) => {
+                let v = layer_values.entry(l).or_insert(0);
+                *v = v.saturating_add(elems(i));
+            }
+            None if role.key == "token_embd" => {}
+            None => head_values = head_values.saturating_add(elems(i)),
+        }
+    }
+    // A tied head reads the embedding matrix as its output projection.
+    let tied =
+        m.r.find("output", None)
+            .is_none_or(|i| view.tensors[i].data.len == 0);
+    if tied && let Some(i) = m.r.find("token_embd", None) {
+        head_values = head_values.saturating_add(elems(i));
+    }
+    Plan {
+        n_layer: m.n_layer,
+        embedding_values,
+        layer_values,
+        head_values,
+    }
+}
+
+/// Both files' plans added up.
+fn plan_of_pair(a: &Model<'_>, b: &Model<'_>) -> Plan {
+    let (pa, pb) = (plan_of(a), plan_of(b));
+    Plan {
+        n_layer: pa.n_layer,
+        embedding_values: pa.embedding_values.saturating_add(pb.embedding_values),
+        layer_values: {
+            let mut sum = pa.layer_values;
+            for (l, v) in pb.layer_values {
+                let x = sum.entry(l).or_insert(0);
+                *x = x.saturating_add(v);
+            }
+            sum
+        },
+        head_values: pa.head_values.saturating_add(pb.head_values),
+    }
+}
+
+/// Compare both files stage by stage under `crit` (no observer, no early stop).
 pub fn trace(
     a: &Model<'_>,
     b: &Model<'_>,
@@ -117,84 +267,190 @@ pub fn trace(
     teacher_forced: bool,
     save: Option<&std::path::Path>,
 ) -> Result<Trace, TraceError> {
-    let n = tokens.len();
-    let ra = if teacher_forced {
-        None
-    } else {
-        Some(run_all(a, tokens)?)
+    let opts = TraceOptions {
+        teacher_forced,
+        stop_at_first: false,
+        save,
     };
-    let rb = run_all(b, tokens)?;
-    let acts_a = match ra {
-        Some(x) => x,
-        None => {
-            // Each layer of A gets B's input for that layer.
-            let mut out = vec![Act {
-                stage: "embedding",
-                layer: None,
-                values: a.embed(tokens)?,
-                width: a.hidden(),
-            }];
-            let mut input = rb[0].values.clone();
-            for l in 0..a.n_layer {
-                out.extend(a.layer(l, &input, n)?);
-                input = rb
-                    .iter()
-                    .find(|x| x.layer == Some(l) && x.stage == "layer_out")
-                    .map(|x| x.values.clone())
-                    .unwrap_or_default();
-            }
-            out.extend(a.head(&input, n)?);
-            out
-        }
-    };
-    let permute = a.rope_type() != b.rope_type();
-    let hd = a.head_dim();
-    let criterion = crit.summary();
-    let mut stages = Vec::new();
-    let mut first = None;
-    for (x, y) in acts_a.iter().zip(&rb) {
-        let xs = if permute && matches!(x.stage, "q" | "k" | "q_rope" | "k_rope") {
-            permute::to_other_order(&x.values, x.width, hd, a.rope_type())
-        } else {
-            x.values.clone()
-        };
-        let st = crit.judge(
-            x.stage,
-            x.layer,
-            (&xs, &y.values),
-            (vec![n, x.width], vec![n, y.width]),
-            |_| criterion.clone(),
-        );
-        if !st.pass && first.is_none() {
-            first = Some(serde_json::json!({"layer": x.layer, "stage": x.stage}));
-        }
-        if let Some(dir) = save {
-            let name = |side: &str| match x.layer {
-                Some(l) => format!("{side}-{l:03}-{}.npy", x.stage),
-                None => format!("{side}-{}.npy", x.stage),
-            };
-            for (side, act) in [("a", x), ("b", y)] {
-                let mut buf = Vec::new();
-                let _ = crate::format::npy::write_f32(
-                    &mut buf,
-                    &[n as u64, act.width as u64],
-                    &act.values,
-                );
-                let path = dir.join(name(side));
-                std::fs::write(&path, buf).map_err(|e| {
-                    TraceError::Write(format!("cannot write {}: {e}", path.display()))
-                })?;
-            }
-        }
-        stages.push(st);
-    }
+    trace_with(a, b, tokens, crit, &opts, &mut Silent)
+}
 
-    Ok(Trace {
+/// The stage comparison of one step, shared by every step of [`trace_with`].
+struct Judge<'x> {
+    crit: &'x Criterion,
+    criterion: String,
+    n: usize,
+    permute: bool,
+    head_dim: usize,
+    rope: crate::model::RopeType,
+    save: Option<&'x std::path::Path>,
+}
+
+impl Judge<'_> {
+    /// Compare the stages of one step (A's and B's, in the same order) into `t.stages`; with
+    /// `stop_at_first`, stop after the first divergent one. Returns whether the trace ends here.
+    fn step(
+        &self,
+        t: &mut Trace,
+        acts_a: &[Act],
+        acts_b: &[Act],
+        stop_at_first: bool,
+    ) -> Result<bool, TraceError> {
+        let n = self.n;
+        for (x, y) in acts_a.iter().zip(acts_b) {
+            // A copy only where the rows are put in the other RoPE order (not of the logits).
+            let xs = if self.permute && matches!(x.stage, "q" | "k" | "q_rope" | "k_rope") {
+                std::borrow::Cow::Owned(permute::to_other_order(
+                    &x.values,
+                    x.width,
+                    self.head_dim,
+                    self.rope,
+                ))
+            } else {
+                std::borrow::Cow::Borrowed(&x.values[..])
+            };
+            let st = self.crit.judge(
+                x.stage,
+                x.layer,
+                (&xs, &y.values),
+                (vec![n, x.width], vec![n, y.width]),
+                |_| self.criterion.clone(),
+            );
+            let diverged = !st.pass;
+            if diverged && t.first_divergence.is_none() {
+                t.first_divergence = Some(serde_json::json!({"layer": x.layer, "stage": x.stage}));
+            }
+            if let Some(dir) = self.save {
+                let name = |side: &str| match x.layer {
+                    Some(l) => format!("{side}-{l:03}-{}.npy", x.stage),
+                    None => format!("{side}-{}.npy", x.stage),
+                };
+                for (side, act) in [("a", x), ("b", y)] {
+                    let mut buf = Vec::new();
+                    let _ = crate::format::npy::write_f32(
+                        &mut buf,
+                        &[n as u64, act.width as u64],
+                        &act.values,
+                    );
+                    let path = dir.join(name(side));
+                    std::fs::write(&path, buf).map_err(|e| {
+                        TraceError::Write(format!("cannot write {}: {e}", path.display()))
+                    })?;
+                }
+            }
+            t.stages.push(st);
+            if diverged && stop_at_first {
+                t.stopped = Some(Stop::FirstDivergence);
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+}
+
+/// Drop the pages of every weight of `layer` (`None`: the tensors of no layer) from this process:
+/// the forward pass releases each matrix after reading it, and this makes sure nothing of a layer
+/// stays mapped once the trace has moved past it, whatever the kernels do.
+fn release_layer(m: &Model<'_>, layer: Option<u32>) {
+    for (i, t) in m.view.tensors.iter().enumerate() {
+        if m.r.role_of(i).is_some_and(|(_, l)| l == layer) {
+            m.view.source().release(t.data);
+        }
+    }
+}
+
+/// Both files' activations of one step (A's, B's).
+type StepActs = (Vec<Act>, Vec<Act>);
+
+/// The trace with both files in step: the embedding, then layer *l* of A and of B, compared,
+/// before layer *l + 1*, then the head. Only the current step's activations are held (the
+/// layers' weight pages are released by the forward pass as it reads them), so memory does not
+/// grow with the depth. `obs` is told each step as soon as it is compared and may stop the trace.
+pub fn trace_with(
+    a: &Model<'_>,
+    b: &Model<'_>,
+    tokens: &[u32],
+    crit: &Criterion,
+    opts: &TraceOptions<'_>,
+    obs: &mut dyn Observer,
+) -> Result<Trace, TraceError> {
+    let n = tokens.len();
+    let judge = Judge {
+        crit,
+        criterion: crit.summary(),
+        n,
+        permute: a.rope_type() != b.rope_type(),
+        head_dim: a.head_dim(),
+        rope: a.rope_type(),
+        save: opts.save,
+    };
+    let mut t = Trace {
         tokens: tokens.to_vec(),
         threshold: crit.threshold,
-        teacher_forced,
-        criterion,
-        stages,
-        first_divergence: first,
-    })
+        teacher_forced: opts.teacher_forced,
+        criterion: judge.criterion.clone(),
+        stages: Vec::new(),
+        first_divergence: None,
+        stopped: None,
+    };
+    obs.started(&t, &plan_of_pair(a, b));
+    // Runs one step on both files, compares it and tells the observer; `Ok(None)` ends the trace,
+    // else both sides' activations of the step.
+    let mut step = |t: &mut Trace,
+                    step: Step,
+                    run_a: &mut dyn FnMut() -> Result<Vec<Act>, String>,
+                    run_b: &mut dyn FnMut() -> Result<Vec<Act>, String>|
+     -> Result<Option<StepActs>, TraceError> {
+        if obs.stop_requested() {
+            t.stopped = Some(Stop::Interrupted);
+            return Ok(None);
+        }
+        obs.running(step);
+        let acts_a = run_a()?;
+        if obs.stop_requested() {
+            t.stopped = Some(Stop::Interrupted);
+            return Ok(None);
+        }
+        let acts_b = run_b()?;
+        let before = t.stages.len();
+        let end = judge.step(t, &acts_a, &acts_b, opts.stop_at_first)?;
+        obs.compared(step, &t.stages[before..]);
+        Ok((!end).then_some((acts_a, acts_b)))
+    };
+    let embed = |m: &Model<'_>| -> Result<Vec<Act>, String> {
+        Ok(vec![Act {
+            stage: "embedding",
+            layer: None,
+            values: m.embed(tokens)?,
+            width: m.hidden(),
+        }])
+    };
+    let Some((ea, eb)) = step(&mut t, Step::Embedding, &mut || embed(a), &mut || embed(b))? else {
+        return Ok(t);
+    };
+    // The residual stream of each side; teacher-forced, A's layers and head read B's.
+    let last = |mut acts: Vec<Act>| acts.pop().map(|x| x.values).unwrap_or_default();
+    let (mut xa, mut xb) = (last(ea), last(eb));
+    for l in 0..a.n_layer {
+        let input_a = if opts.teacher_forced { &xb } else { &xa };
+        let Some((la, lb)) = step(
+            &mut t,
+            Step::Layer(l),
+            &mut || a.layer(l, input_a, n),
+            &mut || b.layer(l, &xb, n),
+        )?
+        else {
+            return Ok(t);
+        };
+        (xa, xb) = (last(la), last(lb));
+        release_layer(a, Some(l));
+        release_layer(b, Some(l));
+    }
+    let input_a = if opts.teacher_forced { &xb } else { &xa };
+    step(&mut t, Step::Head, &mut || a.head(input_a, n), &mut || {
+        b.head(&xb, n)
+    })?;
+    release_layer(a, None);
+    release_layer(b, None);
+    Ok(t)
 }

@@ -156,91 +156,124 @@ pub fn recommendation(o: &Outcome) -> Option<String> {
 
 /// The human `[ROSETTA]` report of `apr-lint rosetta`.
 pub fn render_trace(r: &crate::pipeline::RosettaOutcome, verbose: bool) -> String {
-    let mut s = String::new();
-    for i in &r.lint.inputs {
+    TraceReport::new(verbose).finish(r)
+}
+
+/// The human `[ROSETTA]` report in pieces, for printing it as the trace runs: [`TraceReport::header`]
+/// once the trace has started, [`TraceReport::stages`] after each step, [`TraceReport::finish`] at
+/// the end (whatever was not printed yet, the summary and the verdict line). The pieces add up to
+/// [`render_trace`], byte for byte.
+pub struct TraceReport {
+    verbose: bool,
+    header_done: bool,
+    /// The layer of the last `=== … ===` heading printed.
+    layer: Option<Option<u32>>,
+    /// Stages already rendered.
+    shown: usize,
+}
+
+impl TraceReport {
+    /// An empty report; `verbose` shows every stage (otherwise the embedding, each layer's output,
+    /// the logits and the divergent stages).
+    pub fn new(verbose: bool) -> TraceReport {
+        TraceReport {
+            verbose,
+            header_done: false,
+            layer: None,
+            shown: 0,
+        }
+    }
+
+    /// The `Loading` lines of both inputs, the token ids and the criterion.
+    pub fn header(
+        &mut self,
+        inputs: &[crate::pipeline::InputInfo],
+        t: &crate::numeric::trace::Trace,
+    ) -> String {
+        let mut s = loading(inputs);
+        self.trace_header(&mut s, t);
+        s
+    }
+
+    fn trace_header(&mut self, s: &mut String, t: &crate::numeric::trace::Trace) {
+        self.header_done = true;
+        let _ = writeln!(s, "[ROSETTA] Token IDs: {:?}", t.tokens);
         let _ = writeln!(
             s,
-            "[ROSETTA] Loading {}: {}",
-            i.format.to_uppercase(),
-            i.path
-        );
-    }
-    let t = match &r.trace {
-        Ok(t) => t,
-        Err(_) => {
-            s.push_str(&verdict_line(r));
-            return s;
-        }
-    };
-    let _ = writeln!(s, "[ROSETTA] Token IDs: {:?}", t.tokens);
-    let _ = writeln!(
-        s,
-        "[ROSETTA] Criterion: {}{}",
-        t.criterion,
-        if t.teacher_forced {
-            " (teacher-forced)"
-        } else {
-            ""
-        }
-    );
-    let mut layer: Option<Option<u32>> = None;
-    for st in &t.stages {
-        let fail = !st.pass;
-        if !verbose && !fail && !matches!(st.stage, "embedding" | "layer_out" | "logits") {
-            continue;
-        }
-        if layer != Some(st.layer) {
-            let _ = writeln!(
-                s,
-                "\n[ROSETTA] === {} ===",
-                match st.layer {
-                    None if st.stage == "embedding" => "Embedding".to_string(),
-                    None => "Output".to_string(),
-                    Some(l) => format!("Layer {l}"),
-                }
-            );
-            layer = Some(st.layer);
-        }
-        let _ = writeln!(
-            s,
-            "[ROSETTA] {:<11} dims {:?} vs {:?}: max_diff={:.3e}, mean_diff={:.3e}, cosine={:.6} {}",
-            st.stage,
-            st.apr_dims,
-            st.gguf_dims,
-            st.max_diff,
-            st.mean_diff,
-            st.cosine,
-            if fail { "✗ DIVERGENCE!" } else { "✓" }
-        );
-    }
-    let _ = writeln!(s, "\n[ROSETTA] === Summary ===");
-    match &t.first_divergence {
-        None => {
-            let _ = writeln!(
-                s,
-                "[ROSETTA] PASSED: no divergence in {} stages",
-                t.stages.len()
-            );
-        }
-        Some(d) => {
-            let where_ = match d["layer"].as_u64() {
-                Some(l) => format!("Layer {l} {}", d["stage"].as_str().unwrap_or("?")),
-                None => d["stage"].as_str().unwrap_or("?").to_string(),
-            };
-            if r.assert_match {
-                let _ = writeln!(s, "[ROSETTA] FAILED: first divergence at {where_}");
+            "[ROSETTA] Criterion: {}{}",
+            t.criterion,
+            if t.teacher_forced {
+                " (teacher-forced)"
             } else {
+                ""
+            }
+        );
+    }
+
+    /// The lines of newly compared stages (without `-v`: the embedding, each `layer_out`, the logits
+    /// and every divergent stage).
+    pub fn stages(&mut self, stages: &[crate::numeric::trace::TraceStage]) -> String {
+        let mut s = String::new();
+        self.shown += stages.len();
+        for st in stages {
+            let fail = !st.pass;
+            if !self.verbose && !fail && !matches!(st.stage, "embedding" | "layer_out" | "logits") {
+                continue;
+            }
+            if self.layer != Some(st.layer) {
                 let _ = writeln!(
                     s,
-                    "[ROSETTA] DIVERGED: first divergence at {where_} (reported only; `--assert-match` makes it fail)"
+                    "\n[ROSETTA] === {} ===",
+                    match st.layer {
+                        None if st.stage == "embedding" => "Embedding".to_string(),
+                        None => "Output".to_string(),
+                        Some(l) => format!("Layer {l}"),
+                    }
                 );
+                self.layer = Some(st.layer);
             }
-            if let Some(f) = r
-                .lint
-                .findings
-                .iter()
-                .find(|f| f.severity == crate::diag::Severity::Error)
-            {
+            let _ = writeln!(
+                s,
+                "[ROSETTA] {:<11} dims {:?} vs {:?}: max_diff={:.3e}, mean_diff={:.3e}, cosine={:.6} {}",
+                st.stage,
+                st.apr_dims,
+                st.gguf_dims,
+                st.max_diff,
+                st.mean_diff,
+                st.cosine,
+                if fail { "✗ DIVERGENCE!" } else { "✓" }
+            );
+        }
+        s
+    }
+
+    /// What was not printed yet, then the summary and the verdict line.
+    pub fn finish(&mut self, r: &crate::pipeline::RosettaOutcome) -> String {
+        use crate::numeric::trace::Stop;
+        let mut s = String::new();
+        if !self.header_done {
+            s.push_str(&loading(&r.lint.inputs));
+        }
+        let t = match &r.trace {
+            Ok(t) => t,
+            Err(_) => {
+                s.push_str(&verdict_line(r));
+                return s;
+            }
+        };
+        if !self.header_done {
+            self.trace_header(&mut s, t);
+        }
+        let rest = t.stages.get(self.shown..).unwrap_or_default();
+        s.push_str(&self.stages(rest));
+        let _ = writeln!(s, "\n[ROSETTA] === Summary ===");
+        let diagnosis = |s: &mut String| match r
+            .lint
+            .findings
+            .iter()
+            .find(|f| f.severity == crate::diag::Severity::Error)
+        {
+            Some(f) => {
                 let _ = writeln!(
                     s,
                     "[ROSETTA] DIAGNOSIS: {} ({} {})",
@@ -249,15 +282,81 @@ pub fn render_trace(r: &crate::pipeline::RosettaOutcome, verbose: bool) -> Strin
                     f.class()
                 );
                 let _ = writeln!(s, "[ROSETTA] Recommendation: {}", f.help);
-            } else {
+            }
+            None => {
                 let _ = writeln!(
                     s,
                     "[ROSETTA] DIAGNOSIS: no layout cause found in the weights; the values differ beyond the criterion"
                 );
             }
+        };
+        match (divergence_at(t), t.stopped) {
+            (at, Some(Stop::Interrupted)) => {
+                let _ = writeln!(
+                    s,
+                    "[ROSETTA] INTERRUPTED: stopped (Ctrl-C) after {} compared stages; {}",
+                    t.stages.len(),
+                    at.as_deref()
+                        .map_or("no divergence until then".to_string(), |w| format!(
+                            "first divergence at {w}"
+                        ))
+                );
+                if at.is_some() {
+                    diagnosis(&mut s);
+                }
+            }
+            (None, _) => {
+                let _ = writeln!(
+                    s,
+                    "[ROSETTA] PASSED: no divergence in {} stages",
+                    t.stages.len()
+                );
+            }
+            (Some(at), stopped) => {
+                if r.assert_match {
+                    let _ = writeln!(s, "[ROSETTA] FAILED: first divergence at {at}");
+                } else {
+                    let _ = writeln!(
+                        s,
+                        "[ROSETTA] DIVERGED: first divergence at {at} (reported only; `--assert-match` makes it fail)"
+                    );
+                }
+                if stopped == Some(Stop::FirstDivergence) {
+                    let _ = writeln!(
+                        s,
+                        "[ROSETTA] Stopped there (`--stop-at-first`): {} stages compared",
+                        t.stages.len()
+                    );
+                }
+                diagnosis(&mut s);
+            }
         }
+        s.push_str(&verdict_line(r));
+        s
     }
-    s.push_str(&verdict_line(r));
+}
+
+/// `Layer 3 ffn_out` / `logits`: where the trace first diverged, if it did.
+fn divergence_at(t: &crate::numeric::trace::Trace) -> Option<String> {
+    let d = t.first_divergence.as_ref()?;
+    let stage = d["stage"].as_str().unwrap_or("?");
+    Some(match d["layer"].as_u64() {
+        Some(l) => format!("Layer {l} {stage}"),
+        None => stage.to_string(),
+    })
+}
+
+/// `[ROSETTA] Loading APR: path`, one line per input.
+fn loading(inputs: &[crate::pipeline::InputInfo]) -> String {
+    let mut s = String::new();
+    for i in inputs {
+        let _ = writeln!(
+            s,
+            "[ROSETTA] Loading {}: {}",
+            i.format.to_uppercase(),
+            i.path
+        );
+    }
     s
 }
 
@@ -271,24 +370,22 @@ pub fn verdict_line(r: &crate::pipeline::RosettaOutcome) -> String {
         Err(crate::numeric::trace::TraceError::Inconclusive(e)) => {
             format!("the trace could not run: {e}")
         }
+        Ok(t) if t.stopped == Some(crate::numeric::trace::Stop::Interrupted) => format!(
+            "the trace was stopped (Ctrl-C) after {} compared stages, {}",
+            t.stages.len(),
+            divergence_at(t).map_or("no divergence until then".to_string(), |w| format!(
+                "first divergence at {w}"
+            ))
+        ),
         Ok(_) if r.same_input() => {
             "the two inputs are the same file or byte-identical (APRL-T009): nothing was really compared".to_string()
         }
-        Ok(t) => match &t.first_divergence {
+        Ok(t) => match divergence_at(t) {
             None => format!("no divergence in {} stages", t.stages.len()),
-            Some(d) => {
-                let where_ = match d["layer"].as_u64() {
-                    Some(l) => format!("Layer {l} {}", d["stage"].as_str().unwrap_or("?")),
-                    None => d["stage"].as_str().unwrap_or("?").to_string(),
-                };
-                if r.assert_match {
-                    format!("first divergence at {where_}")
-                } else {
-                    format!(
-                        "first divergence at {where_}, reported only (`--assert-match` makes a divergence exit 1)"
-                    )
-                }
-            }
+            Some(at) if r.assert_match => format!("first divergence at {at}"),
+            Some(at) => format!(
+                "first divergence at {at}, reported only (`--assert-match` makes a divergence exit 1)"
+            ),
         },
     };
     format!("{}: {why}\n", v.word())

@@ -27,7 +27,8 @@ pub fn log(o: &Outcome, verdict: Verdict) -> Value {
     let fallback = o.inputs.first().map(|i| i.path.as_str());
     let results: Vec<Value> = o.findings.iter().map(|f| result(f, fallback)).collect();
     let mut invocation = json!({
-        "executionSuccessful": verdict != Verdict::Error,
+        // An interrupted `rosetta` (Ctrl-C) did not finish its job either.
+        "executionSuccessful": !matches!(verdict, Verdict::Error | Verdict::Interrupted),
         "exitCode": verdict.exit_code(),
     });
     if verdict == Verdict::Error {
