@@ -16,6 +16,7 @@
 //! the stages below ask the `ModelView` for facts. The module map and the one-way import rule
 //! (checked by `tests/architecture.rs`) are in ARCHITECTURE.md.
 
+pub mod batch;
 pub mod check;
 pub mod config;
 pub mod diag;

@@ -135,13 +135,17 @@ const LOAD_LOG_VERBOSE: &str = "Print every tensor's [APR-LOAD] lines (as `--loa
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Lint one file, or a pair (the main job; the default command).
+    /// Lint one file, or a pair (the main job; the default command); several files or directories: batch mode.
     Lint {
-        /// The file under test (.apr or .gguf, recognised by its magic).
-        model: PathBuf,
-        /// The reference file (usually the GGUF the APR was converted from).
+        /// The file under test (.apr or .gguf, recognised by its magic); several files or directories: batch mode, each model paired with its reference.
+        #[arg(value_name = "MODEL", required = true, num_args = 1..)]
+        models: Vec<PathBuf>,
+        /// The reference file (usually the GGUF the APR was converted from); in batch mode, of every model.
         #[arg(long, value_name = "REFERENCE")]
         against: Option<PathBuf>,
+        /// Batch mode: pair each named file with its reference found beside it, even when only one side is named (the pre-commit hook).
+        #[arg(long)]
+        find_references: bool,
         /// Prompt for the probe (must not be empty).
         #[arg(long, default_value = "2+2=")]
         prompt: String,
@@ -326,6 +330,8 @@ struct Ctx {
     load_log: LoadLog,
     verify_footer: bool,
     config: Option<ConfigInfo>,
+    /// The config's `[[pair]]` entries (batch mode).
+    pairs: Vec<apr_lint::config::DeclaredPair>,
 }
 
 impl Ctx {
@@ -627,6 +633,7 @@ fn report_fatal(f: &Finding, ctx: &Ctx) -> u8 {
 fn options(rule_opts: &RuleOpts, findings: &FindingOpts, ctx: &mut Ctx) -> Result<Options, Fatal> {
     let cfg = config::find(rule_opts.config.as_deref())?;
     ctx.config = cfg.as_ref().map(|c| c.info.clone());
+    ctx.pairs = cfg.as_ref().map(|c| c.pairs.clone()).unwrap_or_default();
     let rules_dir = rule_opts
         .rules
         .clone()
@@ -784,8 +791,9 @@ fn timings() -> bool {
 fn run(cmd: Cmd, ctx: &mut Ctx) -> Result<u8, Fatal> {
     match cmd {
         Cmd::Lint {
-            model,
+            models,
             against,
+            find_references,
             prompt,
             tokens,
             threshold,
@@ -801,6 +809,18 @@ fn run(cmd: Cmd, ctx: &mut Ctx) -> Result<u8, Fatal> {
             opts.threshold = threshold;
             opts.no_probe = no_probe;
             opts.deep = deep;
+            let model = match models.as_slice() {
+                [m] if !find_references && !m.is_dir() => m.clone(),
+                _ => {
+                    let request = apr_lint::batch::Request {
+                        against: against.as_deref(),
+                        declared: &ctx.pairs,
+                        find_references,
+                    };
+                    opts.tokens = tokens;
+                    return run_batch(&models, &request, opts, ctx);
+                }
+            };
             if deep && !ctx.quiet && std::io::stderr().is_terminal() {
                 opts.progress = Some(report::progress::stderr_bar());
             }
@@ -963,6 +983,102 @@ fn run(cmd: Cmd, ctx: &mut Ctx) -> Result<u8, Fatal> {
             Ok(0)
         }
     }
+}
+
+/// Batch mode: plan the jobs, lint them in parallel, print each job's load log (stderr), then one
+/// combined report; the exit code is the worst job's verdict.
+fn run_batch(
+    paths: &[PathBuf],
+    request: &apr_lint::batch::Request,
+    mut opts: Options,
+    ctx: &Ctx,
+) -> Result<u8, Fatal> {
+    if opts.tokens.is_some() {
+        return Err(fatal(
+            &BAD_USAGE,
+            "`--tokens` names ids of one vocabulary; in batch mode give `--prompt` (each file tokenizes it)",
+        ));
+    }
+    let t0 = std::time::Instant::now();
+    let plan = apr_lint::batch::plan(paths, request);
+    opts.verify_footer = ctx.verify_footer;
+    let human = ctx.format == Output::Human && !ctx.quiet;
+    let color = ctx.color_on();
+    let each = |_: &apr_lint::batch::Job, a: &ModelView, b: Option<&ModelView>, o: &Outcome| {
+        let mut o = o.clone();
+        if !timings() {
+            o.elapsed_ms = 0;
+        }
+        let views: Vec<&ModelView> = std::iter::once(a).chain(b).collect();
+        let mut log = String::new();
+        if !ctx.quiet {
+            let mode = if ctx.verbose || ctx.load_log == LoadLog::Full {
+                report::load_log::Mode::Full
+            } else {
+                report::load_log::Mode::Summary
+            };
+            for v in views
+                .iter()
+                .filter(|v| v.runtime() == apr_lint::model::Runtime::Aprender)
+            {
+                // Several files' logs follow each other: each block says whose it is.
+                log.push_str(&format!("[APR-LOAD] File '{}'\n", v.path().display()));
+                report::load_log::load_log(v, &opts.rules, &o.findings, mode, |l| {
+                    log.push_str(l);
+                    log.push('\n');
+                });
+            }
+        }
+        let section = if human {
+            report::human::render(&o, &views, color, ctx.verbose)
+        } else {
+            String::new()
+        };
+        (log, section)
+    };
+    let workers = rayon::current_num_threads();
+    let results = pipeline::lint_batch(&plan.jobs, &opts, workers, &each);
+    let mut sections = Vec::with_capacity(results.len());
+    for r in &results {
+        match &r.extra {
+            Some((log, section)) => {
+                eprint!("{log}");
+                sections.push(section.clone());
+            }
+            None => {
+                let f = r.outcome.findings.first();
+                sections.push(
+                    f.map(|f| report::human::render_error(f, color))
+                        .unwrap_or_default(),
+                );
+            }
+        }
+    }
+    let elapsed = if timings() {
+        t0.elapsed().as_millis()
+    } else {
+        0
+    };
+    match ctx.format {
+        Output::Json => emit_json(&report::batch::json(
+            &results,
+            &plan.notes,
+            ctx.config.as_ref(),
+            elapsed,
+            timings(),
+        ))?,
+        Output::Sarif => emit_json(&report::batch::sarif(&results, &plan.notes))?,
+        Output::Github => emit(&report::batch::github(&results, &plan.notes))?,
+        Output::Human => emit(&report::batch::human(
+            &results,
+            &sections,
+            &plan.notes,
+            elapsed,
+            timings(),
+            ctx.quiet,
+        ))?,
+    }
+    Ok(report::batch::verdict(&results).exit_code())
 }
 
 fn same_file(a: &Path, b: &Path) -> bool {

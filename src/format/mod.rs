@@ -106,6 +106,52 @@ pub fn sniff(bytes: &[u8]) -> Result<Format, ReadError> {
     }
 }
 
+/// Where a format stands in a conversion chain, for pairing files in batch mode: a file pairs with
+/// a file of a higher rank, the one it was converted from (GGUF 1 → APR 0).
+pub fn conversion_rank(f: Format) -> u8 {
+    match f {
+        Format::Apr => 0,
+        Format::Gguf => 1,
+    }
+}
+
+/// What a file's first bytes say it is, for finding models in a directory without reading them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Peek {
+    /// A model this build reads (by magic).
+    Model(Format),
+    /// A Git LFS pointer: the model's bytes were never pulled.
+    LfsPointer,
+    /// Anything else (also an unreadable file).
+    Other,
+}
+
+/// Read at most the first 64 bytes of `path` and say what they are.
+pub fn peek(path: &Path) -> Peek {
+    use std::io::Read;
+    let mut head = [0u8; 64];
+    let n = std::fs::File::open(path)
+        .and_then(|f| {
+            let mut n = 0;
+            let mut f = f.take(head.len() as u64);
+            loop {
+                match f.read(&mut head[n..])? {
+                    0 => break Ok(n),
+                    k => n += k,
+                }
+            }
+        })
+        .unwrap_or(0);
+    let head = &head[..n];
+    if head.starts_with(b"version https://git-lfs") {
+        return Peek::LfsPointer;
+    }
+    match sniff(head) {
+        Ok(f) => Peek::Model(f),
+        Err(_) => Peek::Other,
+    }
+}
+
 /// Read any supported container from bytes already opened.
 pub fn read_source(source: Source) -> Result<Container, ReadError> {
     let path = source.path().to_path_buf();

@@ -1,6 +1,7 @@
 //! Renderers: one per output format. They take computed results and turn them into text; they never
 //! compute verdicts.
 
+pub mod batch;
 pub mod catalog;
 pub mod github;
 pub mod human;
