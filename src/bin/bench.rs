@@ -40,6 +40,9 @@ use apr_lint::quant::{self, DType};
 use apr_lint::report;
 use apr_lint::rules::{Resolved, RuleSet};
 
+#[path = "bench_rows/batch.rs"]
+mod batch_rows;
+
 const SHAPE: Shape = QWEN2_5_1_5B;
 const SHAPE_NAME: &str = "qwen2.5-1.5b";
 const DTYPE: DType = DType::Q4_K;
@@ -57,11 +60,13 @@ struct Args {
     write: bool,
     /// Only the `--deep` section (printed, not written): for repeated runs.
     deep_only: bool,
+    /// Only the batch-mode rows (printed, not written).
+    batch: bool,
 }
 
 fn usage() -> ! {
     eprintln!(
-        "usage: apr-lint-bench [--dir DIR] [--keep] [--quick] [--regen] [--out FILE | --no-write] [--deep-only]"
+        "usage: apr-lint-bench [--dir DIR] [--keep] [--quick] [--regen] [--out FILE | --no-write] [--deep-only] [--batch]"
     );
     std::process::exit(2)
 }
@@ -75,6 +80,7 @@ fn parse_args() -> Args {
         out: None,
         write: true,
         deep_only: false,
+        batch: false,
     };
     let mut it = std::env::args_os().skip(1);
     while let Some(arg) = it.next() {
@@ -86,6 +92,7 @@ fn parse_args() -> Args {
             Some("--regen") => a.regen = true,
             Some("--no-write") => a.write = false,
             Some("--deep-only") => a.deep_only = true,
+            Some("--batch") => a.batch = true,
             Some("-h" | "--help") => usage(),
             _ => {
                 eprintln!("unknown argument {arg:?}");
@@ -1158,6 +1165,12 @@ fn main() {
     let mut misses: Vec<String> = Vec::new();
 
     let load_start = write_header(&mut md, n, nproc);
+    if args.batch {
+        let dir = args.dir.clone().unwrap_or_else(std::env::temp_dir);
+        println!("{}", batch_rows::run(&bin, &dir, args.quick));
+        println!("Load average (1/5/15 min): {load_start} → {}", loadavg());
+        return;
+    }
     let pair = prepare_pair(&args);
     if args.deep_only {
         let reps = if args.quick { 3 } else { 7 };
