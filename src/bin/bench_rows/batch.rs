@@ -70,7 +70,11 @@ fn row(bin: &Path, label: &str, dir: &Path, pairs: &[(PathBuf, PathBuf)], reps: 
     // Warm-up: both ways once (fills the page cache).
     time(bin, &batch_args);
     let single = |(apr, gguf): &(PathBuf, PathBuf)| {
-        let mut a = vec![apr.as_os_str(), std::ffi::OsStr::new("--against"), gguf.as_os_str()];
+        let mut a = vec![
+            apr.as_os_str(),
+            std::ffi::OsStr::new("--against"),
+            gguf.as_os_str(),
+        ];
         a.extend(q);
         time(bin, &a)
     };
@@ -115,7 +119,13 @@ pub fn run(bin: &Path, dir: &Path, quick: bool) -> String {
         rayon::current_num_threads()
     );
     md.push_str("| directory | batch (median) | sum of single runs (median) | batch / sum | target | status |\n|---|---:|---:|---:|---:|---|\n");
-    md.push_str(&row(bin, "20 tiny pairs (hidden 256, 2 layers, F32; 7.3 MB a side)", &tiny_dir, &tiny, reps));
+    md.push_str(&row(
+        bin,
+        "20 tiny pairs (hidden 256, 2 layers, F32; 7.3 MB a side)",
+        &tiny_dir,
+        &tiny,
+        reps,
+    ));
     md.push_str(&row(
         bin,
         "4 bench-sized pairs (Qwen2.5-1.5B shape, Q4_K, seeds 1–4; ~2 GB a pair)",
