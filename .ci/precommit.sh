@@ -18,7 +18,8 @@ export PATH="$work/venv/bin:$PATH"
 export PRE_COMMIT_HOME="$work/cache"
 # cargo install (run by pre-commit) builds into the checkout's target/, so later runs reuse it.
 export CARGO_TARGET_DIR="$root/target"
-export CARGO_PROFILE_RELEASE_DEBUG=0
+# Only the hook's mechanics are under test here: a quicker release build (users get the default).
+export CARGO_PROFILE_RELEASE_DEBUG=0 CARGO_PROFILE_RELEASE_OPT_LEVEL=1 CARGO_INCREMENTAL=0
 export NO_COLOR=1
 
 # The pairs: tiny generated models (examples/make_pair).

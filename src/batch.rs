@@ -44,6 +44,8 @@ pub enum Pairing {
     SameStem,
     /// The reference's stem starts the file's (`model-q4_k.apr` ↔ `model.gguf`).
     CommonStem,
+    /// The file lies inside the Hugging Face checkpoint directory it was converted from.
+    Checkpoint,
     /// No reference: the file was linted alone.
     Unpaired,
 }
@@ -55,6 +57,7 @@ impl Pairing {
             Pairing::Against => "against",
             Pairing::SameStem => "same-stem",
             Pairing::CommonStem => "common-stem",
+            Pairing::Checkpoint => "checkpoint",
             Pairing::Unpaired => "unpaired",
         }
     }
@@ -96,6 +99,27 @@ pub struct Request<'a> {
 }
 
 fn model_of(path: &Path) -> Option<Model> {
+    if path.is_dir() {
+        return format::is_checkpoint_dir(path).then(|| Model {
+            path: path.to_path_buf(),
+            rank: Some(format::CHECKPOINT_RANK),
+        });
+    }
+    // A shard or index of a checkpoint directory stands for the directory (one model).
+    if format::is_checkpoint_file(path) {
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        return Some(Model {
+            path: if format::is_checkpoint_dir(dir) {
+                dir.to_path_buf()
+            } else {
+                path.to_path_buf()
+            },
+            rank: Some(format::CHECKPOINT_RANK),
+        });
+    }
     match format::peek(path) {
         Peek::Model(f) => Some(Model {
             path: path.to_path_buf(),
@@ -130,6 +154,14 @@ fn walk(dir: &Path, models: &mut Vec<Model>, notes: &mut Vec<Note>) {
                     message: "skipped: not walked into (Git and cache directories)".into(),
                 });
             } else {
+                // A checkpoint directory is one model; GGUF or APR files inside it are found too
+                // (its SafeTensors shards have no magic and are not).
+                if format::is_checkpoint_dir(&path) {
+                    models.push(Model {
+                        path: path.clone(),
+                        rank: Some(format::CHECKPOINT_RANK),
+                    });
+                }
                 walk(&path, models, notes);
             }
             continue;
@@ -154,6 +186,12 @@ fn walk(dir: &Path, models: &mut Vec<Model>, notes: &mut Vec<Note>) {
 
 /// The stem of a file name: the name without its last extension.
 fn stem(p: &Path) -> String {
+    if p.is_dir() {
+        return p
+            .file_name()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+    }
     p.file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default()
@@ -210,7 +248,18 @@ pub fn plan(paths: &[PathBuf], req: &Request) -> Plan {
     let mut named: Vec<PathBuf> = Vec::new();
     for p in paths {
         if p.is_dir() {
+            if format::is_checkpoint_dir(p) {
+                named.push(canonical(p));
+                models.push(Model {
+                    path: p.clone(),
+                    rank: Some(format::CHECKPOINT_RANK),
+                });
+            }
             walk(p, &mut models, &mut notes);
+        } else if let Some(m) = model_of(p).filter(|m| m.path != *p) {
+            // A checkpoint's shard or index: the checkpoint directory.
+            named.push(canonical(&m.path));
+            models.push(m);
         } else {
             named.push(canonical(p));
             // A named file is linted whatever it holds: the reader names an LFS pointer or a
@@ -223,9 +272,15 @@ pub fn plan(paths: &[PathBuf], req: &Request) -> Plan {
     }
     if req.find_references {
         let mut seen: Vec<PathBuf> = models.iter().map(|m| canonical(&m.path)).collect();
+        // Each named file's directory, and each named checkpoint's own directory (the GGUF or APR
+        // files converted from it may lie inside).
         let dirs: Vec<PathBuf> = models
             .iter()
-            .map(|m| m.path.parent().unwrap_or(Path::new("")).to_path_buf())
+            .flat_map(|m| {
+                let parent = m.path.parent().unwrap_or(Path::new("")).to_path_buf();
+                let inside = m.path.is_dir().then(|| m.path.clone());
+                std::iter::once(parent).chain(inside)
+            })
             .collect();
         for d in dirs {
             let list = if d.as_os_str().is_empty() {
@@ -238,18 +293,25 @@ pub fn plan(paths: &[PathBuf], req: &Request) -> Plan {
             };
             let mut files: Vec<PathBuf> = rd
                 .filter_map(Result::ok)
-                .filter(|e| e.file_type().is_ok_and(|t| !t.is_dir()))
                 .map(|e| d.join(e.file_name()))
+                .filter(|p| !p.is_dir() || format::is_checkpoint_dir(p))
                 .collect();
             files.sort();
+            // The checkpoint directory the files lie in (their source).
+            if format::is_checkpoint_dir(list) {
+                files.push(d.clone());
+            }
             for f in files {
                 let c = canonical(&f);
                 if seen.contains(&c) {
                     continue;
                 }
                 if let Some(m) = model_of(&f) {
-                    seen.push(c);
-                    models.push(m);
+                    let c = canonical(&m.path);
+                    if !seen.contains(&c) {
+                        seen.push(c);
+                        models.push(m);
+                    }
                 }
             }
         }
@@ -368,6 +430,7 @@ fn pair(models: &[Model], keys: &[PathBuf], req: &Request) -> Vec<Job> {
         if let Some(min_rank) = best.iter().filter_map(|b| models[b.2].rank).min() {
             best.retain(|b| models[b.2].rank == Some(min_rank));
         }
+        let enclosing = group_enclosing(models, keys, &m.path, rank);
         match best.as_slice() {
             [(_, how, j)] => {
                 paired_as_reference[*j] = true;
@@ -375,6 +438,16 @@ fn pair(models: &[Model], keys: &[PathBuf], req: &Request) -> Vec<Job> {
                     test: m.path.clone(),
                     reference: Some(models[*j].path.clone()),
                     pairing: *how,
+                    note: None,
+                });
+            }
+            [] if enclosing.is_some() => {
+                let j = enclosing.unwrap_or_default();
+                paired_as_reference[j] = true;
+                jobs.push(Job {
+                    test: m.path.clone(),
+                    reference: Some(models[j].path.clone()),
+                    pairing: Pairing::Checkpoint,
                     note: None,
                 });
             }
@@ -411,6 +484,14 @@ fn pair(models: &[Model], keys: &[PathBuf], req: &Request) -> Vec<Job> {
     // Command-line order: jobs sorted by the file under test's position.
     jobs.sort_by_key(|j| index_of(&j.test).unwrap_or(usize::MAX));
     jobs
+}
+
+/// The checkpoint directory among `models` that holds `path` directly, when its rank is above `rank`.
+fn group_enclosing(models: &[Model], keys: &[PathBuf], path: &Path, rank: u8) -> Option<usize> {
+    let parent = canonical(path.parent()?);
+    keys.iter()
+        .position(|k| *k == parent)
+        .filter(|&j| models[j].rank.is_some_and(|r| r > rank))
 }
 
 #[cfg(test)]

@@ -249,11 +249,10 @@ impl Outcome {
     }
 }
 
-/// Put the file under test first: the APR side is under test and the GGUF the reference, unless
-/// both are the same format (then the order given).
+/// Put the file under test first: an APR is under test against a GGUF or a Hugging Face checkpoint,
+/// a GGUF against a checkpoint (where conversions start); two of one kind in the order given.
 pub fn order_pair(model: ModelView, against: ModelView) -> (ModelView, ModelView) {
-    use crate::model::Runtime;
-    if model.runtime() == Runtime::LlamaCpp && against.runtime() == Runtime::Aprender {
+    if model.runtime().test_order() > against.runtime().test_order() {
         (against, model)
     } else {
         (model, against)
@@ -364,7 +363,7 @@ pub fn lint(model: &ModelView, against: Option<&ModelView>, opts: &Options) -> O
         }
     }
     for v in std::iter::once(model).chain(against) {
-        if !v.source().is_unchanged() {
+        if !v.is_unchanged() {
             findings.push(
                 Finding::new(
                     &INPUT_CHANGED,
@@ -417,8 +416,9 @@ fn same_input(a: &ModelView, b: &ModelView) -> Option<&'static str> {
     {
         return Some("both paths name the same file");
     }
-    let (sa, sb) = (a.source(), b.source());
-    identical_bytes(sa, sb).then_some("the two files have identical bytes")
+    let (sa, sb) = (a.sources(), b.sources());
+    (sa.len() == sb.len() && sa.iter().zip(&sb).all(|(x, y)| identical_bytes(x, y)))
+        .then_some("the two files have identical bytes")
 }
 
 /// Byte-identical files, without reading two whole files for a pair that differs: 64 windows spread

@@ -407,3 +407,61 @@ fn an_empty_directory_is_inconclusive() {
     assert_eq!(v["summary"]["verdict"], "inconclusive");
     assert_eq!(v["summary"]["files"], 0);
 }
+
+/// A copy of a fixture checkpoint directory (config.json, tokenizer files, model.safetensors).
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+    }
+}
+
+#[test]
+fn a_checkpoint_directory_is_one_model_and_pairs_with_its_conversions() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    copy_dir(&fixture("hf/tiny-qwen2-f32"), &d.join("hub/tiny-qwen2"));
+    std::fs::copy(
+        fixture("hf/tiny-qwen2-f32-hf-converted-q8_0.gguf"),
+        d.join("hub/tiny-qwen2-q8_0.gguf"),
+    )
+    .unwrap();
+    std::fs::copy(
+        fixture("hf/tiny-qwen2-f32-hf-converted-bf16.gguf"),
+        d.join("hub/tiny-qwen2/converted-bf16.gguf"),
+    )
+    .unwrap();
+    let (code, v) = json(d, &["hub"]);
+    assert_eq!(code, 0, "{v:#}");
+    assert_eq!(
+        entries(&v),
+        vec![
+            (
+                s("hub/tiny-qwen2/converted-bf16.gguf"),
+                Some(s("hub/tiny-qwen2")),
+                s("checkpoint"),
+                s("pass")
+            ),
+            (
+                s("hub/tiny-qwen2-q8_0.gguf"),
+                Some(s("hub/tiny-qwen2")),
+                s("common-stem"),
+                s("pass")
+            ),
+        ]
+    );
+    // A changed shard names its checkpoint: both conversions are checked against it.
+    let (code, v) = json(
+        d,
+        &["--find-references", "hub/tiny-qwen2/model.safetensors"],
+    );
+    assert_eq!(code, 0, "{v:#}");
+    assert_eq!(entries(&v).len(), 2, "{v:#}");
+    assert!(
+        entries(&v)
+            .iter()
+            .all(|e| e.1.as_deref() == Some("hub/tiny-qwen2")),
+        "{v:#}"
+    );
+}

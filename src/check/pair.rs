@@ -567,6 +567,17 @@ fn rope_order(
                 .file(a.path())
                 .help("the numeric stage checks the Q/K rows; nothing to do if it passes"),
             );
+        } else if arch.gguf_qk_order == RopeType::Norm && d == RopeType::Norm {
+            // A reference that rotates NEOX (a Hugging Face checkpoint) against a file in
+            // llama.cpp's permuted order: the converter's own layout, right if the rows are permuted.
+            out.push(
+                Finding::new(
+                    &ROPE_ORDER,
+                    format!("`{}` declares rope_type {} (NORM) and the reference rotates NEOX: legitimate only if its Q/K rows are in llama.cpp's permuted order, i.e. permuted from the reference's", a.path().display(), d.code()),
+                )
+                .file(a.path())
+                .help("the numeric stage checks the Q/K rows; nothing to do if it passes"),
+            );
         } else {
             let mut f = Finding::new(
                 &CONFIG_DIFFERS,

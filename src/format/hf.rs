@@ -53,6 +53,8 @@ pub struct HfTensor {
 
 #[derive(Clone, Debug)]
 pub struct HfCheckpoint {
+    /// The path it was opened from, as given (a directory, a SafeTensors file or an index).
+    pub path: PathBuf,
     /// The directory holding the weights and sidecars.
     pub dir: PathBuf,
     /// The index file, for a sharded checkpoint.
@@ -79,12 +81,19 @@ impl HfCheckpoint {
 pub fn open(path: &Path) -> Result<HfCheckpoint, ReadError> {
     if path.is_dir() {
         let index = path.join(INDEX_FILE);
-        if index.is_file() {
-            return open_index(&index);
-        }
         let single = path.join(SINGLE_FILE);
-        if single.is_file() {
-            return open_single(&single);
+        let found = if index.is_file() {
+            Some(open_index(&index))
+        } else if single.is_file() {
+            Some(open_single(&single))
+        } else {
+            None
+        };
+        if let Some(r) = found {
+            return r.map(|mut c| {
+                c.path = path.to_path_buf();
+                c
+            });
         }
         return Err(ReadError::new(
             &lints::HF_INDEX,
@@ -112,8 +121,15 @@ fn dir_of(path: &Path) -> PathBuf {
 }
 
 fn open_single(path: &Path) -> Result<HfCheckpoint, ReadError> {
-    let dir = dir_of(path);
-    let file = safetensors::read(Source::open(path)?)?;
+    from_source(Source::open(path)?)
+}
+
+/// A single-file checkpoint from a SafeTensors file already opened; the sidecars are looked up in
+/// the directory of its path.
+pub fn from_source(source: Source) -> Result<HfCheckpoint, ReadError> {
+    let path = source.path().to_path_buf();
+    let dir = dir_of(&path);
+    let file = safetensors::read(source)?;
     let tensors = file
         .tensors
         .iter()
@@ -125,6 +141,7 @@ fn open_single(path: &Path) -> Result<HfCheckpoint, ReadError> {
     let findings = file.findings.clone();
     Ok(HfCheckpoint {
         sidecars: Sidecars::find(&dir),
+        path,
         dir,
         index: None,
         files: vec![file],
@@ -210,6 +227,13 @@ fn open_index(path: &Path) -> Result<HfCheckpoint, ReadError> {
     }
     let mut shard_names: Vec<&str> = first_span.keys().copied().collect();
     shard_names.sort_unstable();
+    if shard_names.is_empty() {
+        return Err(index_err(
+            "the index's `weight_map` is empty: it names no shard",
+            Span::new(0, text.len() as u64),
+        )
+        .with_path(path));
+    }
     let mut files = Vec::with_capacity(shard_names.len());
     for name in &shard_names {
         let p = dir.join(name);
@@ -319,6 +343,7 @@ fn resolve(
     }
     Ok(HfCheckpoint {
         sidecars: Sidecars::find(&dir),
+        path: path.to_path_buf(),
         dir,
         index: Some(path.to_path_buf()),
         files,

@@ -1,7 +1,9 @@
 //! Container readers: bytes in, per-file records with byte spans out.
 //!
-//! Takes a path or bytes; returns a `Container` (a `GgufFile` or an `AprFile`) or the first coded
-//! `ReadError`. Recognises the format by magic, never by extension, and names what it is not
+//! Takes a path or bytes; returns a `Container` (a `GgufFile`, an `AprFile` or a Hugging Face
+//! checkpoint: SafeTensors weights, one file or shards, with the JSON files beside them) or the first
+//! coded `ReadError`. Recognises a file's format by its first bytes, never by extension (a directory
+//! or a `*.index.json` is a Hugging Face checkpoint), and names what it is not
 //! (Git LFS pointer, APR v1, legacy APR1) instead of saying "bad magic". Must not know about roles,
 //! rules or reports. `writer/` holds the GGUF and APR writers used by tests and benchmarks.
 
@@ -26,6 +28,8 @@ pub use source::Source;
 pub enum Format {
     Gguf,
     Apr,
+    /// A Hugging Face checkpoint: SafeTensors weights plus `config.json` / `tokenizer.json`.
+    Hf,
 }
 
 impl Format {
@@ -33,6 +37,7 @@ impl Format {
         match self {
             Format::Gguf => "gguf",
             Format::Apr => "apr",
+            Format::Hf => "hf",
         }
     }
 }
@@ -41,6 +46,7 @@ impl Format {
 pub enum Container {
     Gguf(gguf::GgufFile),
     Apr(apr::AprFile),
+    Hf(Box<hf::HfCheckpoint>),
 }
 
 impl Container {
@@ -48,12 +54,30 @@ impl Container {
         match self {
             Container::Gguf(_) => Format::Gguf,
             Container::Apr(_) => Format::Apr,
+            Container::Hf(_) => Format::Hf,
         }
     }
+    /// The file the container was read from; for a sharded checkpoint, its first shard.
     pub fn source(&self) -> &Source {
         match self {
             Container::Gguf(g) => &g.source,
             Container::Apr(a) => &a.source,
+            Container::Hf(h) => &h.files[0].source,
+        }
+    }
+    /// Every file the tensors' bytes live in (one, except for a sharded checkpoint); a tensor's
+    /// data span is inside `sources()[i]` for its file index `i`.
+    pub fn sources(&self) -> Vec<&Source> {
+        match self {
+            Container::Hf(h) => h.files.iter().map(|f| &f.source).collect(),
+            _ => vec![self.source()],
+        }
+    }
+    /// The path the container was opened from (a checkpoint's directory or index, as given).
+    pub fn path(&self) -> &Path {
+        match self {
+            Container::Hf(h) => &h.path,
+            _ => self.source().path(),
         }
     }
 }
@@ -87,32 +111,56 @@ pub fn sniff(bytes: &[u8]) -> Result<Format, ReadError> {
         Some(b"APR1") => Err(ReadError::new(&lints::VERSION, "this is a legacy APR1 file (JSON index, Whisper era); no current loader reads it for inference")
             .span(Span::new(0, 4))
             .help("re-convert the model with a current `apr import`")),
+        _ if looks_like_safetensors(bytes) => Ok(Format::Hf),
         Some(b"FUGG") => Err(ReadError::new(&lints::BIG_ENDIAN, "magic reads `FUGG`: a byte-swapped GGUF")
             .span(Span::new(0, 4))
             .help("convert it with gguf-py's `gguf_convert_endian.py model.gguf little`")),
         _ => {
-            let what = if bytes.len() >= 8 && bytes[8..].starts_with(b"{\"") {
-                " (it looks like SafeTensors)"
-            } else if bytes.starts_with(b"PK\x03\x04") {
+            let what = if bytes.starts_with(b"PK\x03\x04") {
                 " (it looks like a zip / PyTorch checkpoint)"
             } else {
                 ""
             };
             let shown: String = bytes.iter().take(4).map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" ");
-            Err(ReadError::new(&lints::UNKNOWN_FORMAT, format!("the file starts with bytes {shown}: neither GGUF nor APR{what}"))
+            Err(ReadError::new(&lints::UNKNOWN_FORMAT, format!("the file starts with bytes {shown}: neither GGUF, APR nor SafeTensors{what}"))
                 .span(Span::new(0, bytes.len().min(4) as u64))
-                .help("convert the model to GGUF or APR first, or pass the right file"))
+                .help("pass a GGUF, an APR, or a Hugging Face checkpoint (directory, `model.safetensors` or `model.safetensors.index.json`)"))
         }
     }
 }
 
 /// Where a format stands in a conversion chain, for pairing files in batch mode: a file pairs with
-/// a file of a higher rank, the one it was converted from (GGUF 1 → APR 0).
+/// a file of a higher rank, the one it was converted from (Hugging Face checkpoint 2 → GGUF 1 →
+/// APR 0).
 pub fn conversion_rank(f: Format) -> u8 {
     match f {
         Format::Apr => 0,
         Format::Gguf => 1,
+        Format::Hf => CHECKPOINT_RANK,
     }
+}
+
+/// The rank of a Hugging Face checkpoint (a directory is recognised by its files, not a magic).
+pub const CHECKPOINT_RANK: u8 = 2;
+
+/// A directory holding a Hugging Face checkpoint: `config.json` beside SafeTensors weights (one
+/// file or an index). Batch mode treats it as one model, not a tree of files.
+pub fn is_checkpoint_dir(dir: &Path) -> bool {
+    dir.join("config.json").is_file()
+        && std::fs::read_dir(dir).is_ok_and(|rd| {
+            rd.filter_map(Result::ok).any(|e| {
+                let n = e.file_name();
+                let n = n.to_string_lossy();
+                n.ends_with(".safetensors") || n.ends_with(".safetensors.index.json")
+            })
+        })
+}
+
+/// A file that belongs to a Hugging Face checkpoint (a SafeTensors shard or its index).
+pub fn is_checkpoint_file(path: &Path) -> bool {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .is_some_and(|n| n.ends_with(".safetensors") || n.ends_with(".safetensors.index.json"))
 }
 
 /// What a file's first bytes say it is, for finding models in a directory without reading them.
@@ -152,16 +200,42 @@ pub fn peek(path: &Path) -> Peek {
     }
 }
 
-/// Read any supported container from bytes already opened.
+/// An 8-byte little-endian header length that fits the file, then a JSON object: SafeTensors has
+/// no magic, so this is the shape its first bytes must have (the reader then checks everything).
+fn looks_like_safetensors(bytes: &[u8]) -> bool {
+    let Some(len) = bytes.get(..8) else {
+        return false;
+    };
+    let n = u64::from_le_bytes(len.try_into().unwrap_or([0xff; 8]));
+    bytes.get(8) == Some(&b'{') && n <= bytes.len() as u64 - 8
+}
+
+/// Read any supported container from bytes already opened (a SafeTensors file is read as a
+/// single-file checkpoint, its sidecar JSON files looked up beside its path).
 pub fn read_source(source: Source) -> Result<Container, ReadError> {
     let path = source.path().to_path_buf();
     match sniff(source.bytes()).map_err(|e| e.with_path(&path))? {
         Format::Gguf => gguf::read(source).map(Container::Gguf),
         Format::Apr => apr::read(source).map(Container::Apr),
+        Format::Hf => hf::from_source(source).map(|h| Container::Hf(Box::new(h))),
     }
 }
 
-/// Open `path` read-only and read it.
+/// Is `path` a Hugging Face checkpoint named by something other than its weights: a directory
+/// or a shard index (`*.safetensors.index.json`)?
+pub fn is_checkpoint_path(path: &Path) -> bool {
+    path.is_dir()
+        || path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.ends_with(".index.json"))
+}
+
+/// Open `path` read-only and read it: a file by its first bytes, a directory or index as a Hugging
+/// Face checkpoint.
 pub fn open(path: &Path) -> Result<Container, ReadError> {
+    if is_checkpoint_path(path) {
+        return hf::open(path).map(|h| Container::Hf(Box::new(h)));
+    }
     read_source(Source::open(path)?)
 }

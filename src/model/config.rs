@@ -756,6 +756,10 @@ impl Config {
                 cfg.derive(tensors);
                 cfg
             }
+            // `config.json` (an unreadable one is refused by `ModelView::open`).
+            Container::Hf(h) => super::hf::read_config(h)
+                .map(|(c, _)| c)
+                .unwrap_or_default(),
         }
     }
 

@@ -99,6 +99,12 @@ impl ModelView {
                 types: "tokenizer.token_type",
                 strict: false,
             },
+            Container::Hf(_) => TokenizerKeys {
+                merges: "model.merges",
+                scores: "model.vocab",
+                types: "added_tokens",
+                strict: false,
+            },
         }
     }
 
@@ -149,6 +155,17 @@ impl ModelView {
                     },
                 })
             }
+            // `tokenizer.json`: its reader checked the vocabulary (`APRL-F061`, `F063`) and wrote
+            // each merge as `"left right"`; there are no parallel score or type arrays.
+            Container::Hf(_) => {
+                let t = self.hf_tokenizer.as_deref()?;
+                (key == "model.merges" && !t.merges.is_empty()).then_some(ArrayFact {
+                    len: t.merges.len() as u64,
+                    strings: true,
+                    elem: None,
+                    span: None,
+                })
+            }
         }
     }
 
@@ -156,7 +173,7 @@ impl ModelView {
     pub fn token_list_span(&self) -> Option<Span> {
         match &self.container {
             Container::Gguf(g) => g.get("tokenizer.ggml.tokens").map(|kv| kv.span),
-            Container::Apr(_) => None,
+            Container::Apr(_) | Container::Hf(_) => None,
         }
     }
 
@@ -203,6 +220,9 @@ impl ModelView {
             Container::Apr(_) => {
                 "write the typed key (`hidden_size`, `num_layers`, `num_heads`, `vocab_size`, `intermediate_size`)"
             }
+            Container::Hf(_) => {
+                "write the key transformers reads into `config.json` (`hidden_size`, `num_hidden_layers`, `num_attention_heads`, `vocab_size`, `intermediate_size`)"
+            }
         }
     }
 
@@ -211,6 +231,7 @@ impl ModelView {
         match &self.container {
             Container::Gguf(_) => "tensor info",
             Container::Apr(_) => "tensor index entry",
+            Container::Hf(_) => "SafeTensors header entry",
         }
     }
 
@@ -227,6 +248,7 @@ impl ModelView {
                 ),
             ),
             Container::Apr(_) => ("dims", fmt_dims(&t.file_dims)),
+            Container::Hf(_) => ("shape", fmt_dims(&t.file_dims)),
         }
     }
 
@@ -246,6 +268,28 @@ impl ModelView {
                 "gguf",
                 json!({"alignment": g.alignment, "data_offset": g.data_offset, "metadata_keys": g.metadata.len()}),
             ),
+            Container::Hf(h) => {
+                let path =
+                    |p: &Option<std::path::PathBuf>| p.as_ref().map(|p| p.display().to_string());
+                (
+                    "hf",
+                    json!({
+                        "dir": h.dir.display().to_string(),
+                        "index": path(&h.index),
+                        "files": h.files.iter().map(|f| json!({
+                            "path": f.source.path().display().to_string(),
+                            "bytes": f.source.len(),
+                            "tensors": f.tensors.len(),
+                            "data_offset": f.data.offset,
+                            "metadata": f.metadata.iter().map(|(k, v)| (k.clone(), json!(v))).collect::<serde_json::Map<_, _>>(),
+                        })).collect::<Vec<_>>(),
+                        "config": path(&h.sidecars.config),
+                        "tokenizer": path(&h.sidecars.tokenizer),
+                        "tokenizer_config": path(&h.sidecars.tokenizer_config),
+                        "generation_config": path(&h.sidecars.generation_config),
+                    }),
+                )
+            }
         }
     }
 
@@ -427,6 +471,7 @@ impl ModelView {
                 }
                 None
             }
+            Container::Hf(_) => None,
         }
     }
 }

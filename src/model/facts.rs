@@ -8,6 +8,7 @@
 
 use super::ModelView;
 use super::config::{RopeScaling, RopeType};
+use super::hf_tokenizer::HfTokenizer;
 use super::tokenize::{TextTokenizer, TokenizeError};
 use super::tokenizer::{Tokenizer, TokenizerScan, fingerprint_of};
 use crate::format::Container;
@@ -29,10 +30,25 @@ pub enum Runtime {
     LlamaCpp,
     /// aprender / realizar (APR): the file declares its rotation; its metadata is Hugging Face's.
     Aprender,
+    /// transformers (a Hugging Face checkpoint): rotates pairs (i, i + d/2) (`rotate_half`, NEOX)
+    /// on Q/K rows in Hugging Face order; `config.json` holds the hyperparameters.
+    Transformers,
+}
+
+impl Runtime {
+    /// Which side of a pair is under test: an APR before a GGUF before a Hugging Face checkpoint
+    /// (the checkpoint is where conversions start).
+    pub fn test_order(self) -> u8 {
+        match self {
+            Runtime::Aprender => 0,
+            Runtime::LlamaCpp => 1,
+            Runtime::Transformers => 2,
+        }
+    }
 }
 
 impl ModelView {
-    /// Format name for display (`gguf`, `apr`).
+    /// Format name for display (`gguf`, `apr`, `hf`).
     pub fn format_name(&self) -> &'static str {
         self.format().as_str()
     }
@@ -42,6 +58,7 @@ impl ModelView {
         match &self.container {
             Container::Gguf(_) => Runtime::LlamaCpp,
             Container::Apr(_) => Runtime::Aprender,
+            Container::Hf(_) => Runtime::Transformers,
         }
     }
 
@@ -51,14 +68,17 @@ impl ModelView {
         match &self.container {
             Container::Gguf(_) => &[NamingScheme::Gguf],
             Container::Apr(_) => &[NamingScheme::Hf, NamingScheme::Gguf],
+            Container::Hf(_) => &[NamingScheme::Hf],
         }
     }
 
     /// The rotation the file's loader applies, given its architecture's (`arch_rope`): llama.cpp
-    /// takes the architecture's; aprender the file's declared `rope_type` (else the architecture's).
+    /// takes the architecture's; aprender the file's declared `rope_type` (else the architecture's);
+    /// transformers always rotates NEOX (`rotate_half`).
     pub fn rope_rotation(&self, arch_rope: RopeType) -> RopeType {
         match self.runtime() {
             Runtime::LlamaCpp => arch_rope,
+            Runtime::Transformers => RopeType::Neox,
             Runtime::Aprender => self
                 .config
                 .rope_type
@@ -70,11 +90,12 @@ impl ModelView {
 
     /// The Q/K row order the file holds as stored, given its architecture's rotation and the order
     /// llama.cpp's converter writes for it (`converter_order`, the rules' `gguf_qk_order`): a GGUF
-    /// holds the converter's order; an APR the order its declared rotation needs.
+    /// holds the converter's order; an APR the order its declared rotation needs; a Hugging Face
+    /// checkpoint Hugging Face order (the one NEOX rotates: no llama.cpp permutation).
     pub fn qk_order(&self, arch_rope: RopeType, converter_order: RopeType) -> RopeType {
         match self.runtime() {
             Runtime::LlamaCpp => converter_order,
-            Runtime::Aprender => self.rope_rotation(arch_rope),
+            Runtime::Aprender | Runtime::Transformers => self.rope_rotation(arch_rope),
         }
     }
 
@@ -83,15 +104,16 @@ impl ModelView {
         self.runtime() == Runtime::LlamaCpp
     }
 
-    /// The file's format has a `tied_embeddings` flag its loader reads.
+    /// The file's format has a tied-embeddings flag its loader reads (APR `tied_embeddings`,
+    /// `config.json` `tie_word_embeddings`).
     pub fn has_tied_flag(&self) -> bool {
-        self.runtime() == Runtime::Aprender
+        self.runtime() != Runtime::LlamaCpp
     }
 
     /// The file's Hugging Face `llama3` RoPE scaling, if it records one for a loader that runs it
     /// (in a GGUF llama.cpp refuses that type: `APRL-M013`).
     pub fn llama3_scaling(&self) -> Option<&RopeScaling> {
-        if self.runtime() != Runtime::Aprender {
+        if self.runtime() == Runtime::LlamaCpp {
             return None;
         }
         self.config
@@ -113,22 +135,44 @@ impl ModelView {
 
     /// The text tokenizer of the file's vocabulary.
     pub fn text_tokenizer(&self) -> Result<TextTokenizer, TokenizeError> {
-        TextTokenizer::from_container(&self.container)
+        match &self.container {
+            Container::Hf(_) => match &self.hf_tokenizer {
+                Some(t) => TextTokenizer::from_hf(t),
+                None => Err(TokenizeError::NoTokenizer),
+            },
+            _ => TextTokenizer::from_container(&self.container),
+        }
     }
 
     /// `text` as token ids, by the file's own tokenizer (built only for the pieces `text` needs).
     pub fn tokenize(&self, text: &str) -> Result<Vec<u32>, TokenizeError> {
-        TextTokenizer::tokenize(&self.container, text)
+        match &self.container {
+            Container::Hf(_) => Ok(self.text_tokenizer()?.encode(text)),
+            _ => TextTokenizer::tokenize(&self.container, text),
+        }
     }
 
     /// The token strings, in id order.
     pub fn token_strings(&self) -> Vec<String> {
-        Tokenizer::tokens(&self.container)
+        match &self.container {
+            Container::Hf(_) => self.hf_lists(|t| &t.tokens),
+            _ => Tokenizer::tokens(&self.container),
+        }
     }
 
     /// The merge list, in file order (empty for a vocabulary without merges).
     pub fn merge_strings(&self) -> Vec<String> {
-        Tokenizer::merges(&self.container)
+        match &self.container {
+            Container::Hf(_) => self.hf_lists(|t| &t.merges),
+            _ => Tokenizer::merges(&self.container),
+        }
+    }
+
+    fn hf_lists(&self, list: impl Fn(&HfTokenizer) -> &Vec<String>) -> Vec<String> {
+        self.hf_tokenizer
+            .as_deref()
+            .map(|t| list(t).clone())
+            .unwrap_or_default()
     }
 
     /// Read the config again from the records (what `open` did once; for benchmarks).
@@ -138,17 +182,36 @@ impl ModelView {
 
     /// Read the tokenizer summary again from the records (for benchmarks).
     pub fn read_tokenizer(&self) -> Tokenizer {
-        Tokenizer::read(&self.container)
+        match &self.container {
+            Container::Hf(_) => self.tokenizer.clone(),
+            _ => Tokenizer::read(&self.container),
+        }
     }
 
     /// A fresh pass over the token and merge lists (what `tokenizer_scan` keeps; for benchmarks).
     pub fn scan_tokenizer(&self) -> TokenizerScan {
-        TokenizerScan::of(&self.container)
+        match &self.container {
+            Container::Hf(_) => {
+                let t = self.hf_tokenizer.as_deref();
+                let empty = Vec::new();
+                TokenizerScan::of_lists(
+                    t.map_or(&empty, |t| &t.tokens),
+                    t.map_or(&empty, |t| &t.merges),
+                )
+            }
+            _ => TokenizerScan::of(&self.container),
+        }
     }
 
     /// Fingerprint and length of the token list (`merges`: the merge list) without the scan.
     pub fn tokenizer_fingerprint(&self, merges: bool) -> (u64, u64) {
-        fingerprint_of(&self.container, merges)
+        match &self.container {
+            Container::Hf(_) => {
+                let list = self.hf_lists(|t| if merges { &t.merges } else { &t.tokens });
+                (super::tokenizer::fingerprint(&list), list.len() as u64)
+            }
+            _ => fingerprint_of(&self.container, merges),
+        }
     }
 
     /// Check the footer CRC over every byte and return it (for benchmarks; does not record a
@@ -156,7 +219,7 @@ impl ModelView {
     pub fn footer_crc_check(&self) -> Option<bool> {
         match &self.container {
             Container::Apr(a) => Some(a.verify_footer() == crate::format::apr::Footer::Valid),
-            Container::Gguf(_) => None,
+            Container::Gguf(_) | Container::Hf(_) => None,
         }
     }
 
@@ -171,7 +234,7 @@ impl ModelView {
                 Footer::Invalid { .. } => "invalid",
                 Footer::Unverified => "unverified",
             }),
-            Container::Gguf(_) => None,
+            Container::Gguf(_) | Container::Hf(_) => None,
         }
     }
 

@@ -1,6 +1,8 @@
 //! One view of a model file, whichever its format: per tensor its name, canonical dims (row-major,
-//! outermost first: GGUF `ne` reversed, APR dims as stored), the dims as recorded, dtype and byte
-//! spans; per file the config and a tokenizer summary read from that format's own keys.
+//! outermost first: GGUF `ne` reversed, APR and SafeTensors dims as stored), the dims as recorded,
+//! dtype, byte spans and the file holding its bytes (a sharded Hugging Face checkpoint has several);
+//! per model the config and a tokenizer summary read from that format's own keys (a checkpoint's
+//! from its `config.json` and `tokenizer.json`).
 //!
 //! Takes a `Container`; returns a `ModelView`, whose container stays private: the checks, numerics
 //! and reports see only the view's tensors, config and tokenizer and its per-file facts
@@ -11,6 +13,7 @@
 pub mod config;
 pub mod describe;
 pub mod facts;
+pub mod hf;
 pub mod hf_config;
 pub mod hf_lints;
 pub mod hf_tokenizer;
@@ -44,6 +47,9 @@ pub struct TensorView {
     pub dims_span: Span,
     /// APR only: how the dtype code was resolved.
     pub apr_dtype: Option<DtypeResolution>,
+    /// The file holding the data and the record, as an index into the model's files (0 unless
+    /// the model is a sharded checkpoint); `ModelView::source_of` gives it.
+    pub file: usize,
 }
 
 impl TensorView {
@@ -75,18 +81,68 @@ pub struct ModelView {
     pub findings: Vec<Finding>,
     /// One pass over the token and merge lists, made when first asked for.
     scan: std::sync::OnceLock<tokenizer::TokenizerScan>,
+    /// A Hugging Face checkpoint's `tokenizer.json`, read (the other formats keep their tokenizer
+    /// in the container's records).
+    hf_tokenizer: Option<std::sync::Arc<hf_tokenizer::HfTokenizer>>,
 }
 
 impl ModelView {
+    /// Open a model file, or a Hugging Face checkpoint (directory, `model.safetensors` or
+    /// `model.safetensors.index.json`). A checkpoint's `config.json` or `tokenizer.json` that
+    /// cannot be read is a `ReadError`, as a corrupt container is.
     pub fn open(path: &Path) -> Result<ModelView, ReadError> {
-        Ok(Self::from_container(format::open(path)?))
+        Self::try_from_container(format::open(path)?)
     }
 
     pub fn from_source(source: Source) -> Result<ModelView, ReadError> {
-        Ok(Self::from_container(format::read_source(source)?))
+        Self::try_from_container(format::read_source(source)?)
     }
 
+    /// The view of a container; a checkpoint's unreadable `config.json` or `tokenizer.json` is
+    /// kept as an error finding (`open` refuses it instead).
     pub fn from_container(container: Container) -> ModelView {
+        Self::build(container, false).unwrap_or_else(|(v, _)| *v)
+    }
+
+    fn try_from_container(container: Container) -> Result<ModelView, ReadError> {
+        Self::build(container, true).map_err(|(_, e)| e)
+    }
+
+    /// The view; with `strict`, a sidecar read error is returned beside the view built without it.
+    #[allow(clippy::type_complexity)]
+    fn build(container: Container, strict: bool) -> Result<ModelView, (Box<ModelView>, ReadError)> {
+        if let Container::Hf(h) = &container {
+            let tensors = hf::tensors(h);
+            let mut findings = h.findings.clone();
+            findings.extend(hf::dtype_findings(h));
+            let side = hf::read_sidecars(h);
+            findings.extend(side.findings);
+            let tokenizer = side
+                .tokenizer
+                .as_ref()
+                .map(Tokenizer::from_hf)
+                .unwrap_or_default();
+            let mut config = side.config;
+            config.derive(&tensors);
+            let view = ModelView {
+                container,
+                tensors,
+                config,
+                tokenizer,
+                findings,
+                scan: std::sync::OnceLock::new(),
+                hf_tokenizer: side.tokenizer.map(std::sync::Arc::new),
+            };
+            return match side.error {
+                Some(e) if strict => Err((Box::new(view), e)),
+                Some(e) => {
+                    let mut view = view;
+                    view.findings.push(e.to_finding());
+                    Ok(view)
+                }
+                None => Ok(view),
+            };
+        }
         let (tensors, findings): (Vec<TensorView>, Vec<Finding>) = match &container {
             Container::Gguf(g) => (
                 g.tensors
@@ -100,6 +156,7 @@ impl ModelView {
                         record: t.record,
                         dims_span: t.ne_span,
                         apr_dtype: None,
+                        file: 0,
                     })
                     .collect(),
                 g.findings.clone(),
@@ -116,45 +173,80 @@ impl ModelView {
                         record: t.record,
                         dims_span: t.dims_span,
                         apr_dtype: Some(t.resolution.clone()),
+                        file: 0,
                     })
                     .collect(),
                 a.findings.clone(),
             ),
+            Container::Hf(_) => unreachable!("handled above"),
         };
         let config = Config::read(&container, &tensors);
         let tokenizer = Tokenizer::read(&container);
-        ModelView {
+        Ok(ModelView {
             container,
             tensors,
             config,
             tokenizer,
             findings,
             scan: std::sync::OnceLock::new(),
-        }
+            hf_tokenizer: None,
+        })
     }
 
     /// Fingerprints of the token and merge lists, malformed merges and repeated tokens, from one
     /// pass over the lists (made on first use, then kept).
     pub fn tokenizer_scan(&self) -> &tokenizer::TokenizerScan {
-        self.scan
-            .get_or_init(|| tokenizer::TokenizerScan::of(&self.container))
+        self.scan.get_or_init(|| self.scan_tokenizer())
     }
 
     pub(crate) fn format(&self) -> Format {
         self.container.format()
     }
+    /// The file the model was read from; for a sharded checkpoint, its first shard (a tensor's
+    /// bytes are in `source_of(t)`).
     pub fn source(&self) -> &Source {
         self.container.source()
     }
+    /// The file holding `t`'s data and record.
+    pub fn source_of(&self, t: &TensorView) -> &Source {
+        match &self.container {
+            Container::Hf(h) => h.files.get(t.file).map_or(self.source(), |f| &f.source),
+            _ => self.source(),
+        }
+    }
+    /// The file a finding's byte span (on this view, about `tensor` if it names one) is in, when
+    /// it is known: a sharded checkpoint's spans are in the tensor's shard, and a checkpoint's
+    /// spans that name no tensor may be in `config.json` (None).
+    pub fn source_for_span(&self, tensor: Option<&str>) -> Option<&Source> {
+        match &self.container {
+            Container::Hf(_) => tensor
+                .and_then(|n| self.tensor(n))
+                .map(|t| self.source_of(t)),
+            _ => Some(self.source()),
+        }
+    }
+    /// Every file the tensors' bytes live in.
+    pub fn sources(&self) -> Vec<&Source> {
+        self.container.sources()
+    }
+    /// True when every file still has the length and mtime it had when mapped.
+    pub fn is_unchanged(&self) -> bool {
+        self.sources().iter().all(|s| s.is_unchanged())
+    }
+    /// The path the model was opened from (a checkpoint's directory or index, as given).
     pub fn path(&self) -> &Path {
-        self.source().path()
+        self.container.path()
     }
     pub fn tensor(&self, name: &str) -> Option<&TensorView> {
         self.tensors.iter().find(|t| t.name == name)
     }
+    /// Tell the kernel this process is done with `t`'s bytes for now (see `Source::release`).
+    pub fn release(&self, t: &TensorView) {
+        self.source_of(t).release(t.data);
+    }
     /// The raw bytes of a tensor's data (in bounds: the reader checked).
     pub fn bytes(&self, t: &TensorView) -> &[u8] {
-        self.source()
+        self.source_of(t)
             .slice(t.data.offset, t.data.len)
             .unwrap_or(&[])
     }
@@ -219,6 +311,8 @@ impl ModelView {
         match &self.container {
             Container::Gguf(g) => g.version,
             Container::Apr(a) => a.header.version_major as u32,
+            // SafeTensors has no version field.
+            Container::Hf(_) => 0,
         }
     }
 }

@@ -271,6 +271,8 @@ fn scores(c: &Container, n: usize) -> Vec<f32> {
                 })
             })
             .unwrap_or_else(|| vec![0.0; n]),
+        // `TextTokenizer::from_hf` takes a checkpoint's scores from its `tokenizer.json`.
+        Container::Hf(_) => vec![0.0; n],
     }
 }
 

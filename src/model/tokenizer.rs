@@ -60,6 +60,9 @@ impl Tokenizer {
                     add_bos: v("tokenizer.add_bos_token").and_then(|x| x.as_bool()),
                 }
             }
+            // A checkpoint's tokenizer is its `tokenizer.json`, read by the view
+            // (`Tokenizer::from_hf`), not a record of the container.
+            Container::Hf(_) => Tokenizer::default(),
         }
     }
 
@@ -119,6 +122,8 @@ fn visit_strings(c: &Container, gguf_key: &str, apr_key: &str, f: &mut dyn FnMut
                 let _ = de.deserialize_seq(StrVisitor(f));
             }
         }
+        // In `tokenizer.json`, which the view reads (`ModelView::token_strings`).
+        Container::Hf(_) => {}
     }
 }
 
@@ -144,6 +149,9 @@ pub(crate) fn count_array(json: &str) -> Option<u64> {
         .deserialize_seq(Count)
         .ok()
 }
+
+/// Calls its argument on every string of a list, in order.
+type VisitList<'a> = &'a dyn Fn(&mut dyn FnMut(&str));
 
 /// Visits a JSON array of strings, borrowing each one unless it has escapes.
 struct StrVisitor<'f>(&'f mut dyn FnMut(&str));
@@ -217,21 +225,34 @@ impl std::hash::Hasher for Prehashed {
 }
 
 impl TokenizerScan {
-    pub fn of(c: &Container) -> TokenizerScan {
-        const EXAMPLES: usize = 3;
+    /// The scan of lists already in memory (a `tokenizer.json`'s): fingerprints and malformed
+    /// merges (repeated tokens are llama.cpp's concern, not counted here).
+    pub fn of_lists(tokens: &[String], merges: &[String]) -> TokenizerScan {
         let mut s = TokenizerScan::default();
+        s.scan_merges(&|f| merges.iter().for_each(|m| f(m)));
+        s.tokens = (fingerprint(tokens), tokens.len() as u64);
+        s
+    }
+
+    fn scan_merges(&mut self, visit: VisitList<'_>) {
+        const EXAMPLES: usize = 3;
         let (mut h, mut n) = (FNV_OFFSET, 0u64);
-        Tokenizer::visit_merges(c, &mut |m| {
+        visit(&mut |m| {
             h = fnv_fold(h, m);
             if !is_merge(m) {
-                s.bad_merges += 1;
-                if s.bad_merge_examples.len() < EXAMPLES {
-                    s.bad_merge_examples.push((n, m.to_owned()));
+                self.bad_merges += 1;
+                if self.bad_merge_examples.len() < EXAMPLES {
+                    self.bad_merge_examples.push((n, m.to_owned()));
                 }
             }
             n += 1;
         });
-        s.merges = (h, n);
+        self.merges = (h, n);
+    }
+
+    pub fn of(c: &Container) -> TokenizerScan {
+        let mut s = TokenizerScan::default();
+        s.scan_merges(&|f| Tokenizer::visit_merges(c, f));
         match c {
             Container::Gguf(g) => {
                 let strings = match g.get("tokenizer.ggml.tokens").map(|kv| &kv.value) {
@@ -272,7 +293,7 @@ impl TokenizerScan {
                 }
                 s.tokens = (h, strings.len() as u64);
             }
-            Container::Apr(_) => s.tokens = fingerprint_of(c, false),
+            Container::Apr(_) | Container::Hf(_) => s.tokens = fingerprint_of(c, false),
         }
         s
     }

@@ -185,8 +185,8 @@ pub fn run_with(
         .map(|p| {
             let r = compare::compare(&env, p);
             // Done with these two tensors: drop their pages from the resident set.
-            a.source().release(a.tensors[p.ia].data);
-            b.source().release(b.tensors[p.ib].data);
+            a.release(&a.tensors[p.ia]);
+            b.release(&b.tensors[p.ib]);
             r
         })
         .collect();

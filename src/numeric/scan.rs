@@ -662,7 +662,7 @@ fn run_task(t: &Task<'_>, hashes: &dyn Fn(usize) -> bool, tick: &dyn Fn(u64)) ->
             for s in &sides {
                 let d = tensor(s).data;
                 s.view
-                    .source()
+                    .source_of(tensor(s))
                     .populate(Span::new(d.offset + populated, to - populated));
             }
             populated = to;
@@ -716,7 +716,7 @@ fn run_task(t: &Task<'_>, hashes: &dyn Fn(usize) -> bool, tick: &dyn Fn(u64)) ->
             for s in &sides {
                 let d = tensor(s).data;
                 s.view
-                    .source()
+                    .source_of(tensor(s))
                     .release(Span::new(d.offset + released, end - released));
             }
             released = end;
@@ -742,7 +742,7 @@ fn run_task(t: &Task<'_>, hashes: &dyn Fn(usize) -> bool, tick: &dyn Fn(u64)) ->
     for (k, s) in sides.iter().enumerate() {
         let d = tensor(s).data;
         if release {
-            s.view.source().release(Span::new(
+            s.view.source_of(tensor(s)).release(Span::new(
                 d.offset + released,
                 d.len.saturating_sub(released),
             ));
@@ -803,8 +803,8 @@ fn full_metrics(a: &Side<'_>, b: &Side<'_>, g: &Geo, rows_per_chunk: u64) -> Opt
         acc.add(&xa, &xb);
         row = r1;
     }
-    a.view.source().release(ta.data);
-    b.view.source().release(tb.data);
+    a.view.release(ta);
+    b.view.release(tb);
     Some(acc.finish())
 }
 

@@ -144,7 +144,10 @@ pub fn render(o: &Outcome, views: &[&ModelView], color: bool, verbose: bool) -> 
             .find(|v| f.file.as_deref() == Some(&v.path().display().to_string()));
         let (src, labels) = match view.and_then(|v| decoded_view(v, f)) {
             Some((a, b)) => (Some(a), b),
-            None => match view.and_then(|v| hex_view(v.source(), f)) {
+            None => match view
+                .and_then(|v| v.source_for_span(f.tensor.as_deref()))
+                .and_then(|src| hex_view(src, f))
+            {
                 Some((a, b)) => (Some(a), vec![b]),
                 None => (None, Vec::new()),
             },

@@ -70,7 +70,7 @@ pub(crate) fn linear(
         }
         start = end;
     }
-    view.source().release(t.data);
+    view.release(t);
     let bias_role = format!("{role}_bias");
     if let Some(bi) = r.find(&bias_role, layer) {
         let bt = &view.tensors[bi];
@@ -263,7 +263,7 @@ impl<'a> Model<'a> {
                     .map_err(|e| e.to_string())?,
             );
         }
-        self.view.source().release(t.data);
+        self.view.release(t);
         Ok(out)
     }
 
