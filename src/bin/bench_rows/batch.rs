@@ -34,10 +34,20 @@ fn pairs(dir: &Path, shape: &Shape, dtype: DType, n: u64) -> Vec<(PathBuf, PathB
         .collect()
 }
 
-/// Wall time of `bin args` (stdout and stderr dropped); panics on exit 2 (it could not run).
-fn time(bin: &Path, args: &[&std::ffi::OsStr]) -> Duration {
+/// Wall and CPU (user + system) time of `bin args`, the CPU time from `/usr/bin/time` (zero where
+/// it is missing); stdout and stderr dropped. Panics on exit 2 (it could not run).
+fn time(bin: &Path, args: &[&std::ffi::OsStr]) -> (Duration, Duration) {
+    let usage = std::env::temp_dir().join(format!("apr-lint-bench-batch-{}", std::process::id()));
+    let with_time = Path::new("/usr/bin/time").is_file();
+    let mut cmd = if with_time {
+        let mut c = Command::new("/usr/bin/time");
+        c.args(["-f", "%U %S", "-o"]).arg(&usage).arg(bin);
+        c
+    } else {
+        Command::new(bin)
+    };
     let t = Instant::now();
-    let status = Command::new(bin)
+    let status = cmd
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -50,7 +60,16 @@ fn time(bin: &Path, args: &[&std::ffi::OsStr]) -> Duration {
         "{} {args:?}: {status}",
         bin.display()
     );
-    wall
+    let cpu = std::fs::read_to_string(&usage)
+        .ok()
+        .map(|s| {
+            s.split_whitespace()
+                .filter_map(|x| x.parse::<f64>().ok())
+                .sum::<f64>()
+        })
+        .map_or(Duration::ZERO, Duration::from_secs_f64);
+    let _ = std::fs::remove_file(&usage);
+    (wall, cpu)
 }
 
 fn median(mut v: Vec<Duration>) -> Duration {
@@ -67,8 +86,6 @@ fn row(bin: &Path, label: &str, dir: &Path, pairs: &[(PathBuf, PathBuf)], reps: 
     let q = ["-q", "--format", "json"].map(std::ffi::OsStr::new);
     let mut batch_args = vec![dir.as_os_str()];
     batch_args.extend(q);
-    // Warm-up: both ways once (fills the page cache).
-    time(bin, &batch_args);
     let single = |(apr, gguf): &(PathBuf, PathBuf)| {
         let mut a = vec![
             apr.as_os_str(),
@@ -78,26 +95,42 @@ fn row(bin: &Path, label: &str, dir: &Path, pairs: &[(PathBuf, PathBuf)], reps: 
         a.extend(q);
         time(bin, &a)
     };
-    pairs.iter().for_each(|p| {
-        single(p);
-    });
-    let (mut batch, mut sums, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    let singles = || {
+        pairs
+            .iter()
+            .map(single)
+            .fold((Duration::ZERO, Duration::ZERO), |s, x| {
+                (s.0 + x.0, s.1 + x.1)
+            })
+    };
+    // Warm-up: both ways once (fills the page cache).
+    time(bin, &batch_args);
+    singles();
+    let (mut walls, mut cpus) = (Vec::new(), Vec::new());
+    let (mut bw, mut sw, mut bc, mut sc) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for _ in 0..reps {
         let b = time(bin, &batch_args);
-        let s: Duration = pairs.iter().map(single).sum();
-        batch.push(b);
-        sums.push(s);
-        ratios.push(b.as_secs_f64() / s.as_secs_f64());
+        let s = singles();
+        walls.push(b.0.as_secs_f64() / s.0.as_secs_f64());
+        cpus.push(b.1.as_secs_f64() / s.1.as_secs_f64().max(1e-3));
+        bw.push(b.0);
+        sw.push(s.0);
+        bc.push(b.1);
+        sc.push(s.1);
     }
-    ratios.sort_by(f64::total_cmp);
-    let r = ratios[ratios.len() / 2];
+    walls.sort_by(f64::total_cmp);
+    cpus.sort_by(f64::total_cmp);
+    let r = walls[walls.len() / 2];
     format!(
-        "| {label} | {} | {} | {:.2}× ({:.2}–{:.2}) | ≤ 0.60× | {} |\n",
-        ms(median(batch)),
-        ms(median(sums)),
+        "| {label} | {} | {} | {:.2}× ({:.2}–{:.2}) | {} / {} ({:.2}×) | ≤ 0.60× | {} |\n",
+        ms(median(bw)),
+        ms(median(sw)),
         r,
-        ratios[0],
-        ratios[ratios.len() - 1],
+        walls[0],
+        walls[walls.len() - 1],
+        ms(median(bc)),
+        ms(median(sc)),
+        cpus[cpus.len() / 2],
         if r <= 0.6 { "ok" } else { "**MISS**" }
     )
 }
@@ -118,7 +151,7 @@ pub fn run(bin: &Path, dir: &Path, quick: bool) -> String {
          Ratio: median of the per-repetition ratios (range).\n",
         rayon::current_num_threads()
     );
-    md.push_str("| directory | batch (median) | sum of single runs (median) | batch / sum | target | status |\n|---|---:|---:|---:|---:|---|\n");
+    md.push_str("| directory | batch wall (median) | sum of single runs, wall (median) | batch / sum, wall (range) | CPU time: batch / singles (ratio) | target (wall) | status |\n|---|---:|---:|---:|---:|---:|---|\n");
     md.push_str(&row(
         bin,
         "20 tiny pairs (hidden 256, 2 layers, F32; 7.3 MB a side)",
