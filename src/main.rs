@@ -810,7 +810,12 @@ fn run(cmd: Cmd, ctx: &mut Ctx) -> Result<u8, Fatal> {
             opts.no_probe = no_probe;
             opts.deep = deep;
             let model = match models.as_slice() {
-                [m] if !find_references && !m.is_dir() => m.clone(),
+                // One file, or one Hugging Face checkpoint directory (one model): the single run.
+                [m] if !find_references
+                    && (!m.is_dir() || apr_lint::format::is_checkpoint_dir(m)) =>
+                {
+                    m.clone()
+                }
                 _ => {
                     let request = apr_lint::batch::Request {
                         against: against.as_deref(),
