@@ -16,8 +16,9 @@ python3 -m venv "$work/venv"
 "$work/venv/bin/pip" install -q "pre-commit==4.7.0"
 export PATH="$work/venv/bin:$PATH"
 export PRE_COMMIT_HOME="$work/cache"
-# cargo install (run by pre-commit) builds into the checkout's target/, so later runs reuse it.
-export CARGO_TARGET_DIR="$root/target"
+# cargo install (run by pre-commit) builds into a directory of the checkout's target/ (reused by
+# later runs; kept apart from target/release, whose binaries it would otherwise replace).
+export CARGO_TARGET_DIR="$root/target/precommit"
 # Only the hook's mechanics are under test here: a quicker release build (users get the default).
 export CARGO_PROFILE_RELEASE_DEBUG=0 CARGO_PROFILE_RELEASE_OPT_LEVEL=1 CARGO_INCREMENTAL=0
 export NO_COLOR=1
