@@ -240,6 +240,14 @@ fn canonical(p: &Path) -> PathBuf {
     std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf())
 }
 
+/// The directory holding `p`, resolved (`a.gguf`'s is the current directory, as `./a.apr`'s).
+fn parent_dir(p: &Path) -> PathBuf {
+    match p.parent() {
+        Some(d) if !d.as_os_str().is_empty() => canonical(d),
+        _ => canonical(Path::new(".")),
+    }
+}
+
 /// Plan the jobs for `paths` (files and directories, in the order given).
 pub fn plan(paths: &[PathBuf], req: &Request) -> Plan {
     let mut models: Vec<Model> = Vec::new();
@@ -299,7 +307,7 @@ pub fn plan(paths: &[PathBuf], req: &Request) -> Plan {
             files.sort();
             // The checkpoint directory the files lie in (their source).
             if format::is_checkpoint_dir(list) {
-                files.push(d.clone());
+                files.push(list.to_path_buf());
             }
             for f in files {
                 let c = canonical(&f);
@@ -336,9 +344,10 @@ pub fn plan(paths: &[PathBuf], req: &Request) -> Plan {
     // One entry per file (a path given twice, or a file inside a directory also given).
     let mut unique: Vec<Model> = Vec::new();
     let mut keys: Vec<PathBuf> = Vec::new();
+    let mut known = std::collections::HashSet::new();
     for m in models {
         let c = canonical(&m.path);
-        if !keys.contains(&c) {
+        if known.insert(c.clone()) {
             keys.push(c);
             unique.push(m);
         }
@@ -358,10 +367,9 @@ pub fn plan(paths: &[PathBuf], req: &Request) -> Plan {
 fn pair(models: &[Model], keys: &[PathBuf], req: &Request) -> Vec<Job> {
     let mut jobs = Vec::new();
     let mut used = vec![false; models.len()];
-    let index_of = |p: &Path| {
-        let c = canonical(p);
-        keys.iter().position(|k| *k == c)
-    };
+    let positions: std::collections::HashMap<&PathBuf, usize> =
+        keys.iter().enumerate().map(|(i, k)| (k, i)).collect();
+    let index_of = |p: &Path| positions.get(&canonical(p)).copied();
     // 1. Declared pairs: a pair applies when one of its files is among the models.
     for dp in req.declared {
         let (t, r) = (index_of(&dp.test), index_of(&dp.reference));
@@ -398,7 +406,7 @@ fn pair(models: &[Model], keys: &[PathBuf], req: &Request) -> Vec<Job> {
     // 3. By name within a directory.
     let mut by_dir: BTreeMap<PathBuf, Vec<usize>> = BTreeMap::new();
     for (i, m) in models.iter().enumerate() {
-        let dir = m.path.parent().map(canonical).unwrap_or_default();
+        let dir = parent_dir(&m.path);
         by_dir.entry(dir).or_default().push(i);
     }
     let mut paired_as_reference = vec![false; models.len()];
@@ -407,7 +415,7 @@ fn pair(models: &[Model], keys: &[PathBuf], req: &Request) -> Vec<Job> {
         if used[i] {
             continue;
         }
-        let dir = m.path.parent().map(canonical).unwrap_or_default();
+        let dir = parent_dir(&m.path);
         let (Some(rank), Some(group)) = (m.rank, by_dir.get(&dir)) else {
             // Not a model this build reads: the reader's finding says what it is.
             alone.push((i, None));
@@ -430,7 +438,7 @@ fn pair(models: &[Model], keys: &[PathBuf], req: &Request) -> Vec<Job> {
         if let Some(min_rank) = best.iter().filter_map(|b| models[b.2].rank).min() {
             best.retain(|b| models[b.2].rank == Some(min_rank));
         }
-        let enclosing = group_enclosing(models, keys, &m.path, rank);
+        let enclosing = group_enclosing(models, &positions, &m.path, rank);
         match best.as_slice() {
             [(_, how, j)] => {
                 paired_as_reference[*j] = true;
@@ -487,10 +495,15 @@ fn pair(models: &[Model], keys: &[PathBuf], req: &Request) -> Vec<Job> {
 }
 
 /// The checkpoint directory among `models` that holds `path` directly, when its rank is above `rank`.
-fn group_enclosing(models: &[Model], keys: &[PathBuf], path: &Path, rank: u8) -> Option<usize> {
-    let parent = canonical(path.parent()?);
-    keys.iter()
-        .position(|k| *k == parent)
+fn group_enclosing(
+    models: &[Model],
+    positions: &std::collections::HashMap<&PathBuf, usize>,
+    path: &Path,
+    rank: u8,
+) -> Option<usize> {
+    positions
+        .get(&parent_dir(path))
+        .copied()
         .filter(|&j| models[j].rank.is_some_and(|r| r > rank))
 }
 

@@ -465,3 +465,21 @@ fn a_checkpoint_directory_is_one_model_and_pairs_with_its_conversions() {
         "{v:#}"
     );
 }
+
+#[test]
+fn files_in_the_current_directory_pair_however_they_are_written() {
+    let dir = repo();
+    let models = dir.path().join("models");
+    // `a.gguf` and `./a.apr` lie in one directory.
+    let (code, v) = json(&models, &["./good.apr", "good.gguf"]);
+    assert_eq!(code, 0, "{v:#}");
+    assert_eq!(
+        entries(&v),
+        vec![(
+            s("./good.apr"),
+            Some(s("good.gguf")),
+            s("same-stem"),
+            s("pass")
+        )]
+    );
+}
