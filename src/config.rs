@@ -69,6 +69,28 @@ struct ConfigFile {
     warn: Vec<toml::Spanned<String>>,
     #[serde(default)]
     allow: Vec<toml::Spanned<String>>,
+    /// `[[pair]] test = "out/model.apr" reference = "src/model.gguf"` (batch mode).
+    #[serde(default)]
+    pair: Vec<toml::Spanned<PairEntry>>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PairEntry {
+    test: PathBuf,
+    reference: PathBuf,
+}
+
+/// A pair declared in the config: the file under test and its reference, both relative to the
+/// config file's directory, and where it was declared (`./apr-lint.toml line 4`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeclaredPair {
+    /// The file under test.
+    pub test: PathBuf,
+    /// Its reference.
+    pub reference: PathBuf,
+    /// Where the pair was declared (`./apr-lint.toml line 4`).
+    pub origin: String,
 }
 
 /// A config file that was read: where it is, its rule directory and its overrides, each with the
@@ -81,6 +103,8 @@ pub struct Config {
     pub rules: Option<PathBuf>,
     /// Code or class, override, origin (`./apr-lint.toml line 3 (`allow` "APRL-N020")`), in file order.
     pub overrides: Vec<(String, Override, String)>,
+    /// `[[pair]]` entries, in file order.
+    pub pairs: Vec<DeclaredPair>,
 }
 
 /// A path as the user would type it: `./apr-lint.toml` when under the current directory.
@@ -143,16 +167,28 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, Error> {
             overrides.push((w.get_ref().clone(), o, origin));
         }
     }
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let pairs = cfg
+        .pair
+        .iter()
+        .map(|p| {
+            let line = text[..p.span().start.min(text.len())].matches('\n').count() + 1;
+            DeclaredPair {
+                test: dir.join(&p.get_ref().test),
+                reference: dir.join(&p.get_ref().reference),
+                origin: format!("{shown} line {line}"),
+            }
+        })
+        .collect();
     Ok(Config {
+        pairs,
         info: ConfigInfo {
             path: shown,
             deny: cfg.deny.len(),
             warn: cfg.warn.len(),
             allow: cfg.allow.len(),
         },
-        rules: cfg
-            .rules
-            .map(|r| path.parent().unwrap_or(Path::new(".")).join(r)),
+        rules: cfg.rules.map(|r| dir.join(r)),
         overrides,
     })
 }
@@ -224,6 +260,27 @@ mod tests {
         assert_eq!(c.info.describe(), "/x/apr-lint.toml (1 deny, 2 allows)");
         assert!(c.overrides[0].2.contains("line 2"), "{:?}", c.overrides);
         assert!(c.overrides[2].2.contains("line 5"), "{:?}", c.overrides);
+    }
+
+    #[test]
+    fn pairs_are_relative_to_the_config_file() {
+        let c = parse(
+            Path::new("/x/apr-lint.toml"),
+            "allow = []\n\n[[pair]]\ntest = \"out/m.apr\"\nreference = \"src/m.gguf\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.pairs.len(), 1);
+        assert_eq!(c.pairs[0].test, Path::new("/x/out/m.apr"));
+        assert_eq!(c.pairs[0].reference, Path::new("/x/src/m.gguf"));
+        assert!(c.pairs[0].origin.ends_with("line 3"), "{:?}", c.pairs);
+        // A misspelt key is refused, not ignored.
+        assert!(
+            parse(
+                Path::new("c.toml"),
+                "[[pair]]\ntest = \"a\"\nrefrence = \"b\"\n"
+            )
+            .is_err()
+        );
     }
 
     #[test]

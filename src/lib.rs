@@ -111,6 +111,8 @@
 // The stages the pipeline runs: public for the tests, fuzzers and benchmark, not part of the
 // documented API (a loader calls `pipeline::lint`).
 #[doc(hidden)]
+pub mod batch;
+#[doc(hidden)]
 pub mod check;
 pub mod config;
 pub mod diag;

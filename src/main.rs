@@ -28,7 +28,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     name = "apr-lint",
     version,
     about = "Catch layout bugs between an .apr or .gguf model and the .gguf or Hugging Face checkpoint it was converted from",
-    override_usage = "apr-lint [OPTIONS] <MODEL> --against <REFERENCE>   (the main job)\n       apr-lint [OPTIONS] <MODEL>\n       apr-lint [OPTIONS] <COMMAND> …",
+    override_usage = "apr-lint [OPTIONS] <MODEL> --against <REFERENCE>   (the main job)\n       apr-lint [OPTIONS] <MODEL>\n       apr-lint [OPTIONS] <PATH>...   (batch mode: files and directories, each model paired with its reference)\n       apr-lint [OPTIONS] <COMMAND> …",
     after_help = "The main job is the default command: `apr-lint MODEL --against REFERENCE` is `apr-lint lint MODEL --against REFERENCE`.\nOptions may come before or after the command; `apr-lint help lint` lists the main job's options, `apr-lint help COMMAND` any command's.\nExit codes: 0 pass, 1 fail, 2 error (unreadable input, bad usage, unwritable output), 3 inconclusive."
 )]
 struct Cli {
@@ -139,13 +139,17 @@ const LOAD_LOG_VERBOSE: &str = "Print every tensor's [APR-LOAD] lines (as `--loa
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Lint one file, or a pair (the main job; the default command).
+    /// Lint one file, or a pair (the main job; the default command); several files or directories: batch mode.
     Lint {
-        /// The file under test (.apr, .gguf or SafeTensors, recognised by its first bytes; or a Hugging Face checkpoint directory or `model.safetensors.index.json`).
-        model: PathBuf,
-        /// The reference (the GGUF or Hugging Face checkpoint the file under test was converted from).
+        /// The file under test (.apr, .gguf or SafeTensors, recognised by its first bytes; or a Hugging Face checkpoint directory or `model.safetensors.index.json`); several files or directories: batch mode, each model paired with its reference.
+        #[arg(value_name = "MODEL", required = true, num_args = 1..)]
+        models: Vec<PathBuf>,
+        /// The reference (the GGUF or Hugging Face checkpoint the file under test was converted from); in batch mode, of every model.
         #[arg(long, value_name = "REFERENCE")]
         against: Option<PathBuf>,
+        /// Batch mode: pair each named file with its reference found beside it, even when only one side is named (the pre-commit hook).
+        #[arg(long)]
+        find_references: bool,
         /// Prompt for the probe (must not be empty).
         #[arg(long, default_value = "2+2=")]
         prompt: String,
@@ -346,6 +350,8 @@ struct Ctx {
     load_log: LoadLog,
     verify_footer: bool,
     config: Option<ConfigInfo>,
+    /// The config's `[[pair]]` entries (batch mode).
+    pairs: Vec<apr_lint::config::DeclaredPair>,
 }
 
 impl Ctx {
@@ -657,6 +663,7 @@ fn report_fatal(f: &Finding, ctx: &Ctx) -> u8 {
 fn options(rule_opts: &RuleOpts, findings: &FindingOpts, ctx: &mut Ctx) -> Result<Options, Fatal> {
     let cfg = config::find(rule_opts.config.as_deref())?;
     ctx.config = cfg.as_ref().map(|c| c.info.clone());
+    ctx.pairs = cfg.as_ref().map(|c| c.pairs.clone()).unwrap_or_default();
     let rules_dir = rule_opts
         .rules
         .clone()
@@ -814,8 +821,9 @@ fn timings() -> bool {
 fn run(cmd: Cmd, ctx: &mut Ctx) -> Result<u8, Fatal> {
     match cmd {
         Cmd::Lint {
-            model,
+            models,
             against,
+            find_references,
             prompt,
             tokens,
             threshold,
@@ -831,6 +839,23 @@ fn run(cmd: Cmd, ctx: &mut Ctx) -> Result<u8, Fatal> {
             opts.threshold = threshold;
             opts.no_probe = no_probe;
             opts.deep = deep;
+            let model = match models.as_slice() {
+                // One file, or one Hugging Face checkpoint directory (one model): the single run.
+                [m] if !find_references
+                    && (!m.is_dir() || apr_lint::format::is_checkpoint_dir(m)) =>
+                {
+                    m.clone()
+                }
+                _ => {
+                    let request = apr_lint::batch::Request {
+                        against: against.as_deref(),
+                        declared: &ctx.pairs,
+                        find_references,
+                    };
+                    opts.tokens = tokens;
+                    return run_batch(&models, &request, opts, ctx);
+                }
+            };
             if deep && !ctx.quiet && std::io::stderr().is_terminal() {
                 opts.progress = Some(report::progress::stderr_bar());
             }
@@ -1197,6 +1222,102 @@ fn ctrl_c_flag() -> Option<Arc<AtomicBool>> {
     })
     .ok()?;
     Some(flag)
+}
+
+/// Batch mode: plan the jobs, lint them in parallel, print each job's load log (stderr), then one
+/// combined report; the exit code is the worst job's verdict.
+fn run_batch(
+    paths: &[PathBuf],
+    request: &apr_lint::batch::Request,
+    mut opts: Options,
+    ctx: &Ctx,
+) -> Result<u8, Fatal> {
+    if opts.tokens.is_some() {
+        return Err(fatal(
+            &BAD_USAGE,
+            "`--tokens` names ids of one vocabulary; in batch mode give `--prompt` (each file tokenizes it)",
+        ));
+    }
+    let t0 = std::time::Instant::now();
+    let plan = apr_lint::batch::plan(paths, request);
+    opts.verify_footer = ctx.verify_footer;
+    let human = ctx.format == Output::Human && !ctx.quiet;
+    let color = ctx.color_on();
+    let each = |_: &apr_lint::batch::Job, a: &ModelView, b: Option<&ModelView>, o: &Outcome| {
+        let mut o = o.clone();
+        if !timings() {
+            o.elapsed_ms = 0;
+        }
+        let views: Vec<&ModelView> = std::iter::once(a).chain(b).collect();
+        let mut log = String::new();
+        if !ctx.quiet {
+            let mode = if ctx.verbose || ctx.load_log == LoadLog::Full {
+                report::load_log::Mode::Full
+            } else {
+                report::load_log::Mode::Summary
+            };
+            for v in views
+                .iter()
+                .filter(|v| v.runtime() == apr_lint::model::Runtime::Aprender)
+            {
+                // Several files' logs follow each other: each block says whose it is.
+                log.push_str(&format!("[APR-LOAD] File '{}'\n", v.path().display()));
+                report::load_log::load_log(v, &opts.rules, &o.findings, mode, |l| {
+                    log.push_str(l);
+                    log.push('\n');
+                });
+            }
+        }
+        let section = if human {
+            report::human::render(&o, &views, color, ctx.verbose)
+        } else {
+            String::new()
+        };
+        (log, section)
+    };
+    let workers = rayon::current_num_threads();
+    let results = pipeline::lint_batch(&plan.jobs, &opts, workers, &each);
+    let mut sections = Vec::with_capacity(results.len());
+    for r in &results {
+        match &r.extra {
+            Some((log, section)) => {
+                eprint!("{log}");
+                sections.push(section.clone());
+            }
+            None => {
+                let f = r.outcome.findings.first();
+                sections.push(
+                    f.map(|f| report::human::render_error(f, color))
+                        .unwrap_or_default(),
+                );
+            }
+        }
+    }
+    let elapsed = if timings() {
+        t0.elapsed().as_millis()
+    } else {
+        0
+    };
+    match ctx.format {
+        Output::Json => emit_json(&report::batch::json(
+            &results,
+            &plan.notes,
+            ctx.config.as_ref(),
+            elapsed,
+            timings(),
+        ))?,
+        Output::Sarif => emit_json(&report::batch::sarif(&results, &plan.notes))?,
+        Output::Github => emit(&report::batch::github(&results, &plan.notes))?,
+        Output::Human => emit(&report::batch::human(
+            &results,
+            &sections,
+            &plan.notes,
+            elapsed,
+            timings(),
+            ctx.quiet,
+        ))?,
+    }
+    Ok(report::batch::verdict(&results).exit_code())
 }
 
 fn same_file(a: &Path, b: &Path) -> bool {

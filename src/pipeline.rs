@@ -48,6 +48,8 @@ pub struct Options {
     pub deep: bool,
     /// Progress of the `--deep` scan (the CLI draws a bar on a terminal).
     pub progress: Option<crate::numeric::scan::Progress>,
+    /// `--verify-footer`, for the files `lint_batch` opens itself.
+    pub verify_footer: bool,
 }
 
 impl Default for Options {
@@ -63,6 +65,7 @@ impl Default for Options {
             no_probe: false,
             deep: false,
             progress: None,
+            verify_footer: false,
         }
     }
 }
@@ -98,6 +101,20 @@ pub enum Verdict {
 }
 
 impl Verdict {
+    /// The worst of several verdicts (a batch's): interrupted, error, fail, inconclusive, pass.
+    pub fn worst(verdicts: impl IntoIterator<Item = Verdict>) -> Verdict {
+        let rank = |v: &Verdict| match v {
+            Verdict::Pass => 0,
+            Verdict::Inconclusive => 1,
+            Verdict::Fail => 2,
+            Verdict::Error => 3,
+            Verdict::Interrupted => 4,
+        };
+        verdicts
+            .into_iter()
+            .max_by_key(rank)
+            .unwrap_or(Verdict::Pass)
+    }
     /// The command line's exit code: 0 pass, 1 fail, 2 error, 3 inconclusive.
     pub fn exit_code(self) -> u8 {
         match self {
@@ -530,6 +547,91 @@ pub fn apply_overrides(
 /// Open a model file (read-only) into a view.
 pub fn load(path: &Path) -> Result<ModelView, ReadError> {
     ModelView::open(path)
+}
+
+/// One job of a batch (`crate::batch::Job`) and what it found: its outcome (a file that could not be
+/// read is a fatal outcome, verdict `error`), the caller's `each` result while the files were open
+/// (None when they could not be opened) and the job's wall time.
+pub struct JobOutcome<T> {
+    /// The job: the file under test and its reference, if any.
+    pub job: crate::batch::Job,
+    /// What the job's checks found (fatal when a file could not be read).
+    pub outcome: Outcome,
+    /// The caller's `each` result (None when the files could not be opened).
+    pub extra: Option<T>,
+    /// The job's wall time.
+    pub elapsed_ms: u128,
+}
+
+/// What `lint_batch` calls for each job while its files are open: the job, the file under test,
+/// the reference, the outcome.
+pub type EachJob<'a, T> =
+    dyn Fn(&crate::batch::Job, &ModelView, Option<&ModelView>, &Outcome) -> T + Sync + 'a;
+
+/// Lint every job of a batch, `workers` jobs at a time (each job's own stages use the rayon pool as
+/// a single run does), in the jobs' order. A job's files are open only while it runs, so memory is
+/// bounded by `workers` single runs. `each` is called while a job's files are open (its load log,
+/// its report).
+pub fn lint_batch<T: Send>(
+    jobs: &[crate::batch::Job],
+    opts: &Options,
+    workers: usize,
+    each: &EachJob<'_, T>,
+) -> Vec<JobOutcome<T>> {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let next = AtomicUsize::new(0);
+    let slots: Vec<Mutex<Option<JobOutcome<T>>>> = jobs.iter().map(|_| Mutex::new(None)).collect();
+    let run_one = |job: &crate::batch::Job| -> JobOutcome<T> {
+        let t0 = Instant::now();
+        let open = |p: &Path| {
+            load(p).map(|mut v| {
+                if opts.verify_footer {
+                    v.verify_footer();
+                }
+                v
+            })
+        };
+        let opened = open(&job.test).and_then(|a| match &job.reference {
+            Some(r) => open(r).map(|b| {
+                let (a, b) = order_pair(a, b);
+                (a, Some(b))
+            }),
+            None => Ok((a, None)),
+        });
+        let (outcome, extra) = match opened {
+            Ok((a, b)) => {
+                let o = lint(&a, b.as_ref(), opts);
+                let extra = each(job, &a, b.as_ref(), &o);
+                (o, Some(extra))
+            }
+            Err(e) => (Outcome::fatal(e.to_finding(), opts.config.clone()), None),
+        };
+        JobOutcome {
+            job: job.clone(),
+            outcome,
+            extra,
+            elapsed_ms: t0.elapsed().as_millis(),
+        }
+    };
+    std::thread::scope(|s| {
+        for _ in 0..workers.clamp(1, jobs.len().max(1)) {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(job) = jobs.get(i) else { break };
+                    let r = run_one(job);
+                    if let Ok(mut slot) = slots[i].lock() {
+                        *slot = Some(r);
+                    }
+                }
+            });
+        }
+    });
+    slots
+        .into_iter()
+        .filter_map(|m| m.into_inner().ok().flatten())
+        .collect()
 }
 
 /// What `rosetta` found.

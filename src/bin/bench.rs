@@ -41,6 +41,8 @@ use apr_lint::quant::{self, DType};
 use apr_lint::report;
 use apr_lint::rules::{Resolved, RuleSet};
 
+#[path = "bench_rows/batch.rs"]
+mod batch_rows;
 #[path = "bench_rows/hf.rs"]
 mod hf_rows;
 
@@ -66,11 +68,13 @@ struct Args {
     deep_only: bool,
     /// Skip the Hugging Face rows (they write a ~3 GB BF16 directory next to the pair once).
     no_hf: bool,
+    /// Only the batch-mode rows (printed, not written).
+    batch: bool,
 }
 
 fn usage() -> ! {
     eprintln!(
-        "usage: apr-lint-bench [--dir DIR] [--keep] [--quick] [--regen] [--out FILE | --no-write] [--deep-only] [--no-hf]"
+        "usage: apr-lint-bench [--dir DIR] [--keep] [--quick] [--regen] [--out FILE | --no-write] [--deep-only] [--no-hf] [--batch]"
     );
     std::process::exit(2)
 }
@@ -85,6 +89,7 @@ fn parse_args() -> Args {
         write: true,
         deep_only: false,
         no_hf: false,
+        batch: false,
     };
     let mut it = std::env::args_os().skip(1);
     while let Some(arg) = it.next() {
@@ -97,6 +102,7 @@ fn parse_args() -> Args {
             Some("--no-write") => a.write = false,
             Some("--deep-only") => a.deep_only = true,
             Some("--no-hf") => a.no_hf = true,
+            Some("--batch") => a.batch = true,
             Some("-h" | "--help") => usage(),
             _ => {
                 eprintln!("unknown argument {arg:?}");
@@ -1169,6 +1175,12 @@ fn main() {
     let mut misses: Vec<String> = Vec::new();
 
     let load_start = write_header(&mut md, n, nproc);
+    if args.batch {
+        let dir = args.dir.clone().unwrap_or_else(std::env::temp_dir);
+        println!("{}", batch_rows::run(&bin, &dir, args.quick));
+        println!("Load average (1/5/15 min): {load_start} → {}", loadavg());
+        return;
+    }
     let pair = prepare_pair(&args);
     if args.deep_only {
         let reps = if args.quick { 3 } else { 7 };

@@ -151,6 +151,77 @@ pub fn sniff(bytes: &[u8]) -> Result<Format, ReadError> {
     }
 }
 
+/// Where a format stands in a conversion chain, for pairing files in batch mode: a file pairs with
+/// a file of a higher rank, the one it was converted from (Hugging Face checkpoint 2 → GGUF 1 →
+/// APR 0).
+pub fn conversion_rank(f: Format) -> u8 {
+    match f {
+        Format::Apr => 0,
+        Format::Gguf => 1,
+        Format::Hf => CHECKPOINT_RANK,
+    }
+}
+
+/// The rank of a Hugging Face checkpoint (a directory is recognised by its files, not a magic).
+pub const CHECKPOINT_RANK: u8 = 2;
+
+/// A directory holding a Hugging Face checkpoint: `config.json` beside SafeTensors weights (one
+/// file or an index). Batch mode treats it as one model, not a tree of files.
+pub fn is_checkpoint_dir(dir: &Path) -> bool {
+    dir.join("config.json").is_file()
+        && std::fs::read_dir(dir).is_ok_and(|rd| {
+            rd.filter_map(Result::ok).any(|e| {
+                let n = e.file_name();
+                let n = n.to_string_lossy();
+                n.ends_with(".safetensors") || n.ends_with(".safetensors.index.json")
+            })
+        })
+}
+
+/// A file that belongs to a Hugging Face checkpoint (a SafeTensors shard or its index).
+pub fn is_checkpoint_file(path: &Path) -> bool {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .is_some_and(|n| n.ends_with(".safetensors") || n.ends_with(".safetensors.index.json"))
+}
+
+/// What a file's first bytes say it is, for finding models in a directory without reading them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Peek {
+    /// A model this build reads (by magic).
+    Model(Format),
+    /// A Git LFS pointer: the model's bytes were never pulled.
+    LfsPointer,
+    /// Anything else (also an unreadable file).
+    Other,
+}
+
+/// Read at most the first 64 bytes of `path` and say what they are.
+pub fn peek(path: &Path) -> Peek {
+    use std::io::Read;
+    let mut head = [0u8; 64];
+    let n = std::fs::File::open(path)
+        .and_then(|f| {
+            let mut n = 0;
+            let mut f = f.take(head.len() as u64);
+            loop {
+                match f.read(&mut head[n..])? {
+                    0 => break Ok(n),
+                    k => n += k,
+                }
+            }
+        })
+        .unwrap_or(0);
+    let head = &head[..n];
+    if head.starts_with(b"version https://git-lfs") {
+        return Peek::LfsPointer;
+    }
+    match sniff(head) {
+        Ok(f) => Peek::Model(f),
+        Err(_) => Peek::Other,
+    }
+}
+
 /// An 8-byte little-endian header length that fits the file, then a JSON object: SafeTensors has
 /// no magic, so this is the shape its first bytes must have (the reader then checks everything).
 fn looks_like_safetensors(bytes: &[u8]) -> bool {

@@ -45,3 +45,12 @@ pub fn outcome(o: &Outcome) -> String {
     }
     s
 }
+
+/// A `::notice` on a file (batch mode: a file linted alone, a skipped path).
+pub fn notice(file: &str, message: &str) -> String {
+    format!(
+        "::notice file={},title=apr-lint::{}\n",
+        escape_property(file),
+        escape(message)
+    )
+}

@@ -2,6 +2,7 @@
 //! compute verdicts. `human` (miette's graphical renderer) and `progress` (the `--deep` bar) need
 //! the default `cli` feature.
 
+pub mod batch;
 pub mod catalog;
 pub mod github;
 #[cfg(feature = "cli")]

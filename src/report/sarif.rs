@@ -13,6 +13,13 @@ pub fn outcome(o: &Outcome) -> Value {
 
 /// A SARIF log of `o` with an explicit verdict (`rosetta`'s comes from its trace).
 pub fn log(o: &Outcome, verdict: Verdict) -> Value {
+    run_of(&[o], verdict, json!({"value_checks": o.value_checks()}))
+}
+
+/// One SARIF run holding the results of several outcomes (batch mode), each finding without a file
+/// placed on its own outcome's first input; `verdict` is the run's, `properties` the run's
+/// properties.
+pub fn run_of(outcomes: &[&Outcome], verdict: Verdict, properties: Value) -> Value {
     let rules: Vec<Value> = crate::registry::all()
         .iter()
         .map(|l| {
@@ -24,30 +31,36 @@ pub fn log(o: &Outcome, verdict: Verdict) -> Value {
             })
         })
         .collect();
-    let fallback = o.inputs.first().map(|i| i.path.as_str());
-    let results: Vec<Value> = o.findings.iter().map(|f| result(f, fallback)).collect();
+    let mut results: Vec<Value> = Vec::new();
+    let mut notes: Vec<Value> = Vec::new();
+    for o in outcomes {
+        let fallback = o.inputs.first().map(|i| i.path.as_str());
+        results.extend(o.findings.iter().map(|f| result(f, fallback)));
+        if o.verdict == Verdict::Error || verdict == Verdict::Error && outcomes.len() == 1 {
+            notes.extend(
+                o.findings
+                    .iter()
+                    .filter(|f| f.severity == Severity::Error)
+                    .map(|f| {
+                        let mut n = json!({
+                            "level": "error",
+                            "message": {"text": message(f)},
+                            "descriptor": {"id": f.code},
+                        });
+                        if let Some(loc) = location(f, fallback) {
+                            n["locations"] = json!([loc]);
+                        }
+                        n
+                    }),
+            );
+        }
+    }
     let mut invocation = json!({
         // An interrupted `rosetta` (Ctrl-C) did not finish its job either.
         "executionSuccessful": !matches!(verdict, Verdict::Error | Verdict::Interrupted),
         "exitCode": verdict.exit_code(),
     });
     if verdict == Verdict::Error {
-        let notes: Vec<Value> = o
-            .findings
-            .iter()
-            .filter(|f| f.severity == Severity::Error)
-            .map(|f| {
-                let mut n = json!({
-                    "level": "error",
-                    "message": {"text": message(f)},
-                    "descriptor": {"id": f.code},
-                });
-                if let Some(loc) = location(f, fallback) {
-                    n["locations"] = json!([loc]);
-                }
-                n
-            })
-            .collect();
         invocation["toolExecutionNotifications"] = json!(notes);
     }
     json!({
@@ -57,7 +70,7 @@ pub fn log(o: &Outcome, verdict: Verdict) -> Value {
             "tool": {"driver": {"name": "apr-lint", "version": env!("CARGO_PKG_VERSION"), "rules": rules}},
             "invocations": [invocation],
             "results": results,
-            "properties": {"value_checks": o.value_checks()},
+            "properties": properties,
         }]
     })
 }
