@@ -20,6 +20,7 @@
 //! `--quick`: N = 5, 32 MB of dequantization input per dtype and 3 repetitions (same pair).
 //! `--deep-only`: only the `--deep` section (memory-read bandwidth and `--deep` throughput),
 //! printed and not written, for repeated runs on a noisy machine.
+//! `--lint-rows`: only the whole-process lint rows, warm and cold page cache (`bench_rows/lint.rs`).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -40,6 +41,9 @@ use apr_lint::quant::{self, DType};
 use apr_lint::report;
 use apr_lint::rules::{Resolved, RuleSet};
 
+#[path = "bench_rows/lint.rs"]
+mod lint_rows;
+
 const SHAPE: Shape = QWEN2_5_1_5B;
 const SHAPE_NAME: &str = "qwen2.5-1.5b";
 const DTYPE: DType = DType::Q4_K;
@@ -57,11 +61,13 @@ struct Args {
     write: bool,
     /// Only the `--deep` section (printed, not written): for repeated runs.
     deep_only: bool,
+    /// Only the whole-process lint rows, warm and cold (printed, not written).
+    lint_rows: bool,
 }
 
 fn usage() -> ! {
     eprintln!(
-        "usage: apr-lint-bench [--dir DIR] [--keep] [--quick] [--regen] [--out FILE | --no-write] [--deep-only]"
+        "usage: apr-lint-bench [--dir DIR] [--keep] [--quick] [--regen] [--out FILE | --no-write] [--deep-only] [--lint-rows]"
     );
     std::process::exit(2)
 }
@@ -75,6 +81,7 @@ fn parse_args() -> Args {
         out: None,
         write: true,
         deep_only: false,
+        lint_rows: false,
     };
     let mut it = std::env::args_os().skip(1);
     while let Some(arg) = it.next() {
@@ -86,6 +93,7 @@ fn parse_args() -> Args {
             Some("--regen") => a.regen = true,
             Some("--no-write") => a.write = false,
             Some("--deep-only") => a.deep_only = true,
+            Some("--lint-rows") => a.lint_rows = true,
             Some("-h" | "--help") => usage(),
             _ => {
                 eprintln!("unknown argument {arg:?}");
@@ -1165,11 +1173,17 @@ fn main() {
         println!("Load average (1/5/15 min): {load_start} → {}", loadavg());
         return;
     }
+    let lint_md = lint_rows::section(&pair, &bin, n, &mut misses);
+    if args.lint_rows {
+        println!("{lint_md}");
+        return;
+    }
     let (gv, av, asize) = write_pair(&mut md, &pair);
     let rules = RuleSet::builtin();
     let in_process = time_in_process(&pair, &rules, n);
     let processes = time_processes(&pair, &exe, &bin, n);
     write_results(&mut md, &mut misses, &in_process, &processes, &bin);
+    md.push_str(&lint_md);
     write_steps(&mut md, &pair, &av, &gv, &rules, n, asize);
     eprintln!("timing --deep …");
     md.push_str(&bench_deep(&pair, &bin, if args.quick { 3 } else { 7 }));

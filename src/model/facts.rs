@@ -118,7 +118,7 @@ impl ModelView {
 
     /// `text` as token ids, by the file's own tokenizer (built only for the pieces `text` needs).
     pub fn tokenize(&self, text: &str) -> Result<Vec<u32>, TokenizeError> {
-        TextTokenizer::tokenize(&self.container, text)
+        TextTokenizer::tokenize_with(&self.container, &self.tokenizer, text)
     }
 
     /// The token strings, in id order.
