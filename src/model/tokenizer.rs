@@ -310,19 +310,51 @@ pub fn is_merge(m: &str) -> bool {
     }
 }
 
-/// Keys of a map that are already hashes: used as they are.
-#[derive(Default)]
-struct Prehashed(u64);
-impl std::hash::Hasher for Prehashed {
-    fn finish(&self) -> u64 {
-        self.0
+/// How many strings equal an earlier one with the same key, and the first such id: the answer of
+/// walking `keyed` (key, id) in id order with a map from each key to the first id that had it,
+/// comparing the strings when a key comes back (a collision of different strings hides a later
+/// repeat of that key: at most a missed finding, never a false one). Computed by bucketing on the
+/// key's top bits and sorting each bucket, so the work stays in cache: a 150k-entry hash map misses
+/// the cache on almost every insert, which made this check a quarter of a whole lint's CPU time.
+fn repeats(strings: &[&str], keyed: Vec<(u64, u32)>) -> (u64, Option<usize>) {
+    const BITS: u32 = 12;
+    let bucket_of = |k: u64| (k >> (64 - BITS)) as usize;
+    let mut start = vec![0usize; (1 << BITS) + 1];
+    for &(k, _) in &keyed {
+        start[bucket_of(k) + 1] += 1;
     }
-    fn write(&mut self, _: &[u8]) {
-        unreachable!("only u64 keys")
+    for i in 1..start.len() {
+        start[i] += start[i - 1];
     }
-    fn write_u64(&mut self, x: u64) {
-        self.0 = x;
+    let mut next = start.clone();
+    let mut sorted = vec![(0u64, 0u32); keyed.len()];
+    // In id order, so each bucket keeps id order among equal keys.
+    for e in keyed {
+        let b = bucket_of(e.0);
+        sorted[next[b]] = e;
+        next[b] += 1;
     }
+    let (mut n, mut first) = (0u64, None::<usize>);
+    for b in 0..1usize << BITS {
+        let bucket = &mut sorted[start[b]..start[b + 1]];
+        bucket.sort_unstable();
+        let mut i = 0;
+        while i < bucket.len() {
+            let mut j = i + 1;
+            while j < bucket.len() && bucket[j].0 == bucket[i].0 {
+                j += 1;
+            }
+            let earliest = strings[bucket[i].1 as usize];
+            for &(_, id) in &bucket[i + 1..j] {
+                if strings[id as usize] == earliest {
+                    n += 1;
+                    first = Some(first.map_or(id as usize, |f| f.min(id as usize)));
+                }
+            }
+            i = j;
+        }
+    }
+    (n, first)
 }
 
 impl TokenizerScan {
@@ -349,39 +381,20 @@ impl TokenizerScan {
                 };
                 let mut strings: Vec<&str> = Vec::with_capacity(cap);
                 gguf_strings(c, "tokenizer.ggml.tokens", &mut |t| strings.push(t));
-                let mut first_with: std::collections::HashMap<
-                    u64,
-                    u32,
-                    std::hash::BuildHasherDefault<Prehashed>,
-                > = std::collections::HashMap::with_capacity_and_hasher(
-                    strings.len(),
-                    Default::default(),
-                );
                 let mut h = LIST_SEED;
+                let mut keyed: Vec<(u64, u32)> = Vec::with_capacity(strings.len());
                 for (id, t) in strings.iter().enumerate() {
                     // One hash per string: the fingerprint's and the repeat test's key.
                     let key = str_hash(t);
                     h = list_fold(h, key);
                     // llama.cpp renames empty tokens `[EMPTY_<id>]`, so they never collide.
-                    if t.is_empty() {
-                        continue;
-                    }
-                    match first_with.entry(key) {
-                        std::collections::hash_map::Entry::Vacant(e) => {
-                            e.insert(id as u32);
-                        }
-                        // Equal hashes: a repeat only if the strings are equal. (A collision of
-                        // different strings hides a later repeat of the same hash: at most a
-                        // missed finding, never a false one.)
-                        std::collections::hash_map::Entry::Occupied(e) => {
-                            if strings[*e.get() as usize] == *t {
-                                s.duplicate_tokens += 1;
-                                s.first_duplicate
-                                    .get_or_insert((id as u64, (*t).to_owned()));
-                            }
-                        }
+                    if !t.is_empty() {
+                        keyed.push((key, id as u32));
                     }
                 }
+                let (n, first) = repeats(&strings, keyed);
+                s.duplicate_tokens = n;
+                s.first_duplicate = first.map(|id| (id as u64, strings[id].to_owned()));
                 s.tokens = (h, strings.len() as u64);
             }
             Container::Apr(_) => s.tokens = fingerprint_of(c, false),
@@ -477,6 +490,35 @@ mod tests {
             assert!(!whole, "{json}");
             assert!(got.len() <= 1, "{json}");
         }
+    }
+
+    #[test]
+    fn repeats_are_what_a_map_of_first_ids_finds() {
+        // Keys chosen by hand: equal strings share a key; "x" and "y" collide on key 7, so the
+        // later "x" (id 5) is compared with "y" (id 1), the first with key 7, and not counted.
+        let strings = ["a", "y", "b", "a", "x", "x", "a", "b"];
+        let key = |s: &str| match s {
+            "a" => 3u64 << 60,
+            "b" => 3u64 << 60 | 1,
+            _ => 7,
+        };
+        let keyed: Vec<(u64, u32)> = strings
+            .iter()
+            .enumerate()
+            .map(|(id, s)| (key(s), id as u32))
+            .collect();
+        let mut map = std::collections::HashMap::new();
+        let (mut n, mut first) = (0u64, None);
+        for &(k, id) in &keyed {
+            let f = *map.entry(k).or_insert(id);
+            if f != id && strings[f as usize] == strings[id as usize] {
+                n += 1;
+                first.get_or_insert(id as usize);
+            }
+        }
+        assert_eq!((n, first), (3, Some(3)));
+        assert_eq!(repeats(&strings, keyed), (n, first));
+        assert_eq!(repeats(&strings, Vec::new()), (0, None));
     }
 
     #[test]
