@@ -809,8 +809,9 @@ fn print_load_log(
 
 /// Open the file under test and its reference, the APR side first (`order_pair`).
 fn load_pair(model: &Path, against: &Path, ctx: &Ctx) -> Result<(ModelView, ModelView), Fatal> {
-    let a = load(model, ctx)?;
-    Ok(pipeline::order_pair(a, load(against, ctx)?))
+    // Both files at once (one per core); the first file's error wins, as when read in turn.
+    let (a, b) = rayon::join(|| load(model, ctx), || load(against, ctx));
+    Ok(pipeline::order_pair(a?, b?))
 }
 
 /// `APR_LINT_NO_TIMINGS` set: every report shows 0 ms (deterministic output for tests and diffs).

@@ -311,12 +311,24 @@ pub fn lint(model: &ModelView, against: Option<&ModelView>, opts: &Options) -> O
     let mut inputs = vec![info(model)];
     findings.extend(model.findings.iter().cloned());
     let ra = Resolved::new(model, &opts.rules);
+    let rb_early = against.map(|r| Resolved::new(r, &opts.rules));
+    if let (Some(r), Some(rb)) = (against, &rb_early) {
+        // Ask for every range the stages below will read, all at once (a cold page cache then
+        // serves them in parallel, not one fault and one 8 MiB read-around at a time); `--deep`
+        // reads everything in order and needs no list. Then the token and merge lists of both
+        // files, one file per core (the per-file and pair checks below use them).
+        if !opts.deep {
+            let [sa, sb] = crate::numeric::prefetch::spans(model, &ra, r, rb, !opts.no_probe);
+            model.source().prefetch(&sa);
+            r.source().prefetch(&sb);
+        }
+        rayon::join(|| model.tokenizer_scan(), || r.tokenizer_scan());
+    }
     check::check_file(model, &ra, &mut findings);
     let mut compared = 0usize;
     let mut probe = None;
     let mut inconclusive_why: Option<String> = None;
     // Whole-tensor value checks (floats by default, everything with `--deep`).
-    let rb_early = against.map(|r| Resolved::new(r, &opts.rules));
     let scan_pairs = match (against, &rb_early) {
         (Some(r), Some(rb)) if opts.deep => crate::numeric::pair_indices(model, &ra, r, rb),
         _ => Vec::new(),

@@ -21,6 +21,7 @@
 //! `--no-hf`: skip the Hugging Face rows (`bench_rows/hf.rs`: a BF16 directory written next to the pair).
 //! `--deep-only`: only the `--deep` section (memory-read bandwidth and `--deep` throughput),
 //! printed and not written, for repeated runs on a noisy machine.
+//! `--lint-rows`: only the whole-process lint rows, warm and cold page cache (`bench_rows/lint.rs`).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -45,6 +46,8 @@ use apr_lint::rules::{Resolved, RuleSet};
 mod batch_rows;
 #[path = "bench_rows/hf.rs"]
 mod hf_rows;
+#[path = "bench_rows/lint.rs"]
+mod lint_rows;
 
 const SHAPE: Shape = QWEN2_5_1_5B;
 const SHAPE_NAME: &str = "qwen2.5-1.5b";
@@ -70,11 +73,13 @@ struct Args {
     no_hf: bool,
     /// Only the batch-mode rows (printed, not written).
     batch: bool,
+    /// Only the whole-process lint rows, warm and cold (printed, not written).
+    lint_rows: bool,
 }
 
 fn usage() -> ! {
     eprintln!(
-        "usage: apr-lint-bench [--dir DIR] [--keep] [--quick] [--regen] [--out FILE | --no-write] [--deep-only] [--no-hf] [--batch]"
+        "usage: apr-lint-bench [--dir DIR] [--keep] [--quick] [--regen] [--out FILE | --no-write] [--deep-only] [--no-hf] [--batch] [--lint-rows]"
     );
     std::process::exit(2)
 }
@@ -90,6 +95,7 @@ fn parse_args() -> Args {
         deep_only: false,
         no_hf: false,
         batch: false,
+        lint_rows: false,
     };
     let mut it = std::env::args_os().skip(1);
     while let Some(arg) = it.next() {
@@ -103,6 +109,7 @@ fn parse_args() -> Args {
             Some("--deep-only") => a.deep_only = true,
             Some("--no-hf") => a.no_hf = true,
             Some("--batch") => a.batch = true,
+            Some("--lint-rows") => a.lint_rows = true,
             Some("-h" | "--help") => usage(),
             _ => {
                 eprintln!("unknown argument {arg:?}");
@@ -1188,6 +1195,11 @@ fn main() {
         println!("Load average (1/5/15 min): {load_start} → {}", loadavg());
         return;
     }
+    let lint_md = lint_rows::section(&pair, &bin, n, &mut misses);
+    if args.lint_rows {
+        println!("{lint_md}");
+        return;
+    }
     let (gv, av, asize) = write_pair(&mut md, &pair);
     let rules = RuleSet::builtin();
     let in_process = time_in_process(&pair, &rules, n);
@@ -1196,6 +1208,7 @@ fn main() {
     if !args.no_hf {
         md.push_str(&hf_rows::section(&pair, &bin, n, &mut misses));
     }
+    md.push_str(&lint_md);
     write_steps(&mut md, &pair, &av, &gv, &rules, n, asize);
     eprintln!("timing --deep …");
     md.push_str(&bench_deep(&pair, &bin, if args.quick { 3 } else { 7 }));

@@ -166,7 +166,7 @@ impl ModelView {
                 Some(t) => TextTokenizer::tokenize_hf(t, text),
                 None => Err(TokenizeError::NoTokenizer),
             },
-            _ => TextTokenizer::tokenize(&self.container, text),
+            _ => TextTokenizer::tokenize_with(&self.container, &self.tokenizer, text),
         }
     }
 

@@ -79,17 +79,29 @@ impl std::fmt::Display for TokenizeError {
 impl TextTokenizer {
     /// The whole tokenizer of a file.
     pub fn from_container(c: &Container) -> Result<TextTokenizer, TokenizeError> {
-        Self::build(c, None)
+        Self::build(c, &Tokenizer::read(c), None)
     }
 
     /// Tokenize one text with a file's tokenizer, keeping only the vocabulary entries and merges
     /// that can occur in it (a 150k-token vocabulary is scanned once, not copied into maps).
     pub fn tokenize(c: &Container, text: &str) -> Result<Vec<u32>, TokenizeError> {
-        Ok(Self::build(c, Some(text))?.encode(text))
+        Self::tokenize_with(c, &Tokenizer::read(c), text)
     }
 
-    fn build(c: &Container, only_for: Option<&str>) -> Result<TextTokenizer, TokenizeError> {
-        let summary = Tokenizer::read(c);
+    /// [`Self::tokenize`] with the file's tokenizer summary already read (the view keeps one).
+    pub fn tokenize_with(
+        c: &Container,
+        summary: &Tokenizer,
+        text: &str,
+    ) -> Result<Vec<u32>, TokenizeError> {
+        Ok(Self::build(c, summary, Some(text))?.encode(text))
+    }
+
+    fn build(
+        c: &Container,
+        summary: &Tokenizer,
+        only_for: Option<&str>,
+    ) -> Result<TextTokenizer, TokenizeError> {
         Self::build_from(
             &Parts {
                 model: summary.model.as_deref(),
@@ -159,10 +171,11 @@ impl TextTokenizer {
                 .map(|p| p.bytes().map(byte_to_unicode).collect())
                 .collect(),
         });
+        let filter = haystacks.as_deref().map(Substrings::new);
         let wanted = |t: &str| {
-            haystacks.as_ref().is_none_or(|hs| {
-                hs.iter().any(|h| h.contains(t)) || (t.starts_with("<0x") && t.len() == 6)
-            })
+            filter
+                .as_ref()
+                .is_none_or(|f| f.contains(t) || (t.starts_with("<0x") && t.len() == 6))
         };
         let mut vocab: HashMap<String, u32> = HashMap::new();
         let mut n_tokens = 0u32;
@@ -181,7 +194,12 @@ impl TextTokenizer {
                 let mut rank = 0usize;
                 let mut joined = String::new();
                 (p.visit_merges)(&mut |m| {
-                    if let Some((x, y)) = m.split_once(' ') {
+                    // Most merges can be ruled out from `m` itself, before splitting and joining:
+                    // the joined pair is one byte shorter and starts with `m`'s first byte.
+                    let quick_no = filter.as_ref().is_some_and(|f| !f.may_hold_merge(m));
+                    if quick_no && m.len() != 7 {
+                        // (7: "<0x" + 4 bytes joins to a 6-byte `<0x..>`, which `wanted` keeps.)
+                    } else if let Some((x, y)) = m.split_once(' ') {
                         joined.clear();
                         joined.push_str(x);
                         joined.push_str(y);
@@ -289,6 +307,91 @@ fn scores(c: &Container, n: usize) -> Vec<f32> {
             .unwrap_or_else(|| vec![0.0; n]),
         // `TextTokenizer::from_hf` takes a checkpoint's scores from its `tokenizer.json`.
         Container::Hf(_) => vec![0.0; n],
+    }
+}
+
+/// "Is `t` a substring of one of these texts?", asked of every entry of a 150k-token vocabulary:
+/// answered from the length and first byte for almost every entry, and from a set of every
+/// substring of short texts (a hash lookup) for the rest, instead of one substring search per
+/// text per entry. Gives exactly `texts.iter().any(|h| h.contains(t))`.
+struct Substrings<'a> {
+    texts: &'a [String],
+    longest: usize,
+    /// Bytes that start some substring of some text (every byte of every text).
+    first_bytes: [bool; 256],
+    /// Every substring of every text (at char boundaries, where a `str` can match), while they
+    /// are few; None: search the texts.
+    all: Option<std::collections::HashSet<&'a str>>,
+}
+
+impl<'a> Substrings<'a> {
+    /// Substrings kept in the set at most (a long prompt falls back to searching the texts).
+    const MAX_SET: usize = 1 << 16;
+    /// Bytes hashed to build the set, at most.
+    const MAX_SET_BYTES: u128 = 1 << 20;
+
+    fn new(texts: &'a [String]) -> Substrings<'a> {
+        let mut first_bytes = [false; 256];
+        for t in texts {
+            for &b in t.as_bytes() {
+                first_bytes[b as usize] = true;
+            }
+        }
+        // Substrings of an L-byte text: L(L+1)/2, of L(L+1)(L+2)/6 bytes in all (hashed once).
+        let l = |t: &String| t.len() as u128;
+        let pairs: u128 = texts.iter().map(|t| l(t) * (l(t) + 1) / 2 + 1).sum();
+        let bytes: u128 = texts
+            .iter()
+            .map(|t| l(t) * (l(t) + 1) * (l(t) + 2) / 6)
+            .sum();
+        let small = pairs <= Self::MAX_SET as u128 && bytes <= Self::MAX_SET_BYTES;
+        let all = small.then(|| {
+            let pairs = pairs as usize;
+            let mut set = std::collections::HashSet::with_capacity(pairs);
+            for t in texts {
+                set.insert(&t[..0]);
+                for i in (0..t.len()).filter(|&i| t.is_char_boundary(i)) {
+                    for j in (i + 1..=t.len()).filter(|&j| t.is_char_boundary(j)) {
+                        set.insert(&t[i..j]);
+                    }
+                }
+            }
+            set
+        });
+        Substrings {
+            texts,
+            longest: texts.iter().map(String::len).max().unwrap_or(0),
+            first_bytes,
+            all,
+        }
+    }
+
+    /// False when the merge `m` (`"left right"`, split at its first space) cannot join into a
+    /// substring of the texts: the joined pair is `m.len() - 1` bytes and starts with `m`'s first
+    /// byte unless `m` starts with the space. True means "maybe".
+    fn may_hold_merge(&self, m: &str) -> bool {
+        if self.texts.is_empty() || m.len().saturating_sub(1) > self.longest {
+            return false;
+        }
+        match m.as_bytes().first() {
+            Some(&b) if b != b' ' => self.first_bytes[b as usize],
+            _ => true,
+        }
+    }
+
+    fn contains(&self, t: &str) -> bool {
+        if self.texts.is_empty() || t.len() > self.longest {
+            return false;
+        }
+        match t.as_bytes().first() {
+            None => return true,
+            Some(&b) if !self.first_bytes[b as usize] => return false,
+            Some(_) => {}
+        }
+        match &self.all {
+            Some(set) => set.contains(t),
+            None => self.texts.iter().any(|h| h.contains(t)),
+        }
     }
 }
 
@@ -491,6 +594,30 @@ fn match_gpt2(cs: &[char], i: usize, single_digits: bool) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[test]
+    fn the_substring_filter_answers_as_str_contains_does() {
+        let texts: Vec<String> = ["2", "+", "Ġhello", "▁日本語", "ab"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let long: Vec<String> = vec!["x".repeat(400), "Ġworldwide".into()];
+        let probes = [
+            "", "2", "22", "+", "Ġ", "Ġh", "hello", "Ġhello", "Ġhellox", "llo", "日本", "本語",
+            "▁", "▁日", "語", "ab", "ba", "b", "x", "xx", "Ġworld", "wide", "<0x41>", "é",
+        ];
+        for ts in [&texts, &long, &Vec::new()] {
+            let f = Substrings::new(ts);
+            assert_eq!(f.all.is_some(), !std::ptr::eq(ts, &long), "set or search");
+            for p in probes {
+                assert_eq!(
+                    f.contains(p),
+                    ts.iter().any(|h| h.contains(p)),
+                    "{p:?} in {ts:?}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn pre_tokenizers() {
         assert_eq!(

@@ -115,18 +115,10 @@ impl Tokenizer {
 
 fn visit_strings(c: &Container, gguf_key: &str, apr_key: &str, f: &mut dyn FnMut(&str)) {
     match c {
-        Container::Gguf(g) => {
-            if let Some(Value::Array(a)) = g.get(gguf_key).map(|kv| &kv.value) {
-                for s in g.array_strings(a) {
-                    f(s);
-                }
-            }
-        }
+        Container::Gguf(_) => gguf_strings(c, gguf_key, f),
         Container::Apr(a) => {
             if let Some(e) = a.get(apr_key) {
-                use serde::Deserializer as _;
-                let mut de = serde_json::Deserializer::from_str(e.raw.get());
-                let _ = de.deserialize_seq(StrVisitor(f));
+                json_strings(e.raw.get(), f);
             }
         }
         // In `tokenizer.json`, which the view reads (`ModelView::token_strings`).
@@ -134,9 +126,119 @@ fn visit_strings(c: &Container, gguf_key: &str, apr_key: &str, f: &mut dyn FnMut
     }
 }
 
+/// Calls its argument on every string of a list, in order.
+type VisitList<'a> = &'a dyn Fn(&mut dyn FnMut(&str));
+
+/// Calls `f` on every string of the GGUF string array under `key`, in order, straight from the
+/// mapped bytes (no `Vec` of 150k slices, no cursor per element): what `GgufFile::array_strings`
+/// gives, one string at a time — a string that is not UTF-8 as `""`, and nothing past a truncated
+/// element (the reader already refused such a file).
+fn gguf_strings<'c>(c: &'c Container, key: &str, f: &mut dyn FnMut(&'c str)) {
+    let Container::Gguf(g) = c else { return };
+    let Some(Value::Array(a)) = g.get(key).map(|kv| &kv.value) else {
+        return;
+    };
+    if a.elem != crate::format::gguf::ValueType::String {
+        return;
+    }
+    let Some(bytes) = g.source.slice(a.span.offset, a.span.len) else {
+        return;
+    };
+    let mut p = 0usize;
+    for _ in 0..a.len {
+        let Some(n) = bytes.get(p..p.saturating_add(8)) else {
+            return;
+        };
+        let mut x = [0u8; 8];
+        x.copy_from_slice(n);
+        p += 8;
+        let n = u64::from_le_bytes(x);
+        if n > (bytes.len() - p) as u64 {
+            return;
+        }
+        let s = &bytes[p..p + n as usize];
+        p += n as usize;
+        f(std::str::from_utf8(s).unwrap_or(""));
+    }
+}
+
+/// Calls `f` on every leading string element of the JSON array `json`, in order, and returns how
+/// many there were and whether they were the whole array. A string without escapes is borrowed
+/// from `json` as it is; one with escapes is decoded by serde_json. Stops at the first element
+/// that is not a string (or a string serde_json refuses), as a serde visitor of `Cow<str>`
+/// elements does. One pass over the bytes: a 150k-entry vocabulary is read in about a millisecond,
+/// several times faster than through serde's visitor.
+///
+/// `json` is a value serde_json already accepted when the metadata was read (a `RawValue`); on any
+/// other text this still never panics, it just stops.
+pub(crate) fn json_strings(json: &str, f: &mut dyn FnMut(&str)) -> (u64, bool) {
+    let b = json.as_bytes();
+    let len = b.len();
+    let ws = |mut i: usize| {
+        while i < len && matches!(b[i], b' ' | b'\t' | b'\n' | b'\r') {
+            i += 1;
+        }
+        i
+    };
+    let mut i = ws(0);
+    if i >= len || b[i] != b'[' {
+        return (0, false);
+    }
+    i = ws(i + 1);
+    let mut n = 0u64;
+    if i < len && b[i] == b']' {
+        return (0, ws(i + 1) == len);
+    }
+    loop {
+        if i >= len || b[i] != b'"' {
+            return (n, false);
+        }
+        let start = i + 1;
+        let mut j = start;
+        let mut escaped = false;
+        // The closing quote: the next `"` not escaped.
+        loop {
+            while j < len && b[j] != b'"' && b[j] != b'\\' {
+                j += 1;
+            }
+            if j >= len {
+                return (n, false);
+            }
+            if b[j] == b'"' {
+                break;
+            }
+            escaped = true;
+            j += 2;
+        }
+        // `start` follows and `j` is an ASCII quote: both are char boundaries.
+        if escaped {
+            match serde_json::from_str::<String>(&json[i..=j]) {
+                Ok(s) => f(&s),
+                Err(_) => return (n, false),
+            }
+        } else {
+            f(&json[start..j]);
+        }
+        n += 1;
+        i = ws(j + 1);
+        if i >= len {
+            return (n, false);
+        }
+        match b[i] {
+            b',' => i = ws(i + 1),
+            b']' => return (n, ws(i + 1) == len),
+            _ => return (n, false),
+        }
+    }
+}
+
 /// The length of a JSON array, without building its elements (a 150k-token vocabulary is counted
 /// in a few ms instead of parsed into values). None when `json` is not an array.
 pub(crate) fn count_array(json: &str) -> Option<u64> {
+    // An array of strings (every tokenizer list) is counted by the byte scanner.
+    if let (n, true) = json_strings(json, &mut |_| {}) {
+        return Some(n);
+    }
     struct Count;
     impl<'de> serde::de::Visitor<'de> for Count {
         type Value = u64;
@@ -155,25 +257,6 @@ pub(crate) fn count_array(json: &str) -> Option<u64> {
     serde_json::Deserializer::from_str(json)
         .deserialize_seq(Count)
         .ok()
-}
-
-/// Calls its argument on every string of a list, in order.
-type VisitList<'a> = &'a dyn Fn(&mut dyn FnMut(&str));
-
-/// Visits a JSON array of strings, borrowing each one unless it has escapes.
-struct StrVisitor<'f>(&'f mut dyn FnMut(&str));
-
-impl<'de> serde::de::Visitor<'de> for StrVisitor<'_> {
-    type Value = ();
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("an array of strings")
-    }
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while let Some(s) = seq.next_element::<std::borrow::Cow<'de, str>>()? {
-            (self.0)(&s);
-        }
-        Ok(())
-    }
 }
 
 /// What one pass over a file's token and merge lists finds: their fingerprints (for the pair
@@ -195,16 +278,42 @@ pub struct TokenizerScan {
     pub first_duplicate: Option<(u64, String)>,
 }
 
-const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-const FNV_PRIME: u64 = 0x0100_0000_01b3;
+/// The starting state of a list fingerprint.
+const LIST_SEED: u64 = 0x243f_6a88_85a3_08d3;
+/// Odd 64-bit constants (the fractional digits of the golden ratio and of π).
+const K1: u64 = 0x9e37_79b9_7f4a_7c15;
+const K2: u64 = 0x1319_8a2e_0370_7344 | 1;
 
-/// Fold `s` and a 0 byte into the running FNV-1a state `h`.
-fn fnv_fold(mut h: u64, s: &str) -> u64 {
-    for &b in s.as_bytes().iter().chain(std::iter::once(&0u8)) {
-        h ^= b as u64;
-        h = h.wrapping_mul(FNV_PRIME);
+/// The 128-bit product of `a` and `b`, its two halves xor-ed (a "folded multiply": every input
+/// bit reaches every output bit in one multiplication).
+fn fold_mul(a: u64, b: u64) -> u64 {
+    let p = (a as u128).wrapping_mul(b as u128);
+    (p as u64) ^ ((p >> 64) as u64)
+}
+
+/// A 64-bit hash of one string, its length included, read 8 bytes at a time (one multiplication
+/// per 8 bytes, where FNV-1a needs one per byte).
+fn str_hash(s: &str) -> u64 {
+    let b = s.as_bytes();
+    let mut h = fold_mul(b.len() as u64 ^ K2, K1);
+    let mut words = b.chunks_exact(8);
+    for w in &mut words {
+        let mut x = [0u8; 8];
+        x.copy_from_slice(w);
+        h = fold_mul(h ^ u64::from_le_bytes(x), K1);
+    }
+    let rest = words.remainder();
+    if !rest.is_empty() {
+        let mut x = [0u8; 8];
+        x[..rest.len()].copy_from_slice(rest);
+        h = fold_mul(h ^ u64::from_le_bytes(x), K1);
     }
     h
+}
+
+/// Fold one string's hash into a list fingerprint (order matters).
+fn list_fold(h: u64, s_hash: u64) -> u64 {
+    fold_mul(h ^ s_hash, K2)
 }
 
 /// How llama.cpp reads a merge: split at the first space after the first byte; both parts must be
@@ -216,19 +325,51 @@ pub fn is_merge(m: &str) -> bool {
     }
 }
 
-/// Keys of a map that are already hashes: used as they are.
-#[derive(Default)]
-struct Prehashed(u64);
-impl std::hash::Hasher for Prehashed {
-    fn finish(&self) -> u64 {
-        self.0
+/// How many strings equal an earlier one with the same key, and the first such id: the answer of
+/// walking `keyed` (key, id) in id order with a map from each key to the first id that had it,
+/// comparing the strings when a key comes back (a collision of different strings hides a later
+/// repeat of that key: at most a missed finding, never a false one). Computed by bucketing on the
+/// key's top bits and sorting each bucket, so the work stays in cache: a 150k-entry hash map misses
+/// the cache on almost every insert, which made this check a quarter of a whole lint's CPU time.
+fn repeats(strings: &[&str], keyed: Vec<(u64, u32)>) -> (u64, Option<usize>) {
+    const BITS: u32 = 12;
+    let bucket_of = |k: u64| (k >> (64 - BITS)) as usize;
+    let mut start = vec![0usize; (1 << BITS) + 1];
+    for &(k, _) in &keyed {
+        start[bucket_of(k) + 1] += 1;
     }
-    fn write(&mut self, _: &[u8]) {
-        unreachable!("only u64 keys")
+    for i in 1..start.len() {
+        start[i] += start[i - 1];
     }
-    fn write_u64(&mut self, x: u64) {
-        self.0 = x;
+    let mut next = start.clone();
+    let mut sorted = vec![(0u64, 0u32); keyed.len()];
+    // In id order, so each bucket keeps id order among equal keys.
+    for e in keyed {
+        let b = bucket_of(e.0);
+        sorted[next[b]] = e;
+        next[b] += 1;
     }
+    let (mut n, mut first) = (0u64, None::<usize>);
+    for b in 0..1usize << BITS {
+        let bucket = &mut sorted[start[b]..start[b + 1]];
+        bucket.sort_unstable();
+        let mut i = 0;
+        while i < bucket.len() {
+            let mut j = i + 1;
+            while j < bucket.len() && bucket[j].0 == bucket[i].0 {
+                j += 1;
+            }
+            let earliest = strings[bucket[i].1 as usize];
+            for &(_, id) in &bucket[i + 1..j] {
+                if strings[id as usize] == earliest {
+                    n += 1;
+                    first = Some(first.map_or(id as usize, |f| f.min(id as usize)));
+                }
+            }
+            i = j;
+        }
+    }
+    (n, first)
 }
 
 impl TokenizerScan {
@@ -243,9 +384,9 @@ impl TokenizerScan {
 
     fn scan_merges(&mut self, visit: VisitList<'_>) {
         const EXAMPLES: usize = 3;
-        let (mut h, mut n) = (FNV_OFFSET, 0u64);
+        let (mut h, mut n) = (LIST_SEED, 0u64);
         visit(&mut |m| {
-            h = fnv_fold(h, m);
+            h = list_fold(h, str_hash(m));
             if !is_merge(m) {
                 self.bad_merges += 1;
                 if self.bad_merge_examples.len() < EXAMPLES {
@@ -263,42 +404,26 @@ impl TokenizerScan {
         s.scan_merges(&|f| Tokenizer::visit_merges(c, f));
         match c {
             Container::Gguf(g) => {
-                let strings = match g.get("tokenizer.ggml.tokens").map(|kv| &kv.value) {
-                    Some(Value::Array(a)) => g.array_strings(a),
-                    _ => Vec::new(),
+                let cap = match g.get("tokenizer.ggml.tokens").map(|kv| &kv.value) {
+                    Some(Value::Array(a)) => a.len.min(a.span.len / 8) as usize,
+                    _ => 0,
                 };
-                let mut first_with: std::collections::HashMap<
-                    u64,
-                    u32,
-                    std::hash::BuildHasherDefault<Prehashed>,
-                > = std::collections::HashMap::with_capacity_and_hasher(
-                    strings.len(),
-                    Default::default(),
-                );
-                let mut h = FNV_OFFSET;
+                let mut strings: Vec<&str> = Vec::with_capacity(cap);
+                gguf_strings(c, "tokenizer.ggml.tokens", &mut |t| strings.push(t));
+                let mut h = LIST_SEED;
+                let mut keyed: Vec<(u64, u32)> = Vec::with_capacity(strings.len());
                 for (id, t) in strings.iter().enumerate() {
-                    h = fnv_fold(h, t);
+                    // One hash per string: the fingerprint's and the repeat test's key.
+                    let key = str_hash(t);
+                    h = list_fold(h, key);
                     // llama.cpp renames empty tokens `[EMPTY_<id>]`, so they never collide.
-                    if t.is_empty() {
-                        continue;
-                    }
-                    let key = fnv_fold(FNV_OFFSET, t);
-                    match first_with.entry(key) {
-                        std::collections::hash_map::Entry::Vacant(e) => {
-                            e.insert(id as u32);
-                        }
-                        // Equal hashes: a repeat only if the strings are equal. (A collision of
-                        // different strings hides a later repeat of the same hash: at most a
-                        // missed finding, never a false one.)
-                        std::collections::hash_map::Entry::Occupied(e) => {
-                            if strings[*e.get() as usize] == *t {
-                                s.duplicate_tokens += 1;
-                                s.first_duplicate
-                                    .get_or_insert((id as u64, (*t).to_owned()));
-                            }
-                        }
+                    if !t.is_empty() {
+                        keyed.push((key, id as u32));
                     }
                 }
+                let (n, first) = repeats(&strings, keyed);
+                s.duplicate_tokens = n;
+                s.first_duplicate = first.map(|id| (id as u64, strings[id].to_owned()));
                 s.tokens = (h, strings.len() as u64);
             }
             Container::Apr(_) | Container::Hf(_) => s.tokens = fingerprint_of(c, false),
@@ -307,16 +432,15 @@ impl TokenizerScan {
     }
 }
 
-/// FNV-1a 64 over every token (or merge) string of a file, each followed by a 0 byte, and the
-/// count: a fingerprint to compare two files' vocabularies or merges without holding them.
+/// A fingerprint of every token (or merge) string of a file, in order, and the count: to compare
+/// two files' vocabularies or merges without holding them. Each string is hashed with its length,
+/// 8 bytes at a time, and the hashes are folded in order; the value is the same whichever format
+/// the strings came from (it is compared, never stored).
 pub fn fingerprint_of(c: &Container, merges: bool) -> (u64, u64) {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut h = LIST_SEED;
     let mut n = 0u64;
     let mut f = |s: &str| {
-        for &b in s.as_bytes().iter().chain(std::iter::once(&0u8)) {
-            h ^= b as u64;
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
+        h = list_fold(h, str_hash(s));
         n += 1;
     };
     if merges {
@@ -327,15 +451,131 @@ pub fn fingerprint_of(c: &Container, merges: bool) -> (u64, u64) {
     (h, n)
 }
 
-/// FNV-1a 64 over a list of strings (each followed by a 0 byte): a stable fingerprint to compare two
-/// files' vocabularies or merges.
+/// The same fingerprint over a list of strings.
 pub fn fingerprint(items: &[String]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for s in items {
-        for &b in s.as_bytes().iter().chain(std::iter::once(&0u8)) {
-            h ^= b as u64;
-            h = h.wrapping_mul(0x0100_0000_01b3);
+    items
+        .iter()
+        .fold(LIST_SEED, |h, s| list_fold(h, str_hash(s)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What serde_json's own visitor of `Cow<str>` elements gives: the leading strings.
+    fn by_serde(json: &str) -> Vec<String> {
+        let v: serde_json::Value = match serde_json::from_str(json) {
+            Ok(v) => v,
+            Err(_) => return Vec::new(),
+        };
+        match v {
+            serde_json::Value::Array(a) => a
+                .into_iter()
+                .map_while(|x| x.as_str().map(str::to_owned))
+                .collect(),
+            _ => Vec::new(),
         }
     }
-    h
+
+    #[test]
+    fn the_byte_scanner_reads_what_serde_reads() {
+        let cases = [
+            r#"[]"#,
+            r#" [ ] "#,
+            r#"["a","b c","Ġt he"]"#,
+            "[ \"x\" ,\n\t\"y\" ]",
+            r#"["\"", "a\\b", "\u0120x", "tab\there", "\\"]"#,
+            r#"["", "é", "日本"]"#,
+            r#"["a", 1, "b"]"#,
+            r#"[1, "a"]"#,
+            r#"["a", null]"#,
+            r#"{"a": "b"}"#,
+            r#""a""#,
+            r#"["a", ["b"]]"#,
+        ];
+        for json in cases {
+            let mut got = Vec::new();
+            let (n, whole) = json_strings(json, &mut |s| got.push(s.to_owned()));
+            assert_eq!(got, by_serde(json), "{json}");
+            assert_eq!(n as usize, got.len(), "{json}");
+            let all_strings = matches!(serde_json::from_str::<serde_json::Value>(json),
+                Ok(serde_json::Value::Array(a)) if a.iter().all(|x| x.is_string()));
+            assert_eq!(whole, all_strings, "{json}");
+        }
+    }
+
+    #[test]
+    fn truncated_or_broken_text_stops_without_panicking() {
+        for json in [
+            r#"["a", "b"#,
+            r#"["a\"#,
+            r#"["a"#,
+            "[",
+            r#"["a" "b"]"#,
+            r#"["\x"]"#,
+        ] {
+            let mut got = Vec::new();
+            let (_, whole) = json_strings(json, &mut |s| got.push(s.to_owned()));
+            assert!(!whole, "{json}");
+            assert!(got.len() <= 1, "{json}");
+        }
+    }
+
+    #[test]
+    fn repeats_are_what_a_map_of_first_ids_finds() {
+        // Keys chosen by hand: equal strings share a key; "x" and "y" collide on key 7, so the
+        // later "x" (id 5) is compared with "y" (id 1), the first with key 7, and not counted.
+        let strings = ["a", "y", "b", "a", "x", "x", "a", "b"];
+        let key = |s: &str| match s {
+            "a" => 3u64 << 60,
+            "b" => 3u64 << 60 | 1,
+            _ => 7,
+        };
+        let keyed: Vec<(u64, u32)> = strings
+            .iter()
+            .enumerate()
+            .map(|(id, s)| (key(s), id as u32))
+            .collect();
+        let mut map = std::collections::HashMap::new();
+        let (mut n, mut first) = (0u64, None);
+        for &(k, id) in &keyed {
+            let f = *map.entry(k).or_insert(id);
+            if f != id && strings[f as usize] == strings[id as usize] {
+                n += 1;
+                first.get_or_insert(id as usize);
+            }
+        }
+        assert_eq!((n, first), (3, Some(3)));
+        assert_eq!(repeats(&strings, keyed), (n, first));
+        assert_eq!(repeats(&strings, Vec::new()), (0, None));
+    }
+
+    #[test]
+    fn arrays_are_counted_with_or_without_strings() {
+        assert_eq!(count_array(r#"["a", "b", "c"]"#), Some(3));
+        assert_eq!(count_array(r#"[1, 2.5, "c", null]"#), Some(4));
+        assert_eq!(count_array("[]"), Some(0));
+        assert_eq!(count_array(r#""a""#), None);
+    }
+
+    #[test]
+    fn fingerprints_tell_lists_apart() {
+        let l = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let base = fingerprint(&l(&["ab", "c"]));
+        assert_eq!(base, fingerprint(&l(&["ab", "c"])));
+        // Same bytes, other boundaries; other order; a byte that differs past the first word.
+        for other in [
+            l(&["a", "bc"]),
+            l(&["abc"]),
+            l(&["c", "ab"]),
+            l(&["ab", "c", ""]),
+            l(&["ab\0", "c"]),
+        ] {
+            assert_ne!(base, fingerprint(&other), "{other:?}");
+        }
+        assert_ne!(
+            fingerprint(&l(&["abcdefgh12345678x"])),
+            fingerprint(&l(&["abcdefgh12345679x"]))
+        );
+    }
 }

@@ -39,6 +39,7 @@ pub mod forward;
 pub mod lints;
 pub mod metrics;
 mod non_finite;
+pub mod prefetch;
 pub mod probe;
 pub mod sample;
 pub mod scan;

@@ -124,7 +124,7 @@ pub fn bytes_h(n: u64) -> String {
     }
 }
 
-fn is_plain_float(dt: DType) -> bool {
+pub(crate) fn is_plain_float(dt: DType) -> bool {
     matches!(dt, DType::F32 | DType::F16 | DType::BF16)
 }
 

@@ -98,6 +98,11 @@ pub fn run(
         skipped(out, "the prompt gives no tokens".into(), PASS_TOKENS);
         return None;
     }
+    // The prompt's embedding rows are the probe's only scattered reads: ask for them together.
+    for (v, r) in [(a, ra), (b, rb)] {
+        v.source()
+            .prefetch(&crate::numeric::prefetch::embedding_rows(v, r, &tokens));
+    }
     let (fa, fb) = rayon::join(|| forward(a, ra, &tokens), || forward(b, rb, &tokens));
     let fa = match fa {
         Ok(x) => x,
