@@ -468,7 +468,35 @@ fn unreadable_sidecars_and_empty_directories_are_refused_with_a_code() {
         (code, found)
     };
     let empty = tempfile::tempdir().unwrap();
-    assert_eq!(codes(empty.path()), (2, vec!["APRL-F058".to_owned()]));
+    // Alone, a directory is searched for models (batch mode): none found is inconclusive.
+    let (code, out, err) = run(&["--format", "json", empty.path().to_str().unwrap()]);
+    let doc: serde_json::Value =
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
+    assert_eq!(
+        (code, doc["summary"]["verdict"].as_str()),
+        (3, Some("inconclusive"))
+    );
+    // As the reference it must be a checkpoint: one without weights is refused with F058.
+    let gguf = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/gguf/tiny-qwen2-lq-q4_k_m.gguf"
+    );
+    let (code, out, err) = run(&[
+        "--format",
+        "json",
+        gguf,
+        "--against",
+        empty.path().to_str().unwrap(),
+    ]);
+    let doc: serde_json::Value =
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
+    let found: Vec<&str> = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["code"].as_str().unwrap())
+        .collect();
+    assert_eq!((code, found), (2, vec!["APRL-F058"]));
     for (file, text, code) in [
         ("config.json", "[1, 2]", "APRL-F060"),
         ("tokenizer.json", "{\"model\": 3}", "APRL-F061"),
