@@ -20,6 +20,8 @@
 //! `--quick`: N = 5, 32 MB of dequantization input per dtype and 3 repetitions (same pair).
 //! `--deep-only`: only the `--deep` section (memory-read bandwidth and `--deep` throughput),
 //! printed and not written, for repeated runs on a noisy machine.
+//! `--rosetta-only`: only the `rosetta` section (the full trace against llama.cpp's
+//! `llama-bench`, found through `APR_LINT_LLAMA_BENCH`), printed and not written.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -40,6 +42,9 @@ use apr_lint::quant::{self, DType};
 use apr_lint::report;
 use apr_lint::rules::{Resolved, RuleSet};
 
+#[path = "bench_rows/rosetta.rs"]
+mod rosetta;
+
 const SHAPE: Shape = QWEN2_5_1_5B;
 const SHAPE_NAME: &str = "qwen2.5-1.5b";
 const DTYPE: DType = DType::Q4_K;
@@ -57,11 +62,13 @@ struct Args {
     write: bool,
     /// Only the `--deep` section (printed, not written): for repeated runs.
     deep_only: bool,
+    /// Only the `rosetta` section (printed, not written).
+    rosetta_only: bool,
 }
 
 fn usage() -> ! {
     eprintln!(
-        "usage: apr-lint-bench [--dir DIR] [--keep] [--quick] [--regen] [--out FILE | --no-write] [--deep-only]"
+        "usage: apr-lint-bench [--dir DIR] [--keep] [--quick] [--regen] [--out FILE | --no-write] [--deep-only] [--rosetta-only]"
     );
     std::process::exit(2)
 }
@@ -75,6 +82,7 @@ fn parse_args() -> Args {
         out: None,
         write: true,
         deep_only: false,
+        rosetta_only: false,
     };
     let mut it = std::env::args_os().skip(1);
     while let Some(arg) = it.next() {
@@ -86,6 +94,7 @@ fn parse_args() -> Args {
             Some("--regen") => a.regen = true,
             Some("--no-write") => a.write = false,
             Some("--deep-only") => a.deep_only = true,
+            Some("--rosetta-only") => a.rosetta_only = true,
             Some("-h" | "--help") => usage(),
             _ => {
                 eprintln!("unknown argument {arg:?}");
@@ -1165,6 +1174,16 @@ fn main() {
         println!("Load average (1/5/15 min): {load_start} → {}", loadavg());
         return;
     }
+    if args.rosetta_only {
+        let reps = if args.quick { 3 } else { 5 };
+        let mut misses = Vec::new();
+        println!(
+            "{}",
+            rosetta::section(&pair.gguf, &pair.apr, &bin, reps, &mut misses)
+        );
+        println!("Load average (1/5/15 min): {load_start} → {}", loadavg());
+        return;
+    }
     let (gv, av, asize) = write_pair(&mut md, &pair);
     let rules = RuleSet::builtin();
     let in_process = time_in_process(&pair, &rules, n);
@@ -1173,6 +1192,13 @@ fn main() {
     write_steps(&mut md, &pair, &av, &gv, &rules, n, asize);
     eprintln!("timing --deep …");
     md.push_str(&bench_deep(&pair, &bin, if args.quick { 3 } else { 7 }));
+    md.push_str(&rosetta::section(
+        &pair.gguf,
+        &pair.apr,
+        &bin,
+        if args.quick { 3 } else { 5 },
+        &mut misses,
+    ));
     write_dequant(&mut md, args.quick, nproc);
     let _ = writeln!(
         md,
