@@ -89,7 +89,8 @@ struct Row {
     n: u64,
     wall: Stats,
     codes: Vec<Option<i32>>,
-    rss_kb: Option<u64>,
+    /// Peak RSS (kB) and user + system CPU seconds of one run under `/usr/bin/time`.
+    usage: Option<(u64, f64)>,
     llama: Option<Stats>,
 }
 
@@ -142,12 +143,12 @@ pub fn section(
         }
         codes.sort();
         codes.dedup();
-        let rss_kb = child_usage(bin, &args, cwd).map(|u| u.rss_kb);
+        let usage = child_usage(bin, &args, cwd).map(|u| (u.rss_kb, u.user_s + u.sys_s));
         rows.push(Row {
             n,
             wall: Stats::of(walls),
             codes,
-            rss_kb,
+            usage,
             llama: (!llamas.is_empty()).then(|| Stats::of(llamas)),
         });
     }
@@ -159,11 +160,13 @@ pub fn section(
          `apr-lint rosetta X.apr X.gguf --tokens … -q` (both files through every layer: two \
          forwards), whole process, against `llama-bench -m X.gguf -p N -n 0 -t 2 -r 2` (its \
          median prompt pass × 2, load excluded), run alternately, median of {reps}. f32 mode (the \
-         trace's only mode). GFLOP/s = 2 forwards' FLOP / rosetta wall."
+         trace's only mode). GFLOP/s = 2 forwards' FLOP / rosetta wall. Peak RSS and CPU time \
+         (user + system, all threads) of one more rosetta run under `/usr/bin/time`: on a busy \
+         machine the CPU time is the steadier measure of the work done."
     );
     let _ = writeln!(
         md,
-        "\n| tokens | rosetta wall median | min | max | peak RSS | exit | GFLOP/s | llama.cpp 2 forwards median | min | max | rosetta / llama.cpp | target |\n|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---|"
+        "\n| tokens | rosetta wall median | min | max | peak RSS | CPU time | exit | GFLOP/s | llama.cpp 2 forwards median | min | max | rosetta / llama.cpp | target |\n|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---|"
     );
     for r in &rows {
         let gflops = 2.0 * forward_flop(r.n) / r.wall.median.as_secs_f64() / 1e9;
@@ -199,13 +202,14 @@ pub fn section(
         };
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {} | {} | {:?} | {gflops:.1} | {lm} | {lmin} | {lmax} | {ratio} | {status} |",
+            "| {} | {} | {} | {} | {} | {} | {:?} | {gflops:.1} | {lm} | {lmin} | {lmax} | {ratio} | {status} |",
             r.n,
             ms(r.wall.median),
             ms(r.wall.min),
             ms(r.wall.max),
-            r.rss_kb
-                .map_or("—".into(), |k| format!("{:.1} MB", k as f64 / 1000.0)),
+            r.usage
+                .map_or("—".into(), |u| format!("{:.1} MB", u.0 as f64 / 1000.0)),
+            r.usage.map_or("—".into(), |u| format!("{:.2} s", u.1)),
             r.codes,
         );
     }

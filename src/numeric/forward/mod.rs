@@ -4,8 +4,10 @@
 //! softmax, SwiGLU FFN, final norm, logits), stage by stage.
 //!
 //! Takes one `ModelView` with its resolved rules; returns named activations (`Act`). Weights are
-//! read a chunk of rows at a time (`linear`), so memory stays at one layer's activations plus a few
-//! MB of dequantized rows, whatever the model size.
+//! dequantized a tile of rows at a time per thread (`linear`) and multiplied against all tokens on
+//! SIMD lanes (`lanes`), so memory stays at one layer's activations plus 256 KB of dequantized rows
+//! per thread, whatever the model size. `reference` (tests only) keeps the former f64 kernels
+//! the fast ones are checked against.
 //!
 //! A leaf of `numeric`: must not compare two files, judge a stage or emit findings (the probe and
 //! the trace do), and imports neither of them.
