@@ -22,6 +22,8 @@
 //! `--deep-only`: only the `--deep` section (memory-read bandwidth and `--deep` throughput),
 //! printed and not written, for repeated runs on a noisy machine.
 //! `--lint-rows`: only the whole-process lint rows, warm and cold page cache (`bench_rows/lint.rs`).
+//! `--rosetta-only`: only the `rosetta` section (the full trace against llama.cpp's
+//! `llama-bench`, found through `APR_LINT_LLAMA_BENCH`), printed and not written.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -48,6 +50,8 @@ mod batch_rows;
 mod hf_rows;
 #[path = "bench_rows/lint.rs"]
 mod lint_rows;
+#[path = "bench_rows/rosetta.rs"]
+mod rosetta;
 
 const SHAPE: Shape = QWEN2_5_1_5B;
 const SHAPE_NAME: &str = "qwen2.5-1.5b";
@@ -75,11 +79,13 @@ struct Args {
     batch: bool,
     /// Only the whole-process lint rows, warm and cold (printed, not written).
     lint_rows: bool,
+    /// Only the `rosetta` section (printed, not written).
+    rosetta_only: bool,
 }
 
 fn usage() -> ! {
     eprintln!(
-        "usage: apr-lint-bench [--dir DIR] [--keep] [--quick] [--regen] [--out FILE | --no-write] [--deep-only] [--no-hf] [--batch] [--lint-rows]"
+        "usage: apr-lint-bench [--dir DIR] [--keep] [--quick] [--regen] [--out FILE | --no-write] [--deep-only] [--no-hf] [--batch] [--lint-rows] [--rosetta-only]"
     );
     std::process::exit(2)
 }
@@ -96,6 +102,7 @@ fn parse_args() -> Args {
         no_hf: false,
         batch: false,
         lint_rows: false,
+        rosetta_only: false,
     };
     let mut it = std::env::args_os().skip(1);
     while let Some(arg) = it.next() {
@@ -110,6 +117,7 @@ fn parse_args() -> Args {
             Some("--no-hf") => a.no_hf = true,
             Some("--batch") => a.batch = true,
             Some("--lint-rows") => a.lint_rows = true,
+            Some("--rosetta-only") => a.rosetta_only = true,
             Some("-h" | "--help") => usage(),
             _ => {
                 eprintln!("unknown argument {arg:?}");
@@ -1195,6 +1203,16 @@ fn main() {
         println!("Load average (1/5/15 min): {load_start} → {}", loadavg());
         return;
     }
+    if args.rosetta_only {
+        let reps = if args.quick { 3 } else { 5 };
+        let mut misses = Vec::new();
+        println!(
+            "{}",
+            rosetta::section(&pair.gguf, &pair.apr, &bin, reps, &mut misses)
+        );
+        println!("Load average (1/5/15 min): {load_start} → {}", loadavg());
+        return;
+    }
     let lint_md = lint_rows::section(&pair, &bin, n, &mut misses);
     if args.lint_rows {
         println!("{lint_md}");
@@ -1212,6 +1230,13 @@ fn main() {
     write_steps(&mut md, &pair, &av, &gv, &rules, n, asize);
     eprintln!("timing --deep …");
     md.push_str(&bench_deep(&pair, &bin, if args.quick { 3 } else { 7 }));
+    md.push_str(&rosetta::section(
+        &pair.gguf,
+        &pair.apr,
+        &bin,
+        if args.quick { 3 } else { 5 },
+        &mut misses,
+    ));
     write_dequant(&mut md, args.quick, nproc);
     let _ = writeln!(
         md,

@@ -135,7 +135,7 @@ pub fn dequantize(
     let g = Geometry::checked(dt, data, dims)?;
     check_out(g.n_elems, out)?;
     let (header, body) = split_header(&g, data);
-    g.decode_rows(decode, header, body, out);
+    g.decode_rows(decode, header, body, out, true);
     Ok(())
 }
 
@@ -162,7 +162,33 @@ pub fn dequantize_rows(
     check_out((rows.end - rows.start) * g.cols, out)?;
     let (header, body) = split_header(&g, data);
     let byte_range = to_usize(rows.start * g.row_bytes)..to_usize(rows.end * g.row_bytes);
-    g.decode_rows(decode, header, &body[byte_range], out);
+    g.decode_rows(decode, header, &body[byte_range], out, true);
+    Ok(())
+}
+
+/// [`dequantize_rows`] on the caller's thread only, whatever the size: for callers that already
+/// split a tensor into tiles over the thread pool (the forward pass's linear layers), where a
+/// nested parallel split of each tile would only add scheduling.
+pub fn dequantize_rows_serial(
+    dt: DType,
+    data: &[u8],
+    dims: &[u64],
+    rows: Range<u64>,
+    out: &mut [f32],
+) -> Result<(), DequantError> {
+    let decode = decoder(dt)?;
+    let g = Geometry::checked(dt, data, dims)?;
+    if rows.start > rows.end || rows.end > g.rows {
+        return Err(DequantError::RowRange {
+            start: rows.start,
+            end: rows.end,
+            rows: g.rows,
+        });
+    }
+    check_out((rows.end - rows.start) * g.cols, out)?;
+    let (header, body) = split_header(&g, data);
+    let byte_range = to_usize(rows.start * g.row_bytes)..to_usize(rows.end * g.row_bytes);
+    g.decode_rows(decode, header, &body[byte_range], out, false);
     Ok(())
 }
 
@@ -274,8 +300,16 @@ impl Geometry {
         }
     }
 
-    /// Decodes consecutive whole rows: `body` holds k rows' bytes, `out` k rows' values.
-    fn decode_rows(&self, decode: Decode, header: &[u8], body: &[u8], out: &mut [f32]) {
+    /// Decodes consecutive whole rows: `body` holds k rows' bytes, `out` k rows' values. Large
+    /// outputs are split over the thread pool when `parallel`.
+    fn decode_rows(
+        &self,
+        decode: Decode,
+        header: &[u8],
+        body: &[u8],
+        out: &mut [f32],
+        parallel: bool,
+    ) {
         if out.is_empty() {
             return;
         }
@@ -288,7 +322,7 @@ impl Geometry {
         let cols = to_usize(self.cols);
         if cols.is_multiple_of(be) {
             // No padding: the rows are one run of whole blocks, split anywhere between blocks.
-            if out.len() <= TASK_ELEMS {
+            if out.len() <= TASK_ELEMS || !parallel {
                 run(body, out);
             } else {
                 let blocks_per_task = (TASK_ELEMS / be).max(1);
@@ -314,7 +348,7 @@ impl Geometry {
                 tail_out.copy_from_slice(&scratch[..tail_out.len()]);
             }
         };
-        if out.len() <= TASK_ELEMS {
+        if out.len() <= TASK_ELEMS || !parallel {
             padded_rows(body, out);
         } else {
             let rows_per_task = (TASK_ELEMS / cols).max(1);

@@ -35,6 +35,7 @@ mod table;
 pub use bench::bench_support_random_blocks;
 pub use dequant::{
     DequantError, block_scales_finite, count_bad_scale_blocks, dequantize, dequantize_block,
-    dequantize_rows, dequantize_to_vec, header_scales_finite, row_n_bytes, tensor_n_bytes,
+    dequantize_rows, dequantize_rows_serial, dequantize_to_vec, header_scales_finite, row_n_bytes,
+    tensor_n_bytes,
 };
 pub use table::DType;

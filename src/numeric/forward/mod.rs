@@ -4,23 +4,41 @@
 //! softmax, SwiGLU FFN, final norm, logits), stage by stage.
 //!
 //! Takes one `ModelView` with its resolved rules; returns named activations (`Act`). Weights are
-//! read a chunk of rows at a time (`linear`), so memory stays at one layer's activations plus a few
-//! MB of dequantized rows, whatever the model size.
+//! dequantized a tile of rows at a time per thread (`linear`) and multiplied against all tokens on
+//! SIMD lanes (`lanes`), so memory stays at one layer's activations plus 256 KB of dequantized rows
+//! per thread, whatever the model size. `reference` (tests only) keeps the former f64 kernels
+//! the fast ones are checked against.
 //!
 //! A leaf of `numeric`: must not compare two files, judge a stage or emit findings (the probe and
 //! the trace do), and imports neither of them.
 
+mod lanes;
 pub mod permute;
+#[cfg(test)]
+mod reference;
 pub mod rope;
 
 use crate::model::{ModelView, RopeType};
 use crate::rules::Resolved;
+use rayon::prelude::*;
 use rope::{Stretch, rope_scaled};
 
-/// Rows dequantized at once in `linear`.
-const CHUNK_ROWS: u64 = 512;
+/// Dequantized values per tile of rows in `linear` (256 KB of f32): a tile stays in the core's
+/// L2 cache while every token is multiplied against it.
+const TILE_ELEMS: usize = 1 << 16;
 
-/// y = x Wᵀ (+ b) for `x` of `n` rows, W read `CHUNK_ROWS` rows at a time.
+/// Rows per tile for rows of `cols` values: a multiple of 4 (the tile product's row block), at
+/// least 4, at most 64.
+fn tile_rows(cols: usize) -> usize {
+    (TILE_ELEMS / cols.max(1) / 4 * 4).clamp(4, 64)
+}
+
+/// y = x Wᵀ (+ b) for `x` of `n` rows (tokens) of `inp` features; returns y (`n` rows of
+/// `out` values) and `out`.
+///
+/// W is cut into tiles of [`tile_rows`] rows, split over the thread pool; each tile is
+/// dequantized once into a buffer that stays in cache and multiplied against all `n` tokens at
+/// once ([`lanes::tile_product`]), so each weight byte is read once per call.
 pub(crate) fn linear(
     view: &ModelView,
     r: &Resolved<'_>,
@@ -30,6 +48,10 @@ pub(crate) fn linear(
     n: usize,
     inp: usize,
 ) -> Result<(Vec<f32>, usize), String> {
+    #[cfg(test)]
+    if reference::active() {
+        return reference::linear(view, r, role, layer, x, n, inp);
+    }
     let i = r.find(role, layer).ok_or_else(|| {
         format!(
             "no `{role}`{}",
@@ -50,27 +72,46 @@ pub(crate) fn linear(
             t.name
         ));
     }
+    if x.len() != n * inp {
+        return Err(format!(
+            "`{}`: the input holds {} values, not {n} tokens of {inp}",
+            t.name,
+            x.len()
+        ));
+    }
     let out = rows as usize;
-    let mut y = vec![0f32; n * out];
-    let mut start = 0u64;
-    while start < rows {
-        let end = (start + CHUNK_ROWS).min(rows);
-        let w = view
-            .dequantize_rows(t, start..end)
-            .map_err(|e| format!("`{}`: {e}", t.name))?;
-        for tok in 0..n {
-            let xt = &x[tok * inp..(tok + 1) * inp];
-            for (k, row) in w.chunks_exact(inp).enumerate() {
-                let mut acc = 0f64;
-                for (a, b) in row.iter().zip(xt) {
-                    acc += *a as f64 * *b as f64;
-                }
-                y[tok * out + start as usize + k] = acc as f32;
-            }
-        }
-        start = end;
+    let data = view.bytes(t);
+    let tr = tile_rows(inp);
+    // yᵀ, row-major (out, n): each tile writes one contiguous run.
+    let mut yt = vec![0f32; out * n];
+    if n > 0 {
+        yt.par_chunks_mut(tr * n).enumerate().try_for_each_init(
+            Vec::new,
+            |w: &mut Vec<f32>, (ti, yt_tile)| {
+                let r0 = ti * tr;
+                let r1 = r0 + yt_tile.len() / n;
+                w.resize((r1 - r0) * inp, 0.0);
+                crate::quant::dequantize_rows_serial(
+                    t.dtype,
+                    data,
+                    &t.dims,
+                    r0 as u64..r1 as u64,
+                    w,
+                )
+                .map_err(|e| format!("`{}`: {e}", t.name))?;
+                lanes::tile_product(w, x, inp, n, yt_tile);
+                Ok::<(), String>(())
+            },
+        )?;
     }
     view.release(t);
+    let mut y = vec![0f32; n * out];
+    for (o, col) in yt.chunks_exact(n.max(1)).enumerate() {
+        for (tok, v) in col.iter().enumerate() {
+            y[tok * out + o] = *v;
+        }
+    }
+    drop(yt);
     let bias_role = format!("{role}_bias");
     if let Some(bi) = r.find(&bias_role, layer) {
         let bt = &view.tensors[bi];
@@ -78,9 +119,9 @@ pub(crate) fn linear(
             .dequantize(bt)
             .map_err(|e| format!("`{}`: {e}", bt.name))?;
         if b.len() == out {
-            for tok in 0..n {
-                for o in 0..out {
-                    y[tok * out + o] += b[o];
+            for yr in y.chunks_exact_mut(out.max(1)) {
+                for (v, bv) in yr.iter_mut().zip(&b) {
+                    *v += bv;
                 }
             }
         }
@@ -110,17 +151,83 @@ fn vector(
     Ok(v)
 }
 
+/// RMSNorm of each row of `x` (rows of `w.len()`), times `w`.
 fn rms_norm(x: &[f32], w: &[f32], eps: f64) -> Vec<f32> {
+    #[cfg(test)]
+    if reference::active() {
+        return reference::rms_norm(x, w, eps);
+    }
     let h = w.len();
     let mut out = vec![0f32; x.len()];
-    for (xt, ot) in x.chunks(h).zip(out.chunks_mut(h)) {
-        let ms: f64 = xt.iter().map(|v| (*v as f64) * (*v as f64)).sum::<f64>() / h as f64;
-        let s = 1.0 / (ms + eps).sqrt();
-        for i in 0..h {
-            ot[i] = ((xt[i] as f64 * s) as f32) * w[i];
+    for (xt, ot) in x.chunks(h.max(1)).zip(out.chunks_mut(h.max(1))) {
+        let ms = lanes::sum_squares(xt) as f64 / h as f64;
+        let s = (1.0 / (ms + eps).sqrt()) as f32;
+        for ((o, v), wv) in ot.iter_mut().zip(xt).zip(w) {
+            *o = (v * s) * wv;
         }
     }
     out
+}
+
+/// Causal GQA attention of `n` tokens: query head g reads KV head g / (n_head / n_kv); `q` is
+/// `n` rows of `n_head · hd`, `k` and `v` `n` rows of `n_kv · hd`. Returns `n` rows of
+/// `n_head · hd`. Heads are split over the thread pool; scores and the softmax are f32 with the
+/// dot products on SIMD lanes.
+fn attention(
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    n: usize,
+    n_head: usize,
+    n_kv: usize,
+    hd: usize,
+) -> Vec<f32> {
+    #[cfg(test)]
+    if reference::active() {
+        return reference::attention(q, k, v, n, n_head, n_kv, hd);
+    }
+    let (qd, kd) = (n_head * hd, n_kv * hd);
+    let group = n_head / n_kv;
+    let scale = (1.0 / (hd as f64).sqrt()) as f32;
+    // Per head, (n, hd) row-major; interleaved into (n, qd) afterwards.
+    let heads: Vec<Vec<f32>> = (0..n_head)
+        .into_par_iter()
+        .map(|g| {
+            let kvh = g / group;
+            let mut out = vec![0f32; n * hd];
+            let mut scores = Vec::with_capacity(n);
+            for t in 0..n {
+                let qv = &q[t * qd + g * hd..t * qd + (g + 1) * hd];
+                scores.clear();
+                scores.extend((0..=t).map(|s| {
+                    lanes::dot(qv, &k[s * kd + kvh * hd..s * kd + (kvh + 1) * hd]) * scale
+                }));
+                let m = scores.iter().fold(f32::NEG_INFINITY, |a, b| a.max(*b));
+                let mut z = 0f32;
+                for sc in scores.iter_mut() {
+                    *sc = (*sc - m).exp();
+                    z += *sc;
+                }
+                let ot = &mut out[t * hd..(t + 1) * hd];
+                for (s, w) in scores.iter().enumerate() {
+                    let w = w / z;
+                    let vrow = &v[s * kd + kvh * hd..s * kd + (kvh + 1) * hd];
+                    for (o, x) in ot.iter_mut().zip(vrow) {
+                        *o += w * x;
+                    }
+                }
+            }
+            out
+        })
+        .collect();
+    let mut attn = vec![0f32; n * qd];
+    for (g, head) in heads.iter().enumerate() {
+        for t in 0..n {
+            attn[t * qd + g * hd..t * qd + (g + 1) * hd]
+                .copy_from_slice(&head[t * hd..(t + 1) * hd]);
+        }
+    }
+    attn
 }
 
 /// The attention inputs of one block (row-major `(tokens, features)`).
@@ -349,38 +456,7 @@ impl<'a> Model<'a> {
             kv_dim: kd,
         } = self.attention_inputs(l, x, n)?;
         let vd = kd;
-        // Causal attention, GQA: query head g uses KV head g / (n_head / n_kv).
-        let group = self.n_head / self.n_kv;
-        let scale = 1.0 / (hd as f64).sqrt();
-        let mut attn = vec![0f32; n * qd];
-        for g in 0..self.n_head {
-            let kvh = g / group;
-            for t in 0..n {
-                let qv = &q[t * qd + g * hd..t * qd + (g + 1) * hd];
-                let mut scores: Vec<f64> = (0..=t)
-                    .map(|s| {
-                        let kv = &k[s * kd + kvh * hd..s * kd + (kvh + 1) * hd];
-                        qv.iter()
-                            .zip(kv)
-                            .map(|(a, b)| *a as f64 * *b as f64)
-                            .sum::<f64>()
-                            * scale
-                    })
-                    .collect();
-                let m = scores.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-                let mut z = 0.0;
-                for sc in scores.iter_mut() {
-                    *sc = (*sc - m).exp();
-                    z += *sc;
-                }
-                for (s, w) in scores.iter().enumerate() {
-                    let vrow = &vv[s * vd + kvh * hd..s * vd + (kvh + 1) * hd];
-                    for i in 0..hd {
-                        attn[t * qd + g * hd + i] += (w / z * vrow[i] as f64) as f32;
-                    }
-                }
-            }
-        }
+        let attn = attention(&q, &k, &vv, n, self.n_head, self.n_kv, hd);
         let (o, od) = linear(v, r, "attn_output", lay, &attn, n, qd)?;
         if od != h {
             return Err(format!(

@@ -134,13 +134,18 @@ pub fn rope_scaled(
     stretch: &Stretch,
 ) {
     let half = d / 2;
-    for head in x.chunks_mut(d) {
-        for i in 0..half {
+    // The angles depend on the pair and the position only: computed once for every head.
+    let cos_sin: Vec<(f64, f64)> = (0..half)
+        .map(|i| {
             let ff = factors.and_then(|f| f.get(i)).map_or(1.0, |v| *v as f64);
             let freq = theta.powf(-2.0 * i as f64 / d as f64) / ff;
             let (a, m) = stretch.apply(pos as f64 * freq, i);
             let (s, c) = a.sin_cos();
-            let (s, c) = (s * m, c * m);
+            (c * m, s * m)
+        })
+        .collect();
+    for head in x.chunks_mut(d) {
+        for (i, &(c, s)) in cos_sin.iter().enumerate() {
             let (i0, i1) = match kind {
                 RopeType::Norm => (2 * i, 2 * i + 1),
                 RopeType::Neox => (i, i + half),

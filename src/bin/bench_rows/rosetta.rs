@@ -1,0 +1,230 @@
+//! The `rosetta` rows of `apr-lint-bench` (issue 13): the full trace of the bench pair, APR
+//! against GGUF, at 8 and 64 tokens — wall time and peak RSS of the whole `apr-lint rosetta`
+//! process — and, interleaved in the same run, llama.cpp's time for the same work: two forwards of
+//! the GGUF with 2 threads, from `llama-bench -p N -n 0 -t 2` (found through
+//! `APR_LINT_LLAMA_BENCH`; "not measured" without it). Also the trace's GFLOP/s.
+//!
+//! llama.cpp's time is what `llama-bench` reports per prompt pass (its model load and warm-up
+//! excluded), times two; apr-lint's is the whole process (loading both files included), so the
+//! ratio is conservative.
+
+use std::ffi::OsStr;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::{SHAPE, Stats, child_usage, median_of, ms};
+
+/// Environment variable naming the `llama-bench` binary.
+pub const LLAMA_BENCH_ENV: &str = "APR_LINT_LLAMA_BENCH";
+
+/// Multiply-adds ×2 of one forward pass of `n` tokens of the bench shape: every linear layer
+/// (Q, K, V, output, gate, up, down; the logits), attention scores and weighted values.
+fn forward_flop(n: u64) -> f64 {
+    let s = SHAPE;
+    let hd = s.hidden / s.heads;
+    let (qd, kvd) = (s.heads * hd, s.kv_heads * hd);
+    let per_layer = s.hidden * qd + 2 * s.hidden * kvd + qd * s.hidden + 3 * s.hidden * s.ffn;
+    let linear = 2 * n * (s.layers * per_layer + s.hidden * s.vocab);
+    // n(n+1)/2 (query, key) pairs per head, each a dot product and a weighted add of hd.
+    let attention = s.layers * s.heads * (n * (n + 1) / 2) * 4 * hd;
+    (linear + attention) as f64
+}
+
+/// One `llama-bench` run: the median time of one prompt pass of `n` tokens (its own repetitions).
+fn llama_forward(bench: &Path, gguf: &Path, n: u64) -> Option<Duration> {
+    let out = Command::new(bench)
+        .arg("-m")
+        .arg(gguf)
+        .args([
+            "-p",
+            &n.to_string(),
+            "-n",
+            "0",
+            "-t",
+            "2",
+            "-r",
+            "2",
+            "-o",
+            "json",
+        ])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+    let samples: Vec<u64> = v
+        .get(0)?
+        .get("samples_ns")?
+        .as_array()?
+        .iter()
+        .filter_map(serde_json::Value::as_u64)
+        .collect();
+    if samples.is_empty() {
+        return None;
+    }
+    Some(Duration::from_nanos(median_of(samples)))
+}
+
+/// `apr-lint rosetta APR GGUF --tokens …` once: wall time and exit code.
+fn rosetta_once(bin: &Path, args: &[&OsStr], cwd: &Path) -> (Duration, Option<i32>) {
+    let t = Instant::now();
+    let code = Command::new(bin)
+        .args(args)
+        .current_dir(cwd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .ok()
+        .and_then(|s| s.code());
+    (t.elapsed(), code)
+}
+
+struct Row {
+    n: u64,
+    wall: Stats,
+    codes: Vec<Option<i32>>,
+    /// Peak RSS (kB) and user + system CPU seconds of one run under `/usr/bin/time`.
+    usage: Option<(u64, f64)>,
+    llama: Option<Stats>,
+}
+
+/// Token ids 1..=n, spread over the vocabulary.
+fn tokens(n: u64) -> String {
+    (0..n)
+        .map(|i| ((i * 7919 + 17) % SHAPE.vocab).to_string())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The rosetta section of BENCHMARKS.md: `reps` interleaved runs per token count.
+pub fn section(
+    gguf: &Path,
+    apr: &Path,
+    bin: &Path,
+    reps: usize,
+    misses: &mut Vec<String>,
+) -> String {
+    let cwd = gguf.parent().unwrap_or(Path::new("."));
+    let llama: Option<PathBuf> = std::env::var_os(LLAMA_BENCH_ENV)
+        .map(PathBuf::from)
+        .filter(|p| p.is_file());
+    let mut rows = Vec::new();
+    for n in [8u64, 64] {
+        eprintln!("timing rosetta at {n} tokens …");
+        let toks = tokens(n);
+        let args: Vec<&OsStr> = vec![
+            OsStr::new("rosetta"),
+            apr.as_os_str(),
+            gguf.as_os_str(),
+            OsStr::new("--tokens"),
+            OsStr::new(&toks),
+            OsStr::new("-q"),
+        ];
+        // Warm-up of both (page cache, llama.cpp's own first-run costs).
+        rosetta_once(bin, &args, cwd);
+        if let Some(l) = &llama {
+            llama_forward(l, gguf, n);
+        }
+        let (mut walls, mut codes, mut llamas) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..reps {
+            let (w, c) = rosetta_once(bin, &args, cwd);
+            walls.push(w);
+            codes.push(c);
+            if let Some(t) = llama.as_ref().and_then(|l| llama_forward(l, gguf, n)) {
+                // The same work as the trace: two forwards.
+                llamas.push(2 * t);
+            }
+        }
+        codes.sort();
+        codes.dedup();
+        let usage = child_usage(bin, &args, cwd).map(|u| (u.rss_kb, u.user_s + u.sys_s));
+        rows.push(Row {
+            n,
+            wall: Stats::of(walls),
+            codes,
+            usage,
+            llama: (!llamas.is_empty()).then(|| Stats::of(llamas)),
+        });
+    }
+
+    let mut md = String::new();
+    let _ = writeln!(
+        md,
+        "\n## `rosetta`: the full trace against llama.cpp (warm page cache)\n\n\
+         `apr-lint rosetta X.apr X.gguf --tokens … -q` (both files through every layer: two \
+         forwards), whole process, against `llama-bench -m X.gguf -p N -n 0 -t 2 -r 2` (its \
+         median prompt pass × 2, load excluded), run alternately, median of {reps}. f32 mode (the \
+         trace's only mode). GFLOP/s = 2 forwards' FLOP / rosetta wall. Peak RSS and CPU time \
+         (user + system, all threads) of one more rosetta run under `/usr/bin/time`: on a busy \
+         machine the CPU time is the steadier measure of the work done."
+    );
+    let _ = writeln!(
+        md,
+        "\n| tokens | rosetta wall median | min | max | peak RSS | CPU time | exit | GFLOP/s | llama.cpp 2 forwards median | min | max | rosetta / llama.cpp | target |\n|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---|"
+    );
+    for r in &rows {
+        let gflops = 2.0 * forward_flop(r.n) / r.wall.median.as_secs_f64() / 1e9;
+        let (lm, lmin, lmax, ratio, status) = match &r.llama {
+            Some(l) => {
+                let ratio = r.wall.median.as_secs_f64() / l.median.as_secs_f64();
+                let ok = ratio <= 2.0;
+                if !ok {
+                    misses.push(format!(
+                        "rosetta at {} tokens: {ratio:.2} × llama.cpp > 2.0 × (f32 mode)",
+                        r.n
+                    ));
+                }
+                (
+                    ms(l.median),
+                    ms(l.min),
+                    ms(l.max),
+                    format!("{ratio:.2} ×"),
+                    if ok {
+                        "≤ 2.0 ×: ok"
+                    } else {
+                        "≤ 2.0 ×: **MISS**"
+                    },
+                )
+            }
+            None => (
+                "not measured".into(),
+                "—".into(),
+                "—".into(),
+                "—".into(),
+                "≤ 2.0 ×: not measured",
+            ),
+        };
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {} | {:?} | {gflops:.1} | {lm} | {lmin} | {lmax} | {ratio} | {status} |",
+            r.n,
+            ms(r.wall.median),
+            ms(r.wall.min),
+            ms(r.wall.max),
+            r.usage
+                .map_or("—".into(), |u| format!("{:.1} MB", u.0 as f64 / 1000.0)),
+            r.usage.map_or("—".into(), |u| format!("{:.2} s", u.1)),
+            r.codes,
+        );
+    }
+    let _ = writeln!(
+        md,
+        "\nOne forward of the bench shape: {:.1} GFLOP at 8 tokens, {:.1} GFLOP at 64. {}",
+        forward_flop(8) / 1e9,
+        forward_flop(64) / 1e9,
+        match &llama {
+            Some(p) => format!("`llama-bench`: `{}` (`{LLAMA_BENCH_ENV}`).", p.display()),
+            None => format!(
+                "llama.cpp not measured: set `{LLAMA_BENCH_ENV}` to a `llama-bench` binary \
+                 (built as `/work/shared/oracle/scripts/build_llamacpp.sh` does)."
+            ),
+        }
+    );
+    md
+}
