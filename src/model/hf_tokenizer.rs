@@ -173,7 +173,7 @@ impl<'de> serde::de::Visitor<'de> for Merges<'_> {
 struct FastModel<'a> {
     kind: Option<Value>,
     byte_fallback: Option<Value>,
-    vocab: Option<Vec<(std::borrow::Cow<'a, str>, Value)>>,
+    vocab: Option<Vec<(std::borrow::Cow<'a, str>, u64)>>,
     /// `merges` was there (`null` included).
     has_merges: bool,
     merges: Vec<String>,
@@ -218,12 +218,28 @@ impl<'de> serde::de::Visitor<'de> for FastModelVisitor {
     }
 }
 
+/// `vocab`: token → id, in file order (keys borrowed unless escaped); any id that is not a
+/// non-negative integer fails it.
 struct VocabSeed;
 
 impl<'de> serde::de::DeserializeSeed<'de> for VocabSeed {
-    type Value = Vec<(std::borrow::Cow<'de, str>, Value)>;
+    type Value = Vec<(std::borrow::Cow<'de, str>, u64)>;
     fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_map(Entries)
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for VocabSeed {
+    type Value = Vec<(std::borrow::Cow<'de, str>, u64)>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an object of token ids")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut out = Vec::new();
+        while let Some(k) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            out.push((k, map.next_value::<u64>()?));
+        }
+        Ok(out)
     }
 }
 
@@ -382,23 +398,32 @@ pub fn read_tokenizer(json: &[u8], config: Option<&[u8]>) -> Result<HfTokenizer,
     // becomes a `[PAD<id>]` string (~170 bytes of memory, through `TextTokenizer`), so ids are
     // bounded by the entries plus one gap per 16 bytes of file: a dense vocabulary always fits,
     // and a sparse id in a file padded with whitespace cannot make the table ~100× the file.
-    let vocab: Vec<(std::borrow::Cow<'_, str>, Value)> = fast
-        .as_mut()
-        .and_then(|f| f.vocab.take())
-        .or_else(|| {
-            model.vocab.and_then(|raw| {
-                use serde::Deserializer as _;
-                serde_json::Deserializer::from_str(raw.get())
-                    .deserialize_map(Entries)
-                    .ok()
-            })
-        })
-        .ok_or_else(|| {
-            field_error(
-                "`model.vocab` is not an object of token ids".into(),
-                model_span,
-            )
-        })?;
+    // (`bad`: the first entry whose id is not one, and what it is instead: an error when the
+    // walk below reaches it.)
+    let mut bad: Option<(usize, &'static str)> = None;
+    let vocab: Vec<(std::borrow::Cow<'_, str>, u64)> = match fast.as_mut() {
+        Some(f) => f.vocab.take(),
+        None => model.vocab.and_then(|raw| {
+            use serde::Deserializer as _;
+            let entries = serde_json::Deserializer::from_str(raw.get())
+                .deserialize_map(Entries)
+                .ok()?;
+            let mut ids = Vec::with_capacity(entries.len());
+            for (i, (s, v)) in entries.into_iter().enumerate() {
+                if v.as_u64().is_none() && bad.is_none() {
+                    bad = Some((i, kind(&v)));
+                }
+                ids.push((s, v.as_u64().unwrap_or(0)));
+            }
+            Some(ids)
+        }),
+    }
+    .ok_or_else(|| {
+        field_error(
+            "`model.vocab` is not an object of token ids".into(),
+            model_span,
+        )
+    })?;
     let n_added = top(&obj, "added_tokens")
         .and_then(|(v, _)| v.as_array().map(Vec::len))
         .unwrap_or(0);
@@ -434,14 +459,14 @@ pub fn read_tokenizer(json: &[u8], config: Option<&[u8]>) -> Result<HfTokenizer,
             }
         }
     };
-    for (s, id) in &vocab {
-        let id = id.as_u64().ok_or_else(|| {
-            field_error(
-                format!("`model.vocab` entry `{s}` is {}, not an id", kind(id)),
+    for (i, (s, id)) in vocab.iter().enumerate() {
+        if let Some((_, what)) = bad.filter(|&(j, _)| j == i) {
+            return Err(field_error(
+                format!("`model.vocab` entry `{s}` is {what}, not an id"),
                 model_span,
-            )
-        })?;
-        put(id, s, "token")?;
+            ));
+        }
+        put(*id, s, "token")?;
     }
     // Vocabulary strings that look like the `[PAD<id>]` filler (a real token, not a gap).
     let pad_like: std::collections::HashSet<&str> = vocab
@@ -786,6 +811,33 @@ mod tests {
         assert_eq!(pairs.merges.len(), 253);
         assert_eq!(pairs.merges[0], "Ġ t");
         assert_eq!(pairs, strings);
+    }
+
+    /// The one-pass reader takes well-formed models (pairs, strings, `null` merges) and leaves
+    /// malformed ones to the field-by-field path, which names the problem.
+    #[test]
+    fn well_formed_models_take_the_one_pass_reader() {
+        let model = |v: &Value| v["model"].to_string();
+        let v: Value = serde_json::from_slice(&fixture("tiny-qwen2-f32/tokenizer.json")).unwrap();
+        let raw = model(&v);
+        let f = fast_model(&raw).expect("pairs");
+        assert_eq!((f.vocab.unwrap().len(), f.merges.len()), (512, 253));
+        let mut w = v.clone();
+        w["model"]["merges"] = json!(["a b", "c d"]);
+        assert_eq!(fast_model(&model(&w)).unwrap().merges, ["a b", "c d"]);
+        w["model"]["merges"] = Value::Null;
+        let raw = model(&w);
+        let f = fast_model(&raw).unwrap();
+        assert!(f.has_merges && f.merges.is_empty());
+        for bad in [
+            r#"{"type": "BPE", "vocab": {"a": -1}}"#,
+            r#"{"type": "BPE", "vocab": {"a": 0}, "merges": [7]}"#,
+            r#"{"type": "BPE", "type": "BPE", "vocab": {}}"#,
+            r#"{"type": "BPE", "merges": []}"#,
+            r#"[]"#,
+        ] {
+            assert!(fast_model(bad).is_none(), "{bad}");
+        }
     }
 
     /// Each malformed field stops reading with its code.
