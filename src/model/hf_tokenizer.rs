@@ -136,7 +136,11 @@ impl<'de> serde::Deserialize<'de> for Merge {
                 if seq.next_element::<serde::de::IgnoredAny>()?.is_some() {
                     return Err(A::Error::custom("more than two parts"));
                 }
-                Ok(Merge(format!("{a} {b}")))
+                let mut m = String::with_capacity(a.len() + 1 + b.len());
+                m.push_str(&a);
+                m.push(' ');
+                m.push_str(&b);
+                Ok(Merge(m))
             }
         }
         d.deserialize_any(V)
@@ -158,6 +162,119 @@ impl<'de> serde::de::Visitor<'de> for Merges<'_> {
         }
         Ok(())
     }
+}
+
+/// `model` read in one pass: `vocab` and `merges` built as they are met, not kept as raw text and
+/// walked again (the model is ~all of a real `tokenizer.json`, so each pass over it costs about a
+/// third of the read). Anything this refuses (a malformed field, a key twice) is read again by the
+/// field-by-field path below, which says what is wrong: so a tokenizer it accepts reads exactly
+/// as before, and one it refuses gets the same error.
+#[derive(Default)]
+struct FastModel<'a> {
+    kind: Option<Value>,
+    byte_fallback: Option<Value>,
+    vocab: Option<Vec<(std::borrow::Cow<'a, str>, u64)>>,
+    /// `merges` was there (`null` included).
+    has_merges: bool,
+    merges: Vec<String>,
+}
+
+struct FastModelVisitor;
+
+impl<'de> serde::de::Visitor<'de> for FastModelVisitor {
+    type Value = FastModel<'de>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a BPE model object")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        use serde::de::Error;
+        let mut m = FastModel::default();
+        let mut seen = [false; 4];
+        while let Some(k) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            let i = match k.as_ref() {
+                "type" => 0,
+                "byte_fallback" => 1,
+                "vocab" => 2,
+                "merges" => 3,
+                _ => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                    continue;
+                }
+            };
+            if std::mem::replace(&mut seen[i], true) {
+                return Err(A::Error::custom("duplicate field"));
+            }
+            match i {
+                0 => m.kind = map.next_value()?,
+                1 => m.byte_fallback = map.next_value()?,
+                2 => m.vocab = Some(map.next_value_seed(VocabSeed)?),
+                _ => {
+                    m.has_merges = true;
+                    m.merges = map.next_value_seed(MergesSeed)?;
+                }
+            }
+        }
+        Ok(m)
+    }
+}
+
+/// `vocab`: token → id, in file order (keys borrowed unless escaped); any id that is not a
+/// non-negative integer fails it.
+struct VocabSeed;
+
+impl<'de> serde::de::DeserializeSeed<'de> for VocabSeed {
+    type Value = Vec<(std::borrow::Cow<'de, str>, u64)>;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for VocabSeed {
+    type Value = Vec<(std::borrow::Cow<'de, str>, u64)>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an object of token ids")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut out = Vec::new();
+        while let Some(k) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            out.push((k, map.next_value::<u64>()?));
+        }
+        Ok(out)
+    }
+}
+
+/// `merges`: an array of merges, or `null` (none).
+struct MergesSeed;
+
+impl<'de> serde::de::DeserializeSeed<'de> for MergesSeed {
+    type Value = Vec<String>;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for MergesSeed {
+    type Value = Vec<String>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an array of merges or null")
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Vec<String>, E> {
+        Ok(Vec::new())
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<Vec<String>, A::Error> {
+        let mut out = Vec::new();
+        serde::de::Visitor::visit_seq(Merges(&mut out), seq)?;
+        Ok(out)
+    }
+}
+
+/// `model` in one pass, or None when the field-by-field path must read it (to name a problem).
+fn fast_model(raw: &str) -> Option<FastModel<'_>> {
+    use serde::Deserializer as _;
+    let mut de = serde_json::Deserializer::from_str(raw);
+    let m = de.deserialize_map(FastModelVisitor).ok()?;
+    de.end().ok()?;
+    m.vocab.is_some().then_some(m)
 }
 
 /// What is wrong with a `model.merges` the fast path refused (read again as values to say it).
@@ -202,6 +319,23 @@ fn top(obj: &JsonObject<'_>, key: &str) -> Option<(Value, Span)> {
     serde_json::from_str(obj.raw(e)).ok().map(|v| (v, e.span))
 }
 
+/// `model` as raw fields (the path that names what is wrong).
+fn slow_model<'a>(
+    obj: &JsonObject<'a>,
+    model_entry: &super::hf_config::JsonEntry,
+) -> Result<ModelFields<'a>, ReadError> {
+    let model_span = model_entry.span;
+    Some(obj.raw(model_entry))
+        .filter(|r| r.trim_start().starts_with('{'))
+        .ok_or(())
+        .and_then(|r| serde_json::from_str(r).map_err(|_| ()))
+        .map_err(|_| {
+            let what = serde_json::from_str::<Value>(obj.raw(model_entry))
+                .map_or("not JSON", |v| kind(&v));
+            field_error(format!("`model` is {what}, not an object"), model_span)
+        })
+}
+
 /// Read `tokenizer.json` (its bytes) and, when present, `tokenizer_config.json`.
 pub fn read_tokenizer(json: &[u8], config: Option<&[u8]>) -> Result<HfTokenizer, ReadError> {
     let obj = JsonObject::parse(json, "`tokenizer.json`")?;
@@ -217,18 +351,22 @@ pub fn read_tokenizer(json: &[u8], config: Option<&[u8]>) -> Result<HfTokenizer,
     // stay raw text here and are walked once below, never built into `Value` maps.
     // (A derived struct would also accept an array: only an object is a model.)
     let model_raw = obj.raw(model_entry);
-    let model: ModelFields<'_> = Some(model_raw)
-        .filter(|r| r.trim_start().starts_with('{'))
-        .ok_or(())
-        .and_then(|r| serde_json::from_str(r).map_err(|_| ()))
-        .map_err(|_| {
-            let what = serde_json::from_str::<Value>(obj.raw(model_entry))
-                .map_or("not JSON", |v| kind(&v));
-            field_error(format!("`model` is {what}, not an object"), model_span)
-        })?;
+    let mut fast = fast_model(model_raw);
+    let model: ModelFields<'_> = match &mut fast {
+        Some(f) => ModelFields {
+            kind: f.kind.take(),
+            byte_fallback: f.byte_fallback.take(),
+            vocab: None,
+            merges: None,
+        },
+        None => slow_model(&obj, model_entry)?,
+    };
+    let has_merges = fast
+        .as_ref()
+        .map_or(model.merges.is_some(), |f| f.has_merges);
     match model.kind.as_ref().map(|v| v.as_str()) {
         Some(Some("BPE")) => {}
-        None if model.merges.is_some() => {}
+        None if has_merges => {}
         other => {
             return Err(ReadError::new(
                 &HF_TOKENIZER_MODEL,
@@ -260,20 +398,32 @@ pub fn read_tokenizer(json: &[u8], config: Option<&[u8]>) -> Result<HfTokenizer,
     // becomes a `[PAD<id>]` string (~170 bytes of memory, through `TextTokenizer`), so ids are
     // bounded by the entries plus one gap per 16 bytes of file: a dense vocabulary always fits,
     // and a sparse id in a file padded with whitespace cannot make the table ~100× the file.
-    let vocab: Vec<(std::borrow::Cow<'_, str>, Value)> = model
-        .vocab
-        .and_then(|raw| {
+    // (`bad`: the first entry whose id is not one, and what it is instead: an error when the
+    // walk below reaches it.)
+    let mut bad: Option<(usize, &'static str)> = None;
+    let vocab: Vec<(std::borrow::Cow<'_, str>, u64)> = match fast.as_mut() {
+        Some(f) => f.vocab.take(),
+        None => model.vocab.and_then(|raw| {
             use serde::Deserializer as _;
-            serde_json::Deserializer::from_str(raw.get())
+            let entries = serde_json::Deserializer::from_str(raw.get())
                 .deserialize_map(Entries)
-                .ok()
-        })
-        .ok_or_else(|| {
-            field_error(
-                "`model.vocab` is not an object of token ids".into(),
-                model_span,
-            )
-        })?;
+                .ok()?;
+            let mut ids = Vec::with_capacity(entries.len());
+            for (i, (s, v)) in entries.into_iter().enumerate() {
+                if v.as_u64().is_none() && bad.is_none() {
+                    bad = Some((i, kind(&v)));
+                }
+                ids.push((s, v.as_u64().unwrap_or(0)));
+            }
+            Some(ids)
+        }),
+    }
+    .ok_or_else(|| {
+        field_error(
+            "`model.vocab` is not an object of token ids".into(),
+            model_span,
+        )
+    })?;
     let n_added = top(&obj, "added_tokens")
         .and_then(|(v, _)| v.as_array().map(Vec::len))
         .unwrap_or(0);
@@ -309,14 +459,14 @@ pub fn read_tokenizer(json: &[u8], config: Option<&[u8]>) -> Result<HfTokenizer,
             }
         }
     };
-    for (s, id) in &vocab {
-        let id = id.as_u64().ok_or_else(|| {
-            field_error(
-                format!("`model.vocab` entry `{s}` is {}, not an id", kind(id)),
+    for (i, (s, id)) in vocab.iter().enumerate() {
+        if let Some((_, what)) = bad.filter(|&(j, _)| j == i) {
+            return Err(field_error(
+                format!("`model.vocab` entry `{s}` is {what}, not an id"),
                 model_span,
-            )
-        })?;
-        put(id, s, "token")?;
+            ));
+        }
+        put(*id, s, "token")?;
     }
     // Vocabulary strings that look like the `[PAD<id>]` filler (a real token, not a gap).
     let pad_like: std::collections::HashSet<&str> = vocab
@@ -391,7 +541,9 @@ pub fn read_tokenizer(json: &[u8], config: Option<&[u8]>) -> Result<HfTokenizer,
 
     // Merges: "a b" strings, or ["a", "b"] pairs (tokenizers ≥ 0.20 writes pairs, so a part may
     // hold a space; such a merge cannot be written as GGUF's "a b" and is named).
-    if let Some(raw) = model.merges.filter(|r| r.get() != "null") {
+    if let Some(f) = fast {
+        out.merges = f.merges;
+    } else if let Some(raw) = model.merges.filter(|r| r.get() != "null") {
         use serde::Deserializer as _;
         let mut de = serde_json::Deserializer::from_str(raw.get());
         if de.deserialize_seq(Merges(&mut out.merges)).is_err() {
@@ -659,6 +811,33 @@ mod tests {
         assert_eq!(pairs.merges.len(), 253);
         assert_eq!(pairs.merges[0], "Ġ t");
         assert_eq!(pairs, strings);
+    }
+
+    /// The one-pass reader takes well-formed models (pairs, strings, `null` merges) and leaves
+    /// malformed ones to the field-by-field path, which names the problem.
+    #[test]
+    fn well_formed_models_take_the_one_pass_reader() {
+        let model = |v: &Value| v["model"].to_string();
+        let v: Value = serde_json::from_slice(&fixture("tiny-qwen2-f32/tokenizer.json")).unwrap();
+        let raw = model(&v);
+        let f = fast_model(&raw).expect("pairs");
+        assert_eq!((f.vocab.unwrap().len(), f.merges.len()), (512, 253));
+        let mut w = v.clone();
+        w["model"]["merges"] = json!(["a b", "c d"]);
+        assert_eq!(fast_model(&model(&w)).unwrap().merges, ["a b", "c d"]);
+        w["model"]["merges"] = Value::Null;
+        let raw = model(&w);
+        let f = fast_model(&raw).unwrap();
+        assert!(f.has_merges && f.merges.is_empty());
+        for bad in [
+            r#"{"type": "BPE", "vocab": {"a": -1}}"#,
+            r#"{"type": "BPE", "vocab": {"a": 0}, "merges": [7]}"#,
+            r#"{"type": "BPE", "type": "BPE", "vocab": {}}"#,
+            r#"{"type": "BPE", "merges": []}"#,
+            r#"[]"#,
+        ] {
+            assert!(fast_model(bad).is_none(), "{bad}");
+        }
     }
 
     /// Each malformed field stops reading with its code.

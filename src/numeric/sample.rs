@@ -46,7 +46,12 @@ pub struct Reader<'v> {
     block_bytes: u64,
     blocks_per_row: u64,
     unit_blocks: u64,
-    cache: HashMap<(u64, u64), Vec<f32>>,
+    /// Decoded units, end to end; `cache` maps a unit to its range here, and `last` is the unit
+    /// read most recently (samples read a unit's elements one after another: one lookup, not
+    /// three hashes, per element).
+    values: Vec<f32>,
+    cache: HashMap<(u64, u64), (usize, usize)>,
+    last: Option<((u64, u64), (usize, usize))>,
     touched: BTreeSet<(u64, u64)>,
     touched_extra: u64,
 }
@@ -76,7 +81,9 @@ impl<'v> Reader<'v> {
             block_bytes,
             blocks_per_row,
             unit_blocks: FLOAT_UNIT_ELEMS.div_ceil(block_elems).max(1),
+            values: Vec::new(),
             cache: HashMap::new(),
+            last: None,
             touched: BTreeSet::new(),
             touched_extra: 0,
         })
@@ -127,23 +134,47 @@ impl<'v> Reader<'v> {
         if row >= self.rows || unit >= self.units_per_row() || !self.dtype.has_values() {
             return None;
         }
-        if !self.cache.contains_key(&(row, unit)) {
-            let bytes = self.unit_bytes(row, unit);
-            let n_blocks = bytes.len() as u64 / self.block_bytes;
-            let mut out = vec![0f32; (n_blocks * self.block_elems) as usize];
-            let ok = if self.header_bytes == 0 {
-                quant::dequantize(self.dtype, bytes, &[n_blocks * self.block_elems], &mut out)
-            } else {
-                let header = self.data.get(..self.header_bytes as usize).unwrap_or(&[]);
-                let mut buf = Vec::with_capacity(header.len() + bytes.len());
-                buf.extend_from_slice(header);
-                buf.extend_from_slice(bytes);
-                quant::dequantize(self.dtype, &buf, &[n_blocks * self.block_elems], &mut out)
-            };
-            ok.ok()?;
-            self.cache.insert((row, unit), out);
+        let key = (row, unit);
+        let (start, len) = match self.last {
+            Some((k, r)) if k == key => r,
+            _ => {
+                let r = match self.cache.get(&key) {
+                    Some(&r) => r,
+                    None => {
+                        let r = self.decode_unit(row, unit)?;
+                        self.cache.insert(key, r);
+                        r
+                    }
+                };
+                self.last = Some((key, r));
+                r
+            }
+        };
+        self.values.get(start..start + len)
+    }
+
+    /// Decode a unit onto the end of `values`; its range there.
+    fn decode_unit(&mut self, row: u64, unit: u64) -> Option<(usize, usize)> {
+        let bytes = self.unit_bytes(row, unit);
+        let n_blocks = bytes.len() as u64 / self.block_bytes;
+        let n = (n_blocks * self.block_elems) as usize;
+        let start = self.values.len();
+        self.values.resize(start + n, 0.0);
+        let out = &mut self.values[start..];
+        let ok = if self.header_bytes == 0 {
+            quant::dequantize(self.dtype, bytes, &[n as u64], out)
+        } else {
+            let header = self.data.get(..self.header_bytes as usize).unwrap_or(&[]);
+            let mut buf = Vec::with_capacity(header.len() + bytes.len());
+            buf.extend_from_slice(header);
+            buf.extend_from_slice(bytes);
+            quant::dequantize(self.dtype, &buf, &[n as u64], out)
+        };
+        if ok.is_err() {
+            self.values.truncate(start);
+            return None;
         }
-        self.cache.get(&(row, unit)).map(Vec::as_slice)
+        Some((start, n))
     }
 
     /// One element (canonical `row`, `col`).
