@@ -24,7 +24,8 @@ export CARGO_PROFILE_RELEASE_DEBUG=0 CARGO_PROFILE_RELEASE_OPT_LEVEL=1 CARGO_INC
 export NO_COLOR=1
 
 # The pairs: tiny generated models (examples/make_pair).
-(cd "$root" && cargo build -q --example make_pair)
+# (into the checkout's own target/, not the hook's CARGO_TARGET_DIR above)
+(cd "$root" && CARGO_TARGET_DIR="$root/target" cargo build -q --example make_pair)
 make_pair="$root/target/debug/examples/make_pair"
 
 repo="$work/repo"
