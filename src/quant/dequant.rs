@@ -149,6 +149,31 @@ pub fn dequantize_rows(
     rows: Range<u64>,
     out: &mut [f32],
 ) -> Result<(), DequantError> {
+    rows_into(dt, data, dims, rows, out, true)
+}
+
+/// [`dequantize_rows`] on the caller's thread only, whatever the size: for callers that already
+/// split a tensor into tiles over the thread pool (the forward pass's linear layers), where a
+/// nested parallel split of each tile would only add scheduling.
+pub fn dequantize_rows_serial(
+    dt: DType,
+    data: &[u8],
+    dims: &[u64],
+    rows: Range<u64>,
+    out: &mut [f32],
+) -> Result<(), DequantError> {
+    rows_into(dt, data, dims, rows, out, false)
+}
+
+/// Both of the above: `parallel` lets large row ranges split over the thread pool.
+fn rows_into(
+    dt: DType,
+    data: &[u8],
+    dims: &[u64],
+    rows: Range<u64>,
+    out: &mut [f32],
+    parallel: bool,
+) -> Result<(), DequantError> {
     let decode = decoder(dt)?;
     let g = Geometry::checked(dt, data, dims)?;
     if rows.start > rows.end || rows.end > g.rows {
@@ -162,33 +187,7 @@ pub fn dequantize_rows(
     check_out((rows.end - rows.start) * g.cols, out)?;
     let (header, body) = split_header(&g, data);
     let byte_range = to_usize(rows.start * g.row_bytes)..to_usize(rows.end * g.row_bytes);
-    g.decode_rows(decode, header, &body[byte_range], out, true);
-    Ok(())
-}
-
-/// [`dequantize_rows`] on the caller's thread only, whatever the size: for callers that already
-/// split a tensor into tiles over the thread pool (the forward pass's linear layers), where a
-/// nested parallel split of each tile would only add scheduling.
-pub fn dequantize_rows_serial(
-    dt: DType,
-    data: &[u8],
-    dims: &[u64],
-    rows: Range<u64>,
-    out: &mut [f32],
-) -> Result<(), DequantError> {
-    let decode = decoder(dt)?;
-    let g = Geometry::checked(dt, data, dims)?;
-    if rows.start > rows.end || rows.end > g.rows {
-        return Err(DequantError::RowRange {
-            start: rows.start,
-            end: rows.end,
-            rows: g.rows,
-        });
-    }
-    check_out((rows.end - rows.start) * g.cols, out)?;
-    let (header, body) = split_header(&g, data);
-    let byte_range = to_usize(rows.start * g.row_bytes)..to_usize(rows.end * g.row_bytes);
-    g.decode_rows(decode, header, &body[byte_range], out, false);
+    g.decode_rows(decode, header, &body[byte_range], out, parallel);
     Ok(())
 }
 
