@@ -483,3 +483,36 @@ fn files_in_the_current_directory_pair_however_they_are_written() {
         )]
     );
 }
+
+/// A named pipe in a searched directory is not opened (opening one blocks until a writer comes):
+/// the batch finishes with the models beside it.
+#[test]
+fn a_named_pipe_in_a_directory_does_not_hang_the_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write_pair(&d.join("m.gguf"), &d.join("m.apr"), 1, false);
+    let made = Command::new("mkfifo").arg(d.join("pipe.gguf")).status();
+    if !made.is_ok_and(|s| s.success()) {
+        eprintln!("mkfifo unavailable: skipped");
+        return;
+    }
+    let mut child = bin()
+        .args([d.to_str().unwrap(), "-q", "--format", "json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break Some(s);
+        }
+        if start.elapsed() > std::time::Duration::from_secs(20) {
+            child.kill().unwrap();
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let status = status.expect("the batch hung on a named pipe");
+    assert_eq!(status.code(), Some(0));
+}

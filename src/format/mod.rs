@@ -199,6 +199,11 @@ pub enum Peek {
 /// Read at most the first 64 bytes of `path` and say what they are.
 pub fn peek(path: &Path) -> Peek {
     use std::io::Read;
+    // Only regular files (symlinks followed): opening a named pipe blocks until a writer comes,
+    // and a device is no model.
+    if !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
+        return Peek::Other;
+    }
     let mut head = [0u8; 64];
     let n = std::fs::File::open(path)
         .and_then(|f| {
