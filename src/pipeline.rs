@@ -322,7 +322,14 @@ pub fn lint(model: &ModelView, against: Option<&ModelView>, opts: &Options) -> O
             model.source().prefetch(&sa);
             r.source().prefetch(&sb);
         }
-        rayon::join(|| model.tokenizer_scan(), || r.tokenizer_scan());
+        // The probe's prompt is tokenized in the same pass (the lists are read once).
+        match (&opts.tokens, opts.no_probe) {
+            (None, false) => rayon::join(
+                || model.tokenizer_scan_for(&opts.prompt),
+                || r.tokenizer_scan_for(&opts.prompt),
+            ),
+            _ => rayon::join(|| model.tokenizer_scan(), || r.tokenizer_scan()),
+        };
     }
     check::check_file(model, &ra, &mut findings);
     let mut compared = 0usize;

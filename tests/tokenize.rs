@@ -91,3 +91,40 @@ fn awkward_prompts_tokenize_as_llama_cpp_does() {
         wrong.join("\n")
     );
 }
+
+/// The lint scans the token and merge lists and tokenizes the probe's prompt in one pass
+/// (`tokenizer_scan_for`): the scan and the ids are what the two separate passes give, for BPE and
+/// SentencePiece vocabularies, GGUF and APR, and a later text that was not the prompt.
+#[test]
+fn one_pass_scan_and_prompt_give_what_two_passes_give() {
+    let mut views: Vec<(String, Box<dyn Fn() -> apr_lint::model::ModelView>)> = Vec::new();
+    for g in [
+        "gguf/tiny-qwen2-lq-q4_k_m.gguf",
+        "gguf/tiny-llama-q8_0.gguf",
+        "tokenizer/spm-vocab.gguf",
+    ] {
+        views.push((g.to_owned(), Box::new(move || gguf_view(g))));
+    }
+    for g in [
+        "gguf/tiny-qwen2-lq-q4_k_m.gguf",
+        "gguf/tiny-llama-q8_0.gguf",
+    ] {
+        let w = clean_apr(g, Flavour::Aprender);
+        views.push((format!("{g} as APR"), Box::new(move || apr_view(&w))));
+    }
+    for (name, open) in &views {
+        for prompt in ["2+2=", "Hello my name is Tiny", "  a\n\tb 12345 ü!", ""] {
+            let two = open();
+            let one = open();
+            let scan = one.tokenizer_scan_for(prompt).clone();
+            assert_eq!(scan, two.scan_tokenizer(), "{name} {prompt:?}");
+            assert_eq!(
+                one.tokenize(prompt),
+                two.tokenize(prompt),
+                "{name} {prompt:?}"
+            );
+            let other = "other text 7";
+            assert_eq!(one.tokenize(other), two.tokenize(other), "{name}");
+        }
+    }
+}

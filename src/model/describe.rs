@@ -135,7 +135,13 @@ impl ModelView {
                     return None;
                 }
                 let span = Some(f.metadata_span);
-                Some(match count_array(raw) {
+                // The merge list was counted when the view was opened (`Tokenizer::read` counts
+                // the same text the same way): a 150k-entry list is not walked again.
+                let counted = match (key, self.tokenizer.n_merges) {
+                    ("tokenizer.merges", Some(n)) => Some(n),
+                    _ => count_array(raw),
+                };
+                Some(match counted {
                     Some(len) => ArrayFact {
                         len,
                         // Non-string elements are found when visiting: a JSON array of strings

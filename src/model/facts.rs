@@ -166,7 +166,11 @@ impl ModelView {
                 Some(t) => TextTokenizer::tokenize_hf(t, text),
                 None => Err(TokenizeError::NoTokenizer),
             },
-            _ => TextTokenizer::tokenize_with(&self.container, &self.tokenizer, text),
+            _ => match self.prompt_ids.get() {
+                // Tokenized in the pass that scanned the lists (`tokenizer_scan_for`).
+                Some((prompt, ids)) if prompt == text => ids.clone(),
+                _ => TextTokenizer::tokenize_with(&self.container, &self.tokenizer, text),
+            },
         }
     }
 

@@ -38,6 +38,11 @@ pub use config::{Config, ConfigValue, RopeType};
 pub use facts::{NamingScheme, Runtime};
 pub use tokenizer::Tokenizer;
 
+use tokenize::{TextTokenizer, TokenizeError};
+
+/// A prompt and its ids by the file's own tokenizer.
+type PromptIds = (String, Result<Vec<u32>, TokenizeError>);
+
 /// One tensor as every stage sees it, whichever the format.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TensorView {
@@ -97,6 +102,8 @@ pub struct ModelView {
     pub findings: Vec<Finding>,
     /// One pass over the token and merge lists, made when first asked for.
     scan: std::sync::OnceLock<tokenizer::TokenizerScan>,
+    /// A prompt tokenized in that pass ([`ModelView::tokenizer_scan_for`]), and its ids.
+    prompt_ids: std::sync::OnceLock<PromptIds>,
     /// A Hugging Face checkpoint's `tokenizer.json`, read (the other formats keep their tokenizer
     /// in the container's records).
     hf_tokenizer: Option<std::sync::Arc<hf_tokenizer::HfTokenizer>>,
@@ -206,6 +213,7 @@ impl ModelView {
             tokenizer,
             findings,
             scan: std::sync::OnceLock::new(),
+            prompt_ids: std::sync::OnceLock::new(),
             hf_tokenizer,
         };
         (view, error)
@@ -215,6 +223,21 @@ impl ModelView {
     /// pass over the lists (made on first use, then kept).
     pub fn tokenizer_scan(&self) -> &tokenizer::TokenizerScan {
         self.scan.get_or_init(|| self.scan_tokenizer())
+    }
+
+    /// [`Self::tokenizer_scan`], with `prompt` tokenized in the same pass over the lists when this
+    /// call makes the scan (a 150k-entry list is then read once for both): a later
+    /// [`Self::tokenize`] of the same text gives the ids kept here.
+    pub fn tokenizer_scan_for(&self, prompt: &str) -> &tokenizer::TokenizerScan {
+        self.scan.get_or_init(|| match &self.container {
+            Container::Hf(_) => self.scan_tokenizer(),
+            _ => {
+                let (scan, ids) =
+                    TextTokenizer::scan_and_tokenize(&self.container, &self.tokenizer, prompt);
+                let _ = self.prompt_ids.set((prompt.to_owned(), ids));
+                scan
+            }
+        })
     }
 
     pub(crate) fn format(&self) -> Format {

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use crate::format::Container;
-use crate::model::tokenizer::Tokenizer;
+use crate::model::tokenizer::{Tokenizer, TokenizerScan};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PreTokenizer {
@@ -156,72 +156,43 @@ impl TextTokenizer {
     }
 
     fn build_from(p: &Parts<'_>, only_for: Option<&str>) -> Result<TextTokenizer, TokenizeError> {
-        let model = p.model.unwrap_or("gpt2").to_owned();
-        let pre = match p.pre {
-            Some("qwen2") | Some("deepseek-r1-qwen") => PreTokenizer::Qwen2,
-            Some("llama-bpe") | Some("llama3") => PreTokenizer::Llama3,
-            Some("smollm") => PreTokenizer::Smollm,
-            _ => PreTokenizer::Gpt2,
-        };
-        // The strings a kept entry must occur in.
-        let haystacks: Option<Vec<String>> = only_for.map(|text| match model.as_str() {
-            "llama" => vec![format!(" {text}").replace(' ', "\u{2581}")],
-            _ => pre_tokenize(text, pre)
-                .iter()
-                .map(|p| p.bytes().map(byte_to_unicode).collect())
-                .collect(),
-        });
-        let filter = haystacks.as_deref().map(Substrings::new);
-        let wanted = |t: &str| {
-            filter
-                .as_ref()
-                .is_none_or(|f| f.contains(t) || (t.starts_with("<0x") && t.len() == 6))
-        };
-        let mut vocab: HashMap<String, u32> = HashMap::new();
-        let mut n_tokens = 0u32;
-        (p.visit_tokens)(&mut |t| {
-            if wanted(t) {
-                vocab.entry(t.to_owned()).or_insert(n_tokens);
-            }
-            n_tokens += 1;
-        });
-        if n_tokens == 0 {
+        let model = p.model.unwrap_or("gpt2");
+        let pre = pre_tokenizer(p.pre);
+        let haystacks = only_for.map(|text| haystacks(model, pre, text));
+        let mut b = Builder::new(model, pre, p.bos, p.add_bos, haystacks.as_deref());
+        (p.visit_tokens)(&mut |t| b.token(t));
+        if b.n_tokens == 0 {
             return Err(TokenizeError::NoTokenizer);
         }
-        let engine = match model.as_str() {
-            "gpt2" => {
-                let mut ranks = HashMap::new();
-                let mut rank = 0usize;
-                let mut joined = String::new();
-                (p.visit_merges)(&mut |m| {
-                    // Most merges can be ruled out from `m` itself, before splitting and joining:
-                    // the joined pair is one byte shorter and starts with `m`'s first byte.
-                    let quick_no = filter.as_ref().is_some_and(|f| !f.may_hold_merge(m));
-                    if quick_no && m.len() != 7 {
-                        // (7: "<0x" + 4 bytes joins to a 6-byte `<0x..>`, which `wanted` keeps.)
-                    } else if let Some((x, y)) = m.split_once(' ') {
-                        joined.clear();
-                        joined.push_str(x);
-                        joined.push_str(y);
-                        if wanted(&joined) {
-                            ranks.entry((x.to_string(), y.to_string())).or_insert(rank);
-                        }
-                    }
-                    rank += 1;
-                });
-                Engine::Bpe { pre, ranks }
-            }
-            "llama" => Engine::Spm {
-                scores: (p.scores)(n_tokens as usize),
-            },
-            other => return Err(TokenizeError::Unsupported(other.into())),
-        };
-        Ok(TextTokenizer {
-            engine,
-            vocab,
-            bos: p.bos,
-            add_bos: p.add_bos.unwrap_or(matches!(model.as_str(), "llama")),
-        })
+        if b.bpe {
+            (p.visit_merges)(&mut |m| b.merge(m));
+        }
+        b.finish(p.scores)
+    }
+
+    /// The file's token and merge lists scanned ([`TokenizerScan::of`]) and `text` tokenized
+    /// ([`Self::tokenize_with`]) in one pass over the lists: each string is read once and handed
+    /// to both. Gives exactly what the two calls give.
+    pub(crate) fn scan_and_tokenize(
+        c: &Container,
+        summary: &Tokenizer,
+        text: &str,
+    ) -> (TokenizerScan, Result<Vec<u32>, TokenizeError>) {
+        let model = summary.model.as_deref().unwrap_or("gpt2");
+        let pre = pre_tokenizer(summary.pre.as_deref());
+        let haystacks = haystacks(model, pre, text);
+        let mut b = Builder::new(
+            model,
+            pre,
+            summary.bos.map(|b| b as u32),
+            summary.add_bos,
+            Some(&haystacks),
+        );
+        let scan = TokenizerScan::of_teed(c, &mut |merge, s| {
+            if merge { b.merge(s) } else { b.token(s) }
+        });
+        let ids = b.finish(&|n| scores(c, n)).map(|t| t.encode(text));
+        (scan, ids)
     }
 
     pub fn encode(&self, text: &str) -> Vec<u32> {
@@ -307,6 +278,127 @@ fn scores(c: &Container, n: usize) -> Vec<f32> {
             .unwrap_or_else(|| vec![0.0; n]),
         // `TextTokenizer::from_hf` takes a checkpoint's scores from its `tokenizer.json`.
         Container::Hf(_) => vec![0.0; n],
+    }
+}
+
+/// The pre-tokenizer a `tokenizer.ggml.pre` name stands for.
+fn pre_tokenizer(pre: Option<&str>) -> PreTokenizer {
+    match pre {
+        Some("qwen2") | Some("deepseek-r1-qwen") => PreTokenizer::Qwen2,
+        Some("llama-bpe") | Some("llama3") => PreTokenizer::Llama3,
+        Some("smollm") => PreTokenizer::Smollm,
+        _ => PreTokenizer::Gpt2,
+    }
+}
+
+/// The strings a kept vocabulary entry or merge must occur in, for tokenizing `text`.
+fn haystacks(model: &str, pre: PreTokenizer, text: &str) -> Vec<String> {
+    match model {
+        "llama" => vec![format!(" {text}").replace(' ', "\u{2581}")],
+        _ => pre_tokenize(text, pre)
+            .iter()
+            .map(|p| p.bytes().map(byte_to_unicode).collect())
+            .collect(),
+    }
+}
+
+/// A tokenizer being built, fed one token string (in id order) and one merge (in rank order) at
+/// a time, so that whoever walks the lists can build it on the way. With haystacks, it keeps
+/// only the entries that can occur in them.
+struct Builder<'a> {
+    model: &'a str,
+    pre: PreTokenizer,
+    /// The model is byte-level BPE (`gpt2`): merges are read.
+    bpe: bool,
+    filter: Option<Substrings<'a>>,
+    vocab: HashMap<String, u32>,
+    n_tokens: u32,
+    ranks: HashMap<(String, String), usize>,
+    rank: usize,
+    joined: String,
+    bos: Option<u32>,
+    add_bos: Option<bool>,
+}
+
+impl<'a> Builder<'a> {
+    fn new(
+        model: &'a str,
+        pre: PreTokenizer,
+        bos: Option<u32>,
+        add_bos: Option<bool>,
+        haystacks: Option<&'a [String]>,
+    ) -> Builder<'a> {
+        Builder {
+            model,
+            pre,
+            bpe: model == "gpt2",
+            filter: haystacks.map(Substrings::new),
+            vocab: HashMap::new(),
+            n_tokens: 0,
+            ranks: HashMap::new(),
+            rank: 0,
+            joined: String::new(),
+            bos,
+            add_bos,
+        }
+    }
+
+    fn wanted(&self, t: &str) -> bool {
+        self.filter
+            .as_ref()
+            .is_none_or(|f| f.contains(t) || (t.starts_with("<0x") && t.len() == 6))
+    }
+
+    fn token(&mut self, t: &str) {
+        if self.wanted(t) {
+            self.vocab.entry(t.to_owned()).or_insert(self.n_tokens);
+        }
+        self.n_tokens += 1;
+    }
+
+    /// One merge (ignored unless the model is byte-level BPE).
+    fn merge(&mut self, m: &str) {
+        if !self.bpe {
+            return;
+        }
+        // Most merges can be ruled out from `m` itself, before splitting and joining: the joined
+        // pair is one byte shorter and starts with `m`'s first byte.
+        let quick_no = self.filter.as_ref().is_some_and(|f| !f.may_hold_merge(m));
+        if quick_no && m.len() != 7 {
+            // (7: "<0x" + 4 bytes joins to a 6-byte `<0x..>`, which `wanted` keeps.)
+        } else if let Some((x, y)) = m.split_once(' ') {
+            self.joined.clear();
+            self.joined.push_str(x);
+            self.joined.push_str(y);
+            if self.wanted(&self.joined) {
+                self.ranks
+                    .entry((x.to_string(), y.to_string()))
+                    .or_insert(self.rank);
+            }
+        }
+        self.rank += 1;
+    }
+
+    fn finish(self, scores: &dyn Fn(usize) -> Vec<f32>) -> Result<TextTokenizer, TokenizeError> {
+        if self.n_tokens == 0 {
+            return Err(TokenizeError::NoTokenizer);
+        }
+        let engine = match self.model {
+            "gpt2" => Engine::Bpe {
+                pre: self.pre,
+                ranks: self.ranks,
+            },
+            "llama" => Engine::Spm {
+                scores: scores(self.n_tokens as usize),
+            },
+            other => return Err(TokenizeError::Unsupported(other.into())),
+        };
+        Ok(TextTokenizer {
+            engine,
+            vocab: self.vocab,
+            bos: self.bos,
+            add_bos: self.add_bos.unwrap_or(self.model == "llama"),
+        })
     }
 }
 

@@ -129,6 +129,9 @@ fn visit_strings(c: &Container, gguf_key: &str, apr_key: &str, f: &mut dyn FnMut
 /// Calls its argument on every string of a list, in order.
 type VisitList<'a> = &'a dyn Fn(&mut dyn FnMut(&str));
 
+/// Also called on every string a scan reads: `(true, merge)` or `(false, token)`.
+pub(crate) type Tee<'a> = &'a mut dyn FnMut(bool, &str);
+
 /// Calls `f` on every string of the GGUF string array under `key`, in order, straight from the
 /// mapped bytes (no `Vec` of 150k slices, no cursor per element): what `GgufFile::array_strings`
 /// gives, one string at a time — a string that is not UTF-8 as `""`, and nothing past a truncated
@@ -238,6 +241,20 @@ pub(crate) fn count_array(json: &str) -> Option<u64> {
     // An array of strings (every tokenizer list) is counted by the byte scanner.
     if let (n, true) = json_strings(json, &mut |_| {}) {
         return Some(n);
+    }
+    // An array of numbers, booleans or nulls (a token-type or score list): with no string and no
+    // nested value in it, every comma of a valid array separates two elements (the text is a value
+    // serde_json accepted; on other text this still never panics).
+    let inner = json.trim();
+    if let Some(inner) = inner.strip_prefix('[').and_then(|x| x.strip_suffix(']'))
+        && !inner.bytes().any(|c| matches!(c, b'"' | b'[' | b'{'))
+    {
+        let commas = inner.bytes().filter(|&c| c == b',').count() as u64;
+        return Some(if inner.trim().is_empty() {
+            0
+        } else {
+            commas + 1
+        });
     }
     struct Count;
     impl<'de> serde::de::Visitor<'de> for Count {
@@ -377,16 +394,17 @@ impl TokenizerScan {
     /// merges (repeated tokens are llama.cpp's concern, not counted here).
     pub fn of_lists(tokens: &[String], merges: &[String]) -> TokenizerScan {
         let mut s = TokenizerScan::default();
-        s.scan_merges(&|f| merges.iter().for_each(|m| f(m)));
+        s.scan_merges(&|f| merges.iter().for_each(|m| f(m)), &mut |_, _| {});
         s.tokens = (fingerprint(tokens), tokens.len() as u64);
         s
     }
 
-    fn scan_merges(&mut self, visit: VisitList<'_>) {
+    fn scan_merges(&mut self, visit: VisitList<'_>, tee: Tee<'_>) {
         const EXAMPLES: usize = 3;
         let (mut h, mut n) = (LIST_SEED, 0u64);
         visit(&mut |m| {
             h = list_fold(h, str_hash(m));
+            tee(true, m);
             if !is_merge(m) {
                 self.bad_merges += 1;
                 if self.bad_merge_examples.len() < EXAMPLES {
@@ -400,8 +418,15 @@ impl TokenizerScan {
 
     /// One pass over the container's token and merge lists.
     pub fn of(c: &Container) -> TokenizerScan {
+        Self::of_teed(c, &mut |_, _| {})
+    }
+
+    /// [`Self::of`], handing every merge (`tee(true, m)`, in rank order) and every token string
+    /// (`tee(false, t)`, in id order) to `tee` as well, as [`Tokenizer::visit_merges`] and
+    /// [`Tokenizer::visit_tokens`] give them: whoever needs the lists too reads them in this pass.
+    pub(crate) fn of_teed(c: &Container, tee: Tee<'_>) -> TokenizerScan {
         let mut s = TokenizerScan::default();
-        s.scan_merges(&|f| Tokenizer::visit_merges(c, f));
+        s.scan_merges(&|f| Tokenizer::visit_merges(c, f), tee);
         match c {
             Container::Gguf(g) => {
                 let cap = match g.get("tokenizer.ggml.tokens").map(|kv| &kv.value) {
@@ -416,6 +441,7 @@ impl TokenizerScan {
                     // One hash per string: the fingerprint's and the repeat test's key.
                     let key = str_hash(t);
                     h = list_fold(h, key);
+                    tee(false, t);
                     // llama.cpp renames empty tokens `[EMPTY_<id>]`, so they never collide.
                     if !t.is_empty() {
                         keyed.push((key, id as u32));
@@ -426,7 +452,16 @@ impl TokenizerScan {
                 s.first_duplicate = first.map(|id| (id as u64, strings[id].to_owned()));
                 s.tokens = (h, strings.len() as u64);
             }
-            Container::Apr(_) | Container::Hf(_) => s.tokens = fingerprint_of(c, false),
+            Container::Apr(_) | Container::Hf(_) => {
+                // What `fingerprint_of(c, false)` computes.
+                let (mut h, mut n) = (LIST_SEED, 0u64);
+                Tokenizer::visit_tokens(c, &mut |t| {
+                    h = list_fold(h, str_hash(t));
+                    tee(false, t);
+                    n += 1;
+                });
+                s.tokens = (h, n);
+            }
         }
         s
     }
@@ -556,6 +591,19 @@ mod tests {
         assert_eq!(count_array(r#"[1, 2.5, "c", null]"#), Some(4));
         assert_eq!(count_array("[]"), Some(0));
         assert_eq!(count_array(r#""a""#), None);
+        // Arrays without strings are counted by their commas; serde_json agrees.
+        for json in [
+            "[1, 2, 3]",
+            " [ 1 ] ",
+            "[ ]",
+            "[-1.5e3,true,null,0]",
+            "[1,\n2]",
+        ] {
+            let by_serde = serde_json::from_str::<Vec<serde_json::Value>>(json).unwrap();
+            assert_eq!(count_array(json), Some(by_serde.len() as u64), "{json}");
+        }
+        assert_eq!(count_array("[1, [2, 3]]"), Some(2));
+        assert_eq!(count_array("[1, {\"a\": 2, \"b\": 3}]"), Some(2));
     }
 
     #[test]
