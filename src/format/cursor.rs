@@ -26,6 +26,10 @@ impl<'a> Cursor<'a> {
     pub fn remaining(&self) -> u64 {
         (self.buf.len() - self.pos) as u64
     }
+    /// The bytes not read yet (read them, then [`Self::skip`] what was used).
+    pub fn rest(&self) -> &'a [u8] {
+        &self.buf[self.pos..]
+    }
     pub fn is_at_end(&self) -> bool {
         self.pos >= self.buf.len()
     }

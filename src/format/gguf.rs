@@ -365,7 +365,11 @@ fn read_value(c: &mut Cursor<'_>, t: ValueType) -> Result<Value, ReadError> {
     c.check_count(len, elem.min_bytes(), "array element")?;
     let start = c.pos();
     if elem == ValueType::String {
-        for _ in 0..len {
+        // The strings that are whole and UTF-8, straight from the bytes (a vocabulary is 150k
+        // strings); from the first that is not, `read_string` finds the error and says where.
+        let (good, used) = whole_utf8_strings(c.rest(), len);
+        c.skip(used, "array string element")?;
+        for _ in good..len {
             read_string(c, "array string element", 0)?;
         }
     } else {
@@ -384,6 +388,33 @@ fn read_value(c: &mut Cursor<'_>, t: ValueType) -> Result<Value, ReadError> {
         len,
         span: Span::new(start, c.pos() - start),
     }))
+}
+
+/// How many of the `len` GGUF strings at the start of `b` (u64 length, then the bytes) are whole
+/// and UTF-8, in a row, and how many bytes they take: what a loop of `read_string` accepts before
+/// its first error, without building an error per call.
+fn whole_utf8_strings(b: &[u8], len: u64) -> (u64, u64) {
+    let mut p = 0usize;
+    let mut good = 0u64;
+    while good < len {
+        let Some(n) = b.get(p..p.saturating_add(8)) else {
+            break;
+        };
+        let mut x = [0u8; 8];
+        x.copy_from_slice(n);
+        let n = u64::from_le_bytes(x);
+        let body = p + 8;
+        if n > (b.len() - body) as u64 {
+            break;
+        }
+        let end = body + n as usize;
+        if std::str::from_utf8(&b[body..end]).is_err() {
+            break;
+        }
+        p = end;
+        good += 1;
+    }
+    (good, p as u64)
 }
 
 /// Read and validate a whole GGUF file.

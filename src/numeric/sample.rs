@@ -325,19 +325,26 @@ impl Sample {
     pub fn read(r: &mut Reader<'_>, units: &[(u64, u64)]) -> Option<Sample> {
         let mut s = Sample::default();
         let ue = r.unit_elems();
+        // Room for every element read below at once (at most `ue` per unit, none past the last
+        // column), instead of growing the vectors by doubling.
+        let n: u64 = units
+            .iter()
+            .map(|&(_, unit)| r.cols.saturating_sub(unit.saturating_mul(ue)).min(ue))
+            .sum();
+        s.pos.reserve(n as usize);
+        s.values.reserve(n as usize);
+        s.units.reserve(units.len());
+        s.unit_start.reserve(units.len() + 1);
         for &(row, unit) in units {
             let cols = r.cols;
             let vals = r.unit_values(row, unit)?;
             s.units.push((row, unit));
             s.unit_start.push(s.pos.len());
-            for (k, &v) in vals.iter().enumerate() {
-                let col = unit * ue + k as u64;
-                if col >= cols {
-                    break;
-                }
-                s.pos.push((row, col));
-                s.values.push(v);
-            }
+            // The unit's elements up to the last column (a row's last unit may run past it).
+            let first = unit.saturating_mul(ue);
+            let take = (cols.saturating_sub(first)).min(vals.len() as u64);
+            s.pos.extend((first..first + take).map(|col| (row, col)));
+            s.values.extend_from_slice(&vals[..take as usize]);
         }
         s.unit_start.push(s.pos.len());
         Some(s)
