@@ -462,20 +462,33 @@ fn wrong_num_heads_leads_with_the_metadata_fix() {
         .filter(|f| f.code == "APRL-L002")
         .collect();
     assert!(!shapes.is_empty(), "{}", describe(&o));
+    // The reference narrows the shape mismatches' help to the one fix too.
     for f in shapes {
-        assert!(f.help.starts_with("set `num_heads` to 4"), "{}", f.help);
+        assert_eq!(
+            f.help,
+            "set `num_heads` to 4: with it every tensor's dims fit the rules, this one's included"
+        );
     }
     // Alone, the file still leads with the metadata (the shapes allow two single fixes).
     let alone = lint_one(&apr_view(&w));
     let first = errors(&alone)[0];
     assert_eq!(first.code, "APRL-M003", "{}", describe(&alone));
-    assert!(
-        first
-            .help
-            .starts_with("set `num_heads` to 4 or `num_kv_heads` to 4"),
-        "{}",
-        first.help
+    assert_eq!(
+        first.help,
+        "set `num_heads` to 4 or `num_kv_heads` to 4 (each makes every tensor's dims fit the rules)"
     );
+    let shapes: Vec<_> = alone
+        .findings
+        .iter()
+        .filter(|f| f.code == "APRL-L002")
+        .collect();
+    assert!(!shapes.is_empty(), "{}", describe(&alone));
+    for f in shapes {
+        assert_eq!(
+            f.help,
+            "set `num_heads` to 4 or `num_kv_heads` to 4: with it every tensor's dims fit the rules, this one's included"
+        );
+    }
 }
 
 /// §7: when the reference's metadata contradicts its own tensors, the correct APR is not told to
