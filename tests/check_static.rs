@@ -521,3 +521,59 @@ fn a_reference_contradicting_its_own_shapes_is_named() {
         describe(&o)
     );
 }
+
+/// When `num_heads` is what the K/V shapes contradict, their `[APR-LOAD]` lines point at the
+/// metadata, not at the tensors: the word says the config is at fault and the note gives the key.
+#[test]
+fn wrong_num_heads_load_log_points_at_the_metadata() {
+    let mut w = clean_apr(QWEN, Flavour::Aprender);
+    set_meta(&mut w, "num_heads", json!(8));
+    let a = apr_view(&w);
+    let rules = apr_lint::rules::RuleSet::builtin();
+    for (what, findings) in [
+        ("pair", lint_pair(&a, &gguf_view(QWEN)).findings),
+        ("alone", lint_one(&a).findings),
+    ] {
+        let mut got: Vec<String> = Vec::new();
+        apr_lint::load_log(&a, &rules, &findings, apr_lint::LoadLogMode::Summary, |l| {
+            got.push(l.to_owned())
+        });
+        let k_v: Vec<&String> = got.iter().filter(|l| l.contains("Actual layout")).collect();
+        // K and V weights and biases of both layers.
+        assert_eq!(k_v.len(), 8, "{what}: {got:#?}");
+        for l in &k_v {
+            assert!(
+                l.contains(" - METADATA WRONG (the metadata gives [64")
+                    && l.ends_with("; APRL-L002)"),
+                "{what}: {l}"
+            );
+        }
+        assert_eq!(
+            got.last().unwrap(),
+            "[APR-LOAD] 27 tensors: 19 OK, 8 METADATA WRONG",
+            "{what}"
+        );
+    }
+    // A shape mismatch no config value explains still blames the tensor.
+    let mut w = clean_apr(QWEN, Flavour::Aprender);
+    let k = w
+        .tensors
+        .iter_mut()
+        .find(|t| t.name == "model.layers.1.self_attn.k_proj.weight")
+        .expect("k");
+    k.dims = vec![32, 1024];
+    let a = apr_view(&w);
+    let mut got: Vec<String> = Vec::new();
+    apr_lint::load_log(
+        &a,
+        &rules,
+        &lint_one(&a).findings,
+        apr_lint::LoadLogMode::Summary,
+        |l| got.push(l.to_owned()),
+    );
+    assert!(
+        got.iter()
+            .any(|l| l.ends_with("- SHAPE MISMATCH (expected [128, 256]; APRL-L002)")),
+        "{got:#?}"
+    );
+}
