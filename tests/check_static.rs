@@ -26,6 +26,25 @@ fn pair_outcome(w: &AprWriter, g: &str) -> apr_lint::pipeline::Outcome {
     o
 }
 
+/// The findings of `o` with `code`.
+fn with_code<'o>(o: &'o apr_lint::pipeline::Outcome, code: &str) -> Vec<&'o apr_lint::Finding> {
+    o.findings.iter().filter(|f| f.code == code).collect()
+}
+
+/// The `[APR-LOAD]` summary log of `view` with the words of `findings`.
+fn load_log_lines(view: &apr_lint::ModelView, findings: &[apr_lint::Finding]) -> Vec<String> {
+    let rules = apr_lint::rules::RuleSet::builtin();
+    let mut got: Vec<String> = Vec::new();
+    apr_lint::load_log(
+        view,
+        &rules,
+        findings,
+        apr_lint::LoadLogMode::Summary,
+        |l| got.push(l.to_owned()),
+    );
+    got
+}
+
 fn set_meta(w: &mut AprWriter, key: &str, v: serde_json::Value) {
     match w.metadata.iter_mut().find(|(k, _)| k == key) {
         Some(e) => e.1 = v,
@@ -403,14 +422,7 @@ fn load_log_through_a_callback() {
     let a = apr_view(&w);
     let o = lint_pair(&a, &gguf_view(QWEN));
     let rules = apr_lint::rules::RuleSet::builtin();
-    let mut got: Vec<String> = Vec::new();
-    apr_lint::load_log(
-        &a,
-        &rules,
-        &o.findings,
-        apr_lint::LoadLogMode::Summary,
-        |l| got.push(l.to_owned()),
-    );
+    let got = load_log_lines(&a, &o.findings);
     let n = w.tensors.len();
     assert_eq!(got.len(), 4, "{got:?}");
     assert!(
@@ -456,11 +468,7 @@ fn wrong_num_heads_leads_with_the_metadata_fix() {
         "{}",
         describe(&o)
     );
-    let shapes: Vec<_> = o
-        .findings
-        .iter()
-        .filter(|f| f.code == "APRL-L002")
-        .collect();
+    let shapes = with_code(&o, "APRL-L002");
     assert!(!shapes.is_empty(), "{}", describe(&o));
     // The reference narrows the shape mismatches' help to the one fix too.
     for f in shapes {
@@ -477,11 +485,7 @@ fn wrong_num_heads_leads_with_the_metadata_fix() {
         first.help,
         "set `num_heads` to 4 or `num_kv_heads` to 4 (each makes every tensor's dims fit the rules)"
     );
-    let shapes: Vec<_> = alone
-        .findings
-        .iter()
-        .filter(|f| f.code == "APRL-L002")
-        .collect();
+    let shapes = with_code(&alone, "APRL-L002");
     assert!(!shapes.is_empty(), "{}", describe(&alone));
     for f in shapes {
         assert_eq!(
@@ -529,15 +533,11 @@ fn wrong_num_heads_load_log_points_at_the_metadata() {
     let mut w = clean_apr(QWEN, Flavour::Aprender);
     set_meta(&mut w, "num_heads", json!(8));
     let a = apr_view(&w);
-    let rules = apr_lint::rules::RuleSet::builtin();
     for (what, findings) in [
         ("pair", lint_pair(&a, &gguf_view(QWEN)).findings),
         ("alone", lint_one(&a).findings),
     ] {
-        let mut got: Vec<String> = Vec::new();
-        apr_lint::load_log(&a, &rules, &findings, apr_lint::LoadLogMode::Summary, |l| {
-            got.push(l.to_owned())
-        });
+        let got = load_log_lines(&a, &findings);
         let k_v: Vec<&String> = got.iter().filter(|l| l.contains("Actual layout")).collect();
         // K and V weights and biases of both layers.
         assert_eq!(k_v.len(), 8, "{what}: {got:#?}");
@@ -563,14 +563,7 @@ fn wrong_num_heads_load_log_points_at_the_metadata() {
         .expect("k");
     k.dims = vec![32, 1024];
     let a = apr_view(&w);
-    let mut got: Vec<String> = Vec::new();
-    apr_lint::load_log(
-        &a,
-        &rules,
-        &lint_one(&a).findings,
-        apr_lint::LoadLogMode::Summary,
-        |l| got.push(l.to_owned()),
-    );
+    let got = load_log_lines(&a, &lint_one(&a).findings);
     assert!(
         got.iter()
             .any(|l| l.ends_with("- SHAPE MISMATCH (expected [128, 256]; APRL-L002)")),
