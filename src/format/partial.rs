@@ -228,37 +228,27 @@ fn gguf(b: &[u8]) -> Vec<Rec> {
     let (Some(_), Some(n_tensors), Some(n_kv)) = (version, n_tensors, n_kv) else {
         return recs;
     };
-    for i in 0..n_kv {
-        let start = r.pos;
-        let mut rec = Rec::new(format!("metadata key {} of {n_kv}", i + 1), start);
-        let done = (|| {
-            let (key, at) = gguf_str(&mut r)?;
-            let key = String::from_utf8_lossy(key).into_owned();
-            let type_at = r.pos;
-            let tid = r.u32()?;
-            let Some(t) = ValueType::from_id(tid) else {
-                rec.field(&key, format!("value type id {tid}"), at.start..r.pos);
-                return None;
-            };
-            let value = gguf_value(&mut r, t);
-            let shown = value
-                .clone()
-                .unwrap_or_else(|| format!("{} (runs past the end)", t.ggml_name()));
-            rec.field(&key, shown, at.start..r.pos.max(type_at + 4));
-            value
-        })();
-        recs.push(rec);
-        if done.is_none() {
-            return recs;
-        }
-    }
-    for i in 0..n_tensors {
-        let start = r.pos;
-        let mut rec = Rec::new(format!("tensor info {} of {n_tensors}", i + 1), start);
-        let done = (|| {
-            let (name, at) = gguf_str(&mut r)?;
+    let kvs_done = walk(&mut recs, &mut r, n_kv, "metadata key", |r, rec| {
+        let (key, at) = gguf_str(r)?;
+        let key = String::from_utf8_lossy(key).into_owned();
+        let type_at = r.pos;
+        let tid = r.u32()?;
+        let Some(t) = ValueType::from_id(tid) else {
+            rec.field(&key, format!("value type id {tid}"), at.start..r.pos);
+            return None;
+        };
+        let value = gguf_value(r, t);
+        let shown = value
+            .clone()
+            .unwrap_or_else(|| format!("{} (runs past the end)", t.ggml_name()));
+        rec.field(&key, shown, at.start..r.pos.max(type_at + 4));
+        value.map(drop)
+    });
+    if kvs_done {
+        walk(&mut recs, &mut r, n_tensors, "tensor info", |r, rec| {
+            let (name, at) = gguf_str(r)?;
             rec.field("name", quoted(name), at);
-            let n_dims = r.field(&mut rec, "n_dims", Rd::u32, |v| v)?;
+            let n_dims = r.field(rec, "n_dims", Rd::u32, |v| v)?;
             if n_dims > 4 {
                 return None;
             }
@@ -272,22 +262,37 @@ fn gguf(b: &[u8]) -> Vec<Rec> {
                 ne.iter().map(i64::to_string).collect::<Vec<_>>().join(", ")
             );
             rec.field("ne", text, ne_at..r.pos);
-            r.field(&mut rec, "dtype", Rd::u32, |id| {
-                match DType::from_ggml_id(id) {
-                    Some(d) => format!("{} (type {id})", d.name()),
-                    None => format!("type {id}"),
-                }
+            r.field(rec, "dtype", Rd::u32, |id| match DType::from_ggml_id(id) {
+                Some(d) => format!("{} (type {id})", d.name()),
+                None => format!("type {id}"),
             })?;
-            r.field(&mut rec, "offset", Rd::u64, |o| {
+            r.field(rec, "offset", Rd::u64, |o| {
                 format!("{o} (from the start of the data section)")
             })
-        })();
-        recs.push(rec);
-        if done.is_none() {
-            return recs;
-        }
+            .map(drop)
+        });
     }
     recs
+}
+
+/// Read up to `count` records (`what 1 of count` …) with `read`, each kept as far as it was read;
+/// stop at the first one that cannot be followed. Whether every one could.
+fn walk<'a>(
+    recs: &mut Vec<Rec>,
+    r: &mut Rd<'a>,
+    count: u64,
+    what: &str,
+    mut read: impl FnMut(&mut Rd<'a>, &mut Rec) -> Option<()>,
+) -> bool {
+    for i in 0..count {
+        let mut rec = Rec::new(format!("{what} {} of {count}", i + 1), r.pos);
+        let done = read(r, &mut rec);
+        recs.push(rec);
+        if done.is_none() {
+            return false;
+        }
+    }
+    true
 }
 
 /// APR v2: the header fields, the metadata (its JSON text around `at`) and every index entry that
@@ -341,14 +346,17 @@ fn apr(b: &[u8], at: u64) -> Vec<Rec> {
     };
     let end = data.min(b.len() as u64);
     let mut r = Rd::at(b.get(..end as usize).unwrap_or(b), index);
-    for i in 0..count {
-        let start = r.pos;
-        let mut rec = Rec::new(format!("tensor index entry {} of {count}", i + 1), start);
-        let done = (|| {
+    walk(
+        &mut recs,
+        &mut r,
+        count as u64,
+        "tensor index entry",
+        |r, rec| {
+            let start = r.pos;
             let n = r.u16()?;
             let name = r.take(n as u64)?;
             rec.field("name", quoted(name), start..r.pos);
-            let code = r.field(&mut rec, "dtype", Rd::u8, |c| c)?;
+            let code = r.field(rec, "dtype", Rd::u8, |c| c)?;
             if let Some(d) = rec.fields.last_mut() {
                 if let Some(t) = DType::apr_candidates(code as u32).next() {
                     d.value = format!("{} (code {code})", t.name());
@@ -356,7 +364,7 @@ fn apr(b: &[u8], at: u64) -> Vec<Rec> {
                     d.value = format!("code {code}");
                 }
             }
-            let ndim = r.field(&mut rec, "ndim", Rd::u8, |v| v)?;
+            let ndim = r.field(rec, "ndim", Rd::u8, |v| v)?;
             if ndim > 8 {
                 return None;
             }
@@ -375,12 +383,8 @@ fn apr(b: &[u8], at: u64) -> Vec<Rec> {
                 data_at..r.pos,
             );
             Some(())
-        })();
-        recs.push(rec);
-        if done.is_none() {
-            return recs;
-        }
-    }
+        },
+    );
     recs
 }
 
