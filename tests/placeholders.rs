@@ -65,7 +65,10 @@ fn every_owner_placeholder_is_listed_in_the_readme() {
     let this = Path::new(file!()).file_name().unwrap();
     let elsewhere: Vec<String> = all
         .iter()
-        .filter(|p| p.file_name() != Some(this) && !p.ends_with("README.md"))
+        // The changelog may name the word when it records the list.
+        .filter(|p| {
+            p.file_name() != Some(this) && !p.ends_with("README.md") && !p.ends_with("CHANGELOG.md")
+        })
         .filter_map(|p| {
             let text = std::fs::read_to_string(p).ok()?;
             text.lines().any(has_word).then(|| p.display().to_string())
