@@ -49,14 +49,12 @@ pub fn region_at(path: &Path, span: Span, here: &str) -> Option<Region> {
 pub fn region_in(b: &[u8], span: Span, here: &str) -> Option<Region> {
     let at = span.offset;
     let recs = match b.get(..4)? {
-        b"GGUF" => gguf(b),
+        b"GGUF" => gguf(b, at),
         b"APR\0" | b"APR2" => apr(b, at),
         _ if super::looks_like_safetensors(b) => safetensors(b, at),
         _ => return None,
     };
-    let rec = recs
-        .into_iter()
-        .find(|r| at >= r.span.start && at < r.span.end.max(r.span.start + 1))?;
+    let rec = recs.into_iter().find(|r| r.holds(at))?;
     let primary = rec
         .fields
         .iter()
@@ -98,6 +96,10 @@ impl Rec {
             span: start..start,
             fields: Vec::new(),
         }
+    }
+    /// Whether byte `at` lies in the record (a record of no bytes holds its first).
+    fn holds(&self, at: u64) -> bool {
+        at >= self.span.start && at < self.span.end.max(self.span.start + 1)
     }
     fn field(&mut self, name: &str, value: impl Display, at: Range<u64>) {
         self.span.end = self.span.end.max(at.end);
@@ -150,7 +152,13 @@ impl<'a> Rd<'a> {
         show: impl Fn(T) -> S,
     ) -> Option<T> {
         let start = self.pos;
-        let v = read(self)?;
+        let Some(v) = read(self) else {
+            // Say where the file ends rather than leave the field out.
+            let len = self.b.len() as u64;
+            let cut = format!("(cut off: the file ends at byte {len})");
+            rec.field(name, cut, start..len.max(start + 1));
+            return None;
+        };
         rec.field(name, show(v), start..self.pos);
         Some(v)
     }
@@ -214,21 +222,25 @@ fn gguf_value(r: &mut Rd<'_>, t: ValueType) -> Option<String> {
     })
 }
 
-/// GGUF: the header, every key/value record and every tensor info that can be followed.
-fn gguf(b: &[u8]) -> Vec<Rec> {
+/// GGUF: the header, and the key/value record or tensor info holding `at` if the walk reaches it.
+fn gguf(b: &[u8], at: u64) -> Vec<Rec> {
     let mut recs = Vec::new();
     let mut r = Rd::at(b, 0);
     let mut h = Rec::new("GGUF header", 0);
     h.field("magic", "GGUF", 0..4);
     r.pos = 4;
-    let version = r.field(&mut h, "version", Rd::u32, |v| v);
-    let n_tensors = r.field(&mut h, "tensors", Rd::u64, |v| v);
-    let n_kv = r.field(&mut h, "keys", Rd::u64, |v| v);
+    // Field by field, to the first one the file cuts off.
+    let counts = (|| {
+        r.field(&mut h, "version", Rd::u32, |v| v)?;
+        let n_tensors = r.field(&mut h, "tensors", Rd::u64, |v| v)?;
+        let n_kv = r.field(&mut h, "keys", Rd::u64, |v| v)?;
+        Some((n_tensors, n_kv))
+    })();
     recs.push(h);
-    let (Some(_), Some(n_tensors), Some(n_kv)) = (version, n_tensors, n_kv) else {
+    let Some((n_tensors, n_kv)) = counts else {
         return recs;
     };
-    let kvs_done = walk(&mut recs, &mut r, n_kv, "metadata key", |r, rec| {
+    let kvs_done = walk(&mut recs, &mut r, n_kv, "metadata key", at, |r, rec| {
         let (key, at) = gguf_str(r)?;
         let key = String::from_utf8_lossy(key).into_owned();
         let type_at = r.pos;
@@ -245,7 +257,7 @@ fn gguf(b: &[u8]) -> Vec<Rec> {
         value.map(drop)
     });
     if kvs_done {
-        walk(&mut recs, &mut r, n_tensors, "tensor info", |r, rec| {
+        walk(&mut recs, &mut r, n_tensors, "tensor info", at, |r, rec| {
             let (name, at) = gguf_str(r)?;
             rec.field("name", quoted(name), at);
             let n_dims = r.field(rec, "n_dims", Rd::u32, |v| v)?;
@@ -275,19 +287,27 @@ fn gguf(b: &[u8]) -> Vec<Rec> {
     recs
 }
 
-/// Read up to `count` records (`what 1 of count` …) with `read`, each kept as far as it was read;
-/// stop at the first one that cannot be followed. Whether every one could.
+/// Read up to `count` records (`what 1 of count` …) with `read`, each as far as it can be read,
+/// and keep the one that holds byte `at`. Records are consecutive, so the walk stops there, past
+/// `at`, or at the first record it cannot follow; whether the next records may still hold `at`.
 fn walk<'a>(
     recs: &mut Vec<Rec>,
     r: &mut Rd<'a>,
     count: u64,
     what: &str,
+    at: u64,
     mut read: impl FnMut(&mut Rd<'a>, &mut Rec) -> Option<()>,
 ) -> bool {
     for i in 0..count {
+        if r.pos > at {
+            return false;
+        }
         let mut rec = Rec::new(format!("{what} {} of {count}", i + 1), r.pos);
         let done = read(r, &mut rec);
-        recs.push(rec);
+        if rec.holds(at) {
+            recs.push(rec);
+            return false;
+        }
         if done.is_none() {
             return false;
         }
@@ -295,8 +315,8 @@ fn walk<'a>(
     true
 }
 
-/// APR v2: the header fields, the metadata (its JSON text around `at`) and every index entry that
-/// can be followed.
+/// APR v2: the header fields, the metadata (its JSON text around `at`) and the index entry holding
+/// `at` if the walk reaches it.
 fn apr(b: &[u8], at: u64) -> Vec<Rec> {
     let mut recs = Vec::new();
     let mut r = Rd::at(b, 0);
@@ -305,45 +325,45 @@ fn apr(b: &[u8], at: u64) -> Vec<Rec> {
         .take(4)
         .map(|m| String::from_utf8_lossy(m).replace('\0', "\\0"));
     h.field("magic", magic.unwrap_or_default(), 0..4);
-    let _ = r.field(&mut h, "version", Rd::u16, |v| {
-        format!("{}.{}", v & 0xff, v >> 8)
-    });
-    let _ = r.field(&mut h, "flags", Rd::u16, |v| {
-        format!("{v:#06x} [{}]", super::apr::flags::names(v).join(" "))
-    });
-    let count = r.field(&mut h, "tensors", Rd::u32, |v| v);
-    let meta_at = r.pos;
-    let meta = (|| Some((r.u64()?, r.u32()?)))();
-    if let Some((off, size)) = meta {
-        let end = off.saturating_add(size as u64);
-        h.field(
+    // Field by field, to the first one the file cuts off.
+    let fields = (|| {
+        r.field(&mut h, "version", Rd::u16, |v| {
+            format!("{}.{}", v & 0xff, v >> 8)
+        })?;
+        r.field(&mut h, "flags", Rd::u16, |v| {
+            format!("{v:#06x} [{}]", super::apr::flags::names(v).join(" "))
+        })?;
+        let count = r.field(&mut h, "tensors", Rd::u32, |v| v)?;
+        let meta = r.field(
+            &mut h,
             "metadata",
-            format!("bytes {off}..{end} ({size} bytes)"),
-            meta_at..r.pos,
-        );
-    }
-    let index = r.field(&mut h, "index", Rd::u64, |v| format!("byte {v}"));
-    let data = r.field(&mut h, "data", Rd::u64, |v| format!("byte {v}"));
-    if let Some(hb) = b.get(..HEADER_LEN as usize) {
-        let _ = r.field(&mut h, "crc", Rd::u32, |v| {
+            |r| Some((r.u64()?, r.u32()?)),
+            |(off, size)| {
+                let end = off.saturating_add(size as u64);
+                format!("bytes {off}..{end} ({size} bytes)")
+            },
+        )?;
+        let index = r.field(&mut h, "index", Rd::u64, |v| format!("byte {v}"))?;
+        let data = r.field(&mut h, "data", Rd::u64, |v| format!("byte {v}"))?;
+        let computed = b.get(..HEADER_LEN as usize).map(super::apr::header_crc);
+        r.field(&mut h, "crc", Rd::u32, |v| {
             format!(
                 "{v:#010x} (the header gives {:#010x})",
-                super::apr::header_crc(hb)
+                computed.unwrap_or_default()
             )
-        });
-    }
+        })?;
+        Some((count, meta, index, data))
+    })();
     recs.push(h);
-    if let Some((off, size)) = meta {
-        let end = off.saturating_add(size as u64).min(b.len() as u64);
-        if off < end {
-            let mut m = Rec::new("APR metadata", off);
-            m.field("json", json_around(b, at, off..end), off..end);
-            recs.push(m);
-        }
-    }
-    let (Some(count), Some(index), Some(data)) = (count, index, data) else {
+    let Some((count, (off, size), index, data)) = fields else {
         return recs;
     };
+    let meta_end = off.saturating_add(size as u64).min(b.len() as u64);
+    if off < meta_end {
+        let mut m = Rec::new("APR metadata", off);
+        m.field("json", json_around(b, at, off..meta_end), off..meta_end);
+        recs.push(m);
+    }
     let end = data.min(b.len() as u64);
     let mut r = Rd::at(b.get(..end as usize).unwrap_or(b), index);
     walk(
@@ -351,6 +371,7 @@ fn apr(b: &[u8], at: u64) -> Vec<Rec> {
         &mut r,
         count as u64,
         "tensor index entry",
+        at,
         |r, rec| {
             let start = r.pos;
             let n = r.u16()?;
@@ -415,4 +436,59 @@ fn json_around(b: &[u8], at: u64, within: Range<u64>) -> String {
         .map(String::from_utf8_lossy)
         .unwrap_or_default();
     format!("{text:?} (bytes {from}..{to})")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields(r: &Region) -> Vec<(&str, &str, bool)> {
+        r.lines
+            .iter()
+            .map(|l| (l.field.as_str(), l.value.as_str(), l.label.is_some()))
+            .collect()
+    }
+
+    #[test]
+    fn a_header_cut_short_shows_the_fields_it_has() {
+        // Magic, version 3, then 4 of the tensor count's 8 bytes.
+        let mut b = b"GGUF".to_vec();
+        b.extend(3u32.to_le_bytes());
+        b.extend([0xff; 4]);
+        let r = region_in(&b, Span::at(8), "here").unwrap();
+        assert_eq!(r.what, "GGUF header");
+        assert_eq!(
+            fields(&r),
+            [
+                ("magic", "GGUF", false),
+                ("version", "3", false),
+                ("tensors", "(cut off: the file ends at byte 12)", true)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_hostile_count_is_walked_only_as_far_as_the_bytes_go() {
+        // 2^64 - 1 keys claimed, one present and a second cut short: the walk ends with the file.
+        let mut b = b"GGUF".to_vec();
+        b.extend(3u32.to_le_bytes());
+        b.extend(0u64.to_le_bytes());
+        b.extend(u64::MAX.to_le_bytes());
+        let first = b.len() as u64;
+        b.extend(1u64.to_le_bytes());
+        b.extend(b"k");
+        b.extend(4u32.to_le_bytes());
+        b.extend(7u32.to_le_bytes());
+        let second = b.len() as u64;
+        b.extend(1u64.to_le_bytes());
+        b.extend(b"x");
+        b.extend(99u32.to_le_bytes());
+        let r = region_in(&b, Span::at(first + 9), "here").unwrap();
+        assert_eq!(r.what, format!("metadata key 1 of {}", u64::MAX));
+        assert_eq!(fields(&r), [("k", "7", true)]);
+        let r = region_in(&b, Span::at(second + 9), "here").unwrap();
+        assert_eq!(fields(&r), [("x", "value type id 99", true)]);
+        // Past every record: nothing to show.
+        assert_eq!(region_in(&b, Span::at(b.len() as u64 + 10), "here"), None);
+    }
 }
