@@ -767,3 +767,20 @@ fn fatal_errors_show_the_record_reading_stopped_in() {
     );
     assert!(err.contains("oops}"), "{err}");
 }
+
+/// `--help` lists every exit code of the README's table (130 was missing: `rosetta` stopped by
+/// Ctrl-C).
+#[test]
+fn help_lists_every_exit_code() {
+    let (code, out, _) = run(&["--help"]);
+    assert_eq!(code, 0);
+    for c in [
+        "0 pass",
+        "1 fail",
+        "2 error",
+        "3 inconclusive",
+        "130 interrupted",
+    ] {
+        assert!(out.contains(c), "--help lacks `{c}`: {out}");
+    }
+}
