@@ -116,6 +116,20 @@ pub struct Finding {
     pub help: String,
     /// Machine-readable details (numbers compared, the transform found), as JSON writes them.
     pub evidence: Option<serde_json::Value>,
+    /// What the help was made from, where a later check may narrow it (no report shows it).
+    #[serde(skip)]
+    pub help_from: Option<HelpFrom>,
+}
+
+/// What a finding's help was made from, so that a later check can rewrite it without reading its
+/// words: the pair check narrows the candidate config fixes of a file's own checks to the one the
+/// reference agrees on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum HelpFrom {
+    /// The config values the tensor shapes fit, on the finding about the config value itself.
+    ConfigFits,
+    /// The same values, on a shape mismatch they explain.
+    ShapeFits,
 }
 
 impl PartialEq for Lint {
@@ -138,11 +152,18 @@ impl Finding {
             span: None,
             help: String::new(),
             evidence: None,
+            help_from: None,
         }
     }
     /// Set the help line.
     pub fn help(mut self, help: impl Into<String>) -> Self {
         self.help = help.into();
+        self
+    }
+    /// Set the help line and say what it was made from.
+    pub fn help_from(mut self, from: HelpFrom, help: impl Into<String>) -> Self {
+        self.help = help.into();
+        self.help_from = Some(from);
         self
     }
     /// Point at `span`.

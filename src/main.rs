@@ -29,7 +29,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     version,
     about = "Catch layout bugs between an .apr or .gguf model and the .gguf or Hugging Face checkpoint it was converted from",
     override_usage = "apr-lint [OPTIONS] <MODEL> --against <REFERENCE>   (the main job)\n       apr-lint [OPTIONS] <MODEL>\n       apr-lint [OPTIONS] <PATH>...   (batch mode: files and directories, each model paired with its reference)\n       apr-lint [OPTIONS] <COMMAND> …",
-    after_help = "The main job is the default command: `apr-lint MODEL --against REFERENCE` is `apr-lint lint MODEL --against REFERENCE`.\nOptions may come before or after the command; `apr-lint help lint` lists the main job's options, `apr-lint help COMMAND` any command's.\nExit codes: 0 pass, 1 fail, 2 error (unreadable input, bad usage, unwritable output), 3 inconclusive."
+    after_help = "The main job is the default command: `apr-lint MODEL --against REFERENCE` is `apr-lint lint MODEL --against REFERENCE`.\nOptions may come before or after the command; `apr-lint help lint` lists the main job's options, `apr-lint help COMMAND` any command's.\nExit codes: 0 pass, 1 fail, 2 error (unreadable input, bad usage, unwritable output), 3 inconclusive, 130 interrupted (`rosetta` stopped by Ctrl-C)."
 )]
 struct Cli {
     #[command(subcommand)]

@@ -26,6 +26,25 @@ fn pair_outcome(w: &AprWriter, g: &str) -> apr_lint::pipeline::Outcome {
     o
 }
 
+/// The findings of `o` with `code`.
+fn with_code<'o>(o: &'o apr_lint::pipeline::Outcome, code: &str) -> Vec<&'o apr_lint::Finding> {
+    o.findings.iter().filter(|f| f.code == code).collect()
+}
+
+/// The `[APR-LOAD]` summary log of `view` with the words of `findings`.
+fn load_log_lines(view: &apr_lint::ModelView, findings: &[apr_lint::Finding]) -> Vec<String> {
+    let rules = apr_lint::rules::RuleSet::builtin();
+    let mut got: Vec<String> = Vec::new();
+    apr_lint::load_log(
+        view,
+        &rules,
+        findings,
+        apr_lint::LoadLogMode::Summary,
+        |l| got.push(l.to_owned()),
+    );
+    got
+}
+
 fn set_meta(w: &mut AprWriter, key: &str, v: serde_json::Value) {
     match w.metadata.iter_mut().find(|(k, _)| k == key) {
         Some(e) => e.1 = v,
@@ -403,14 +422,7 @@ fn load_log_through_a_callback() {
     let a = apr_view(&w);
     let o = lint_pair(&a, &gguf_view(QWEN));
     let rules = apr_lint::rules::RuleSet::builtin();
-    let mut got: Vec<String> = Vec::new();
-    apr_lint::load_log(
-        &a,
-        &rules,
-        &o.findings,
-        apr_lint::LoadLogMode::Summary,
-        |l| got.push(l.to_owned()),
-    );
+    let got = load_log_lines(&a, &o.findings);
     let n = w.tensors.len();
     assert_eq!(got.len(), 4, "{got:?}");
     assert!(
@@ -456,26 +468,31 @@ fn wrong_num_heads_leads_with_the_metadata_fix() {
         "{}",
         describe(&o)
     );
-    let shapes: Vec<_> = o
-        .findings
-        .iter()
-        .filter(|f| f.code == "APRL-L002")
-        .collect();
+    let shapes = with_code(&o, "APRL-L002");
     assert!(!shapes.is_empty(), "{}", describe(&o));
+    // The reference narrows the shape mismatches' help to the one fix too.
     for f in shapes {
-        assert!(f.help.starts_with("set `num_heads` to 4"), "{}", f.help);
+        assert_eq!(
+            f.help,
+            "set `num_heads` to 4: with it every tensor's dims fit the rules, this one's included"
+        );
     }
     // Alone, the file still leads with the metadata (the shapes allow two single fixes).
     let alone = lint_one(&apr_view(&w));
     let first = errors(&alone)[0];
     assert_eq!(first.code, "APRL-M003", "{}", describe(&alone));
-    assert!(
-        first
-            .help
-            .starts_with("set `num_heads` to 4 or `num_kv_heads` to 4"),
-        "{}",
-        first.help
+    assert_eq!(
+        first.help,
+        "set `num_heads` to 4 or `num_kv_heads` to 4 (each makes every tensor's dims fit the rules)"
     );
+    let shapes = with_code(&alone, "APRL-L002");
+    assert!(!shapes.is_empty(), "{}", describe(&alone));
+    for f in shapes {
+        assert_eq!(
+            f.help,
+            "set `num_heads` to 4 or `num_kv_heads` to 4: with it every tensor's dims fit the rules, this one's included"
+        );
+    }
 }
 
 /// §7: when the reference's metadata contradicts its own tensors, the correct APR is not told to
@@ -506,5 +523,50 @@ fn a_reference_contradicting_its_own_shapes_is_named() {
             .any(|f| f.help.contains("set `num_heads` to 8")),
         "{}",
         describe(&o)
+    );
+}
+
+/// When `num_heads` is what the K/V shapes contradict, their `[APR-LOAD]` lines point at the
+/// metadata, not at the tensors: the word says the config is at fault and the note gives the key.
+#[test]
+fn wrong_num_heads_load_log_points_at_the_metadata() {
+    let mut w = clean_apr(QWEN, Flavour::Aprender);
+    set_meta(&mut w, "num_heads", json!(8));
+    let a = apr_view(&w);
+    for (what, findings) in [
+        ("pair", lint_pair(&a, &gguf_view(QWEN)).findings),
+        ("alone", lint_one(&a).findings),
+    ] {
+        let got = load_log_lines(&a, &findings);
+        let k_v: Vec<&String> = got.iter().filter(|l| l.contains("Actual layout")).collect();
+        // K and V weights and biases of both layers.
+        assert_eq!(k_v.len(), 8, "{what}: {got:#?}");
+        for l in &k_v {
+            assert!(
+                l.contains(" - METADATA WRONG (the metadata gives [64")
+                    && l.ends_with("; APRL-L002)"),
+                "{what}: {l}"
+            );
+        }
+        assert_eq!(
+            got.last().unwrap(),
+            "[APR-LOAD] 27 tensors: 19 OK, 8 METADATA WRONG",
+            "{what}"
+        );
+    }
+    // A shape mismatch no config value explains still blames the tensor.
+    let mut w = clean_apr(QWEN, Flavour::Aprender);
+    let k = w
+        .tensors
+        .iter_mut()
+        .find(|t| t.name == "model.layers.1.self_attn.k_proj.weight")
+        .expect("k");
+    k.dims = vec![32, 1024];
+    let a = apr_view(&w);
+    let got = load_log_lines(&a, &lint_one(&a).findings);
+    assert!(
+        got.iter()
+            .any(|l| l.ends_with("- SHAPE MISMATCH (expected [128, 256]; APRL-L002)")),
+        "{got:#?}"
     );
 }

@@ -691,3 +691,96 @@ fn a_non_finite_probe_stage_reads_the_same_in_every_report() {
         "{main}"
     );
 }
+
+/// A fatal error (a file that does not read, exit 2) shows the record reading stopped in, decoded
+/// as far as it can be followed, as a finding in a readable file does: the GGUF key/value, the APR
+/// header fields, the APR index entry, the SafeTensors JSON text — titled with the byte offset.
+#[test]
+fn fatal_errors_show_the_record_reading_stopped_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = "gguf/tiny-qwen2-lq-q4_k_m.gguf";
+    let fatal = |path: &std::path::Path, code: &str| {
+        let (exit, _, err) = run(&[path.to_str().unwrap()]);
+        assert_eq!(exit, 2, "{err}");
+        assert!(err.contains(code), "{err}");
+        assert_no_line_col_or_hex(&err);
+        err
+    };
+    // GGUF: the first key's value type id is 99.
+    let g = gguf_file(name);
+    let kv = &g.metadata[0];
+    let type_at = (kv.span.offset + 8 + kv.key.len() as u64) as usize;
+    let mut bytes = std::fs::read(fixture(name)).unwrap();
+    bytes[type_at..type_at + 4].copy_from_slice(&99u32.to_le_bytes());
+    let p = dir.path().join("type.gguf");
+    std::fs::write(&p, &bytes).unwrap();
+    let err = fatal(&p, "APRL-F");
+    assert!(
+        err.contains(&format!(
+            "type.gguf, metadata key 1 of {}, byte {type_at} ({type_at:#x})]",
+            g.metadata.len()
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("{} value type id 99", kv.key)),
+        "{err}"
+    );
+    // APR: version 3.0 in the header.
+    let w = clean_apr(name, Flavour::Aprender);
+    let mut bytes = w.to_bytes();
+    bytes[4] = 3;
+    let p = dir.path().join("v3.apr");
+    std::fs::write(&p, &bytes).unwrap();
+    let err = fatal(&p, "APRL-F");
+    assert!(err.contains("v3.apr, APR header, byte 4 (0x4)]"), "{err}");
+    assert!(err.contains("version  3.0"), "{err}");
+    assert!(err.contains("tensors  27"), "{err}");
+    // APR: the first index entry says ndim 200.
+    let good = dir.path().join("good.apr");
+    w.write(&good).unwrap();
+    let v = apr_lint::ModelView::open(&good).unwrap();
+    let t = &v.tensors[0];
+    let ndim_at = (t.record.offset + 2 + t.name.len() as u64 + 1) as usize;
+    let mut bytes = w.to_bytes();
+    bytes[ndim_at] = 200;
+    let p = dir.path().join("ndim.apr");
+    std::fs::write(&p, &bytes).unwrap();
+    let err = fatal(&p, "APRL-F");
+    assert!(
+        err.contains(&format!(
+            "ndim.apr, tensor index entry 1 of 27, byte {ndim_at} ({ndim_at:#x})]"
+        )),
+        "{err}"
+    );
+    assert!(err.contains(&format!("name     \"{}\"", t.name)), "{err}");
+    assert!(err.contains("ndim     200"), "{err}");
+    // SafeTensors: a header that is not JSON.
+    let header = r#"{"w": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}, oops}"#;
+    let bytes = apr_lint::format::safetensors::with_header(header, &[0; 4]);
+    let p = dir.path().join("model.safetensors");
+    std::fs::write(&p, &bytes).unwrap();
+    let err = fatal(&p, "APRL-F051");
+    assert!(
+        err.contains("model.safetensors, SafeTensors header, byte "),
+        "{err}"
+    );
+    assert!(err.contains("oops}"), "{err}");
+}
+
+/// `--help` lists every exit code of the README's table (130 was missing: `rosetta` stopped by
+/// Ctrl-C).
+#[test]
+fn help_lists_every_exit_code() {
+    let (code, out, _) = run(&["--help"]);
+    assert_eq!(code, 0);
+    for c in [
+        "0 pass",
+        "1 fail",
+        "2 error",
+        "3 inconclusive",
+        "130 interrupted",
+    ] {
+        assert!(out.contains(c), "--help lacks `{c}`: {out}");
+    }
+}

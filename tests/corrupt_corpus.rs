@@ -2003,9 +2003,13 @@ fn exercise(bytes: Vec<u8>, ext: &str) -> Result<Seen, String> {
     let len = bytes.len() as u64;
     let src = Source::from_vec(bytes, format!("case.{ext}"));
     let read = read_source(src.clone());
-    let view = ModelView::from_source(src);
+    let view = ModelView::from_source(src.clone());
     match (read, view) {
         (Err(a), Err(b)) => {
+            // The fatal error's report decodes the record it stopped in, leniently: no panic.
+            if let Some(s) = a.span {
+                let _ = apr_lint::format::partial::region_in(src.bytes(), s, "here");
+            }
             if a.code() != b.code() || a.byte_offset() != b.byte_offset() {
                 return Err(format!(
                     "read_source gave {} but ModelView gave {}",

@@ -587,3 +587,61 @@ fn k_quant_rows_not_multiple_of_256_fall_back_like_llama_cpp() {
     );
     assert_eq!(a.tensor("lm_head.weight").unwrap().dims, [1000, 896]);
 }
+
+/// Both converters' output, pinned byte for byte (length and CRC-32 of the written APR): a change
+/// of the metadata they write (keys, order, values) must be deliberate. Covers the GGUF→APR path in
+/// both flavours, with a synthesized tied output, and the Hugging Face→APR path, untied (transformers'
+/// sharded checkpoint) and tied (a tied fixture GGUF written as a checkpoint by our writer).
+#[test]
+fn converters_write_the_pinned_bytes() {
+    use apr_lint::format::hf;
+    use apr_lint::format::writer::convert::hf_to_apr;
+    use apr_lint::format::writer::safetensors::{HfDtype, write_gguf_as_hf};
+    // FNV-1a 64 (a CRC-32 of the whole file is useless here: an APR ending in its own CRC-32 footer
+    // always gives the CRC residue 0x2144df1c).
+    let fnv = |bytes: &[u8]| {
+        bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+            (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+        })
+    };
+    let pin = |what: &str, bytes: &[u8]| {
+        format!("{what}: {} bytes, fnv {:#018x}", bytes.len(), fnv(bytes))
+    };
+    let mut got = Vec::new();
+    for (name, flavour) in [
+        ("gguf/tiny-qwen2-lq-q4_k_m.gguf", Flavour::Aprender),
+        ("gguf/tiny-qwen2-lq-q4_k_m.gguf", Flavour::Realizar),
+        ("gguf/tiny-qwen2-tied-q8_0.gguf", Flavour::Aprender),
+        ("gguf/tiny-llama-q8_0.gguf", Flavour::Realizar),
+    ] {
+        let g = gguf::read(Source::open(&fixture(name)).unwrap()).unwrap();
+        got.push(pin(
+            &format!("{name} {flavour:?}"),
+            &gguf_to_apr(&g, flavour).to_bytes(),
+        ));
+    }
+    let ck = hf::open(&fixture("hf/tiny-qwen2-f32-hf-bf16-sharded")).unwrap();
+    got.push(pin(
+        "hf/tiny-qwen2-f32-hf-bf16-sharded",
+        &hf_to_apr(&ck).unwrap().to_bytes(),
+    ));
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("hf");
+    let g = gguf::read(Source::open(&fixture("gguf/tiny-qwen2-tied-q8_0.gguf")).unwrap()).unwrap();
+    write_gguf_as_hf(&g, HfDtype::F32, None, &dir).unwrap();
+    let ck = hf::open(&dir).unwrap();
+    got.push(pin(
+        "tied qwen2 as a checkpoint",
+        &hf_to_apr(&ck).unwrap().to_bytes(),
+    ));
+    // Taken from the converters before their shared config tail (`config_tail`) was factored out.
+    let want = [
+        "gguf/tiny-qwen2-lq-q4_k_m.gguf Aprender: 1144132 bytes, fnv 0x4532b746967e296b",
+        "gguf/tiny-qwen2-lq-q4_k_m.gguf Realizar: 1143232 bytes, fnv 0x1c6f8a98dfed4c47",
+        "gguf/tiny-qwen2-tied-q8_0.gguf Aprender: 1968708 bytes, fnv 0xd128c8d89ceed0db",
+        "gguf/tiny-llama-q8_0.gguf Realizar: 1963328 bytes, fnv 0x23fcba1bee3ecec5",
+        "hf/tiny-qwen2-f32-hf-bf16-sharded: 3684484 bytes, fnv 0x6c3f5e0f7149ae2e",
+        "tied qwen2 as a checkpoint: 7359108 bytes, fnv 0x6d09196c390cf8e8",
+    ];
+    assert_eq!(got, want);
+}

@@ -137,16 +137,24 @@ pub fn check(view: &ModelView, r: &Resolved<'_>, out: &mut Vec<Finding>) {
                         let fits = super::config_fit::fits(view, r);
                         (!fits.is_empty()).then(|| super::config_fit::tensor_help(&fits))
                     });
-                    out.push(
-                        Finding::new(
-                            &SHAPE_MISMATCH,
-                            format!("`{}` dims {:?} disagree with the `{}` rule {:?} = [{}]", t.name, t.dims, role.key, expected, role.dims.join(", ")),
-                        )
-                        .tensor(&t.name)
-                        .layer(layer)
-                        .span(t.dims_span)
-                        .help(fix.clone().unwrap_or_else(|| "check the converter's shape arithmetic against the config (`apr-lint rules` shows the formulas)".into())),
-                    );
+                    let f = Finding::new(
+                        &SHAPE_MISMATCH,
+                        format!(
+                            "`{}` dims {:?} disagree with the `{}` rule {:?} = [{}]",
+                            t.name,
+                            t.dims,
+                            role.key,
+                            expected,
+                            role.dims.join(", ")
+                        ),
+                    )
+                    .tensor(&t.name)
+                    .layer(layer)
+                    .span(t.dims_span);
+                    out.push(match fix {
+                        Some(fix) => f.help_from(crate::diag::HelpFrom::ShapeFits, fix.clone()),
+                        None => f.help("check the converter's shape arithmetic against the config (`apr-lint rules` shows the formulas)"),
+                    });
                 }
                 continue;
             }

@@ -524,7 +524,7 @@ fn config_contradicts_shapes(view: &ModelView, r: &Resolved<'_>, out: &mut Vec<F
                 .join(" or ")
         ),
     )
-    .help(help);
+    .help_from(crate::diag::HelpFrom::ConfigFits, help);
     f.span = match first.sym {
         "hidden" => view.config.hidden.as_ref(),
         "n_head" => view.config.heads.as_ref(),

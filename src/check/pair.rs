@@ -5,7 +5,7 @@
 
 use serde_json::json;
 
-use crate::diag::{Finding, Lint, fmt_dims, fmt_float};
+use crate::diag::{Finding, HelpFrom, Lint, fmt_dims, fmt_float};
 use crate::model::{ModelView, RopeType};
 use crate::rules::Resolved;
 
@@ -369,12 +369,11 @@ fn config(
                 let one: Vec<_> = fa.iter().filter(|f| f.sym == sym).cloned().collect();
                 if fa.len() > 1 && one.len() == 1 {
                     let path = a.path().display().to_string();
-                    let (cfg, tensor) = (config_help(&fa, false), tensor_help(&fa));
                     for f in out.iter_mut().filter(|f| f.file.as_deref() == Some(&path)) {
-                        if f.help == cfg {
-                            f.help = config_help(&one, true);
-                        } else if f.help == tensor {
-                            f.help = tensor_help(&one);
+                        match f.help_from {
+                            Some(HelpFrom::ConfigFits) => f.help = config_help(&one, true),
+                            Some(HelpFrom::ShapeFits) => f.help = tensor_help(&one),
+                            None => {}
                         }
                     }
                 }

@@ -24,6 +24,8 @@ pub mod lints;
 #[doc(hidden)]
 pub mod npy;
 #[doc(hidden)]
+pub mod partial;
+#[doc(hidden)]
 pub mod safetensors;
 pub mod source;
 // Writers exist for the tests, the examples and the benchmark (damaged and generated files); they

@@ -38,20 +38,9 @@ pub struct TokenizerKeys {
     pub strict: bool,
 }
 
-/// A decoded line: `field value`, with a label (text, primary) on the value.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Line {
-    pub field: String,
-    pub value: String,
-    pub label: Option<(String, bool)>,
-}
-
-/// The records around a byte that is no tensor's: what they are and their decoded lines.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Region {
-    pub what: String,
-    pub lines: Vec<Line>,
-}
+/// The records around a byte that is no tensor's: what they are and their decoded lines (the same
+/// shape as a file that did not read decodes to, `format::partial`).
+pub use crate::format::partial::{Line, Region};
 
 fn line(field: impl Into<String>, value: impl Into<String>, label: Option<(String, bool)>) -> Line {
     Line {

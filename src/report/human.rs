@@ -56,7 +56,11 @@ impl Diagnostic for Shown<'_> {
 
 /// The decoded record the finding's span falls in, titled with the file and byte offset.
 fn decoded_view(view: &ModelView, f: &Finding) -> Option<(NamedSource<String>, Vec<LabeledSpan>)> {
-    let sn = crate::report::snippet::decode(view, f)?;
+    crate::report::snippet::decode(view, f).map(to_miette)
+}
+
+/// A snippet as miette's source and labels (the first label primary).
+fn to_miette(sn: crate::report::snippet::Snippet) -> (NamedSource<String>, Vec<LabeledSpan>) {
     let labels = sn
         .labels
         .iter()
@@ -70,7 +74,21 @@ fn decoded_view(view: &ModelView, f: &Finding) -> Option<(NamedSource<String>, V
             }
         })
         .collect();
-    Some((NamedSource::new(sn.title, sn.text), labels))
+    (NamedSource::new(sn.title, sn.text), labels)
+}
+
+/// The report handler: no line:column (the snippet's title carries the file and byte offset; a
+/// line:column means nothing in a binary).
+fn handler(color: bool) -> GraphicalReportHandler {
+    let theme = if color {
+        GraphicalTheme::unicode()
+    } else {
+        GraphicalTheme::unicode_nocolor()
+    };
+    GraphicalReportHandler::new_themed(theme)
+        .with_width(110)
+        .with_context_lines(8)
+        .without_primary_span_start()
 }
 
 /// A hex view of up to 48 bytes around `span`, with the label over the span's own bytes (for spans
@@ -124,16 +142,7 @@ fn hex_view(src: &Source, f: &Finding) -> Option<(NamedSource<String>, LabeledSp
 
 /// The human report of the main job; `views` are the files the findings name.
 pub fn render(o: &Outcome, views: &[&ModelView], color: bool, verbose: bool) -> String {
-    let theme = if color {
-        GraphicalTheme::unicode()
-    } else {
-        GraphicalTheme::unicode_nocolor()
-    };
-    // The snippet's title carries the file and byte offset; a line:column means nothing in a binary.
-    let handler = GraphicalReportHandler::new_themed(theme)
-        .with_width(110)
-        .with_context_lines(8)
-        .without_primary_span_start();
+    let handler = handler(color);
     let mut s = String::new();
     for f in &o.findings {
         if f.severity == Severity::Info && !verbose && f.code != "APRL-T001" {
@@ -193,14 +202,10 @@ pub fn summary_line(o: &Outcome, verbose: bool) -> String {
     )
 }
 
-/// A fatal error (exit 2) for stderr: the code, `file: message (at byte offset …)`, the help.
+/// A fatal error (exit 2) for stderr: the code, `file: message (at byte offset …)`, the decoded
+/// record at that byte (the file did not read: decoded leniently, as far as it can be followed),
+/// the help.
 pub fn render_error(f: &Finding, color: bool) -> String {
-    let theme = if color {
-        GraphicalTheme::unicode()
-    } else {
-        GraphicalTheme::unicode_nocolor()
-    };
-    let handler = GraphicalReportHandler::new_themed(theme).with_width(110);
     let mut message = match &f.file {
         Some(p) => format!("{p}: {}", f.message),
         None => f.message.clone(),
@@ -210,12 +215,16 @@ pub fn render_error(f: &Finding, color: bool) -> String {
     }
     let mut shown_f = f.clone();
     shown_f.message = message;
+    let (src, labels) = match crate::report::snippet::decode_unreadable(f).map(to_miette) {
+        Some((src, labels)) => (Some(src), labels),
+        None => (None, Vec::new()),
+    };
     let shown = Shown {
         f: &shown_f,
-        src: None,
-        labels: Vec::new(),
+        src,
+        labels,
     };
     let mut s = String::new();
-    let _ = handler.render_report(&mut s, &shown);
+    let _ = handler(color).render_report(&mut s, &shown);
     s
 }

@@ -3,12 +3,13 @@
 //!
 //! The word on a tensor's last line comes from the findings that name it — the final result of the
 //! run that made them (static checks, weight comparison, probe) — through one table from bug class
-//! to word ([`WORDS`]); the log never judges a tensor on its own. Takes a view, its rules and the
+//! to word ([`WORDS`]; a shape mismatch one config value explains is [`METADATA_WRONG`]); the log
+//! never judges a tensor on its own. Takes a view, its rules and the
 //! findings; returns text lines (to a sink, so a loader can route them to its own logger).
 
 use std::collections::BTreeMap;
 
-use crate::diag::{Finding, Severity};
+use crate::diag::{Finding, HelpFrom, Severity};
 use crate::model::ModelView;
 use crate::rules::{Resolved, RuleSet};
 
@@ -47,6 +48,12 @@ pub const WORDS: &[(&str, &str)] = &[
     ("container", "CORRUPT"),
 ];
 
+/// The word of a shape mismatch that one wrong config value explains (the finding's help is the
+/// metadata fix, [`HelpFrom::ShapeFits`]): with a `num_heads` of 8 where the weights were made with
+/// 4, every K and V projection misfits the rules, but the tensors are right and the metadata is not.
+/// Ranked with `shape-mismatch`.
+pub const METADATA_WRONG: &str = "METADATA WRONG";
+
 /// The word of a tensor every check passed.
 pub const OK: &str = "OK";
 /// The word of a tensor no rule covers and no finding names.
@@ -65,7 +72,7 @@ pub struct LoadLine<'a> {
     pub expected_layout: &'static str,
     /// The role's dims by the rules, when they differ from `dims`.
     pub expected_dims: Option<Vec<u64>>,
-    /// `OK`, `UNCHECKED` or a word of [`WORDS`].
+    /// `OK`, `UNCHECKED`, [`METADATA_WRONG`] or a word of [`WORDS`].
     pub word: &'static str,
     /// The code of the finding the word comes from.
     pub code: Option<&'static str>,
@@ -79,7 +86,8 @@ impl LoadLine<'_> {
 }
 
 /// The word for a tensor from the findings that name it: the most severe finding (warnings and
-/// errors; infos do not make a tensor not OK), the earliest class of [`WORDS`] among equals.
+/// errors; infos do not make a tensor not OK), the earliest class of [`WORDS`] among equals; a
+/// shape mismatch one config value explains is [`METADATA_WRONG`].
 pub fn word_of<'f>(
     findings: impl IntoIterator<Item = &'f Finding>,
 ) -> Option<(&'static str, &'static str)> {
@@ -91,7 +99,10 @@ pub fn word_of<'f>(
                 .iter()
                 .position(|(c, _)| *c == f.class())
                 .unwrap_or(WORDS.len());
-            let word = WORDS.get(rank).map(|(_, w)| *w).unwrap_or("NOT OK");
+            let word = match f.help_from {
+                Some(HelpFrom::ShapeFits) => METADATA_WRONG,
+                _ => WORDS.get(rank).map(|(_, w)| *w).unwrap_or("NOT OK"),
+            };
             (std::cmp::Reverse(f.severity), rank, word, f.code)
         })
         .min()
@@ -169,7 +180,12 @@ pub fn emit(lines: &[LoadLine<'_>], mode: Mode, sink: &mut dyn FnMut(&str)) {
         ));
         let mut notes = Vec::new();
         if let Some(e) = &l.expected_dims {
-            notes.push(format!("expected {}", dims(e)));
+            // The rules' dims come from the config; when the config is what is wrong, say so.
+            if l.word == METADATA_WRONG {
+                notes.push(format!("the metadata gives {}", dims(e)));
+            } else {
+                notes.push(format!("expected {}", dims(e)));
+            }
         }
         if let Some(c) = l.code {
             notes.push(c.to_owned());
@@ -198,6 +214,12 @@ pub fn summary(lines: &[LoadLine<'_>]) -> String {
         let rank = match l.word {
             OK => 0,
             UNCHECKED => WORDS.len() + 2,
+            METADATA_WRONG => {
+                1 + WORDS
+                    .iter()
+                    .position(|(c, _)| *c == "shape-mismatch")
+                    .unwrap_or(WORDS.len())
+            }
             w => {
                 1 + WORDS
                     .iter()
@@ -316,7 +338,7 @@ mod tests {
     #[test]
     fn readme_lists_every_word() {
         let readme = include_str!("../../README.md");
-        for (c, w) in WORDS {
+        for (c, w) in WORDS.iter().chain([&("shape-mismatch", METADATA_WRONG)]) {
             assert!(
                 readme.contains(&format!("`{w}`")),
                 "README lacks the word {w} ({c})"

@@ -5,6 +5,8 @@
 //! data span as a second label; a metadata finding the decoded `key: value`; a container finding
 //! the header fields. Everything comes from the view (`ModelView::region_at` decodes the
 //! records around a byte); nothing here parses bytes. Spans nothing decodes fall back to a short hex view.
+//! A file that did not read (a fatal error) is decoded leniently by `format::partial` around the
+//! byte reading stopped at: the same kind of lines, titled the same way.
 
 use std::fmt::Write as _;
 use std::ops::Range;
@@ -107,6 +109,24 @@ pub fn decode(view: &ModelView, f: &Finding) -> Option<Snippet> {
         return Some(tensor(view, i, span).done(title(what)));
     }
     let region = view.region_at(span, &where_(span), &f.message, f.tensor.as_deref())?;
+    Some(lines(&region).done(title(&region.what)))
+}
+
+/// The record a fatal error's span falls in, in the file it names (which did not read), decoded
+/// leniently.
+pub fn decode_unreadable(f: &Finding) -> Option<Snippet> {
+    let span = f.span?;
+    let file = f.file.as_deref()?;
+    let region =
+        crate::format::partial::region_at(std::path::Path::new(file), span, &where_(span))?;
+    let title = format!(
+        "{file}, {}, byte {} ({:#x})",
+        region.what, span.offset, span.offset
+    );
+    Some(lines(&region).done(title))
+}
+
+fn lines(region: &crate::model::describe::Region) -> Builder {
     let mut b = Builder::new();
     for l in &region.lines {
         let at = b.line(&l.field, &l.value);
@@ -114,7 +134,7 @@ pub fn decode(view: &ModelView, f: &Finding) -> Option<Snippet> {
             b.label(at, text.clone(), *primary);
         }
     }
-    Some(b.done(title(&region.what)))
+    b
 }
 
 fn tensor(view: &ModelView, i: usize, span: Span) -> Builder {

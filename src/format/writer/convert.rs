@@ -190,23 +190,43 @@ pub fn plan<'a>(g: &'a GgufFile, flavour: Flavour) -> (AprWriter, Vec<Planned<'a
             0
         }),
     );
-    if let Some(v) = get(&key("attention.layer_norm_rms_epsilon")).and_then(json_float) {
+    config_tail(
+        &mut w,
+        get(&key("attention.layer_norm_rms_epsilon")).and_then(json_float),
+        get(&key("attention.key_length")).and_then(json_int),
+        "gguf",
+        tied,
+        tensors.iter().map(|t| (&t.name, &t.dims)),
+    );
+    tokenizer_meta(g, &mut w);
+    (w, tensors)
+}
+
+/// The keys both converters end the config with, in this order: `rms_norm_eps` and `head_dim`
+/// (where the source has them), `original_format`, `tied_embeddings` (when the output was
+/// synthesized from the embedding) and `tensor_shapes` (name → dims of every tensor written).
+fn config_tail<'t>(
+    w: &mut AprWriter,
+    rms_norm_eps: Option<Json>,
+    head_dim: Option<Json>,
+    original_format: &str,
+    tied: bool,
+    tensors: impl Iterator<Item = (&'t String, &'t Vec<u64>)>,
+) {
+    if let Some(v) = rms_norm_eps {
         w.meta("rms_norm_eps", v);
     }
-    if let Some(v) = get(&key("attention.key_length")).and_then(json_int) {
+    if let Some(v) = head_dim {
         w.meta("head_dim", v);
     }
-    w.meta("original_format", json!("gguf"));
+    w.meta("original_format", json!(original_format));
     if tied {
         w.meta("tied_embeddings", json!(true));
     }
     let shapes: serde_json::Map<String, Json> = tensors
-        .iter()
-        .map(|t| (t.name.clone(), json!(t.dims)))
+        .map(|(name, dims)| (name.clone(), json!(dims)))
         .collect();
     w.meta("tensor_shapes", Json::Object(shapes));
-    tokenizer_meta(g, &mut w);
-    (w, tensors)
 }
 
 fn vocab_size(g: &GgufFile) -> Option<u64> {
@@ -394,21 +414,14 @@ pub fn hf_to_apr(ck: &HfCheckpoint) -> io::Result<AprWriter> {
         w.meta("rope_scaling", s);
     }
     w.meta("rope_type", json!(2));
-    if let Some(v) = get("rms_norm_eps") {
-        w.meta("rms_norm_eps", v);
-    }
-    if let Some(v) = get("head_dim") {
-        w.meta("head_dim", v);
-    }
-    w.meta("original_format", json!("safetensors"));
-    if tied {
-        w.meta("tied_embeddings", json!(true));
-    }
-    let shapes: serde_json::Map<String, Json> = tensors
-        .iter()
-        .map(|t| (t.name.clone(), json!(t.dims)))
-        .collect();
-    w.meta("tensor_shapes", Json::Object(shapes));
+    config_tail(
+        &mut w,
+        get("rms_norm_eps"),
+        get("head_dim"),
+        "safetensors",
+        tied,
+        tensors.iter().map(|t| (&t.name, &t.dims)),
+    );
     if let Some(tok) = &tokenizer {
         hf_tokenizer_meta(tok, tokenizer_config.as_ref(), &config, &mut w);
     }
