@@ -1,0 +1,260 @@
+//! Work that several views of one batch can share, so a batch does it once:
+//! - the pass over the token and merge lists (`ModelView::tokenizer_scan`) and the prompt's token
+//!   ids (`ModelView::tokenize`) of files whose tokenizer records are byte-for-byte the same — the
+//!   quantizations and fine-tunes of one model in a model repository, which all carry the base
+//!   model's vocabulary;
+//! - a file that several jobs read (`OpenViews`: one reference for several files under test).
+//!
+//! Takes views; keeps, per distinct (format, tokenizer record bytes), one copy of those bytes and
+//! what was computed from them. A view is given a kept result only when its records are equal to
+//! the kept bytes (compared in full, never by a hash), so the result is the one it would have
+//! computed itself. Must not read anything but the tokenizer records.
+
+use std::sync::{Arc, Mutex, OnceLock};
+
+use super::ModelView;
+use super::tokenize::TokenizeError;
+use super::tokenizer::{Tokenizer, TokenizerScan};
+use crate::format::{Container, Format};
+
+/// The scans and tokenizations of a batch's distinct tokenizers (see the module docs). Shared by
+/// the batch's workers; a list seen by two workers at once is scanned once, the second waiting for
+/// the first.
+#[derive(Debug, Default)]
+pub struct SharedTokenizers {
+    entries: Mutex<Vec<Arc<Entry>>>,
+    tokenizers: Mutex<Vec<Arc<TokenizerEntry>>>,
+}
+
+/// The texts one tokenizer has tokenized, and their ids (or why it could not).
+#[derive(Debug, Default)]
+pub struct Tokenized {
+    texts: Mutex<Vec<(String, Arc<TokenizeCell>)>>,
+}
+
+type TokenizeCell = OnceLock<Result<Vec<u32>, TokenizeError>>;
+
+impl Tokenized {
+    /// The ids of `text`, made by `tokenize` the first time `text` is asked for.
+    pub(super) fn get_or(
+        &self,
+        text: &str,
+        tokenize: impl FnOnce() -> Result<Vec<u32>, TokenizeError>,
+    ) -> Result<Vec<u32>, TokenizeError> {
+        let cell = match self.texts.lock() {
+            Ok(mut texts) => match texts.iter().find(|(t, _)| t == text) {
+                Some((_, c)) => Arc::clone(c),
+                None => {
+                    let c = Arc::new(TokenizeCell::new());
+                    texts.push((text.to_owned(), Arc::clone(&c)));
+                    c
+                }
+            },
+            Err(_) => return tokenize(),
+        };
+        cell.get_or_init(tokenize).clone()
+    }
+}
+
+/// What a GGUF's or APR's text tokenizer is built from: the token, merge and score records and the
+/// summary read from the other tokenizer keys.
+#[derive(Debug)]
+struct TokenizerEntry {
+    format: Format,
+    records: [Vec<u8>; 3],
+    summary: Tokenizer,
+    tokenized: Arc<Tokenized>,
+}
+
+#[derive(Debug)]
+struct Entry {
+    format: Format,
+    lists: [Vec<u8>; 2],
+    scan: OnceLock<TokenizerScan>,
+}
+
+impl SharedTokenizers {
+    /// An empty set.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// How many distinct lists were scanned.
+    pub fn len(&self) -> usize {
+        self.entries.lock().map_or(0, |e| e.len())
+    }
+
+    /// No list was scanned.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Give `view` the scan of an earlier view whose token and merge list records are the same
+    /// bytes (same format), or scan its lists now and keep the scan for the views that follow; and
+    /// let it share the token ids of the texts it tokenizes with the views whose tokenizer records
+    /// are all the same bytes. A view whose scan was already made, or whose lists are not in its
+    /// container's records (a Hugging Face checkpoint's `tokenizer.json`), is left as it is.
+    pub fn share(&self, view: &ModelView) {
+        if view.scan.get().is_some() {
+            return;
+        }
+        let Some(lists) = list_bytes(view) else {
+            return;
+        };
+        self.share_tokenized(view, lists);
+        let format = view.format();
+        let entry = {
+            let Ok(mut entries) = self.entries.lock() else {
+                return;
+            };
+            match entries
+                .iter()
+                .find(|e| e.format == format && e.lists[0] == lists[0] && e.lists[1] == lists[1])
+            {
+                Some(e) => Arc::clone(e),
+                None => {
+                    let e = Arc::new(Entry {
+                        format,
+                        lists: lists.map(<[u8]>::to_vec),
+                        scan: OnceLock::new(),
+                    });
+                    entries.push(Arc::clone(&e));
+                    e
+                }
+            }
+        };
+        let scan = entry.scan.get_or_init(|| view.scan_tokenizer());
+        let _ = view.scan.set(scan.clone());
+    }
+
+    fn share_tokenized(&self, view: &ModelView, [tokens, merges]: [&[u8]; 2]) {
+        let Some(scores) = record_bytes(view, "tokenizer.ggml.scores", "tokenizer.scores") else {
+            return;
+        };
+        let records = [tokens, merges, scores];
+        let format = view.format();
+        let Ok(mut entries) = self.tokenizers.lock() else {
+            return;
+        };
+        let shared = match entries.iter().find(|e| {
+            e.format == format
+                && e.summary == view.tokenizer
+                && e.records.iter().zip(&records).all(|(a, b)| a == b)
+        }) {
+            Some(e) => Arc::clone(&e.tokenized),
+            None => {
+                let tokenized = Arc::new(Tokenized::default());
+                entries.push(Arc::new(TokenizerEntry {
+                    format,
+                    records: records.map(<[u8]>::to_vec),
+                    summary: view.tokenizer.clone(),
+                    tokenized: Arc::clone(&tokenized),
+                }));
+                tokenized
+            }
+        };
+        let _ = view.tokenized.set(shared);
+    }
+}
+
+/// The bytes of the records the scan reads: the GGUF key-value records of the token and merge
+/// arrays (key, type, count and every string), or the APR metadata's raw JSON of the vocabulary and
+/// merges. An absent list is empty bytes (its scan is an empty list's either way).
+fn list_bytes(view: &ModelView) -> Option<[&[u8]; 2]> {
+    Some([
+        record_bytes(view, "tokenizer.ggml.tokens", "tokenizer.vocabulary")?,
+        record_bytes(view, "tokenizer.ggml.merges", "tokenizer.merges")?,
+    ])
+}
+
+/// The bytes of the GGUF key-value record `gguf_key` (key, type, count and value) or of the APR
+/// metadata's raw JSON under `apr_key`; empty when absent, None for a Hugging Face checkpoint.
+fn record_bytes<'v>(view: &'v ModelView, gguf_key: &str, apr_key: &str) -> Option<&'v [u8]> {
+    match &view.container {
+        Container::Gguf(g) => match g.get(gguf_key) {
+            Some(kv) => g.source.slice(kv.span.offset, kv.span.len),
+            None => Some(&[]),
+        },
+        Container::Apr(a) => Some(a.get(apr_key).map_or(&[][..], |e| e.raw.get().as_bytes())),
+        Container::Hf(_) => None,
+    }
+}
+
+/// The files of a batch that several jobs read (one reference for several files under test:
+/// `--against REF`, or `model-q4_k.apr` and `model-q8_0.apr` both paired with `model.gguf`): each
+/// is opened and read once, kept while a job that reads it is left, and closed after its last job.
+/// A file only one job reads is not kept (memory stays bounded by the jobs running). Keyed by the
+/// path as the jobs spell it, so each job's report names the file as a single run would.
+#[derive(Debug, Default)]
+pub struct OpenViews {
+    slots: Mutex<Vec<Slot>>,
+}
+
+type Opened = Result<Arc<ModelView>, crate::diag::ReadError>;
+
+#[derive(Debug)]
+struct Slot {
+    path: std::path::PathBuf,
+    /// Jobs that still have to read it.
+    left: usize,
+    view: Arc<OnceLock<Opened>>,
+}
+
+impl OpenViews {
+    /// The set for a batch whose jobs read `paths` (one entry per job and file; a path that
+    /// appears once is not kept).
+    pub fn new<'a>(paths: impl IntoIterator<Item = &'a std::path::Path>) -> Self {
+        let mut slots: Vec<Slot> = Vec::new();
+        for p in paths {
+            match slots.iter_mut().find(|s| s.path == p) {
+                Some(s) => s.left += 1,
+                None => slots.push(Slot {
+                    path: p.to_path_buf(),
+                    left: 1,
+                    view: Arc::new(OnceLock::new()),
+                }),
+            }
+        }
+        slots.retain(|s| s.left > 1);
+        OpenViews {
+            slots: Mutex::new(slots),
+        }
+    }
+
+    /// How many files are read by more than one job (and still open or to be opened).
+    pub fn shared(&self) -> usize {
+        self.slots.lock().map_or(0, |s| s.len())
+    }
+
+    /// The view of `path`: the kept one (opened by `open` on first use, a second caller waiting for
+    /// the first), or, for a path no other job reads, `open`'s own. An error is every job's.
+    pub fn open(
+        &self,
+        path: &std::path::Path,
+        open: impl FnOnce(&std::path::Path) -> Result<ModelView, crate::diag::ReadError>,
+    ) -> Opened {
+        let cell = self.slots.lock().ok().and_then(|slots| {
+            slots
+                .iter()
+                .find(|s| s.path == path)
+                .map(|s| Arc::clone(&s.view))
+        });
+        match cell {
+            Some(cell) => cell.get_or_init(|| open(path).map(Arc::new)).clone(),
+            None => open(path).map(Arc::new),
+        }
+    }
+
+    /// A job is done with `path`: after the last job, the kept view is dropped (its mapping
+    /// closes once the jobs still holding it end).
+    pub fn done(&self, path: &std::path::Path) {
+        if let Ok(mut slots) = self.slots.lock()
+            && let Some(i) = slots.iter().position(|s| s.path == path)
+        {
+            slots[i].left = slots[i].left.saturating_sub(1);
+            if slots[i].left == 0 {
+                slots.swap_remove(i);
+            }
+        }
+    }
+}
