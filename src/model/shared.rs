@@ -23,7 +23,6 @@ use crate::format::{Container, Format};
 #[derive(Debug, Default)]
 pub struct SharedTokenizers {
     entries: Mutex<Vec<Arc<Entry>>>,
-    tokenizers: Mutex<Vec<Arc<TokenizerEntry>>>,
 }
 
 /// The texts one tokenizer has tokenized, and their ids (or why it could not).
@@ -56,21 +55,23 @@ impl Tokenized {
     }
 }
 
-/// What a GGUF's or APR's text tokenizer is built from: the token, merge and score records and the
-/// summary read from the other tokenizer keys.
+/// What a GGUF's or APR's text tokenizer is built from besides its token and merge lists: the
+/// score record and the summary read from the other tokenizer keys.
 #[derive(Debug)]
 struct TokenizerEntry {
-    format: Format,
-    records: [Vec<u8>; 3],
+    scores: Vec<u8>,
     summary: Tokenizer,
     tokenized: Arc<Tokenized>,
 }
 
+/// One distinct pair of token and merge lists: their bytes, their scan and the text tokenizers
+/// built on them.
 #[derive(Debug)]
 struct Entry {
     format: Format,
     lists: [Vec<u8>; 2],
     scan: OnceLock<TokenizerScan>,
+    tokenizers: Mutex<Vec<TokenizerEntry>>,
 }
 
 impl SharedTokenizers {
@@ -92,16 +93,19 @@ impl SharedTokenizers {
     /// Give `view` the scan of an earlier view whose token and merge list records are the same
     /// bytes (same format), or scan its lists now and keep the scan for the views that follow; and
     /// let it share the token ids of the texts it tokenizes with the views whose tokenizer records
-    /// are all the same bytes. A view whose scan was already made, or whose lists are not in its
-    /// container's records (a Hugging Face checkpoint's `tokenizer.json`), is left as it is.
+    /// (scores and the other tokenizer keys too) are all the same. A view whose scan was already
+    /// made, or whose lists are not in its container's records (a Hugging Face checkpoint's
+    /// `tokenizer.json`), is left as it is.
     pub fn share(&self, view: &ModelView) {
         if view.scan.get().is_some() {
             return;
         }
-        let Some(lists) = list_bytes(view) else {
+        let (Some(lists), Some(scores)) = (
+            list_bytes(view),
+            record_bytes(view, "tokenizer.ggml.scores", "tokenizer.scores"),
+        ) else {
             return;
         };
-        self.share_tokenized(view, lists);
         let format = view.format();
         let entry = {
             let Ok(mut entries) = self.entries.lock() else {
@@ -117,43 +121,34 @@ impl SharedTokenizers {
                         format,
                         lists: lists.map(<[u8]>::to_vec),
                         scan: OnceLock::new(),
+                        tokenizers: Mutex::new(Vec::new()),
                     });
                     entries.push(Arc::clone(&e));
                     e
                 }
             }
         };
+        // The same lists: the text tokenizer is the same when the scores and the summary are.
+        if let Ok(mut tokenizers) = entry.tokenizers.lock() {
+            let shared = match tokenizers
+                .iter()
+                .find(|t| t.summary == view.tokenizer && t.scores == scores)
+            {
+                Some(t) => Arc::clone(&t.tokenized),
+                None => {
+                    let tokenized = Arc::new(Tokenized::default());
+                    tokenizers.push(TokenizerEntry {
+                        scores: scores.to_vec(),
+                        summary: view.tokenizer.clone(),
+                        tokenized: Arc::clone(&tokenized),
+                    });
+                    tokenized
+                }
+            };
+            let _ = view.tokenized.set(shared);
+        }
         let scan = entry.scan.get_or_init(|| view.scan_tokenizer());
         let _ = view.scan.set(scan.clone());
-    }
-
-    fn share_tokenized(&self, view: &ModelView, [tokens, merges]: [&[u8]; 2]) {
-        let Some(scores) = record_bytes(view, "tokenizer.ggml.scores", "tokenizer.scores") else {
-            return;
-        };
-        let records = [tokens, merges, scores];
-        let format = view.format();
-        let Ok(mut entries) = self.tokenizers.lock() else {
-            return;
-        };
-        let shared = match entries.iter().find(|e| {
-            e.format == format
-                && e.summary == view.tokenizer
-                && e.records.iter().zip(&records).all(|(a, b)| a == b)
-        }) {
-            Some(e) => Arc::clone(&e.tokenized),
-            None => {
-                let tokenized = Arc::new(Tokenized::default());
-                entries.push(Arc::new(TokenizerEntry {
-                    format,
-                    records: records.map(<[u8]>::to_vec),
-                    summary: view.tokenizer.clone(),
-                    tokenized: Arc::clone(&tokenized),
-                }));
-                tokenized
-            }
-        };
-        let _ = view.tokenized.set(shared);
     }
 }
 
