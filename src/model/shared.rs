@@ -253,3 +253,77 @@ impl OpenViews {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::Source;
+    use crate::format::writer::generate::{TINY, gguf_model};
+    use crate::format::writer::gguf::MetaValue;
+    use crate::quant::DType;
+    use std::path::Path;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn gguf(seed: u64, swap_merges: bool) -> ModelView {
+        let mut g = gguf_model(&TINY, DType::F32, seed);
+        if swap_merges {
+            for (k, v) in &mut g.metadata {
+                if k == "tokenizer.ggml.merges"
+                    && let MetaValue::ArrayString(m) = v
+                {
+                    m.swap(0, 1);
+                }
+            }
+        }
+        ModelView::from_source(Source::from_vec(g.to_bytes(), format!("{seed}.gguf")))
+            .expect("a generated GGUF reads")
+    }
+
+    #[test]
+    fn equal_lists_share_one_scan_and_different_lists_get_their_own() {
+        let shared = SharedTokenizers::new();
+        let (a, b, c) = (gguf(1, false), gguf(2, false), gguf(3, true));
+        for v in [&a, &b, &c] {
+            shared.share(v);
+        }
+        // Seeds 1 and 2 carry the same vocabulary; 3's merges differ by one swap.
+        assert_eq!(shared.len(), 2);
+        for v in [&a, &b, &c] {
+            assert_eq!(v.tokenizer_scan(), &v.scan_tokenizer());
+        }
+        assert_ne!(a.tokenizer_scan().merges, c.tokenizer_scan().merges);
+        // The prompt's ids: shared between a and b, made once.
+        assert_eq!(a.tokenize("2+2="), b.tokenize("2+2="));
+        assert!(Arc::ptr_eq(
+            a.tokenized.get().expect("shared"),
+            b.tokenized.get().expect("shared")
+        ));
+        assert!(!Arc::ptr_eq(
+            a.tokenized.get().expect("shared"),
+            c.tokenized.get().expect("shared")
+        ));
+    }
+
+    #[test]
+    fn a_file_several_jobs_read_is_opened_once_and_closed_after_its_last_job() {
+        let (r, x, y) = (Path::new("r.gguf"), Path::new("x.apr"), Path::new("y.apr"));
+        let views = OpenViews::new([x, r, y, r]);
+        assert_eq!(views.shared(), 1);
+        let opened = AtomicUsize::new(0);
+        let open = |_: &Path| {
+            opened.fetch_add(1, Ordering::Relaxed);
+            Ok(gguf(1, false))
+        };
+        let first = views.open(r, open).expect("opens");
+        let second = views.open(r, open).expect("opens");
+        assert!(Arc::ptr_eq(&first, &second));
+        assert_eq!(opened.load(Ordering::Relaxed), 1);
+        // A file one job reads is opened by its job and not kept.
+        let _ = views.open(x, open);
+        assert_eq!(opened.load(Ordering::Relaxed), 2);
+        views.done(r);
+        assert_eq!(views.shared(), 1);
+        views.done(r);
+        assert_eq!(views.shared(), 0);
+    }
+}
