@@ -589,43 +589,63 @@ pub type EachJob<'a, T> =
 
 /// Lint every job of a batch, `workers` jobs at a time (each job's own stages use the rayon pool as
 /// a single run does), in the jobs' order. A job's files are open only while it runs, so memory is
-/// bounded by `workers` single runs. `each` is called while a job's files are open (its load log,
-/// its report).
+/// bounded by `workers` single runs, except a file several jobs read (one reference for several
+/// files under test), which is opened once and kept until its last job ends. Files whose token and
+/// merge lists are the same bytes share one pass over them (`model::shared`). Each job's outcome
+/// is the one a single run of it gives. `each` is called while a job's files are open (its load
+/// log, its report).
 pub fn lint_batch<T: Send>(
     jobs: &[crate::batch::Job],
     opts: &Options,
     workers: usize,
     each: &EachJob<'_, T>,
 ) -> Vec<JobOutcome<T>> {
+    use crate::model::shared::{OpenViews, SharedTokenizers};
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicUsize, Ordering};
     let next = AtomicUsize::new(0);
     let slots: Vec<Mutex<Option<JobOutcome<T>>>> = jobs.iter().map(|_| Mutex::new(None)).collect();
+    let views = OpenViews::new(
+        jobs.iter()
+            .flat_map(|j| std::iter::once(j.test.as_path()).chain(j.reference.as_deref())),
+    );
+    let scans = SharedTokenizers::new();
     let run_one = |job: &crate::batch::Job| -> JobOutcome<T> {
         let t0 = Instant::now();
         let open = |p: &Path| {
-            load(p).map(|mut v| {
-                if opts.verify_footer {
-                    v.verify_footer();
-                }
-                v
+            views.open(p, |p| {
+                load(p).map(|mut v| {
+                    if opts.verify_footer {
+                        v.verify_footer();
+                    }
+                    v
+                })
             })
         };
         let opened = open(&job.test).and_then(|a| match &job.reference {
             Some(r) => open(r).map(|b| {
-                let (a, b) = order_pair(a, b);
-                (a, Some(b))
+                // `order_pair`'s order, on shared views.
+                if a.runtime().test_order() > b.runtime().test_order() {
+                    (b, Some(a))
+                } else {
+                    (a, Some(b))
+                }
             }),
             None => Ok((a, None)),
         });
         let (outcome, extra) = match opened {
             Ok((a, b)) => {
-                let o = lint(&a, b.as_ref(), opts);
-                let extra = each(job, &a, b.as_ref(), &o);
+                // Both files' lists at once, as `lint` scans them.
+                rayon::join(|| scans.share(&a), || b.as_deref().map(|b| scans.share(b)));
+                let o = lint(&a, b.as_deref(), opts);
+                let extra = each(job, &a, b.as_deref(), &o);
                 (o, Some(extra))
             }
             Err(e) => (Outcome::fatal(e.to_finding(), opts.config.clone()), None),
         };
+        for p in std::iter::once(job.test.as_path()).chain(job.reference.as_deref()) {
+            views.done(p);
+        }
         JobOutcome {
             job: job.clone(),
             outcome,

@@ -516,3 +516,98 @@ fn a_named_pipe_in_a_directory_does_not_hang_the_batch() {
     let status = status.expect("the batch hung on a named pipe");
     assert_eq!(status.code(), Some(0));
 }
+
+/// A pair's entry of a batch report without the batch's own keys, and a single run's report
+/// without its envelope: what must be equal.
+fn comparable(mut v: Value, keys: &[&str]) -> Value {
+    if let Some(o) = v.as_object_mut() {
+        for k in keys {
+            o.remove(*k);
+        }
+    }
+    v
+}
+
+/// Files of one model share work in a batch: one reference read once for several files under test
+/// (stem pairing and `--against`), and the token and merge lists of files with the same vocabulary
+/// scanned once. Each pair's entry must still be exactly what a single run of that pair reports,
+/// including a pair whose merges differ from the others' by one swap (its own lists, not the
+/// shared ones, decide its tokenizer finding).
+#[test]
+fn shared_references_and_vocabularies_give_each_pair_its_single_run_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("m")).unwrap();
+    // One reference, three files under test: two good, one transposed.
+    write_pair(
+        &d.join("m/model.gguf"),
+        &d.join("m/model-q8_0.apr"),
+        1,
+        false,
+    );
+    std::fs::copy(d.join("m/model-q8_0.apr"), d.join("m/model-f16.apr")).unwrap();
+    write_pair(&d.join("m/x.gguf"), &d.join("m/model-bad.apr"), 1, true);
+    std::fs::remove_file(d.join("m/x.gguf")).unwrap();
+    // Another model with the same vocabulary (another seed).
+    write_pair(&d.join("m/other.gguf"), &d.join("m/other.apr"), 2, false);
+    // A pair whose GGUF's merges differ from the APR's (and from every other file's).
+    write_pair(
+        &d.join("m/swapped.gguf"),
+        &d.join("m/swapped.apr"),
+        3,
+        false,
+    );
+    let mut g = gguf_model(&TINY, DType::F32, 3);
+    for (k, v) in &mut g.metadata {
+        if k == "tokenizer.ggml.merges"
+            && let apr_lint::format::writer::gguf::MetaValue::ArrayString(m) = v
+        {
+            m.swap(0, 1);
+        }
+    }
+    g.write(&d.join("m/swapped.gguf")).unwrap();
+
+    let (code, v) = json(d, &["m"]);
+    assert_eq!(code, 1, "{v:#}");
+    let pairs = v["pairs"].as_array().unwrap().clone();
+    assert_eq!(
+        entries(&v)
+            .iter()
+            .map(|e| (e.0.as_str(), e.1.as_deref(), e.3.as_str()))
+            .collect::<Vec<_>>(),
+        vec![
+            ("m/model-bad.apr", Some("m/model.gguf"), "fail"),
+            ("m/model-f16.apr", Some("m/model.gguf"), "pass"),
+            ("m/model-q8_0.apr", Some("m/model.gguf"), "pass"),
+            ("m/other.apr", Some("m/other.gguf"), "pass"),
+            ("m/swapped.apr", Some("m/swapped.gguf"), "fail"),
+        ]
+    );
+    let (_, against) = json(d, &["m", "--against", "m/model.gguf"]);
+    let against = against["pairs"].as_array().unwrap().clone();
+    for p in pairs.iter().chain(&against) {
+        let (test, reference) = (
+            p["test"].as_str().unwrap(),
+            p["reference"].as_str().unwrap(),
+        );
+        let (_, single) = json(d, &[test, "--against", reference]);
+        assert_eq!(
+            comparable(
+                p.clone(),
+                &["test", "reference", "pairing", "note", "elapsed_ms"]
+            ),
+            comparable(single, &["schema_version", "tool", "config"]),
+            "{test} against {reference}"
+        );
+    }
+    // The swapped merges are found in the batch as in the single run.
+    let swapped = &pairs[4];
+    assert!(
+        swapped["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["code"] == "APRL-M025"),
+        "{swapped:#}"
+    );
+}

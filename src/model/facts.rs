@@ -161,6 +161,14 @@ impl ModelView {
 
     /// `text` as token ids, by the file's own tokenizer (built only for the pieces `text` needs).
     pub fn tokenize(&self, text: &str) -> Result<Vec<u32>, TokenizeError> {
+        // In a batch, the ids another view of the same tokenizer records already made.
+        match self.tokenized.get() {
+            Some(shared) => shared.get_or(text, || self.tokenize_here(text)),
+            None => self.tokenize_here(text),
+        }
+    }
+
+    fn tokenize_here(&self, text: &str) -> Result<Vec<u32>, TokenizeError> {
         match &self.container {
             Container::Hf(_) => match &self.hf_tokenizer {
                 Some(t) => TextTokenizer::tokenize_hf(t, text),

@@ -23,6 +23,7 @@ pub mod hf_config;
 pub mod hf_lints;
 #[doc(hidden)]
 pub mod hf_tokenizer;
+pub mod shared;
 #[doc(hidden)]
 pub mod tokenize;
 pub mod tokenizer;
@@ -104,6 +105,9 @@ pub struct ModelView {
     scan: std::sync::OnceLock<tokenizer::TokenizerScan>,
     /// A prompt tokenized in that pass ([`ModelView::tokenizer_scan_for`]), and its ids.
     prompt_ids: std::sync::OnceLock<PromptIds>,
+    /// Token ids of texts, shared with a batch's other views of the same tokenizer
+    /// (`shared::SharedTokenizers`); unset outside a batch.
+    tokenized: std::sync::OnceLock<std::sync::Arc<shared::Tokenized>>,
     /// A Hugging Face checkpoint's `tokenizer.json`, read (the other formats keep their tokenizer
     /// in the container's records).
     hf_tokenizer: Option<std::sync::Arc<hf_tokenizer::HfTokenizer>>,
@@ -214,6 +218,7 @@ impl ModelView {
             findings,
             scan: std::sync::OnceLock::new(),
             prompt_ids: std::sync::OnceLock::new(),
+            tokenized: std::sync::OnceLock::new(),
             hf_tokenizer,
         };
         (view, error)

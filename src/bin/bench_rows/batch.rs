@@ -1,5 +1,7 @@
-//! Batch-mode rows of `apr-lint-bench` (`--batch`): a directory of 20 tiny pairs and one of 4
-//! bench-sized pairs (the 1.5B shape, Q4_K, seeds 1–4), each linted as one batch
+//! Batch-mode rows of `apr-lint-bench` (`--batch`): a directory of 20 tiny pairs, one of 4
+//! bench-sized pairs (the 1.5B shape, Q4_K, seeds 1–4), and one of 4 APRs of one model against one
+//! GGUF (`model-1.apr` … `model-4.apr` ↔ `model.gguf` by common stem: hard links to seed 1's files,
+//! the layout of several conversions of one model), each linted as one batch
 //! (`apr-lint DIR -q --format json`) and as one process per pair, the two interleaved repetition
 //! by repetition. Target: batch ≤ 0.6 × the sum of the single runs. Printed, not written: the
 //! numbers go to BENCHMARKS.md's batch section by hand, with the machine's load.
@@ -30,6 +32,28 @@ fn pairs(dir: &Path, shape: &Shape, dtype: DType, n: u64) -> Vec<(PathBuf, PathB
                 std::fs::rename(&pa, &apr).expect("rename the generated APR");
             }
             (apr, gguf)
+        })
+        .collect()
+}
+
+/// `model.gguf` and `model-1.apr` … `model-N.apr` in `dir`: hard links (copies where links fail)
+/// to `(apr, gguf)`. Returns the pairs as the single runs take them.
+fn one_reference(dir: &Path, (apr, gguf): &(PathBuf, PathBuf), n: u64) -> Vec<(PathBuf, PathBuf)> {
+    std::fs::create_dir_all(dir).unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
+    let link = |from: &Path, to: &Path| {
+        if !to.is_file() && std::fs::hard_link(from, to).is_err() {
+            std::fs::copy(from, to).unwrap_or_else(|e| {
+                panic!("cannot copy {} to {}: {e}", from.display(), to.display())
+            });
+        }
+    };
+    let reference = dir.join("model.gguf");
+    link(gguf, &reference);
+    (1..=n)
+        .map(|i| {
+            let test = dir.join(format!("model-{i}.apr"));
+            link(apr, &test);
+            (test, reference.clone())
         })
         .collect()
 }
@@ -142,11 +166,13 @@ pub fn run(bin: &Path, dir: &Path, quick: bool) -> String {
     let big_dir = dir.join("batch-1.5b");
     let tiny = pairs(&tiny_dir, &TINY, DType::F32, 20);
     let big = pairs(&big_dir, &QWEN2_5_1_5B, DType::Q4_K, 4);
+    let shared_dir = dir.join("batch-one-reference");
+    let shared = one_reference(&shared_dir, &big[0], 4);
     let mut md = String::new();
     let _ = writeln!(
         md,
         "## Batch mode\n\n`apr-lint DIR -q --format json` (one process, pairs found by stem, {} at a time) against one \
-         `apr-lint X.apr --against X.gguf -q --format json` process per pair, run one after the other; \
+         `apr-lint X.apr --against Y.gguf -q --format json` process per pair, run one after the other; \
          {reps} repetitions, batch and singles interleaved, after one warm-up of each (warm page cache). \
          Ratio: median of the per-repetition ratios (range).\n",
         rayon::current_num_threads()
@@ -164,6 +190,13 @@ pub fn run(bin: &Path, dir: &Path, quick: bool) -> String {
         "4 bench-sized pairs (Qwen2.5-1.5B shape, Q4_K, seeds 1–4; ~2 GB a pair)",
         &big_dir,
         &big,
+        reps,
+    ));
+    md.push_str(&row(
+        bin,
+        "4 APRs of one model against one GGUF (the seed-1 bench pair; 4 hard links to its APR)",
+        &shared_dir,
+        &shared,
         reps,
     ));
     md
