@@ -8,7 +8,7 @@
 //! value = (nibble − 8) · scale. Same size as Q4_0 but a different element order (Q4_0 puts
 //! elements 0..16 in the low nibbles). See `apr-v2.md`, "Dtype codes" (codes 128 and legacy 8).
 
-use super::blocks::{f16_at, for_each_block};
+use super::blocks::{f16_at, for_each_block_simd};
 use super::table::{Layout, ScaleField};
 
 pub(super) const BLOCK_ELEMS: usize = 32;
@@ -18,6 +18,7 @@ pub(super) const SCALES: &[ScaleField] = &[ScaleField::F16(0)];
 pub(super) const LAYOUT: Layout =
     Layout::blocks(BLOCK_ELEMS, BLOCK_BYTES, dequantize_blocks, SCALES);
 
+#[inline(always)]
 pub(super) fn dequantize_block(b: &[u8; BLOCK_BYTES], y: &mut [f32; BLOCK_ELEMS]) {
     let scale = f16_at(b, 0);
     let (pairs, _) = y.as_chunks_mut::<2>();
@@ -28,5 +29,5 @@ pub(super) fn dequantize_block(b: &[u8; BLOCK_BYTES], y: &mut [f32; BLOCK_ELEMS]
 }
 
 fn dequantize_blocks(data: &[u8], out: &mut [f32]) {
-    for_each_block(data, out, dequantize_block);
+    for_each_block_simd!(data, out, dequantize_block);
 }

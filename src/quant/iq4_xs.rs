@@ -10,7 +10,7 @@
 //!
 //! value = (d · (ls − 32)) · KVALUES[index]. Mirrors `block_iq4_xs` and `dequantize_row_iq4_xs`.
 
-use super::blocks::{f16_at, for_each_block};
+use super::blocks::{f16_at, for_each_block_simd};
 use super::iq4_nl::KVALUES;
 use super::table::{Layout, ScaleField};
 
@@ -21,6 +21,7 @@ pub(super) const SCALES: &[ScaleField] = &[ScaleField::F16(0)];
 pub(super) const LAYOUT: Layout =
     Layout::blocks(BLOCK_ELEMS, BLOCK_BYTES, dequantize_blocks, SCALES);
 
+#[inline(always)]
 pub(super) fn dequantize_block(b: &[u8; BLOCK_BYTES], y: &mut [f32; BLOCK_ELEMS]) {
     let d = f16_at(b, 0);
     let scales_h = u16::from_le_bytes([b[2], b[3]]);
@@ -40,5 +41,5 @@ pub(super) fn dequantize_block(b: &[u8; BLOCK_BYTES], y: &mut [f32; BLOCK_ELEMS]
 }
 
 fn dequantize_blocks(data: &[u8], out: &mut [f32]) {
-    for_each_block(data, out, dequantize_block);
+    for_each_block_simd!(data, out, dequantize_block);
 }

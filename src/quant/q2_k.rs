@@ -13,7 +13,7 @@
 //! separately. Mirrors `block_q2_K` and `dequantize_row_q2_K`
 //! (`dl = d * (sc & 0xF); ml = min * (sc >> 4); y = dl * q - ml`).
 
-use super::blocks::{f16_at, for_each_block};
+use super::blocks::{f16_at, for_each_block_simd};
 use super::table::{Layout, ScaleField};
 
 pub(super) const BLOCK_ELEMS: usize = 256;
@@ -23,6 +23,7 @@ pub(super) const SCALES: &[ScaleField] = &[ScaleField::F16(80), ScaleField::F16(
 pub(super) const LAYOUT: Layout =
     Layout::blocks(BLOCK_ELEMS, BLOCK_BYTES, dequantize_blocks, SCALES);
 
+#[inline(always)]
 pub(super) fn dequantize_block(b: &[u8; BLOCK_BYTES], y: &mut [f32; BLOCK_ELEMS]) {
     let d = f16_at(b, 80);
     let min = f16_at(b, 82);
@@ -46,5 +47,5 @@ pub(super) fn dequantize_block(b: &[u8; BLOCK_BYTES], y: &mut [f32; BLOCK_ELEMS]
 }
 
 fn dequantize_blocks(data: &[u8], out: &mut [f32]) {
-    for_each_block(data, out, dequantize_block);
+    for_each_block_simd!(data, out, dequantize_block);
 }

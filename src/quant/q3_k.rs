@@ -12,7 +12,7 @@
 //! `dequantize_row_q3_K`, including its `aux[]` unpacking of the scales with `kmask1`/`kmask2`
 //! on little-endian u32 words.
 
-use super::blocks::{f16_at, for_each_block};
+use super::blocks::{f16_at, for_each_block_simd};
 use super::table::{Layout, ScaleField};
 
 pub(super) const BLOCK_ELEMS: usize = 256;
@@ -23,6 +23,7 @@ pub(super) const LAYOUT: Layout =
     Layout::blocks(BLOCK_ELEMS, BLOCK_BYTES, dequantize_blocks, SCALES);
 
 /// The sixteen 6-bit scales, as `dequantize_row_q3_K` unpacks them (before subtracting 32).
+#[inline(always)]
 fn unpack_scales(s: &[u8]) -> [u8; 16] {
     const KMASK1: u32 = 0x0303_0303;
     const KMASK2: u32 = 0x0f0f_0f0f;
@@ -41,6 +42,7 @@ fn unpack_scales(s: &[u8]) -> [u8; 16] {
     out
 }
 
+#[inline(always)]
 pub(super) fn dequantize_block(b: &[u8; BLOCK_BYTES], y: &mut [f32; BLOCK_ELEMS]) {
     let d_all = f16_at(b, 108);
     let hmask = &b[0..32];
@@ -69,5 +71,5 @@ pub(super) fn dequantize_block(b: &[u8; BLOCK_BYTES], y: &mut [f32; BLOCK_ELEMS]
 }
 
 fn dequantize_blocks(data: &[u8], out: &mut [f32]) {
-    for_each_block(data, out, dequantize_block);
+    for_each_block_simd!(data, out, dequantize_block);
 }

@@ -9,7 +9,7 @@
 //! value = nibble · d + m (multiply, round, add, round: no fused multiply-add). Mirrors
 //! `block_q4_1` and `dequantize_row_q4_1`: `y[j] = x0*d + m`.
 
-use super::blocks::{f16_at, for_each_block};
+use super::blocks::{f16_at, for_each_block_simd};
 use super::table::{Layout, ScaleField};
 
 pub(super) const BLOCK_ELEMS: usize = 32;
@@ -19,6 +19,7 @@ pub(super) const SCALES: &[ScaleField] = &[ScaleField::F16(0), ScaleField::F16(2
 pub(super) const LAYOUT: Layout =
     Layout::blocks(BLOCK_ELEMS, BLOCK_BYTES, dequantize_blocks, SCALES);
 
+#[inline(always)]
 pub(super) fn dequantize_block(b: &[u8; BLOCK_BYTES], y: &mut [f32; BLOCK_ELEMS]) {
     let d = f16_at(b, 0);
     let m = f16_at(b, 2);
@@ -30,5 +31,5 @@ pub(super) fn dequantize_block(b: &[u8; BLOCK_BYTES], y: &mut [f32; BLOCK_ELEMS]
 }
 
 fn dequantize_blocks(data: &[u8], out: &mut [f32]) {
-    for_each_block(data, out, dequantize_block);
+    for_each_block_simd!(data, out, dequantize_block);
 }

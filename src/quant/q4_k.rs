@@ -11,7 +11,7 @@
 //! value = (d · sc) · q − (dmin · m), each product rounded separately. Mirrors `block_q4_K` and
 //! `dequantize_row_q4_K` (`d1 = d * sc; m1 = min * m; y = d1 * (q & 0xF) - m1`).
 
-use super::blocks::{f16_at, for_each_block};
+use super::blocks::{f16_at, for_each_block_simd};
 use super::table::{Layout, ScaleField};
 
 pub(super) const BLOCK_ELEMS: usize = 256;
@@ -37,6 +37,7 @@ pub(super) fn scale_min_k4(j: usize, q: &[u8; K_SCALE_SIZE]) -> (u8, u8) {
     }
 }
 
+#[inline(always)]
 pub(super) fn dequantize_block(b: &[u8; BLOCK_BYTES], y: &mut [f32; BLOCK_ELEMS]) {
     let d = f16_at(b, 0);
     let min = f16_at(b, 2);
@@ -57,5 +58,5 @@ pub(super) fn dequantize_block(b: &[u8; BLOCK_BYTES], y: &mut [f32; BLOCK_ELEMS]
 }
 
 fn dequantize_blocks(data: &[u8], out: &mut [f32]) {
-    for_each_block(data, out, dequantize_block);
+    for_each_block_simd!(data, out, dequantize_block);
 }

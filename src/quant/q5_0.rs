@@ -9,7 +9,7 @@
 //! value = (q − 16) · d. Mirrors `block_q5_0` and `dequantize_row_q5_0`
 //! (`xh_0 = ((qh >> j) << 4) & 0x10`, `xh_1 = (qh >> (j + 12)) & 0x10`).
 
-use super::blocks::{f16_at, for_each_block};
+use super::blocks::{f16_at, for_each_block_simd};
 use super::table::{Layout, ScaleField};
 
 pub(super) const BLOCK_ELEMS: usize = 32;
@@ -19,6 +19,7 @@ pub(super) const SCALES: &[ScaleField] = &[ScaleField::F16(0)];
 pub(super) const LAYOUT: Layout =
     Layout::blocks(BLOCK_ELEMS, BLOCK_BYTES, dequantize_blocks, SCALES);
 
+#[inline(always)]
 pub(super) fn dequantize_block(b: &[u8; BLOCK_BYTES], y: &mut [f32; BLOCK_ELEMS]) {
     let d = f16_at(b, 0);
     let qh = u32::from_le_bytes([b[2], b[3], b[4], b[5]]);
@@ -32,5 +33,5 @@ pub(super) fn dequantize_block(b: &[u8; BLOCK_BYTES], y: &mut [f32; BLOCK_ELEMS]
 }
 
 fn dequantize_blocks(data: &[u8], out: &mut [f32]) {
-    for_each_block(data, out, dequantize_block);
+    for_each_block_simd!(data, out, dequantize_block);
 }

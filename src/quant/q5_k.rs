@@ -11,7 +11,7 @@
 //! value = (d · sc) · q − (dmin · m). Mirrors `block_q5_K` and `dequantize_row_q5_K`
 //! (`y = d1 * ((ql & 0xF) + (qh & u1 ? 16 : 0)) - m1`).
 
-use super::blocks::{f16_at, for_each_block};
+use super::blocks::{f16_at, for_each_block_simd};
 use super::q4_k::{K_SCALE_SIZE, scale_min_k4};
 use super::table::{Layout, ScaleField};
 
@@ -22,6 +22,7 @@ pub(super) const SCALES: &[ScaleField] = &[ScaleField::F16(0), ScaleField::F16(2
 pub(super) const LAYOUT: Layout =
     Layout::blocks(BLOCK_ELEMS, BLOCK_BYTES, dequantize_blocks, SCALES);
 
+#[inline(always)]
 pub(super) fn dequantize_block(b: &[u8; BLOCK_BYTES], y: &mut [f32; BLOCK_ELEMS]) {
     let d = f16_at(b, 0);
     let min = f16_at(b, 2);
@@ -46,5 +47,5 @@ pub(super) fn dequantize_block(b: &[u8; BLOCK_BYTES], y: &mut [f32; BLOCK_ELEMS]
 }
 
 fn dequantize_blocks(data: &[u8], out: &mut [f32]) {
-    for_each_block(data, out, dequantize_block);
+    for_each_block_simd!(data, out, dequantize_block);
 }

@@ -15,7 +15,7 @@
 //! `sc[is+6]`. value = (d · sc) · (q − 32), left to right as C evaluates `d * sc[is] * q1`.
 //! Mirrors `block_q6_K` and `dequantize_row_q6_K`.
 
-use super::blocks::{f16_at, for_each_block};
+use super::blocks::{f16_at, for_each_block_simd};
 use super::table::{Layout, ScaleField};
 
 pub(super) const BLOCK_ELEMS: usize = 256;
@@ -25,6 +25,7 @@ pub(super) const SCALES: &[ScaleField] = &[ScaleField::F16(208)];
 pub(super) const LAYOUT: Layout =
     Layout::blocks(BLOCK_ELEMS, BLOCK_BYTES, dequantize_blocks, SCALES);
 
+#[inline(always)]
 pub(super) fn dequantize_block(b: &[u8; BLOCK_BYTES], y: &mut [f32; BLOCK_ELEMS]) {
     let d = f16_at(b, 208);
     for n in 0..2 {
@@ -47,5 +48,5 @@ pub(super) fn dequantize_block(b: &[u8; BLOCK_BYTES], y: &mut [f32; BLOCK_ELEMS]
 }
 
 fn dequantize_blocks(data: &[u8], out: &mut [f32]) {
-    for_each_block(data, out, dequantize_block);
+    for_each_block_simd!(data, out, dequantize_block);
 }

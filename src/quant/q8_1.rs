@@ -12,7 +12,7 @@
 //! gguf-py 0.19.0's `GGML_QUANT_SIZES` still says 40 bytes (an old layout with f32 `d`, `s`);
 //! ggml's `static_assert` says 36.
 
-use super::blocks::{f16_at, for_each_block};
+use super::blocks::{f16_at, for_each_block_simd};
 use super::table::{Layout, ScaleField};
 
 pub(super) const BLOCK_ELEMS: usize = 32;
@@ -22,6 +22,7 @@ pub(super) const SCALES: &[ScaleField] = &[ScaleField::F16(0), ScaleField::F16(2
 pub(super) const LAYOUT: Layout =
     Layout::blocks(BLOCK_ELEMS, BLOCK_BYTES, dequantize_blocks, SCALES);
 
+#[inline(always)]
 pub(super) fn dequantize_block(b: &[u8; BLOCK_BYTES], y: &mut [f32; BLOCK_ELEMS]) {
     let d = f16_at(b, 0);
     for (v, &q) in y.iter_mut().zip(&b[4..]) {
@@ -30,5 +31,5 @@ pub(super) fn dequantize_block(b: &[u8; BLOCK_BYTES], y: &mut [f32; BLOCK_ELEMS]
 }
 
 fn dequantize_blocks(data: &[u8], out: &mut [f32]) {
-    for_each_block(data, out, dequantize_block);
+    for_each_block_simd!(data, out, dequantize_block);
 }

@@ -8,7 +8,7 @@
 //!
 //! value = d · q. Mirrors `block_q8_K` and `dequantize_row_q8_K` (`y = x[i].d * x[i].qs[j]`).
 
-use super::blocks::for_each_block;
+use super::blocks::for_each_block_simd;
 use super::table::{Layout, ScaleField};
 
 pub(super) const BLOCK_ELEMS: usize = 256;
@@ -18,6 +18,7 @@ pub(super) const SCALES: &[ScaleField] = &[ScaleField::F32(0)];
 pub(super) const LAYOUT: Layout =
     Layout::blocks(BLOCK_ELEMS, BLOCK_BYTES, dequantize_blocks, SCALES);
 
+#[inline(always)]
 pub(super) fn dequantize_block(b: &[u8; BLOCK_BYTES], y: &mut [f32; BLOCK_ELEMS]) {
     let d = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
     for (v, &q) in y.iter_mut().zip(&b[4..4 + BLOCK_ELEMS]) {
@@ -26,5 +27,5 @@ pub(super) fn dequantize_block(b: &[u8; BLOCK_BYTES], y: &mut [f32; BLOCK_ELEMS]
 }
 
 fn dequantize_blocks(data: &[u8], out: &mut [f32]) {
-    for_each_block(data, out, dequantize_block);
+    for_each_block_simd!(data, out, dequantize_block);
 }

@@ -46,43 +46,117 @@ impl WithSimd for TileProduct<'_> {
         let TileProduct { w, x, k, n, out } = self;
         let rows = w.len() / k;
         debug_assert!(x.len() >= n * k && out.len() >= rows * n);
-        let row = |r: usize| &w[r * k..(r + 1) * k];
-        let tok = |t: usize| &x[t * k..(t + 1) * k];
-        let mut r = 0;
-        // 4 rows × 2 tokens per pass: 8 accumulators, and each row vector loaded once serves both
-        // tokens (each token vector four rows).
-        while r + 4 <= rows {
-            let wr = [row(r), row(r + 1), row(r + 2), row(r + 3)];
-            let mut t = 0;
-            while t + 2 <= n {
-                let d = dots::<S, 4, 2>(simd, wr, [tok(t), tok(t + 1)]);
-                for (i, di) in d.iter().enumerate() {
-                    out[(r + i) * n + t] = di[0];
-                    out[(r + i) * n + t + 1] = di[1];
+        let lanes = core::mem::size_of::<S::f32s>() / core::mem::size_of::<f32>();
+        let nv = k / lanes;
+        let zero = simd.splat_f32s(0.0);
+        // One running total per (row, token), in the order `dots` keeps them: each block of
+        // BLOCK_VECS vectors is accumulated from zero, then added to the total.
+        let mut total = vec![zero; rows * n];
+        let mut v0 = 0;
+        while v0 < nv {
+            let v1 = (v0 + BLOCK_VECS).min(nv);
+            let (c0, c1) = (v0 * lanes, v1 * lanes);
+            // This block's slice of row r / token t: a few KB, read from L1 by every microtile.
+            let wb = |r: usize| S::as_simd_f32s(&w[r * k + c0..r * k + c1]).0;
+            let xb = |t: usize| S::as_simd_f32s(&x[t * k + c0..t * k + c1]).0;
+            let mut r = 0;
+            while r + 4 <= rows {
+                let wr = [wb(r), wb(r + 1), wb(r + 2), wb(r + 3)];
+                let mut t = 0;
+                while t + 3 <= n {
+                    let acc = block::<S, 4, 3>(simd, wr, [xb(t), xb(t + 1), xb(t + 2)]);
+                    add_into(simd, &mut total, acc, r, t, n);
+                    t += 3;
                 }
-                t += 2;
-            }
-            if t < n {
-                let d = dots::<S, 4, 1>(simd, wr, [tok(t)]);
-                for (i, di) in d.iter().enumerate() {
-                    out[(r + i) * n + t] = di[0];
+                match n - t {
+                    2 => {
+                        let acc = block::<S, 4, 2>(simd, wr, [xb(t), xb(t + 1)]);
+                        add_into(simd, &mut total, acc, r, t, n);
+                    }
+                    1 => {
+                        let acc = block::<S, 4, 1>(simd, wr, [xb(t)]);
+                        add_into(simd, &mut total, acc, r, t, n);
+                    }
+                    _ => {}
                 }
+                r += 4;
             }
-            r += 4;
+            while r < rows {
+                let wr = [wb(r)];
+                let mut t = 0;
+                while t + 4 <= n {
+                    let acc = block::<S, 1, 4>(simd, wr, [xb(t), xb(t + 1), xb(t + 2), xb(t + 3)]);
+                    add_into(simd, &mut total, acc, r, t, n);
+                    t += 4;
+                }
+                while t < n {
+                    let acc = block::<S, 1, 1>(simd, wr, [xb(t)]);
+                    add_into(simd, &mut total, acc, r, t, n);
+                    t += 1;
+                }
+                r += 1;
+            }
+            v0 = v1;
         }
-        while r < rows {
-            let wr = [row(r)];
-            let mut t = 0;
-            while t + 4 <= n {
-                let d = dots::<S, 1, 4>(simd, wr, [tok(t), tok(t + 1), tok(t + 2), tok(t + 3)]);
-                out[r * n + t..r * n + t + 4].copy_from_slice(&d[0]);
-                t += 4;
+        let c_tail = nv * lanes;
+        for r in 0..rows {
+            for t in 0..n {
+                let mut tail = 0f32;
+                for (a, b) in w[r * k + c_tail..(r + 1) * k]
+                    .iter()
+                    .zip(&x[t * k + c_tail..(t + 1) * k])
+                {
+                    tail += a * b;
+                }
+                out[r * n + t] = simd.reduce_sum_f32s(total[r * n + t]) + tail;
             }
-            while t < n {
-                out[r * n + t] = dots::<S, 1, 1>(simd, wr, [tok(t)])[0][0];
-                t += 1;
+        }
+    }
+}
+
+/// One block's R × T partial dot products of `R` row slices with `T` token slices (all of one
+/// length, at most [`BLOCK_VECS`] vectors), each accumulated from zero on its own lanes: the
+/// microkernel of [`tile_product`], R · T accumulators held in registers.
+#[inline(always)]
+fn block<S: Simd, const R: usize, const T: usize>(
+    simd: S,
+    w: [&[S::f32s]; R],
+    x: [&[S::f32s]; T],
+) -> [[S::f32s; T]; R] {
+    let len = w[0].len();
+    let w = w.map(|s| &s[..len]);
+    let x = x.map(|s| &s[..len]);
+    let zero = simd.splat_f32s(0.0);
+    let mut acc = [[zero; T]; R];
+    for v in 0..len {
+        let mut xs = [zero; T];
+        for j in 0..T {
+            xs[j] = x[j][v];
+        }
+        for i in 0..R {
+            let wi = w[i][v];
+            for j in 0..T {
+                acc[i][j] = simd.mul_add_e_f32s(wi, xs[j], acc[i][j]);
             }
-            r += 1;
+        }
+    }
+    acc
+}
+
+/// `total[(r + i) · n + t + j] += acc[i][j]`.
+#[inline(always)]
+fn add_into<S: Simd, const R: usize, const T: usize>(
+    simd: S,
+    total: &mut [S::f32s],
+    acc: [[S::f32s; T]; R],
+    r: usize,
+    t: usize,
+    n: usize,
+) {
+    for (i, ai) in acc.iter().enumerate() {
+        let row = &mut total[(r + i) * n + t..(r + i) * n + t + T];
+        for (tot, a) in row.iter_mut().zip(ai) {
+            *tot = simd.add_f32s(*tot, *a);
         }
     }
 }
@@ -222,6 +296,35 @@ mod tests {
                     (*a as f64 - e).abs() <= 1e-6 * max,
                     "rows {rows} n {n} k {k} [{i}]: {a} vs {e} (max {max})"
                 );
+            }
+        }
+    }
+
+    /// The blocked microkernels change only which products share a pass over the data, not the
+    /// arithmetic of any one output: every output is bit-identical to the one-row, one-token
+    /// dot product (`dot`, the order the golden reports were written with).
+    #[test]
+    fn tile_product_is_bit_identical_to_single_dots() {
+        for (rows, n, k) in [
+            (9, 7, 8960 + 3),
+            (8, 8, 1536),
+            (5, 64, 300),
+            (3, 5, 64),
+            (4, 3, 7),
+        ] {
+            let w = values(rows * k, 5);
+            let x = values(n * k, 6);
+            let mut out = vec![f32::NAN; rows * n];
+            tile_product(&w, &x, k, n, &mut out);
+            for r in 0..rows {
+                for t in 0..n {
+                    let one = dot(&w[r * k..(r + 1) * k], &x[t * k..(t + 1) * k]);
+                    assert_eq!(
+                        out[r * n + t].to_bits(),
+                        one.to_bits(),
+                        "rows {rows} n {n} k {k} [{r}, {t}]"
+                    );
+                }
             }
         }
     }

@@ -5,7 +5,7 @@
 //!
 //! Takes one `ModelView` with its resolved rules; returns named activations (`Act`). Weights are
 //! dequantized a tile of rows at a time per thread (`linear`) and multiplied against all tokens on
-//! SIMD lanes (`lanes`), so memory stays at one layer's activations plus 256 KB of dequantized rows
+//! SIMD lanes (`lanes`), so memory stays at one layer's activations plus 512 KB of dequantized rows
 //! per thread, whatever the model size. `reference` (tests only) keeps the former f64 kernels
 //! the fast ones are checked against.
 //!
@@ -23,9 +23,9 @@ use crate::rules::Resolved;
 use rayon::prelude::*;
 use rope::{Stretch, rope_scaled};
 
-/// Dequantized values per tile of rows in `linear` (256 KB of f32): a tile stays in the core's
+/// Dequantized values per tile of rows in `linear` (512 KB of f32): a tile stays in the core's
 /// L2 cache while every token is multiplied against it.
-const TILE_ELEMS: usize = 1 << 16;
+const TILE_ELEMS: usize = 1 << 17;
 
 /// Rows per tile for rows of `cols` values: a multiple of 4 (the tile product's row block), at
 /// least 4, at most 64.
