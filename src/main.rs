@@ -13,6 +13,7 @@ use apr_lint::config;
 use apr_lint::diag::{Finding, Lint, Severity};
 use apr_lint::format::npy;
 use apr_lint::model::ModelView;
+use apr_lint::numeric::forward::Mode;
 use apr_lint::numeric::trace::{Plan, Step, Trace, TraceOptions, TraceStage};
 use apr_lint::pipeline::{
     self, BAD_USAGE, CANNOT_DECODE, CANNOT_WRITE, ConfigInfo, NO_SUCH_TENSOR, OUTPUT_IS_INPUT,
@@ -34,6 +35,16 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
+}
+
+/// `rosetta --mode`: how the trace computes linear layers.
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq, Default)]
+enum TraceMode {
+    /// Dequantized weights times f32 activations (the reference).
+    #[default]
+    F32,
+    /// Activations rounded as ggml rounds them, integer dot products (llama.cpp's numbers).
+    Ggml,
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq, Default)]
@@ -205,6 +216,11 @@ enum Cmd {
         /// Write every compared stage of both sides as .npy into DIR.
         #[arg(long, value_name = "DIR")]
         save_activations: Option<PathBuf>,
+        /// How linear layers are computed: `f32` (dequantized weights × f32 activations, the
+        /// reference) or `ggml` (activations rounded to Q8_K/Q8_0 and integer dot products, as
+        /// llama.cpp computes them: a GGUF's activations then match llama.cpp's to ~1e-6).
+        #[arg(long, value_enum, default_value = "f32")]
+        mode: TraceMode,
         #[command(flatten)]
         format: FormatOpt,
         #[command(flatten)]
@@ -903,6 +919,7 @@ fn run(cmd: Cmd, ctx: &mut Ctx) -> Result<u8, Fatal> {
             teacher_forced,
             stop_at_first,
             save_activations,
+            mode,
             findings,
             rules,
             ..
@@ -918,6 +935,10 @@ fn run(cmd: Cmd, ctx: &mut Ctx) -> Result<u8, Fatal> {
                 teacher_forced,
                 stop_at_first,
                 save: save_activations.as_deref(),
+                mode: match mode {
+                    TraceMode::F32 => Mode::F32,
+                    TraceMode::Ggml => Mode::Ggml,
+                },
             };
             let mut stream = RosettaStream::new(ctx, &opts.rules, [&va, &vb]);
             let mut r = pipeline::rosetta_with(&va, &vb, &opts, &how, &mut stream);
