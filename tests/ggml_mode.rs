@@ -69,3 +69,48 @@ fn ggml_mode_matches_llama_cpp_far_more_closely_than_f32() {
         assert!(f > 5e-3, "{model}: f32 mode worst rel {f:.2e}");
     }
 }
+
+/// `rosetta --mode ggml` on the CLI: the JSON records the mode and which weights ran integer
+/// kernels; the default is `f32` (no paths listed); an unknown mode is a usage error (exit 2).
+#[test]
+fn cli_mode_flag_and_json() {
+    // Two different files (byte-identical inputs are inconclusive): Q6_K against Q4_K.
+    let (a, b) = (
+        fixture("gguf/tiny-qwen2-lq-pure-q6_k.gguf"),
+        fixture("gguf/tiny-qwen2-lq-pure-q4_k.gguf"),
+    );
+    let run = |extra: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_apr-lint"))
+            .arg("rosetta")
+            .arg(&a)
+            .arg(&b)
+            .args(["--format", "json"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let o = run(&["--mode", "ggml"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(doc["trace"]["mode"], "ggml", "{doc}");
+    // 2 layers × 7 linear weights + output, all Q6_K in A and Q4_K in B.
+    assert_eq!(
+        doc["trace"]["linear_paths"],
+        serde_json::json!([
+            ["a", [{"dtype": "Q6_K", "path": "integer", "tensors": 15}]],
+            ["b", [{"dtype": "Q4_K", "path": "integer", "tensors": 15}]]
+        ]),
+        "{doc}"
+    );
+    let o = run(&[]);
+    assert_eq!(o.status.code(), Some(0));
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(doc["trace"]["mode"], "f32");
+    assert!(doc["trace"].get("linear_paths").is_none(), "{doc}");
+    assert_eq!(run(&["--mode", "fast"]).status.code(), Some(2));
+}

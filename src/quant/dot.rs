@@ -398,111 +398,113 @@ mod avx2 {
         a.iter().sum()
     }
 
+    /// Q4_K block `w`'s 8 vectors of 32 quants (sub-block order) and its 8 scales broadcast.
     #[inline(always)]
-    fn q4k(s: V3, w: &[u8], x: &BlockQ8K) -> (i32, i32) {
-        let (sc, m) = scales_mins_k4(&w[4..16]);
+    fn q4k_unpack(s: V3, w: &[u8], sc: &[u8; 8]) -> ([__m256i; 8], [__m256i; 8]) {
         let m4 = s.avx._mm256_set1_epi8(0x0F);
-        let mut acc = s.avx._mm256_setzero_si256();
+        let zero = s.avx._mm256_setzero_si256();
+        let (mut q, mut scv) = ([zero; 8], [zero; 8]);
         for j in 0..4 {
             let q4 = load(&w[16 + 32 * j..]);
-            let lo = s.avx2._mm256_and_si256(q4, m4);
-            let hi = s
+            q[2 * j] = s.avx2._mm256_and_si256(q4, m4);
+            q[2 * j + 1] = s
                 .avx2
                 ._mm256_and_si256(s.avx2._mm256_srli_epi16::<4>(q4), m4);
-            let p0 = s.avx2._mm256_maddubs_epi16(lo, load_i8(&x.qs[64 * j..]));
-            let p1 = s
-                .avx2
-                ._mm256_maddubs_epi16(hi, load_i8(&x.qs[64 * j + 32..]));
-            let p0 = s
-                .avx2
-                ._mm256_madd_epi16(p0, s.avx._mm256_set1_epi16(i16::from(sc[2 * j])));
-            let p1 = s
-                .avx2
-                ._mm256_madd_epi16(p1, s.avx._mm256_set1_epi16(i16::from(sc[2 * j + 1])));
+        }
+        for (v, &c) in scv.iter_mut().zip(sc) {
+            *v = s.avx._mm256_set1_epi16(i16::from(c));
+        }
+        (q, scv)
+    }
+
+    /// The lanes of Σ_j sc_j · Σ q·q8 over 8 vectors of 32 unsigned quants `q` with their
+    /// scales `scv`.
+    #[inline(always)]
+    fn sums8(s: V3, q: &[__m256i; 8], scv: &[__m256i; 8], x: &[i8; QK_K]) -> __m256i {
+        let mut acc = s.avx._mm256_setzero_si256();
+        for k in 0..8 {
+            let p = s.avx2._mm256_maddubs_epi16(q[k], load_i8(&x[32 * k..]));
             acc = s
                 .avx2
-                ._mm256_add_epi32(acc, s.avx2._mm256_add_epi32(p0, p1));
+                ._mm256_add_epi32(acc, s.avx2._mm256_madd_epi16(p, scv[k]));
         }
-        let summs = (0..8)
-            .map(|j| i32::from(m[j]) * (i32::from(x.bsums[2 * j]) + i32::from(x.bsums[2 * j + 1])))
-            .sum();
-        (hsum(acc), summs)
+        acc
+    }
+
+    /// The lane sums of `a` and of `b`, both at once.
+    #[inline(always)]
+    fn hsum2(s: V3, a: __m256i, b: __m256i) -> (i32, i32) {
+        let h = s.avx2._mm256_hadd_epi32(a, b);
+        let t = s.sse2._mm_add_epi32(
+            s.avx._mm256_castsi256_si128(h),
+            s.avx2._mm256_extracti128_si256::<1>(h),
+        );
+        let v: [i32; 4] = pulp::cast(t);
+        (v[0] + v[1], v[2] + v[3])
     }
 
     #[inline(always)]
-    fn q6k(s: V3, w: &[u8], x: &BlockQ8K) -> i32 {
+    fn load_i16(b: &[i16; 16]) -> __m256i {
+        pulp::cast(*b)
+    }
+
+    /// Q6_K block `w`'s 8 vectors of 32 unsigned (0..63) quants, element order, and the scales of
+    /// each vector's two sub-blocks of 16.
+    #[inline(always)]
+    fn q6k_unpack(s: V3, w: &[u8]) -> ([__m256i; 8], [__m256i; 8]) {
+        let a2 = s.avx2;
         let m4 = s.avx._mm256_set1_epi8(0x0F);
         let m2 = s.avx._mm256_set1_epi8(0x03);
-        let k32 = s.avx._mm256_set1_epi8(32);
-        let mut acc = s.avx._mm256_setzero_si256();
+        let zero = s.avx._mm256_setzero_si256();
+        let (mut q, mut scv) = ([zero; 8], [zero; 8]);
         for n in 0..2 {
             let ql0 = load(&w[64 * n..]);
             let ql1 = load(&w[64 * n + 32..]);
             let qh = load(&w[128 + 32 * n..]);
-            let a2 = s.avx2;
-            let hi = |k: i32| -> __m256i {
-                // ((qh >> 2k) & 3) << 4, within each byte.
-                let sh = match k {
-                    0 => qh,
-                    1 => a2._mm256_srli_epi16::<2>(qh),
-                    2 => a2._mm256_srli_epi16::<4>(qh),
-                    _ => a2._mm256_srli_epi16::<6>(qh),
-                };
-                a2._mm256_slli_epi16::<4>(a2._mm256_and_si256(sh, m2))
-            };
-            let q = [
-                a2._mm256_or_si256(a2._mm256_and_si256(ql0, m4), hi(0)),
-                a2._mm256_or_si256(a2._mm256_and_si256(ql1, m4), hi(1)),
-                a2._mm256_or_si256(
-                    a2._mm256_and_si256(a2._mm256_srli_epi16::<4>(ql0), m4),
-                    hi(2),
-                ),
-                a2._mm256_or_si256(
-                    a2._mm256_and_si256(a2._mm256_srli_epi16::<4>(ql1), m4),
-                    hi(3),
-                ),
+            // ((qh >> 2k) & 3) << 4, within each byte.
+            let hi = [
+                a2._mm256_slli_epi16::<4>(a2._mm256_and_si256(qh, m2)),
+                a2._mm256_slli_epi16::<4>(a2._mm256_and_si256(a2._mm256_srli_epi16::<2>(qh), m2)),
+                a2._mm256_slli_epi16::<4>(a2._mm256_and_si256(a2._mm256_srli_epi16::<4>(qh), m2)),
+                a2._mm256_slli_epi16::<4>(a2._mm256_and_si256(a2._mm256_srli_epi16::<6>(qh), m2)),
             ];
-            for (k, qk) in q.iter().enumerate() {
-                let e0 = 128 * n + 32 * k;
-                let xv = load_i8(&x.qs[e0..]);
-                let p = a2._mm256_sub_epi16(
-                    a2._mm256_maddubs_epi16(*qk, xv),
-                    a2._mm256_maddubs_epi16(k32, xv),
-                );
-                let sa = i16::from(w[192 + e0 / 16] as i8);
-                let sb = i16::from(w[192 + e0 / 16 + 1] as i8);
-                let scv = s
-                    .avx
-                    ._mm256_set_m128i(s.sse2._mm_set1_epi16(sb), s.sse2._mm_set1_epi16(sa));
-                acc = a2._mm256_add_epi32(acc, a2._mm256_madd_epi16(p, scv));
-            }
+            q[4 * n] = a2._mm256_or_si256(a2._mm256_and_si256(ql0, m4), hi[0]);
+            q[4 * n + 1] = a2._mm256_or_si256(a2._mm256_and_si256(ql1, m4), hi[1]);
+            q[4 * n + 2] = a2._mm256_or_si256(
+                a2._mm256_and_si256(a2._mm256_srli_epi16::<4>(ql0), m4),
+                hi[2],
+            );
+            q[4 * n + 3] = a2._mm256_or_si256(
+                a2._mm256_and_si256(a2._mm256_srli_epi16::<4>(ql1), m4),
+                hi[3],
+            );
         }
-        hsum(acc)
+        for (k, v) in scv.iter_mut().enumerate() {
+            let sa = i16::from(w[192 + 2 * k] as i8);
+            let sb = i16::from(w[192 + 2 * k + 1] as i8);
+            *v = s
+                .avx
+                ._mm256_set_m128i(s.sse2._mm_set1_epi16(sb), s.sse2._mm_set1_epi16(sa));
+        }
+        (q, scv)
     }
 
+    /// Q8_0 / Q4_0 block `w`'s 32 signed quants.
     #[inline(always)]
-    fn q80(s: V3, dtype: DType, w: &[u8], x: &BlockQ8_0) -> i32 {
+    fn q80_unpack(s: V3, dtype: DType, w: &[u8]) -> __m256i {
         let a2 = s.avx2;
-        let q = if dtype == DType::Q8_0 {
+        if dtype == DType::Q8_0 {
             load(&w[2..])
         } else {
             // Q4_0: 16 low nibbles then 16 high nibbles, minus 8.
             let b: [u8; 16] = w[2..18].try_into().unwrap_or([0; 16]);
             let v: core::arch::x86_64::__m128i = pulp::cast(b);
-            let lo = v;
-            let hi = s.sse2._mm_srli_epi16::<4>(v);
-            let both = s.avx._mm256_set_m128i(hi, lo);
+            let both = s.avx._mm256_set_m128i(s.sse2._mm_srli_epi16::<4>(v), v);
             a2._mm256_sub_epi8(
                 a2._mm256_and_si256(both, s.avx._mm256_set1_epi8(0x0F)),
                 s.avx._mm256_set1_epi8(8),
             )
-        };
-        let xv = load_i8(&x.qs);
-        // |q| · sign(x, q): maddubs needs its first operand unsigned.
-        let ax = a2._mm256_sign_epi8(q, q);
-        let sy = a2._mm256_sign_epi8(xv, q);
-        let p = a2._mm256_maddubs_epi16(ax, sy);
-        hsum(a2._mm256_madd_epi16(p, s.avx._mm256_set1_epi16(1)))
+        }
     }
 
     pub(super) struct Rows<'a, 'b> {
@@ -529,30 +531,74 @@ mod avx2 {
             } = self;
             let n = xs.len();
             let bb = block_bytes(dtype);
+            let a2 = s.avx2;
+            // Each weight block is unpacked once and multiplied with every token's block; each
+            // token's sum runs over the blocks in order, as the scalar body's does.
             for (row, o) in rows
                 .chunks_exact(row_bytes)
                 .zip(out.chunks_exact_mut(n.max(1)))
             {
-                for (x, ot) in xs.iter().zip(o.iter_mut()) {
-                    let mut acc = 0f32;
-                    match *x {
-                        QRow::K(xb) => {
-                            for (w, xk) in row.chunks_exact(bb).zip(xb) {
-                                let sums = if dtype == DType::Q4_K {
-                                    q4k(s, w, xk)
-                                } else {
-                                    (q6k(s, w, xk), 0)
-                                };
-                                combine(dtype, w, xk.d, sums, &mut acc);
+                o.fill(0.0);
+                for (b, w) in row.chunks_exact(bb).enumerate() {
+                    match dtype {
+                        DType::Q4_K => {
+                            let (sc, m) = scales_mins_k4(&w[4..16]);
+                            let (q, scv) = q4k_unpack(s, w, &sc);
+                            let (d, dmin) = (f16_le(w, 0), f16_le(w, 2));
+                            // m_j for both of sub-block j's bsums: madd gives m_j · (b_2j + b_2j+1).
+                            let mut mm = [0i16; 16];
+                            for (k, v) in mm.iter_mut().enumerate() {
+                                *v = i16::from(m[k / 2]);
+                            }
+                            let mv = load_i16(&mm);
+                            for (x, acc) in xs.iter().zip(o.iter_mut()) {
+                                let QRow::K(xb) = x else { continue };
+                                let xk = &xb[b];
+                                let (isum, summs) = hsum2(
+                                    s,
+                                    sums8(s, &q, &scv, &xk.qs),
+                                    a2._mm256_madd_epi16(load_i16(&xk.bsums), mv),
+                                );
+                                *acc += (xk.d * d) * isum as f32 - (xk.d * dmin) * summs as f32;
                             }
                         }
-                        QRow::Zero(xb) => {
-                            for (w, xk) in row.chunks_exact(bb).zip(xb) {
-                                combine(dtype, w, xk.d, (q80(s, dtype, w, xk), 0), &mut acc);
+                        DType::Q6_K => {
+                            let (q, scv) = q6k_unpack(s, w);
+                            let d = f16_le(w, 208);
+                            let mut sc = [0i16; 16];
+                            for (j, v) in sc.iter_mut().enumerate() {
+                                *v = i16::from(w[192 + j] as i8);
+                            }
+                            let scs = load_i16(&sc);
+                            for (x, acc) in xs.iter().zip(o.iter_mut()) {
+                                let QRow::K(xb) = x else { continue };
+                                let xk = &xb[b];
+                                // Σ sc·(q − 32)·q8 = Σ sc·q·q8 − 32 · Σ sc·bsums.
+                                let (qsum, off) = hsum2(
+                                    s,
+                                    sums8(s, &q, &scv, &xk.qs),
+                                    a2._mm256_madd_epi16(load_i16(&xk.bsums), scs),
+                                );
+                                let isum = qsum - 32 * off;
+                                *acc += (xk.d * d) * isum as f32;
+                            }
+                        }
+                        _ => {
+                            let q = q80_unpack(s, dtype, w);
+                            let aq = a2._mm256_sign_epi8(q, q);
+                            let dw = f16_le(w, 0);
+                            let ones = s.avx._mm256_set1_epi16(1);
+                            for (x, acc) in xs.iter().zip(o.iter_mut()) {
+                                let QRow::Zero(xb) = x else { continue };
+                                let xk = &xb[b];
+                                // |q| · sign(x, q): maddubs needs its first operand unsigned.
+                                let sy = a2._mm256_sign_epi8(load_i8(&xk.qs), q);
+                                let p = a2._mm256_maddubs_epi16(aq, sy);
+                                let isum = hsum(a2._mm256_madd_epi16(p, ones));
+                                *acc += (dw * xk.d) * isum as f32;
                             }
                         }
                     }
-                    *ot = acc;
                 }
             }
         }
