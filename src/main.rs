@@ -40,10 +40,11 @@ struct Cli {
 /// `rosetta --mode`: how the trace computes linear layers.
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq, Default)]
 enum TraceMode {
-    /// Dequantized weights times f32 activations (the reference).
+    // Dequantized weights times f32 activations (the reference). Plain comments: doc comments
+    // here would turn `--help` into clap's long form.
     #[default]
     F32,
-    /// Activations rounded as ggml rounds them, integer dot products (llama.cpp's numbers).
+    // Activations rounded as ggml rounds them, integer dot products (llama.cpp's numbers).
     Ggml,
 }
 
@@ -216,9 +217,7 @@ enum Cmd {
         /// Write every compared stage of both sides as .npy into DIR.
         #[arg(long, value_name = "DIR")]
         save_activations: Option<PathBuf>,
-        /// How linear layers are computed: `f32` (dequantized weights × f32 activations, the
-        /// reference) or `ggml` (activations rounded to Q8_K/Q8_0 and integer dot products, as
-        /// llama.cpp computes them: a GGUF's activations then match llama.cpp's to ~1e-6).
+        /// Linear layers as f32 (the reference) or as ggml computes them (llama.cpp's numbers)
         #[arg(long, value_enum, default_value = "f32")]
         mode: TraceMode,
         #[command(flatten)]
