@@ -684,7 +684,8 @@ mod tests {
                 QK8_0
             };
             let row_bytes = nb * block_bytes(dtype);
-            let (nrows, n) = (5, 3);
+            // 6 tokens: more than one per weight block in the AVX2 body.
+            let (nrows, n) = (5, 6);
             let w = weights(dtype, nrows * nb, 7);
             let x = floats(n * k, 9);
             let (mut qk, mut q0) = (Vec::new(), Vec::new());
