@@ -13,6 +13,7 @@ use apr_lint::config;
 use apr_lint::diag::{Finding, Lint, Severity};
 use apr_lint::format::npy;
 use apr_lint::model::ModelView;
+use apr_lint::numeric::forward::Mode;
 use apr_lint::numeric::trace::{Plan, Step, Trace, TraceOptions, TraceStage};
 use apr_lint::pipeline::{
     self, BAD_USAGE, CANNOT_DECODE, CANNOT_WRITE, ConfigInfo, NO_SUCH_TENSOR, OUTPUT_IS_INPUT,
@@ -34,6 +35,17 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
+}
+
+/// `rosetta --mode`: how the trace computes linear layers.
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq, Default)]
+enum TraceMode {
+    // Dequantized weights times f32 activations (the reference). Plain comments: doc comments
+    // here would turn `--help` into clap's long form.
+    #[default]
+    F32,
+    // Activations rounded as ggml rounds them, integer dot products (llama.cpp's numbers).
+    Ggml,
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq, Default)]
@@ -205,6 +217,9 @@ enum Cmd {
         /// Write every compared stage of both sides as .npy into DIR.
         #[arg(long, value_name = "DIR")]
         save_activations: Option<PathBuf>,
+        /// Linear layers as f32 (the reference) or as ggml computes them (llama.cpp's numbers)
+        #[arg(long, value_enum, default_value = "f32")]
+        mode: TraceMode,
         #[command(flatten)]
         format: FormatOpt,
         #[command(flatten)]
@@ -903,6 +918,7 @@ fn run(cmd: Cmd, ctx: &mut Ctx) -> Result<u8, Fatal> {
             teacher_forced,
             stop_at_first,
             save_activations,
+            mode,
             findings,
             rules,
             ..
@@ -918,6 +934,10 @@ fn run(cmd: Cmd, ctx: &mut Ctx) -> Result<u8, Fatal> {
                 teacher_forced,
                 stop_at_first,
                 save: save_activations.as_deref(),
+                mode: match mode {
+                    TraceMode::F32 => Mode::F32,
+                    TraceMode::Ggml => Mode::Ggml,
+                },
             };
             let mut stream = RosettaStream::new(ctx, &opts.rules, [&va, &vb]);
             let mut r = pipeline::rosetta_with(&va, &vb, &opts, &how, &mut stream);

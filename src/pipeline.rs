@@ -723,6 +723,7 @@ pub fn rosetta(
         teacher_forced,
         stop_at_first: false,
         save,
+        ..Default::default()
     };
     rosetta_with(a, b, opts, &how, &mut crate::numeric::trace::Silent)
 }

@@ -152,6 +152,7 @@ fn stop_at_first_ends_the_trace_at_the_first_divergent_stage() {
             teacher_forced,
             stop_at_first: true,
             save: None,
+            ..Default::default()
         };
         let r = pipeline::rosetta_with(
             &av,

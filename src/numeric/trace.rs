@@ -8,6 +8,7 @@
 
 use crate::model::ModelView;
 use crate::numeric::Settings;
+use crate::numeric::forward::exact::{Mode, PathUse, paths};
 use crate::numeric::forward::{Act, Model, permute};
 use crate::numeric::stage::{Criterion, Stage, activation_cosine};
 use crate::numeric::tokens::prompt_tokens;
@@ -26,6 +27,12 @@ pub struct Trace {
     pub first_divergence: Option<serde_json::Value>,
     /// Why the trace ended before its last stage (`null`: it ran to the logits, or could not run).
     pub stopped: Option<Stop>,
+    /// How linear layers were computed (`--mode`).
+    pub mode: Mode,
+    /// In the `ggml` mode, which linear weights of each side (`a`, `b`) ran integer kernels,
+    /// rounded activations or the f32 product; empty in the `f32` mode.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub linear_paths: Vec<(String, Vec<PathUse>)>,
 }
 
 /// Why a trace did not finish: it could not run (inconclusive), or an output could not be written.
@@ -73,8 +80,8 @@ pub fn run(
     if tokens.is_empty() {
         return Err("the prompt gives no tokens; pass a non-empty `--prompt` or `--tokens`".into());
     }
-    let ma = Model::new(a, ra)?;
-    let mb = Model::new(b, rb)?;
+    let ma = Model::new(a, ra)?.with_mode(opts.mode);
+    let mb = Model::new(b, rb)?.with_mode(opts.mode);
     if ma.n_layer != mb.n_layer {
         return Err(format!("layer counts differ ({} vs {})", ma.n_layer, mb.n_layer).into());
     }
@@ -119,6 +126,8 @@ pub struct TraceOptions<'p> {
     pub stop_at_first: bool,
     /// `--save-activations DIR`: every compared stage of both sides as `.npy`.
     pub save: Option<&'p std::path::Path>,
+    /// `--mode`: how linear layers are computed.
+    pub mode: Mode,
 }
 
 /// Why a trace ended before its last stage.
@@ -271,6 +280,7 @@ pub fn trace(
         teacher_forced,
         stop_at_first: false,
         save,
+        ..Default::default()
     };
     trace_with(a, b, tokens, crit, &opts, &mut Silent)
 }
@@ -392,6 +402,15 @@ pub fn trace_with(
         stages: Vec::new(),
         first_divergence: None,
         stopped: None,
+        mode: a.mode(),
+        linear_paths: if a.mode() == Mode::Ggml {
+            vec![
+                ("a".into(), paths(a.view, a.r)),
+                ("b".into(), paths(b.view, b.r)),
+            ]
+        } else {
+            Vec::new()
+        },
     };
     obs.started(&t, &plan_of_pair(a, b));
     // Runs one step on both files, compares it and tells the observer; `Ok(None)` ends the trace,

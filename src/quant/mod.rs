@@ -12,6 +12,7 @@ mod apr_q8;
 mod bench;
 mod blocks;
 mod dequant;
+pub mod dot;
 mod float;
 mod int;
 mod iq4_nl;

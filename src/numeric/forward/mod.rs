@@ -12,6 +12,7 @@
 //! A leaf of `numeric`: must not compare two files, judge a stage or emit findings (the probe and
 //! the trace do), and imports neither of them.
 
+pub mod exact;
 mod lanes;
 pub mod permute;
 #[cfg(test)]
@@ -20,6 +21,7 @@ pub mod rope;
 
 use crate::model::{ModelView, RopeType};
 use crate::rules::Resolved;
+pub use exact::Mode;
 use rayon::prelude::*;
 use rope::{Stretch, rope_scaled};
 
@@ -268,6 +270,8 @@ pub struct Model<'a> {
     /// RoPE context scaling (`rope.scaling.*` / `rope_scaling`), as llama.cpp applies it.
     stretch: Stretch,
     pub n_layer: u32,
+    /// How linear layers are computed ([`Model::with_mode`]).
+    mode: Mode,
 }
 
 impl<'a> Model<'a> {
@@ -344,7 +348,34 @@ impl<'a> Model<'a> {
             theta,
             rope: rope::effective(view, arch),
             n_layer: get("n_layer")? as u32,
+            mode: Mode::F32,
         })
+    }
+
+    /// The same model with its linear layers computed in `mode`.
+    pub fn with_mode(mut self, mode: Mode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// How this model computes its linear layers.
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// A linear layer of this model in its mode.
+    fn mm(
+        &self,
+        role: &str,
+        layer: Option<u32>,
+        x: &[f32],
+        n: usize,
+        inp: usize,
+    ) -> Result<(Vec<f32>, usize), String> {
+        match self.mode {
+            Mode::F32 => linear(self.view, self.r, role, layer, x, n, inp),
+            Mode::Ggml => exact::linear_ggml(self.view, self.r, role, layer, x, n, inp),
+        }
     }
 
     pub fn embed(&self, tokens: &[u32]) -> Result<Vec<f32>, String> {
@@ -408,9 +439,9 @@ impl<'a> Model<'a> {
         let (h, hd) = (self.hidden, self.hd);
         let (v, r, lay) = (self.view, self.r, Some(l));
         let normed = rms_norm(x, &vector(v, r, "attn_norm", lay, h)?, self.eps);
-        let (mut q, qd) = linear(v, r, "attn_q", lay, &normed, n, h)?;
-        let (mut k, kd) = linear(v, r, "attn_k", lay, &normed, n, h)?;
-        let (vv, vd) = linear(v, r, "attn_v", lay, &normed, n, h)?;
+        let (mut q, qd) = self.mm("attn_q", lay, &normed, n, h)?;
+        let (mut k, kd) = self.mm("attn_k", lay, &normed, n, h)?;
+        let (vv, vd) = self.mm("attn_v", lay, &normed, n, h)?;
         if qd != self.n_head * hd || kd != self.n_kv * hd || vd != kd {
             return Err(format!(
                 "layer {l}: Q/K/V widths {qd}/{kd}/{vd} do not fit {} heads, {} KV heads of {hd}",
@@ -457,7 +488,7 @@ impl<'a> Model<'a> {
         } = self.attention_inputs(l, x, n)?;
         let vd = kd;
         let attn = attention(&q, &k, &vv, n, self.n_head, self.n_kv, hd);
-        let (o, od) = linear(v, r, "attn_output", lay, &attn, n, qd)?;
+        let (o, od) = self.mm("attn_output", lay, &attn, n, qd)?;
         if od != h {
             return Err(format!(
                 "layer {l}: attn_output width {od} is not hidden {h}"
@@ -465,8 +496,8 @@ impl<'a> Model<'a> {
         }
         let ffn_inp: Vec<f32> = o.iter().zip(x).map(|(a, b)| a + b).collect();
         let fnorm = rms_norm(&ffn_inp, &vector(v, r, "ffn_norm", lay, h)?, self.eps);
-        let (gate, f) = linear(v, r, "ffn_gate", lay, &fnorm, n, h)?;
-        let (up, f2) = linear(v, r, "ffn_up", lay, &fnorm, n, h)?;
+        let (gate, f) = self.mm("ffn_gate", lay, &fnorm, n, h)?;
+        let (up, f2) = self.mm("ffn_up", lay, &fnorm, n, h)?;
         if f != f2 {
             return Err(format!(
                 "layer {l}: ffn_gate ({f}) and ffn_up ({f2}) widths differ"
@@ -477,7 +508,7 @@ impl<'a> Model<'a> {
             .zip(&up)
             .map(|(g, u)| (*g / (1.0 + (-*g).exp())) * u)
             .collect();
-        let (down, dd) = linear(v, r, "ffn_down", lay, &act, n, f)?;
+        let (down, dd) = self.mm("ffn_down", lay, &act, n, f)?;
         if dd != h {
             return Err(format!("layer {l}: ffn_down width {dd} is not hidden {h}"));
         }
@@ -519,7 +550,7 @@ impl<'a> Model<'a> {
         } else {
             "token_embd"
         };
-        let (logits, vocab) = linear(self.view, self.r, role, None, &normed, n, h)?;
+        let (logits, vocab) = self.mm(role, None, &normed, n, h)?;
         Ok(vec![
             Act {
                 stage: "output_norm",

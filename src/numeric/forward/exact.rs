@@ -1,0 +1,198 @@
+//! The trace's `ggml` mode: linear layers computed as ggml-cpu computes them, so that a GGUF's
+//! activations match llama.cpp's to ~1e-6 instead of ~1e-2.
+//!
+//! ggml does not multiply a quantized weight by f32 activations: it first rounds the activations
+//! to the weight type's `vec_dot_type` (Q8_K for the K-quants, Q8_0 for Q8_0/Q4_0…, f16 for F16),
+//! then takes integer dot products. Here each token's activations are quantized once per linear
+//! layer ([`crate::quant::dot`]); dtypes with an integer kernel (Q4_K, Q6_K, Q8_0, Q4_0) then run
+//! it over tiles of rows × all tokens on the thread pool, and the other dtypes ggml rounds for run
+//! their rounded activations through the f32 product ([`super::linear`]). F32 weights and dtypes
+//! ggml has no product for are the f32 mode unchanged.
+
+use super::linear;
+use crate::model::ModelView;
+use crate::quant::DType;
+use crate::quant::dot::{self, ActRounding, QRow};
+use crate::rules::Resolved;
+use rayon::prelude::*;
+
+/// How the trace computes linear layers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Dequantized weights times f32 activations (the reference semantics).
+    #[default]
+    F32,
+    /// As ggml-cpu computes: activations rounded to the weight type's dot type, integer dot
+    /// products where there is a kernel.
+    Ggml,
+}
+
+/// How one weight tensor's product runs in the `ggml` mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Path {
+    /// Quantized activations and integer dot products, as ggml.
+    Integer,
+    /// Activations rounded as ggml rounds them, then the f32 product.
+    Rounded,
+    /// The f32 product (F32 weights, or a dtype ggml has no product for).
+    F32,
+}
+
+/// The path a weight of `dtype` with rows of `cols` values takes in the `ggml` mode.
+pub fn path_of(dtype: DType, cols: usize) -> Path {
+    match dot::rounding_of(dtype) {
+        Some(ActRounding::Q8K) if !cols.is_multiple_of(dot::QK_K) => Path::F32,
+        Some(ActRounding::Q8_0) if !cols.is_multiple_of(dot::QK8_0) => Path::F32,
+        Some(ActRounding::None) | None => Path::F32,
+        Some(_) if dot::has_kernel(dtype) => Path::Integer,
+        Some(_) => Path::Rounded,
+    }
+}
+
+/// Rows per parallel tile of the integer product.
+const TILE_ROWS: usize = 16;
+
+/// [`super::linear`] in the `ggml` mode: y = x Wᵀ (+ b), `n` tokens of `inp` features.
+pub(crate) fn linear_ggml(
+    view: &ModelView,
+    r: &Resolved<'_>,
+    role: &str,
+    layer: Option<u32>,
+    x: &[f32],
+    n: usize,
+    inp: usize,
+) -> Result<(Vec<f32>, usize), String> {
+    let Some(i) = r.find(role, layer) else {
+        return linear(view, r, role, layer, x, n, inp);
+    };
+    let t = &view.tensors[i];
+    let (rows, cols) = t.rows_cols();
+    let path = path_of(t.dtype, cols as usize);
+    // Every size error is the f32 path's to report, in its words.
+    if path == Path::F32 || !t.size_ok() || cols as usize != inp || x.len() != n * inp {
+        return linear(view, r, role, layer, x, n, inp);
+    }
+    let rounding = dot::rounding_of(t.dtype).unwrap_or(ActRounding::None);
+    if path == Path::Rounded {
+        return linear(view, r, role, layer, &dot::round_trip(rounding, x), n, inp);
+    }
+    let out = rows as usize;
+    let data = view.bytes(t);
+    let row_bytes = data.len().checked_div(out).unwrap_or(0);
+    // Each token's activations quantized once.
+    let (mut qk, mut q0) = (Vec::new(), Vec::new());
+    let per = if rounding == ActRounding::Q8K {
+        dot::quantize_q8_k(x, &mut qk);
+        inp / dot::QK_K
+    } else {
+        dot::quantize_q8_0(x, &mut q0);
+        inp / dot::QK8_0
+    };
+    let xs: Vec<QRow<'_>> = (0..n)
+        .map(|tok| {
+            if rounding == ActRounding::Q8K {
+                QRow::K(&qk[tok * per..(tok + 1) * per])
+            } else {
+                QRow::Zero(&q0[tok * per..(tok + 1) * per])
+            }
+        })
+        .collect();
+    // yᵀ, row-major (out, n): each tile writes one contiguous run.
+    let mut yt = vec![0f32; out * n];
+    if n > 0 && out > 0 {
+        yt.par_chunks_mut(TILE_ROWS * n)
+            .enumerate()
+            .try_for_each(|(ti, yt_tile)| {
+                let r0 = ti * TILE_ROWS;
+                let r1 = r0 + yt_tile.len() / n;
+                let ok = dot::dot_rows(
+                    t.dtype,
+                    &data[r0 * row_bytes..r1 * row_bytes],
+                    row_bytes,
+                    &xs,
+                    yt_tile,
+                );
+                if ok {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "`{}`: rows of {row_bytes} bytes do not fit its dtype",
+                        t.name
+                    ))
+                }
+            })?;
+    }
+    view.release(t);
+    let mut y = vec![0f32; n * out];
+    for (o, col) in yt.chunks_exact(n.max(1)).enumerate() {
+        for (tok, v) in col.iter().enumerate() {
+            y[tok * out + o] = *v;
+        }
+    }
+    drop(yt);
+    let bias_role = format!("{role}_bias");
+    if let Some(bi) = r.find(&bias_role, layer) {
+        let bt = &view.tensors[bi];
+        let b = view
+            .dequantize(bt)
+            .map_err(|e| format!("`{}`: {e}", bt.name))?;
+        if b.len() == out {
+            for yr in y.chunks_exact_mut(out.max(1)) {
+                for (v, bv) in yr.iter_mut().zip(&b) {
+                    *v += bv;
+                }
+            }
+        }
+    }
+    Ok((y, out))
+}
+
+/// The linear roles of a decoder block and the head.
+const LINEAR_ROLES: [&str; 8] = [
+    "attn_q",
+    "attn_k",
+    "attn_v",
+    "attn_output",
+    "ffn_gate",
+    "ffn_up",
+    "ffn_down",
+    "output",
+];
+
+/// How many of one file's linear weights of one dtype take one [`Path`] in the `ggml` mode.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct PathUse {
+    /// The dtype's printed name.
+    pub dtype: String,
+    /// The path its products take.
+    pub path: Path,
+    /// Linear weight tensors of that dtype.
+    pub tensors: usize,
+}
+
+/// Which of a file's linear weights run which path in the `ggml` mode, by dtype (in first-seen
+/// order).
+pub fn paths(view: &ModelView, r: &Resolved<'_>) -> Vec<PathUse> {
+    let mut out: Vec<PathUse> = Vec::new();
+    for (i, t) in view.tensors.iter().enumerate() {
+        let Some((role, _)) = r.role_of(i) else {
+            continue;
+        };
+        if !LINEAR_ROLES.contains(&role.key.as_str()) {
+            continue;
+        }
+        let dtype = t.dtype.to_string();
+        let path = path_of(t.dtype, t.rows_cols().1 as usize);
+        match out.iter_mut().find(|p| p.dtype == dtype && p.path == path) {
+            Some(p) => p.tensors += 1,
+            None => out.push(PathUse {
+                dtype,
+                path,
+                tensors: 1,
+            }),
+        }
+    }
+    out
+}

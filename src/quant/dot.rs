@@ -1,0 +1,751 @@
+//! ggml's quantized matrix products, reproduced: activations rounded to the weight type's
+//! `vec_dot_type` (Q8_K for the K-quants, Q8_0 for Q8_0 and Q4_0) exactly as ggml-cpu rounds them,
+//! and integer dot products of a weight row with those activations.
+//!
+//! Mirrors (ggml 0.25.3, llama.cpp 0c1e57098bba): `quantize_row_q8_K_ref` (`ggml-quants.c`; the x86
+//! build calls it as is), the AVX2 `quantize_row_q8_0` (`ggml-cpu/arch/x86/quants.c`: d = amax/127
+//! stored as f16, q = round-half-even(x · 127/amax)), and the integer sums of
+//! `ggml_vec_dot_{q4_K,q6_K}_q8_K` and `ggml_vec_dot_{q8_0,q4_0}_q8_0`. The integer part of every
+//! block is exact, so it equals ggml's; each block's sum is then scaled in f32 as ggml does
+//! (`d_x · d_w · Σ` − `d_x · dmin_w · Σ m·bsums`), summed over the row's blocks in order (ggml sums
+//! the blocks in 8 f32 lanes: that order is the one difference, ~1e-7 of the row's result).
+//!
+//! Each kernel has a scalar body (the reference) and, on x86-64 with AVX2, a `pulp` V3 body
+//! (maddubs/madd on 32 bytes at a time, safe intrinsics, no `unsafe`) that computes the same
+//! integers and combines them in the same order: the two are bit-identical (tested).
+//!
+//! Must not: read files, know tensor names, or allocate from a header field (callers pass whole
+//! rows of validated tensors).
+
+use super::DType;
+
+/// Elements per K-quant super-block and per Q8_K block.
+pub const QK_K: usize = 256;
+/// Elements per Q8_0 / Q4_0 block.
+pub const QK8_0: usize = 32;
+
+/// One block of 256 activations rounded as ggml's Q8_K: `x ≈ d · q`, with the sum of each 16
+/// quants (`bsums`, used by the K-quants' mins).
+#[derive(Clone, Debug, PartialEq)]
+pub struct BlockQ8K {
+    /// The scale (f32, `1 / iscale`).
+    pub d: f32,
+    /// The quants.
+    pub qs: [i8; QK_K],
+    /// Σ of each run of 16 quants.
+    pub bsums: [i16; QK_K / 16],
+}
+
+/// One block of 32 activations rounded as ggml's Q8_0 (x86): `x ≈ d · q`, d an f16 (held as f32).
+#[derive(Clone, Debug, PartialEq)]
+pub struct BlockQ8_0 {
+    /// The scale, already rounded to f16.
+    pub d: f32,
+    /// The quants.
+    pub qs: [i8; QK8_0],
+}
+
+/// Which rounding ggml applies to a matrix product's activations for a weight type
+/// (`type_traits_cpu[type].vec_dot_type` in `ggml-cpu.c`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ActRounding {
+    /// F32 weights: the activations stay f32.
+    None,
+    /// F16 weights: activations rounded to f16.
+    F16,
+    /// BF16 weights: activations rounded to bf16.
+    BF16,
+    /// Q4_0, Q5_0, Q8_0, IQ4_NL weights: Q8_0 (Q4_1 and Q5_1 use Q8_1, whose quants round the same
+    /// way; its f16 block sum is not reproduced).
+    Q8_0,
+    /// The K-quants and IQ4_XS: Q8_K.
+    Q8K,
+}
+
+/// The activation rounding ggml uses for weights of `dtype`; `None` for a dtype ggml has no
+/// matrix product for (APR's own codes, integers).
+pub fn rounding_of(dtype: DType) -> Option<ActRounding> {
+    use DType::*;
+    Some(match dtype {
+        F32 => ActRounding::None,
+        F16 => ActRounding::F16,
+        BF16 => ActRounding::BF16,
+        Q4_0 | Q4_1 | Q5_0 | Q5_1 | Q8_0 | IQ4_NL => ActRounding::Q8_0,
+        Q2_K | Q3_K | Q4_K | Q5_K | Q6_K | IQ4_XS => ActRounding::Q8K,
+        _ => return None,
+    })
+}
+
+/// Whether `dtype` has an integer kernel here ([`dot_rows`]); other dtypes run their rounded
+/// activations through the f32 product.
+pub fn has_kernel(dtype: DType) -> bool {
+    matches!(dtype, DType::Q4_K | DType::Q6_K | DType::Q8_0 | DType::Q4_0)
+}
+
+/// ggml's `nearest_int`: round half to even through the f32 mantissa (|f| < 2²²).
+#[inline(always)]
+fn nearest_int(f: f32) -> i32 {
+    let v = f + 12_582_912.0;
+    (v.to_bits() & 0x007f_ffff) as i32 - 0x0040_0000
+}
+
+/// `x` (a multiple of 256 values) as Q8_K blocks, appended to `out` (`quantize_row_q8_K_ref`).
+pub fn quantize_q8_k(x: &[f32], out: &mut Vec<BlockQ8K>) {
+    for xb in x.chunks_exact(QK_K) {
+        let (mut max, mut amax) = (0f32, 0f32);
+        for &v in xb {
+            if v.abs() > amax {
+                amax = v.abs();
+                max = v;
+            }
+        }
+        let mut b = BlockQ8K {
+            d: 0.0,
+            qs: [0; QK_K],
+            bsums: [0; QK_K / 16],
+        };
+        if amax != 0.0 {
+            let iscale = -127.0 / max;
+            for (q, &v) in b.qs.iter_mut().zip(xb) {
+                *q = nearest_int(iscale * v).min(127) as i8;
+            }
+            for (s, qs) in b.bsums.iter_mut().zip(b.qs.chunks_exact(16)) {
+                *s = qs.iter().map(|&q| i16::from(q)).sum();
+            }
+            b.d = 1.0 / iscale;
+        }
+        out.push(b);
+    }
+}
+
+/// `x` (a multiple of 32 values) as Q8_0 blocks, appended to `out`, as ggml-cpu's AVX2
+/// `quantize_row_q8_0` rounds them.
+pub fn quantize_q8_0(x: &[f32], out: &mut Vec<BlockQ8_0>) {
+    for xb in x.chunks_exact(QK8_0) {
+        let amax = xb.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let d = half::f16::from_f32(amax / 127.0).to_f32();
+        let id = if amax != 0.0 { 127.0 / amax } else { 0.0 };
+        let mut b = BlockQ8_0 { d, qs: [0; QK8_0] };
+        for (q, &v) in b.qs.iter_mut().zip(xb) {
+            *q = (v * id).round_ties_even() as i8;
+        }
+        out.push(b);
+    }
+}
+
+/// `x` replaced by the values ggml's rounding leaves of it (quantize, then dequantize): the
+/// activations an f32 product must use to compute what ggml computes. `x.len()` must be a multiple
+/// of the block (256 for Q8_K, 32 for Q8_0); other lengths are returned unchanged.
+pub fn round_trip(r: ActRounding, x: &[f32]) -> Vec<f32> {
+    match r {
+        ActRounding::None => x.to_vec(),
+        ActRounding::F16 => x.iter().map(|v| half::f16::from_f32(*v).to_f32()).collect(),
+        ActRounding::BF16 => x
+            .iter()
+            .map(|v| half::bf16::from_f32(*v).to_f32())
+            .collect(),
+        ActRounding::Q8_0 if x.len().is_multiple_of(QK8_0) => {
+            let mut b = Vec::with_capacity(x.len() / QK8_0);
+            quantize_q8_0(x, &mut b);
+            b.iter()
+                .flat_map(|b| b.qs.map(|q| b.d * f32::from(q)))
+                .collect()
+        }
+        ActRounding::Q8K if x.len().is_multiple_of(QK_K) => {
+            let mut b = Vec::with_capacity(x.len() / QK_K);
+            quantize_q8_k(x, &mut b);
+            b.iter()
+                .flat_map(|b| b.qs.map(|q| b.d * f32::from(q)))
+                .collect()
+        }
+        _ => x.to_vec(),
+    }
+}
+
+/// One token's activations, quantized for a kernel.
+#[derive(Clone, Copy, Debug)]
+pub enum QRow<'a> {
+    /// Q8_K blocks (for Q4_K, Q6_K).
+    K(&'a [BlockQ8K]),
+    /// Q8_0 blocks (for Q8_0, Q4_0).
+    Zero(&'a [BlockQ8_0]),
+}
+
+/// Bytes of one block of a weight dtype with a kernel.
+fn block_bytes(dtype: DType) -> usize {
+    match dtype {
+        DType::Q4_K => 144,
+        DType::Q6_K => 210,
+        DType::Q8_0 => 34,
+        DType::Q4_0 => 18,
+        _ => 0,
+    }
+}
+
+#[inline(always)]
+fn f16_le(b: &[u8], at: usize) -> f32 {
+    half::f16::from_bits(u16::from_le_bytes([b[at], b[at + 1]])).to_f32()
+}
+
+/// Q4_K's eight 6-bit scales and mins (`get_scale_min_k4`).
+#[inline(always)]
+fn scales_mins_k4(q: &[u8]) -> ([u8; 8], [u8; 8]) {
+    let (mut sc, mut m) = ([0u8; 8], [0u8; 8]);
+    for j in 0..8 {
+        (sc[j], m[j]) = if j < 4 {
+            (q[j] & 63, q[j + 4] & 63)
+        } else {
+            (
+                (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4),
+                (q[j + 4] >> 4) | ((q[j] >> 6) << 4),
+            )
+        };
+    }
+    (sc, m)
+}
+
+/// The integer sums of one Q4_K block against one Q8_K block: (Σ_j sc_j · Σ q4·q8, Σ_j m_j · bsums).
+#[inline(always)]
+fn q4k_block_scalar(w: &[u8], x: &BlockQ8K) -> (i32, i32) {
+    let (sc, m) = scales_mins_k4(&w[4..16]);
+    let mut isum = 0i32;
+    for j in 0..4 {
+        let q = &w[16 + 32 * j..48 + 32 * j];
+        let (mut lo, mut hi) = (0i32, 0i32);
+        for (l, &qb) in q.iter().enumerate() {
+            lo += i32::from(qb & 0xF) * i32::from(x.qs[64 * j + l]);
+            hi += i32::from(qb >> 4) * i32::from(x.qs[64 * j + 32 + l]);
+        }
+        isum += i32::from(sc[2 * j]) * lo + i32::from(sc[2 * j + 1]) * hi;
+    }
+    let summs = (0..8)
+        .map(|j| i32::from(m[j]) * (i32::from(x.bsums[2 * j]) + i32::from(x.bsums[2 * j + 1])))
+        .sum();
+    (isum, summs)
+}
+
+/// The six-bit quant of Q6_K element `e` (< 256) of block `w`, unsigned (0..63).
+#[inline(always)]
+fn q6_at(w: &[u8], e: usize) -> i32 {
+    let (n, r) = (e / 128, e % 128);
+    let (quarter, l) = (r / 32, r % 32);
+    let ql = &w[64 * n..];
+    let qh = w[128 + 32 * n + l];
+    let low = match quarter {
+        0 => ql[l] & 0xF,
+        1 => ql[32 + l] & 0xF,
+        2 => ql[l] >> 4,
+        _ => ql[32 + l] >> 4,
+    };
+    i32::from(low | (((qh >> (2 * quarter)) & 3) << 4))
+}
+
+/// Σ_s sc_s · Σ (q6 − 32)·q8 of one Q6_K block against one Q8_K block.
+#[inline(always)]
+fn q6k_block_scalar(w: &[u8], x: &BlockQ8K) -> i32 {
+    let mut isum = 0i32;
+    for s in 0..16 {
+        let sc = i32::from(w[192 + s] as i8);
+        let part: i32 = (16 * s..16 * s + 16)
+            .map(|e| (q6_at(w, e) - 32) * i32::from(x.qs[e]))
+            .sum();
+        isum += sc * part;
+    }
+    isum
+}
+
+/// Σ q·q8 of one Q8_0 (or Q4_0: q = nibble − 8) block against one Q8_0 block.
+#[inline(always)]
+fn q80_block_scalar(dtype: DType, w: &[u8], x: &BlockQ8_0) -> i32 {
+    let q = |l: usize| -> i32 {
+        if dtype == DType::Q8_0 {
+            i32::from(w[2 + l] as i8)
+        } else if l < 16 {
+            i32::from(w[2 + l] & 0xF) - 8
+        } else {
+            i32::from(w[2 + l - 16] >> 4) - 8
+        }
+    };
+    (0..QK8_0).map(|l| q(l) * i32::from(x.qs[l])).sum()
+}
+
+/// The row's dot product from its blocks' integer sums, in ggml's f32 arithmetic per block.
+#[inline(always)]
+fn combine(dtype: DType, w: &[u8], xd: f32, sums: (i32, i32), acc: &mut f32) {
+    match dtype {
+        DType::Q4_K => {
+            let d = xd * f16_le(w, 0);
+            let dmin = xd * f16_le(w, 2);
+            *acc += d * sums.0 as f32 - dmin * sums.1 as f32;
+        }
+        DType::Q6_K => *acc += (xd * f16_le(w, 208)) * sums.0 as f32,
+        _ => *acc += (f16_le(w, 0) * xd) * sums.0 as f32,
+    }
+}
+
+/// The dot product of one weight row (`row`: whole blocks of `dtype`) with one token's quantized
+/// activations, by the scalar reference kernel. `None` if the dtype has no kernel or the sizes do
+/// not match.
+pub fn dot_scalar(dtype: DType, row: &[u8], x: QRow<'_>) -> Option<f32> {
+    let bb = block_bytes(dtype);
+    if bb == 0 || !row.len().is_multiple_of(bb) {
+        return None;
+    }
+    let mut acc = 0f32;
+    match (dtype, x) {
+        (DType::Q4_K | DType::Q6_K, QRow::K(xs)) if xs.len() * bb == row.len() => {
+            for (w, xb) in row.chunks_exact(bb).zip(xs) {
+                let s = if dtype == DType::Q4_K {
+                    q4k_block_scalar(w, xb)
+                } else {
+                    (q6k_block_scalar(w, xb), 0)
+                };
+                combine(dtype, w, xb.d, s, &mut acc);
+            }
+        }
+        (DType::Q8_0 | DType::Q4_0, QRow::Zero(xs)) if xs.len() * bb == row.len() => {
+            for (w, xb) in row.chunks_exact(bb).zip(xs) {
+                combine(
+                    dtype,
+                    w,
+                    xb.d,
+                    (q80_block_scalar(dtype, w, xb), 0),
+                    &mut acc,
+                );
+            }
+        }
+        _ => return None,
+    }
+    Some(acc)
+}
+
+/// `out[r · n + t]` = row r of `rows` (whole rows of `dtype`, `row_bytes` each) · token t of
+/// `xs`, for every row and each of the `n` tokens — with the AVX2 body where the CPU has it, else
+/// the scalar one. Returns `false` (and leaves `out`) if the dtype has no kernel or a size does
+/// not fit.
+pub fn dot_rows(
+    dtype: DType,
+    rows: &[u8],
+    row_bytes: usize,
+    xs: &[QRow<'_>],
+    out: &mut [f32],
+) -> bool {
+    let bb = block_bytes(dtype);
+    let n = xs.len();
+    if bb == 0
+        || row_bytes == 0
+        || !row_bytes.is_multiple_of(bb)
+        || !rows.len().is_multiple_of(row_bytes)
+    {
+        return false;
+    }
+    let nrows = rows.len() / row_bytes;
+    let nb = row_bytes / bb;
+    let fits = xs.iter().all(|x| match (dtype, x) {
+        (DType::Q4_K | DType::Q6_K, QRow::K(b)) => b.len() == nb,
+        (DType::Q8_0 | DType::Q4_0, QRow::Zero(b)) => b.len() == nb,
+        _ => false,
+    });
+    if !fits || out.len() != nrows * n {
+        return false;
+    }
+    #[cfg(target_arch = "x86_64")]
+    if let Some(simd) = pulp::x86::V3::try_new() {
+        simd.vectorize(avx2::Rows {
+            simd,
+            dtype,
+            rows,
+            row_bytes,
+            xs,
+            out,
+        });
+        return true;
+    }
+    for (row, o) in rows
+        .chunks_exact(row_bytes)
+        .zip(out.chunks_exact_mut(n.max(1)))
+    {
+        for (x, ot) in xs.iter().zip(o.iter_mut()) {
+            *ot = dot_scalar(dtype, row, *x).unwrap_or(f32::NAN);
+        }
+    }
+    true
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    //! The AVX2 bodies: the same integer sums as the scalar ones, 32 quants per instruction.
+
+    use super::*;
+    use core::arch::x86_64::__m256i;
+    use pulp::x86::V3;
+
+    #[inline(always)]
+    fn load(b: &[u8]) -> __m256i {
+        let a: [u8; 32] = b[..32].try_into().unwrap_or([0; 32]);
+        pulp::cast(a)
+    }
+
+    #[inline(always)]
+    fn load_i8(b: &[i8]) -> __m256i {
+        let a: [i8; 32] = b[..32].try_into().unwrap_or([0; 32]);
+        pulp::cast(a)
+    }
+
+    #[inline(always)]
+    fn hsum(v: __m256i) -> i32 {
+        let a: [i32; 8] = pulp::cast(v);
+        a.iter().sum()
+    }
+
+    /// Q4_K block `w`'s 8 vectors of 32 quants (sub-block order) and its 8 scales broadcast.
+    #[inline(always)]
+    fn q4k_unpack(s: V3, w: &[u8], sc: &[u8; 8]) -> ([__m256i; 8], [__m256i; 8]) {
+        let m4 = s.avx._mm256_set1_epi8(0x0F);
+        let zero = s.avx._mm256_setzero_si256();
+        let (mut q, mut scv) = ([zero; 8], [zero; 8]);
+        for j in 0..4 {
+            let q4 = load(&w[16 + 32 * j..]);
+            q[2 * j] = s.avx2._mm256_and_si256(q4, m4);
+            q[2 * j + 1] = s
+                .avx2
+                ._mm256_and_si256(s.avx2._mm256_srli_epi16::<4>(q4), m4);
+        }
+        for (v, &c) in scv.iter_mut().zip(sc) {
+            *v = s.avx._mm256_set1_epi16(i16::from(c));
+        }
+        (q, scv)
+    }
+
+    /// The lanes of Σ_j sc_j · Σ q·q8 over 8 vectors of 32 unsigned quants `q` with their
+    /// scales `scv`.
+    #[inline(always)]
+    fn sums8(s: V3, q: &[__m256i; 8], scv: &[__m256i; 8], x: &[i8; QK_K]) -> __m256i {
+        let mut acc = s.avx._mm256_setzero_si256();
+        for k in 0..8 {
+            let p = s.avx2._mm256_maddubs_epi16(q[k], load_i8(&x[32 * k..]));
+            acc = s
+                .avx2
+                ._mm256_add_epi32(acc, s.avx2._mm256_madd_epi16(p, scv[k]));
+        }
+        acc
+    }
+
+    /// The lane sums of `a` and of `b`, both at once.
+    #[inline(always)]
+    fn hsum2(s: V3, a: __m256i, b: __m256i) -> (i32, i32) {
+        let h = s.avx2._mm256_hadd_epi32(a, b);
+        let t = s.sse2._mm_add_epi32(
+            s.avx._mm256_castsi256_si128(h),
+            s.avx2._mm256_extracti128_si256::<1>(h),
+        );
+        let v: [i32; 4] = pulp::cast(t);
+        (v[0] + v[1], v[2] + v[3])
+    }
+
+    #[inline(always)]
+    fn load_i16(b: &[i16; 16]) -> __m256i {
+        pulp::cast(*b)
+    }
+
+    /// Q6_K block `w`'s 8 vectors of 32 unsigned (0..63) quants, element order, and the scales of
+    /// each vector's two sub-blocks of 16.
+    #[inline(always)]
+    fn q6k_unpack(s: V3, w: &[u8]) -> ([__m256i; 8], [__m256i; 8]) {
+        let a2 = s.avx2;
+        let m4 = s.avx._mm256_set1_epi8(0x0F);
+        let m2 = s.avx._mm256_set1_epi8(0x03);
+        let zero = s.avx._mm256_setzero_si256();
+        let (mut q, mut scv) = ([zero; 8], [zero; 8]);
+        for n in 0..2 {
+            let ql0 = load(&w[64 * n..]);
+            let ql1 = load(&w[64 * n + 32..]);
+            let qh = load(&w[128 + 32 * n..]);
+            // ((qh >> 2k) & 3) << 4, within each byte.
+            let hi = [
+                a2._mm256_slli_epi16::<4>(a2._mm256_and_si256(qh, m2)),
+                a2._mm256_slli_epi16::<4>(a2._mm256_and_si256(a2._mm256_srli_epi16::<2>(qh), m2)),
+                a2._mm256_slli_epi16::<4>(a2._mm256_and_si256(a2._mm256_srli_epi16::<4>(qh), m2)),
+                a2._mm256_slli_epi16::<4>(a2._mm256_and_si256(a2._mm256_srli_epi16::<6>(qh), m2)),
+            ];
+            q[4 * n] = a2._mm256_or_si256(a2._mm256_and_si256(ql0, m4), hi[0]);
+            q[4 * n + 1] = a2._mm256_or_si256(a2._mm256_and_si256(ql1, m4), hi[1]);
+            q[4 * n + 2] = a2._mm256_or_si256(
+                a2._mm256_and_si256(a2._mm256_srli_epi16::<4>(ql0), m4),
+                hi[2],
+            );
+            q[4 * n + 3] = a2._mm256_or_si256(
+                a2._mm256_and_si256(a2._mm256_srli_epi16::<4>(ql1), m4),
+                hi[3],
+            );
+        }
+        for (k, v) in scv.iter_mut().enumerate() {
+            let sa = i16::from(w[192 + 2 * k] as i8);
+            let sb = i16::from(w[192 + 2 * k + 1] as i8);
+            *v = s
+                .avx
+                ._mm256_set_m128i(s.sse2._mm_set1_epi16(sb), s.sse2._mm_set1_epi16(sa));
+        }
+        (q, scv)
+    }
+
+    /// Q8_0 / Q4_0 block `w`'s 32 signed quants.
+    #[inline(always)]
+    fn q80_unpack(s: V3, dtype: DType, w: &[u8]) -> __m256i {
+        let a2 = s.avx2;
+        if dtype == DType::Q8_0 {
+            load(&w[2..])
+        } else {
+            // Q4_0: 16 low nibbles then 16 high nibbles, minus 8.
+            let b: [u8; 16] = w[2..18].try_into().unwrap_or([0; 16]);
+            let v: core::arch::x86_64::__m128i = pulp::cast(b);
+            let both = s.avx._mm256_set_m128i(s.sse2._mm_srli_epi16::<4>(v), v);
+            a2._mm256_sub_epi8(
+                a2._mm256_and_si256(both, s.avx._mm256_set1_epi8(0x0F)),
+                s.avx._mm256_set1_epi8(8),
+            )
+        }
+    }
+
+    pub(super) struct Rows<'a, 'b> {
+        pub simd: V3,
+        pub dtype: DType,
+        pub rows: &'a [u8],
+        pub row_bytes: usize,
+        pub xs: &'a [QRow<'b>],
+        pub out: &'a mut [f32],
+    }
+
+    impl pulp::NullaryFnOnce for Rows<'_, '_> {
+        type Output = ();
+
+        #[inline(always)]
+        fn call(self) {
+            let Rows {
+                simd: s,
+                dtype,
+                rows,
+                row_bytes,
+                xs,
+                out,
+            } = self;
+            let n = xs.len();
+            let bb = block_bytes(dtype);
+            let a2 = s.avx2;
+            // Each weight block is unpacked once and multiplied with every token's block; each
+            // token's sum runs over the blocks in order, as the scalar body's does.
+            for (row, o) in rows
+                .chunks_exact(row_bytes)
+                .zip(out.chunks_exact_mut(n.max(1)))
+            {
+                o.fill(0.0);
+                for (b, w) in row.chunks_exact(bb).enumerate() {
+                    match dtype {
+                        DType::Q4_K => {
+                            let (sc, m) = scales_mins_k4(&w[4..16]);
+                            let (q, scv) = q4k_unpack(s, w, &sc);
+                            let (d, dmin) = (f16_le(w, 0), f16_le(w, 2));
+                            // m_j for both of sub-block j's bsums: madd gives m_j · (b_2j + b_2j+1).
+                            let mut mm = [0i16; 16];
+                            for (k, v) in mm.iter_mut().enumerate() {
+                                *v = i16::from(m[k / 2]);
+                            }
+                            let mv = load_i16(&mm);
+                            for (x, acc) in xs.iter().zip(o.iter_mut()) {
+                                let QRow::K(xb) = x else { continue };
+                                let xk = &xb[b];
+                                let (isum, summs) = hsum2(
+                                    s,
+                                    sums8(s, &q, &scv, &xk.qs),
+                                    a2._mm256_madd_epi16(load_i16(&xk.bsums), mv),
+                                );
+                                *acc += (xk.d * d) * isum as f32 - (xk.d * dmin) * summs as f32;
+                            }
+                        }
+                        DType::Q6_K => {
+                            let (q, scv) = q6k_unpack(s, w);
+                            let d = f16_le(w, 208);
+                            let mut sc = [0i16; 16];
+                            for (j, v) in sc.iter_mut().enumerate() {
+                                *v = i16::from(w[192 + j] as i8);
+                            }
+                            let scs = load_i16(&sc);
+                            for (x, acc) in xs.iter().zip(o.iter_mut()) {
+                                let QRow::K(xb) = x else { continue };
+                                let xk = &xb[b];
+                                // Σ sc·(q − 32)·q8 = Σ sc·q·q8 − 32 · Σ sc·bsums.
+                                let (qsum, off) = hsum2(
+                                    s,
+                                    sums8(s, &q, &scv, &xk.qs),
+                                    a2._mm256_madd_epi16(load_i16(&xk.bsums), scs),
+                                );
+                                let isum = qsum - 32 * off;
+                                *acc += (xk.d * d) * isum as f32;
+                            }
+                        }
+                        _ => {
+                            let q = q80_unpack(s, dtype, w);
+                            let aq = a2._mm256_sign_epi8(q, q);
+                            let dw = f16_le(w, 0);
+                            let ones = s.avx._mm256_set1_epi16(1);
+                            for (x, acc) in xs.iter().zip(o.iter_mut()) {
+                                let QRow::Zero(xb) = x else { continue };
+                                let xk = &xb[b];
+                                // |q| · sign(x, q): maddubs needs its first operand unsigned.
+                                let sy = a2._mm256_sign_epi8(load_i8(&xk.qs), q);
+                                let p = a2._mm256_maddubs_epi16(aq, sy);
+                                let isum = hsum(a2._mm256_madd_epi16(p, ones));
+                                *acc += (dw * xk.d) * isum as f32;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bytes(n: usize, seed: u64) -> Vec<u8> {
+        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        (0..n)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                (s >> 32) as u8
+            })
+            .collect()
+    }
+
+    fn floats(n: usize, seed: u64) -> Vec<f32> {
+        bytes(4 * n, seed)
+            .chunks_exact(4)
+            .enumerate()
+            .map(|(i, b)| {
+                let v = u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f32 / u32::MAX as f32;
+                let v = 2.0 * v - 1.0;
+                if i.is_multiple_of(61) { v * 30.0 } else { v }
+            })
+            .collect()
+    }
+
+    /// Random blocks with finite, moderate f16 scales at the block's scale offsets.
+    fn weights(dtype: DType, blocks: usize, seed: u64) -> Vec<u8> {
+        let bb = block_bytes(dtype);
+        let mut w = bytes(blocks * bb, seed);
+        let scale_at: &[usize] = match dtype {
+            DType::Q4_K => &[0, 2],
+            DType::Q6_K => &[208],
+            _ => &[0],
+        };
+        for (i, b) in w.chunks_exact_mut(bb).enumerate() {
+            for (k, &at) in scale_at.iter().enumerate() {
+                let v = half::f16::from_f32(0.001 * (1 + (i + k) % 7) as f32).to_bits();
+                b[at..at + 2].copy_from_slice(&v.to_le_bytes());
+            }
+        }
+        w
+    }
+
+    /// The quantization's rounding, by hand on values whose results are known: the largest
+    /// |x| maps to ∓127 (Q8_K) or ±127 (Q8_0), halves round to even.
+    #[test]
+    fn q8_quantizers_round_as_ggml() {
+        let mut x = vec![0f32; QK_K];
+        // max = 127: iscale = −1 and id = 1 exactly, so the products are the values themselves.
+        x[..5].copy_from_slice(&[127.0, -63.5, 0.5, 1.5, 2.5]);
+        let mut b = Vec::new();
+        quantize_q8_k(&x, &mut b);
+        assert_eq!(&b[0].qs[..5], &[-127, 64, 0, -2, -2]);
+        assert_eq!(b[0].d, -1.0);
+        assert_eq!(b[0].bsums[0], -127 + 64 - 2 - 2);
+        let mut z = Vec::new();
+        quantize_q8_0(&x[..32], &mut z);
+        assert_eq!(&z[0].qs[..5], &[127, -64, 0, 2, 2]);
+        assert_eq!(z[0].d, 1.0);
+        let mut zero = Vec::new();
+        quantize_q8_k(&[0.0; QK_K], &mut zero);
+        assert_eq!(zero[0].d, 0.0);
+    }
+
+    /// The AVX2 bodies equal the scalar reference bit for bit, and both equal the f64 product of
+    /// the dequantized weights (the crate's own decoders) with the dequantized activations.
+    #[test]
+    fn kernels_equal_scalar_reference_and_dequantized_product() {
+        for dtype in [DType::Q4_K, DType::Q6_K, DType::Q8_0, DType::Q4_0] {
+            let k = 3 * QK_K;
+            let nb = k / if matches!(dtype, DType::Q4_K | DType::Q6_K) {
+                QK_K
+            } else {
+                QK8_0
+            };
+            let row_bytes = nb * block_bytes(dtype);
+            // 6 tokens: more than one per weight block in the AVX2 body.
+            let (nrows, n) = (5, 6);
+            let w = weights(dtype, nrows * nb, 7);
+            let x = floats(n * k, 9);
+            let (mut qk, mut q0) = (Vec::new(), Vec::new());
+            quantize_q8_k(&x, &mut qk);
+            quantize_q8_0(&x, &mut q0);
+            let xs: Vec<QRow<'_>> = (0..n)
+                .map(|t| match dtype {
+                    DType::Q4_K | DType::Q6_K => QRow::K(&qk[t * k / QK_K..(t + 1) * k / QK_K]),
+                    _ => QRow::Zero(&q0[t * k / QK8_0..(t + 1) * k / QK8_0]),
+                })
+                .collect();
+            let mut out = vec![0f32; nrows * n];
+            assert!(dot_rows(dtype, &w, row_bytes, &xs, &mut out));
+            let rounding = rounding_of(dtype).unwrap();
+            let xr = round_trip(rounding, &x);
+            for r in 0..nrows {
+                let row = &w[r * row_bytes..(r + 1) * row_bytes];
+                let mut wf = vec![0f32; k];
+                crate::quant::dequantize(dtype, row, &[k as u64], &mut wf).unwrap();
+                for t in 0..n {
+                    let s = dot_scalar(dtype, row, xs[t]).unwrap();
+                    assert_eq!(
+                        out[r * n + t].to_bits(),
+                        s.to_bits(),
+                        "{dtype:?} row {r} token {t}"
+                    );
+                    let exact: f64 = wf
+                        .iter()
+                        .zip(&xr[t * k..(t + 1) * k])
+                        .map(|(a, b)| *a as f64 * *b as f64)
+                        .sum();
+                    let norm: f64 = wf
+                        .iter()
+                        .zip(&xr[t * k..(t + 1) * k])
+                        .map(|(a, b)| (*a as f64 * *b as f64).abs())
+                        .sum();
+                    assert!(
+                        (s as f64 - exact).abs() <= 1e-5 * norm,
+                        "{dtype:?} row {r} token {t}: {s} vs {exact} (Σ|·| {norm})"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn mismatched_sizes_are_refused() {
+        let w = weights(DType::Q4_K, 2, 1);
+        let mut q = Vec::new();
+        quantize_q8_k(&floats(QK_K, 2), &mut q);
+        assert_eq!(dot_scalar(DType::Q4_K, &w, QRow::K(&q)), None);
+        assert_eq!(dot_scalar(DType::F32, &w, QRow::K(&q)), None);
+        let mut out = vec![0f32; 1];
+        assert!(!dot_rows(DType::Q4_K, &w, 288, &[QRow::K(&q)], &mut out));
+        assert!(!dot_rows(
+            DType::Q4_K,
+            &w,
+            288,
+            &[QRow::Zero(&[])],
+            &mut out
+        ));
+    }
+}
