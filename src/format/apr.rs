@@ -411,6 +411,7 @@ fn string_stop(b: &[u8], mut j: usize) -> usize {
 
 /// The end of the string whose body starts at `i` (just past its closing quote), with escapes
 /// checked as serde_json checks them when it skips a value.
+#[inline]
 fn skip_json_string(b: &[u8], mut i: usize) -> Option<usize> {
     loop {
         let j = string_stop(b, i);

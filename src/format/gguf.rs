@@ -414,6 +414,7 @@ impl<'a> Utf8Runs<'a> {
     }
 
     /// `bytes[start..end]` as a string, None when out of bounds or not UTF-8.
+    #[inline]
     pub(crate) fn get(&mut self, start: usize, end: usize) -> Option<&'a str> {
         let alone = self.bytes.get(start..end)?;
         if start < self.at || end > self.at + self.run.len() {
