@@ -147,6 +147,7 @@ fn gguf_strings<'c>(c: &'c Container, key: &str, f: &mut dyn FnMut(&'c str)) {
     let Some(bytes) = g.source.slice(a.span.offset, a.span.len) else {
         return;
     };
+    let mut utf8 = crate::format::gguf::Utf8Runs::new(bytes);
     let mut p = 0usize;
     for _ in 0..a.len {
         let Some(n) = bytes.get(p..p.saturating_add(8)) else {
@@ -159,9 +160,9 @@ fn gguf_strings<'c>(c: &'c Container, key: &str, f: &mut dyn FnMut(&'c str)) {
         if n > (bytes.len() - p) as u64 {
             return;
         }
-        let s = &bytes[p..p + n as usize];
+        let start = p;
         p += n as usize;
-        f(std::str::from_utf8(s).unwrap_or(""));
+        f(utf8.get(start, p).unwrap_or(""));
     }
 }
 

@@ -154,6 +154,11 @@ pub fn run(
     run_with(a, ra, b, rb, settings, None, out)
 }
 
+/// A compared pair's pages stay mapped when it read less than this ...
+const KEEP_PAIR_MAX: u64 = 1 << 20;
+/// ... and the kept pairs read less than this in all (peak RSS grows by at most about this much).
+const KEEP_TOTAL_MAX: u64 = 16 << 20;
+
 /// [`run`], with the whole-tensor comparisons of `--deep` ([`scan::run`]) deciding the pairs
 /// they cover.
 pub fn run_with(
@@ -181,13 +186,22 @@ pub fn run_with(
         full: scan.map(|s| &s.full),
     };
     let pairs = pairs(ra, b, rb, a);
+    let kept = std::sync::atomic::AtomicU64::new(0);
     let results: Vec<RoleResult> = pairs
         .par_iter()
         .map(|p| {
             let r = compare::compare(&env, p);
-            // Done with these two tensors: drop their pages from the resident set.
-            a.release(&a.tensors[p.ia]);
-            b.release(&b.tensors[p.ib]);
+            // Done with these two tensors: drop their pages from the resident set, unless the
+            // pair read little and the pages kept so far stay under budget. Each release is a
+            // `madvise` and, with two threads, a TLB shootdown: releasing all 339 pairs of the
+            // bench pair cost 8 ms of a 38 ms run, to save 8 MB of peak RSS.
+            let keep = r.touched < KEEP_PAIR_MAX
+                && kept.fetch_add(r.touched, std::sync::atomic::Ordering::Relaxed) + r.touched
+                    <= KEEP_TOTAL_MAX;
+            if !keep {
+                a.release(&a.tensors[p.ia]);
+                b.release(&b.tensors[p.ib]);
+            }
             r
         })
         .collect();
