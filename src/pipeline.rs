@@ -317,18 +317,31 @@ pub fn lint(model: &ModelView, against: Option<&ModelView>, opts: &Options) -> O
         // serves them in parallel, not one fault and one 8 MiB read-around at a time); `--deep`
         // reads everything in order and needs no list. Then the token and merge lists of both
         // files, one file per core (the per-file and pair checks below use them).
-        if !opts.deep {
-            let [sa, sb] = crate::numeric::prefetch::spans(model, &ra, r, rb, !opts.no_probe);
-            model.source().prefetch(&sa);
-            r.source().prefetch(&sb);
-        }
+        // The ranges are asked for beside the scans: on a warm page cache the `madvise` calls
+        // cost a few ms of one core and find every page already there.
+        let prefetch = || {
+            if !opts.deep {
+                let [sa, sb] = crate::numeric::prefetch::spans(model, &ra, r, rb, !opts.no_probe);
+                model.source().prefetch(&sa);
+                r.source().prefetch(&sb);
+            }
+        };
         // The probe's prompt is tokenized in the same pass (the lists are read once).
         match (&opts.tokens, opts.no_probe) {
             (None, false) => rayon::join(
                 || model.tokenizer_scan_for(&opts.prompt),
-                || r.tokenizer_scan_for(&opts.prompt),
+                || {
+                    prefetch();
+                    r.tokenizer_scan_for(&opts.prompt)
+                },
             ),
-            _ => rayon::join(|| model.tokenizer_scan(), || r.tokenizer_scan()),
+            _ => rayon::join(
+                || model.tokenizer_scan(),
+                || {
+                    prefetch();
+                    r.tokenizer_scan()
+                },
+            ),
         };
     }
     check::check_file(model, &ra, &mut findings);

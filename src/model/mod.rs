@@ -309,6 +309,28 @@ impl ModelView {
     pub fn release(&self, t: &TensorView) {
         self.source_of(t).release(t.data);
     }
+    /// [`Self::release`] of several tensors (indices into `tensors`) at once: the data ranges of
+    /// one file that lie within 4 MiB of each other are released by one call. Each call is a
+    /// `madvise` and, with several threads, a TLB shootdown; a gap released with its neighbours
+    /// only drops page-table entries that a later read maps again.
+    pub fn release_all(&self, tensors: &[usize]) {
+        const MERGE_GAP: u64 = 4 << 20;
+        let spans: Vec<(usize, u64, u64, usize)> = tensors
+            .iter()
+            .filter_map(|&i| {
+                self.tensors
+                    .get(i)
+                    .map(|t| (t.file, t.data.offset, t.data.end(), i))
+            })
+            .collect();
+        for (start, end, first) in merged_ranges(spans, MERGE_GAP) {
+            self.source_of(&self.tensors[first])
+                .release(crate::diag::Span {
+                    offset: start,
+                    len: end - start,
+                });
+        }
+    }
     /// The raw bytes of a tensor's data (in bounds: the reader checked).
     pub fn bytes(&self, t: &TensorView) -> &[u8] {
         self.source_of(t)
@@ -379,5 +401,50 @@ impl ModelView {
             // SafeTensors has no version field.
             Container::Hf(_) => 0,
         }
+    }
+}
+
+/// `(file, start, end, tensor)` ranges merged per file where they lie within `gap` bytes of each
+/// other: `(start, end, a tensor of that file)` for each merged range.
+fn merged_ranges(mut spans: Vec<(usize, u64, u64, usize)>, gap: u64) -> Vec<(u64, u64, usize)> {
+    spans.sort_unstable();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < spans.len() {
+        let (file, start, mut end, first) = spans[i];
+        let mut j = i + 1;
+        while j < spans.len() && spans[j].0 == file && spans[j].1 <= end.saturating_add(gap) {
+            end = end.max(spans[j].2);
+            j += 1;
+        }
+        out.push((start, end, first));
+        i = j;
+    }
+    out
+}
+
+#[cfg(test)]
+mod release_tests {
+    use super::merged_ranges;
+
+    #[test]
+    fn ranges_merge_within_the_gap_and_never_across_files() {
+        // file, start, end, tensor — given out of order.
+        let spans = vec![
+            (0, 500, 600, 3),
+            (0, 0, 100, 1),
+            (1, 100, 200, 4),
+            (0, 110, 200, 2),
+            (0, 150, 180, 5),
+        ];
+        assert_eq!(
+            merged_ranges(spans, 10),
+            vec![(0, 200, 1), (500, 600, 3), (100, 200, 4)]
+        );
+        assert_eq!(
+            merged_ranges(vec![(0, 0, 100, 1), (0, 111, 120, 2)], 10).len(),
+            2
+        );
+        assert!(merged_ranges(Vec::new(), 10).is_empty());
     }
 }

@@ -154,10 +154,12 @@ pub fn run(
     run_with(a, ra, b, rb, settings, None, out)
 }
 
-/// A compared pair's pages stay mapped when it read less than this ...
-const KEEP_PAIR_MAX: u64 = 1 << 20;
-/// ... and the kept pairs read less than this in all (peak RSS grows by at most about this much).
-const KEEP_TOTAL_MAX: u64 = 16 << 20;
+/// Compared pairs' pages are released in batches: once the pairs compared since the last release
+/// have mapped about this much (what they read plus [`FAULT_AROUND_CHARGE`] each) ...
+const RELEASE_BATCH: u64 = 8 << 20;
+/// ... counting for each pair the pages the kernel maps around its reads (fault-around maps up to
+/// 64 KiB per fault; a pair reads a few clusters of rows on each side).
+const FAULT_AROUND_CHARGE: u64 = 256 << 10;
 
 /// [`run`], with the whole-tensor comparisons of `--deep` ([`scan::run`]) deciding the pairs
 /// they cover.
@@ -186,25 +188,38 @@ pub fn run_with(
         full: scan.map(|s| &s.full),
     };
     let pairs = pairs(ra, b, rb, a);
-    let kept = std::sync::atomic::AtomicU64::new(0);
+    // Pairs compared since the last release, and what they mapped (estimated).
+    let pending = std::sync::Mutex::new((0u64, Vec::<(usize, usize)>::new()));
+    let release = |batch: &[(usize, usize)]| {
+        let (ia, ib): (Vec<usize>, Vec<usize>) = batch.iter().copied().unzip();
+        a.release_all(&ia);
+        b.release_all(&ib);
+    };
     let results: Vec<RoleResult> = pairs
         .par_iter()
         .map(|p| {
             let r = compare::compare(&env, p);
-            // Done with these two tensors: drop their pages from the resident set, unless the
-            // pair read little and the pages kept so far stay under budget. Each release is a
-            // `madvise` and, with two threads, a TLB shootdown: releasing all 339 pairs of the
-            // bench pair cost 8 ms of a 38 ms run, to save 8 MB of peak RSS.
-            let keep = r.touched < KEEP_PAIR_MAX
-                && kept.fetch_add(r.touched, std::sync::atomic::Ordering::Relaxed) + r.touched
-                    <= KEEP_TOTAL_MAX;
-            if !keep {
-                a.release(&a.tensors[p.ia]);
-                b.release(&b.tensors[p.ib]);
+            // Done with these two tensors: drop their pages from the resident set, in batches.
+            // One `madvise` per tensor (and, with two threads, a TLB shootdown each) cost 8 ms of
+            // a 38 ms run on the bench pair; batched and merged, peak RSS still grows by at most
+            // about `RELEASE_BATCH`.
+            let full = {
+                let mut g = pending.lock().unwrap_or_else(|e| e.into_inner());
+                g.0 += r.touched + FAULT_AROUND_CHARGE;
+                g.1.push((p.ia, p.ib));
+                (g.0 >= RELEASE_BATCH).then(|| {
+                    g.0 = 0;
+                    std::mem::take(&mut g.1)
+                })
+            };
+            if let Some(batch) = full {
+                release(&batch);
             }
             r
         })
         .collect();
+    let rest = std::mem::take(&mut pending.lock().unwrap_or_else(|e| e.into_inner()).1);
+    release(&rest);
     let mut compared = 0;
     let mut bytes_read = 0;
     for r in &results {
