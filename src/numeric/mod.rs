@@ -156,7 +156,7 @@ pub fn run(
 
 /// Compared pairs' pages are released in batches: once the pairs compared since the last release
 /// have mapped about this much (what they read plus [`FAULT_AROUND_CHARGE`] each) ...
-const RELEASE_BATCH: u64 = 4 << 20;
+const RELEASE_BATCH: u64 = 1 << 20;
 /// ... counting for each pair the pages the kernel maps around its reads (fault-around maps up to
 /// 64 KiB per fault; a pair reads a few clusters of rows on each side).
 const FAULT_AROUND_CHARGE: u64 = 256 << 10;
