@@ -125,28 +125,7 @@ pub(crate) fn linear_ggml(
             })?;
     }
     view.release(t);
-    let mut y = vec![0f32; n * out];
-    for (o, col) in yt.chunks_exact(n.max(1)).enumerate() {
-        for (tok, v) in col.iter().enumerate() {
-            y[tok * out + o] = *v;
-        }
-    }
-    drop(yt);
-    let bias_role = format!("{role}_bias");
-    if let Some(bi) = r.find(&bias_role, layer) {
-        let bt = &view.tensors[bi];
-        let b = view
-            .dequantize(bt)
-            .map_err(|e| format!("`{}`: {e}", bt.name))?;
-        if b.len() == out {
-            for yr in y.chunks_exact_mut(out.max(1)) {
-                for (v, bv) in yr.iter_mut().zip(&b) {
-                    *v += bv;
-                }
-            }
-        }
-    }
-    Ok((y, out))
+    super::with_bias(view, r, role, layer, &yt, n, out)
 }
 
 /// The linear roles of a decoder block and the head.

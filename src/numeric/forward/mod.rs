@@ -107,13 +107,26 @@ pub(crate) fn linear(
         )?;
     }
     view.release(t);
+    with_bias(view, r, role, layer, &yt, n, out)
+}
+
+/// `yᵀ` (row-major `(out, n)`, as the tile products write it) turned into `y` (`n` rows of `out`),
+/// plus the role's bias when the model has one.
+pub(super) fn with_bias(
+    view: &ModelView,
+    r: &Resolved<'_>,
+    role: &str,
+    layer: Option<u32>,
+    yt: &[f32],
+    n: usize,
+    out: usize,
+) -> Result<(Vec<f32>, usize), String> {
     let mut y = vec![0f32; n * out];
     for (o, col) in yt.chunks_exact(n.max(1)).enumerate() {
         for (tok, v) in col.iter().enumerate() {
             y[tok * out + o] = *v;
         }
     }
-    drop(yt);
     let bias_role = format!("{role}_bias");
     if let Some(bi) = r.find(&bias_role, layer) {
         let bt = &view.tensors[bi];
