@@ -6,7 +6,7 @@
 //! then takes integer dot products. Here each token's activations are quantized once per linear
 //! layer ([`crate::quant::dot`]); dtypes with an integer kernel (Q4_K, Q6_K, Q8_0, Q4_0) then run
 //! it over tiles of rows × all tokens on the thread pool, and the other dtypes ggml rounds for run
-//! their rounded activations through the f32 product ([`super::linear`]). F32 weights and dtypes
+//! their rounded activations through the f32 product (`super::linear`). F32 weights and dtypes
 //! ggml has no product for are the f32 mode unchanged.
 
 use super::linear;
