@@ -163,7 +163,7 @@ const FAULT_AROUND_CHARGE: u64 = 256 << 10;
 /// ... and they are released only when the process's resident set has grown by more than this
 /// since the comparison began (or when it cannot be read), so peak RSS grows by at most about
 /// this much plus one batch, whatever the kernel mapped around the reads.
-const RESIDENT_GROWTH_MAX: u64 = 16 << 20;
+const RESIDENT_GROWTH_MAX: u64 = 8 << 20;
 
 /// The process's resident set in bytes, where the system tells it cheaply (`/proc/self/statm`,
 /// in pages of the size the kernel gave the process in its auxiliary vector).
