@@ -11,7 +11,7 @@
 //!    under /tmp that is deleted at the end unless `--keep`.
 //! 2. Times, with a warm page cache, N repetitions each (median / min / max): `inspect` of each
 //!    file in-process, the static stage of the pair in-process, and the whole `apr-lint` process
-//!    (wall time, peak RSS through `/usr/bin/time -f %M`, exit code, `tensors_compared`); then a
+//!    (wall time, peak RSS from `getrusage` (`bench_rows/usage.rs`), exit code, `tensors_compared`); then a
 //!    breakdown of the process into its steps; then dequantization throughput for every dtype with
 //!    values, on all cores (rayon's global pool) and on one thread.
 //! 3. Prints the Markdown to stdout and writes it between the `apr-lint-bench` markers of
@@ -52,6 +52,8 @@ mod hf_rows;
 mod lint_rows;
 #[path = "bench_rows/rosetta.rs"]
 mod rosetta;
+#[path = "bench_rows/usage.rs"]
+mod usage;
 
 const SHAPE: Shape = QWEN2_5_1_5B;
 const SHAPE_NAME: &str = "qwen2.5-1.5b";
@@ -368,8 +370,8 @@ fn run_child(cmd: &Path, args: &[&std::ffi::OsStr], cwd: &Path) -> ChildRun {
     }
 }
 
-/// What `/usr/bin/time -f "%M %R %U %S"` says of one run of `cmd args`: peak RSS (kB), minor page
-/// faults, user and system CPU seconds (10 ms resolution). None without `/usr/bin/time`.
+/// One run of `cmd args` under the `--usage-of` wrapper ([`usage::of_run`]): peak RSS (kB), minor
+/// page faults, user and system CPU seconds (µs resolution). None where it could not be measured.
 #[derive(Clone, Copy)]
 struct Usage {
     rss_kb: u64,
@@ -379,37 +381,18 @@ struct Usage {
 }
 
 fn child_usage(cmd: &Path, args: &[&std::ffi::OsStr], cwd: &Path) -> Option<Usage> {
-    let time = Path::new("/usr/bin/time");
-    if !time.is_file() {
-        return None;
-    }
-    let out = cwd.join(format!("usage-{}.txt", std::process::id()));
-    Command::new(time)
-        .args(["-f", "%M %R %U %S", "-o"])
-        .arg(&out)
-        .arg(cmd)
-        .args(args)
-        .current_dir(cwd)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .ok()?;
-    let text = std::fs::read_to_string(&out).ok()?;
-    let _ = std::fs::remove_file(&out);
-    // GNU time writes "Command exited with non-zero status N" first when the exit code is not 0.
-    let f: Vec<&str> = text.lines().last()?.split_whitespace().collect();
+    let u = usage::of_run(cmd, args, cwd)?;
     Some(Usage {
-        rss_kb: f.first()?.parse().ok()?,
-        minor_faults: f.get(1)?.parse().ok()?,
-        user_s: f.get(2)?.parse().ok()?,
-        sys_s: f.get(3)?.parse().ok()?,
+        rss_kb: u.rss_kb,
+        minor_faults: u.minor_faults,
+        user_s: u.user.as_secs_f64(),
+        sys_s: u.sys.as_secs_f64(),
     })
 }
 
 struct ProcResult {
     wall: Stats,
-    /// Medians (minimum, maximum for the RSS) over the runs under `/usr/bin/time`.
+    /// Medians (minimum, maximum for the RSS) over the runs under the `--usage-of` wrapper.
     rss_kb: Option<(u64, u64, u64)>,
     usage: Option<Usage>,
     codes: Vec<Option<i32>>,
@@ -822,7 +805,7 @@ fn write_results(
                 }
                 let _ = writeln!(
                     md,
-                    "| c. same, peak RSS of the child (`/usr/bin/time -f %M`) | {:.1} MB | {:.1} MB | {:.1} MB | ≤ 64 MB | {} |",
+                    "| c. same, peak RSS of the child (`getrusage`) | {:.1} MB | {:.1} MB | {:.1} MB | ≤ 64 MB | {} |",
                     med as f64 / 1024.0,
                     lo as f64 / 1024.0,
                     hi as f64 / 1024.0,
@@ -832,7 +815,7 @@ fn write_results(
             None => {
                 let _ = writeln!(
                     md,
-                    "| c. same, peak RSS of the child | n/a | n/a | n/a | ≤ 64 MB | n/a (no /usr/bin/time) |"
+                    "| c. same, peak RSS of the child | n/a | n/a | n/a | ≤ 64 MB | n/a (no getrusage) |"
                 );
             }
         }
@@ -880,8 +863,8 @@ fn write_results(
         }
         let _ = writeln!(
             proc_notes,
-            "\nRSS, faults and CPU times: medians over N runs under `/usr/bin/time -f \"%M %R %U %S\"` \
-             (CPU times have 10 ms resolution); wall times from N direct runs."
+            "\nRSS, faults and CPU times: medians over N runs, each the child's `getrusage` \
+             (`RUSAGE_CHILDREN` of a wrapper process; CPU times in µs); wall times from N direct runs."
         );
         if stale {
             let _ = writeln!(
@@ -1181,6 +1164,9 @@ fn write_block(out: Option<PathBuf>, md: &str) {
 }
 
 fn main() {
+    if let Some(code) = usage::wrapper_main() {
+        std::process::exit(code);
+    }
     let args = parse_args();
     let n = if args.quick { 5 } else { 20 };
     let exe = std::env::current_exe().expect("current_exe");
@@ -1264,19 +1250,10 @@ fn main() {
 // ---------------------------------------------------------------------------------------------
 // `--deep`
 
-/// User + system CPU time of this process so far (all threads), from `/proc/self/stat` (clock
-/// ticks of 10 ms; zero where there is no procfs).
+/// User + system CPU time of this process so far (all threads), in µs ([`usage::own_cpu`]; zero
+/// where `getrusage` is unavailable).
 fn cpu_time() -> Duration {
-    let ticks = std::fs::read_to_string("/proc/self/stat")
-        .ok()
-        .and_then(|s| {
-            // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
-            let rest = &s[s.rfind(')')? + 2..];
-            let f: Vec<&str> = rest.split(' ').collect();
-            Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
-        })
-        .unwrap_or(0);
-    Duration::from_millis(ticks * 10)
+    usage::own_cpu().unwrap_or(Duration::ZERO)
 }
 
 /// [`measure`], plus the median CPU time (all threads) of one repetition.

@@ -58,20 +58,13 @@ fn one_reference(dir: &Path, (apr, gguf): &(PathBuf, PathBuf), n: u64) -> Vec<(P
         .collect()
 }
 
-/// Wall and CPU (user + system) time of `bin args`, the CPU time from `/usr/bin/time` (zero where
-/// it is missing); stdout and stderr dropped. Panics on exit 2 (it could not run).
+/// Wall and CPU (user + system) time of `bin args`, the CPU time in µs from `getrusage`
+/// deltas around its wait (zero where that is unavailable); stdout and stderr dropped. Panics on
+/// exit 2 (it could not run).
 fn time(bin: &Path, args: &[&std::ffi::OsStr]) -> (Duration, Duration) {
-    let usage = std::env::temp_dir().join(format!("apr-lint-bench-batch-{}", std::process::id()));
-    let with_time = Path::new("/usr/bin/time").is_file();
-    let mut cmd = if with_time {
-        let mut c = Command::new("/usr/bin/time");
-        c.args(["-f", "%U %S", "-o"]).arg(&usage).arg(bin);
-        c
-    } else {
-        Command::new(bin)
-    };
+    let before = super::usage::children();
     let t = Instant::now();
-    let status = cmd
+    let status = Command::new(bin)
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -84,16 +77,8 @@ fn time(bin: &Path, args: &[&std::ffi::OsStr]) -> (Duration, Duration) {
         "{} {args:?}: {status}",
         bin.display()
     );
-    let cpu = std::fs::read_to_string(&usage)
-        .ok()
-        .map(|s| {
-            s.split_whitespace()
-                .filter_map(|x| x.parse::<f64>().ok())
-                .sum::<f64>()
-        })
-        .map_or(Duration::ZERO, Duration::from_secs_f64);
-    let _ = std::fs::remove_file(&usage);
-    (wall, cpu)
+    let cpu = super::usage::cpu_between(before, super::usage::children());
+    (wall, cpu.unwrap_or(Duration::ZERO))
 }
 
 fn median(mut v: Vec<Duration>) -> Duration {
@@ -200,4 +185,18 @@ pub fn run(bin: &Path, dir: &Path, quick: bool) -> String {
         reps,
     ));
     md
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A child that runs for well under 10 ms still shows CPU time (`/usr/bin/time` prints 0.00
+    /// for it, which made the batch's CPU ratio of tiny pairs meaningless).
+    #[test]
+    fn short_child_has_nonzero_cpu_time() {
+        let (_, cpu) = time(Path::new("true"), &[]);
+        assert!(cpu > Duration::ZERO, "{cpu:?}");
+        assert!(cpu < Duration::from_millis(50), "{cpu:?}");
+    }
 }

@@ -2,7 +2,7 @@
 //! the project's writer as a BF16 directory sharded at 1 GB (`write_gguf_as_hf`, as transformers'
 //! GGUF loader + `save_pretrained(max_shard_size="1GB")` would), then the whole `apr-lint` process
 //! against it: `X.apr --against DIR` and `X.gguf --against DIR`, warm, N runs (wall) and N runs
-//! under `/usr/bin/time` (peak RSS). Targets: ≤ 100 ms, ≤ 64 MB.
+//! under the `getrusage` wrapper (peak RSS). Targets: ≤ 100 ms, ≤ 64 MB.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -140,7 +140,7 @@ pub fn section(pair: &Pair, bin: &Path, n: usize, misses: &mut Vec<String>) -> S
             }
             let _ = writeln!(
                 md,
-                "| same, peak RSS (`/usr/bin/time -f %M`) | {:.1} MB | {:.1} MB | {:.1} MB | ≤ 64 MB | {} |",
+                "| same, peak RSS (`getrusage`) | {:.1} MB | {:.1} MB | {:.1} MB | ≤ 64 MB | {} |",
                 med as f64 / 1024.0,
                 lo as f64 / 1024.0,
                 hi as f64 / 1024.0,

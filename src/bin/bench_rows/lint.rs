@@ -130,7 +130,7 @@ pub fn section(pair: &Pair, bin: &Path, n: usize, misses: &mut Vec<String>) -> S
     }
     codes.sort();
     codes.dedup();
-    // Peak RSS: separate runs under `/usr/bin/time` (its fork would blur the wall times above).
+    // Peak RSS: separate runs under the `getrusage` wrapper (its fork would blur the wall times above).
     let k = n.div_ceil(2);
     let rss_warm: Vec<u64> = (0..k)
         .filter_map(|_| child_usage(bin, &args, &pair.dir).map(|u| u.rss_kb))

@@ -96,7 +96,8 @@ struct Row {
     target: f64,
     wall: Stats,
     codes: Vec<Option<i32>>,
-    /// Peak RSS (kB) and user + system CPU seconds of one run under `/usr/bin/time`.
+    /// Peak RSS (kB) and user + system CPU seconds (µs resolution) of one run under the
+    /// `getrusage` wrapper.
     usage: Option<(u64, f64)>,
     llama: Option<Stats>,
 }
@@ -185,7 +186,7 @@ pub fn section(
          token count: `--mode f32` (the default; target ≤ 2.0 ×) and `--mode ggml` (activations \
          rounded to Q8_K/Q8_0 as ggml rounds them, integer dot products; the fastest mode, \
          target ≤ 1.0 ×). GFLOP/s = 2 forwards' FLOP / rosetta wall. Peak RSS and CPU time \
-         (user + system, all threads) of one more rosetta run under `/usr/bin/time`: on a busy \
+         (user + system, all threads) of one more rosetta run (`getrusage`): on a busy \
          machine the CPU time is the steadier measure of the work done."
     );
     let _ = writeln!(
