@@ -14,17 +14,19 @@ use crate::numeric::sample::{self, Reader, SMALL_BYTES};
 use crate::numeric::scan::{FULL_FLOAT_SCAN_MAX, is_plain_float};
 use crate::rules::Resolved;
 
-/// The layer-0 tensors the probe reads whole.
-const PROBE_ROLES: [&str; 8] = [
-    "attn_norm",
-    "attn_q",
-    "attn_k",
-    "attn_v",
-    "attn_q_bias",
-    "attn_k_bias",
-    "attn_v_bias",
-    "rope_freqs",
-];
+/// The layer-0 tensors the probe reads whole ([`crate::numeric::probe::LAYER0_ROLES`]), and
+/// `rope_freqs` (one tensor, no layer), which the Llama 3 divisor check reads whole. The probe's
+/// rows of `token_embd` are asked for apart ([`embedding_rows`]).
+const PROBE_ROLES: [&str; 8] = {
+    let layer0 = crate::numeric::probe::LAYER0_ROLES;
+    let mut roles = ["rope_freqs"; 8];
+    let mut i = 0;
+    while i < layer0.len() {
+        roles[i] = layer0[i];
+        i += 1;
+    }
+    roles
+};
 
 /// What the default (sampled) main job reads of `a` and of `b`: every float tensor whole while
 /// the NaN/Inf scan reads them whole, the sampled units of every pair the weight comparison

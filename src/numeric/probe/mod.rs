@@ -31,6 +31,19 @@ use crate::numeric::tokens::prompt_tokens;
 use crate::rules::Resolved;
 use diagnosis::bos_only;
 
+/// The layer-0 tensors the probe reads whole. It also reads rows of `token_embd` (the prompt's
+/// embeddings), so its dtype check covers that too; the prefetch
+/// (`numeric::prefetch::PROBE_ROLES`) asks for these and `rope_freqs`.
+pub const LAYER0_ROLES: [&str; 7] = [
+    "attn_norm",
+    "attn_q",
+    "attn_k",
+    "attn_v",
+    "attn_q_bias",
+    "attn_k_bias",
+    "attn_v_bias",
+];
+
 /// The probe stage of the main job: tokens, both forwards, the comparison, and its finding.
 pub fn run(
     a: &ModelView,
@@ -130,19 +143,9 @@ pub fn run(
         return None;
     }
     // Same values expected only when every tensor the probe reads has the same dtype on both sides.
-    let roles = [
-        "token_embd",
-        "attn_norm",
-        "attn_q",
-        "attn_k",
-        "attn_v",
-        "attn_q_bias",
-        "attn_k_bias",
-        "attn_v_bias",
-    ];
     let mut exact = true;
     let mut min_cos: f64 = 1.0;
-    for role in roles {
+    for role in std::iter::once("token_embd").chain(LAYER0_ROLES) {
         let layer = if role == "token_embd" { None } else { Some(0) };
         let (Some(i), Some(j)) = (ra.find(role, layer), rb.find(role, layer)) else {
             continue;
