@@ -14,7 +14,7 @@ use std::path::Path;
 
 use super::Source;
 use super::apr::HEADER_LEN;
-use super::gguf::ValueType;
+use super::gguf::{DEFAULT_ALIGNMENT, ValueType};
 use crate::diag::{Span, fmt_dims};
 use crate::quant::DType;
 
@@ -240,6 +240,8 @@ fn gguf(b: &[u8], at: u64) -> Vec<Rec> {
     let Some((n_tensors, n_kv)) = counts else {
         return recs;
     };
+    // Where the data section starts needs `general.alignment` (None: not a power-of-two u32).
+    let mut alignment = Some(DEFAULT_ALIGNMENT);
     let kvs_done = walk(&mut recs, &mut r, n_kv, "metadata key", at, |r, rec| {
         let (key, at) = gguf_str(r)?;
         let key = String::from_utf8_lossy(key).into_owned();
@@ -249,6 +251,15 @@ fn gguf(b: &[u8], at: u64) -> Vec<Rec> {
             rec.field(&key, format!("value type id {tid}"), at.start..r.pos);
             return None;
         };
+        if key == "general.alignment" {
+            alignment = match t {
+                ValueType::U32 => Rd::at(r.b, r.pos)
+                    .u32()
+                    .filter(|a| a.is_power_of_two())
+                    .map(u64::from),
+                _ => None,
+            };
+        }
         let value = gguf_value(r, t);
         let shown = value
             .clone()
@@ -257,7 +268,12 @@ fn gguf(b: &[u8], at: u64) -> Vec<Rec> {
         value.map(drop)
     });
     if kvs_done {
+        // The offset field of the last record read, and how many were read.
+        let (mut offset, mut n_read) = (None, 0u64);
+        let before = recs.len();
         walk(&mut recs, &mut r, n_tensors, "tensor info", at, |r, rec| {
+            offset = None;
+            n_read += 1;
             let (name, at) = gguf_str(r)?;
             rec.field("name", quoted(name), at);
             let n_dims = r.field(rec, "n_dims", Rd::u32, |v| v)?;
@@ -278,13 +294,52 @@ fn gguf(b: &[u8], at: u64) -> Vec<Rec> {
                 Some(d) => format!("{} (type {id})", d.name()),
                 None => format!("type {id}"),
             })?;
-            r.field(rec, "offset", Rd::u64, |o| {
+            offset = Some(r.field(rec, "offset", Rd::u64, |o| {
                 format!("{o} (from the start of the data section)")
-            })
-            .map(drop)
+            })?);
+            Some(())
         });
+        // The record holding `at` ends the walk; its offset is shown as a file byte, which needs
+        // the rest of the tensor infos read to where the data section starts.
+        let pushed = recs.len() > before;
+        let held = recs.last_mut().filter(|_| pushed);
+        if let (Some(rec), Some(o)) = (held, offset) {
+            let start = alignment.and_then(|a| {
+                let end = skip_tensor_infos(&mut r, n_tensors.saturating_sub(n_read))?;
+                end.checked_next_multiple_of(a)
+            });
+            let shown = match (start, start.and_then(|s| s.checked_add(o))) {
+                (Some(_), Some(byte)) => format!("byte {byte} (data section + {o})"),
+                (Some(_), None) => format!("{o} (from the start of the data section, past 2^64)"),
+                (None, _) if alignment.is_none() => format!(
+                    "{o} (from the start of the data section; `general.alignment` is no power-of-two u32)"
+                ),
+                (None, _) => format!(
+                    "{o} (from the start of the data section, whose start the file cuts off)"
+                ),
+            };
+            if let Some(f) = rec.fields.iter_mut().find(|f| f.name == "offset") {
+                f.value = shown;
+            }
+        }
     }
     recs
+}
+
+/// Read past `count` tensor infos; the byte after the last, or None where the file cuts one off
+/// (each record is at least 24 bytes, so a hostile count ends with the file).
+fn skip_tensor_infos(r: &mut Rd<'_>, count: u64) -> Option<u64> {
+    for _ in 0..count {
+        gguf_str(r)?;
+        let n_dims = r.u32()?;
+        if n_dims > 4 {
+            return None;
+        }
+        r.take(8 * u64::from(n_dims))?;
+        r.u32()?;
+        r.u64()?;
+    }
+    Some(r.pos)
 }
 
 /// Read up to `count` records (`what 1 of count` …) with `read`, each as far as it can be read,
@@ -490,5 +545,59 @@ mod tests {
         assert_eq!(fields(&r), [("x", "value type id 99", true)]);
         // Past every record: nothing to show.
         assert_eq!(region_in(&b, Span::at(b.len() as u64 + 10), "here"), None);
+    }
+
+    /// A GGUF with `general.alignment` = `align` and two F32 tensor infos `a` [4] at offset 0 and
+    /// `b` [4] at `b_offset`; where the second record starts.
+    fn two_tensor_gguf(align: u32, b_offset: u64) -> (Vec<u8>, u64) {
+        let mut b = b"GGUF".to_vec();
+        b.extend(3u32.to_le_bytes());
+        b.extend(2u64.to_le_bytes());
+        b.extend(1u64.to_le_bytes());
+        let key = b"general.alignment";
+        b.extend((key.len() as u64).to_le_bytes());
+        b.extend(key);
+        b.extend(4u32.to_le_bytes()); // u32
+        b.extend(align.to_le_bytes());
+        let mut second = 0;
+        for (name, offset) in [(b"a", 0u64), (b"b", b_offset)] {
+            second = b.len() as u64;
+            b.extend(1u64.to_le_bytes());
+            b.extend(name);
+            b.extend(1u32.to_le_bytes());
+            b.extend(4u64.to_le_bytes());
+            b.extend(0u32.to_le_bytes()); // F32
+            b.extend(offset.to_le_bytes());
+        }
+        (b, second)
+    }
+
+    #[test]
+    fn a_tensor_info_offset_is_shown_as_a_file_byte() {
+        // Header 24 + key record 8 + 17 + 4 + 4 = 57, two tensor infos of 8 + 1 + 4 + 8 + 4 + 8 = 33
+        // bytes each: the infos end at byte 123, so the data section starts at 128 (alignment 64)
+        // or 256 (alignment 256).
+        let (b, second) = two_tensor_gguf(64, 16);
+        assert_eq!(b.len(), 123);
+        let r = region_in(&b, Span::at(second), "here").unwrap();
+        assert_eq!(r.what, "tensor info 2 of 2");
+        let offset = fields(&r)
+            .into_iter()
+            .find(|f| f.0 == "offset")
+            .map(|f| f.1.to_owned());
+        assert_eq!(offset.as_deref(), Some("byte 144 (data section + 16)"));
+        // The first record's offset, past which the walk must still read the second to find where
+        // the data section starts.
+        let (b, _) = two_tensor_gguf(256, 16);
+        let r = region_in(&b, Span::at(57), "here").unwrap();
+        assert_eq!(r.what, "tensor info 1 of 2");
+        assert_eq!(r.lines.last().unwrap().value, "byte 256 (data section + 0)");
+        // Infos cut short: where the data section starts is unknown.
+        let (b, _) = two_tensor_gguf(32, 16);
+        let r = region_in(&b[..110], Span::at(57), "here").unwrap();
+        assert_eq!(
+            r.lines.last().unwrap().value,
+            "0 (from the start of the data section, whose start the file cuts off)"
+        );
     }
 }
