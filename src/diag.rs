@@ -119,6 +119,10 @@ pub struct Finding {
     /// What the help was made from, where a later check may narrow it (no report shows it).
     #[serde(skip)]
     pub help_from: Option<HelpFrom>,
+    /// The metadata keys it is about, the one at fault first: a snippet of the file's metadata
+    /// shows these (no report lists them).
+    #[serde(skip)]
+    pub keys: Vec<String>,
 }
 
 /// What a finding's help was made from, so that a later check can rewrite it without reading its
@@ -153,6 +157,7 @@ impl Finding {
             help: String::new(),
             evidence: None,
             help_from: None,
+            keys: Vec::new(),
         }
     }
     /// Set the help line.
@@ -170,6 +175,19 @@ impl Finding {
     pub fn span(mut self, span: Span) -> Self {
         self.span = Some(span);
         self
+    }
+    /// Name a metadata key it is about (the first named is the one at fault).
+    pub fn key(mut self, key: impl Into<String>) -> Self {
+        self.keys.push(key.into());
+        self
+    }
+    /// Point at a metadata key's value: its key, and its bytes where there are some.
+    pub fn at_key(self, key: impl Into<String>, span: Option<Span>) -> Self {
+        let f = self.key(key);
+        match span {
+            Some(s) => f.span(s),
+            None => f,
+        }
     }
     /// Name the tensor.
     pub fn tensor(mut self, name: impl Into<String>) -> Self {

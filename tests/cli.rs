@@ -656,6 +656,29 @@ fn snippets_decode_the_record_a_finding_points_at() {
     assert_no_line_col_or_hex(&out);
 }
 
+/// The APR metadata keys a snippet shows are the finding's own (typed), not the keys its message
+/// happens to name: a head-count finding whose message names no key shows `num_kv_heads`, and a
+/// finding about `num_kv_heads` labels it first even when `num_heads` comes before it.
+#[test]
+fn an_apr_metadata_snippet_shows_the_findings_own_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = clean_apr("gguf/tiny-qwen2-lq-q4_k_m.gguf", Flavour::Aprender);
+    w.metadata
+        .iter_mut()
+        .filter(|(k, _)| k == "num_kv_heads")
+        .for_each(|e| e.1 = serde_json::json!(3));
+    let kv = dir.path().join("kv.apr");
+    w.write(&kv).unwrap();
+    let out = human(&[kv.to_str().unwrap()]);
+    let block = out
+        .split("\n\n")
+        .find(|b| b.contains("is not a multiple of n_head_kv 3"))
+        .unwrap_or_else(|| panic!("no head-count finding: {out}"));
+    assert!(block.contains("kv.apr, APR metadata, byte "), "{block}");
+    assert!(block.contains("│ num_kv_heads: 3\n"), "{block}");
+    assert!(!block.contains("│ num_heads: "), "{block}");
+}
+
 /// A NaN in a norm weight: the main job's `[ROSETTA]` lines print the stage's max_diff as the
 /// finding and `rosetta` do (`inf`), not `NaN` (the JSON `null` was rendered as NaN).
 #[test]

@@ -22,51 +22,36 @@ pub static ALL: &[&crate::diag::Lint] = &[&CONFIG_VALUE];
 
 pub fn check(view: &ModelView, r: &Resolved<'_>, out: &mut Vec<Finding>) {
     let c = &view.config;
-    let at = |f: Finding, span: Option<crate::diag::Span>| -> Finding {
-        match span {
-            Some(s) => f.span(s),
-            None => f,
-        }
-    };
     if let Some(e) = &c.rms_eps {
         let v = e.value;
         if !v.is_finite() || v < 0.0 {
-            out.push(at(
-                Finding::new(&CONFIG_VALUE, format!("`{}` is {}: RMSNorm divides by sqrt(mean(x²) + eps), so every normalised activation becomes {}", e.key, crate::diag::fmt_float(v), if v.is_nan() { "NaN" } else { "NaN or meaningless" }))
-                    .help("write the model's `rms_norm_eps` (1e-6 for Qwen2, 1e-5 for most Llamas)"),
-                e.span,
-            ));
+            out.push(Finding::new(&CONFIG_VALUE, format!("`{}` is {}: RMSNorm divides by sqrt(mean(x²) + eps), so every normalised activation becomes {}", e.key, crate::diag::fmt_float(v), if v.is_nan() { "NaN" } else { "NaN or meaningless" }))
+                    .help("write the model's `rms_norm_eps` (1e-6 for Qwen2, 1e-5 for most Llamas)").at_key(e.key.as_str(), e.span));
         } else if v == 0.0 {
-            out.push(at(
-                Finding::new(&CONFIG_VALUE, format!("`{}` is 0: an all-zero row divides by zero; models are trained with a small positive epsilon", e.key))
+            out.push(Finding::new(&CONFIG_VALUE, format!("`{}` is 0: an all-zero row divides by zero; models are trained with a small positive epsilon", e.key))
                     .severity(Severity::Warning)
-                    .help("write the model's `rms_norm_eps`"),
-                e.span,
-            ));
+                    .help("write the model's `rms_norm_eps`").at_key(e.key.as_str(), e.span));
         }
     }
     if let Some(t) = &c.rope_theta {
         let v = t.value;
         if !v.is_finite() || v <= 1.0 {
-            out.push(at(
-                Finding::new(&CONFIG_VALUE, format!("`{}` is {}: RoPE frequencies are base^(-2i/d), which needs a finite base above 1", t.key, crate::diag::fmt_float(v)))
-                    .help("write the model's `rope_theta` (1e6 for Qwen2.5, 5e5 for Llama 3, 1e4 for Llama 2)"),
-                t.span,
-            ));
+            out.push(Finding::new(&CONFIG_VALUE, format!("`{}` is {}: RoPE frequencies are base^(-2i/d), which needs a finite base above 1", t.key, crate::diag::fmt_float(v)))
+                    .help("write the model's `rope_theta` (1e6 for Qwen2.5, 5e5 for Llama 3, 1e4 for Llama 2)").at_key(t.key.as_str(), t.span));
         }
     }
     if let Some(ctx) = &c.context_length
         && ctx.value == 0
     {
-        out.push(at(
+        out.push(
             Finding::new(
                 &CONFIG_VALUE,
                 format!("`{}` is 0: no position fits", ctx.key),
             )
             .severity(Severity::Warning)
-            .help("write the model's `max_position_embeddings`"),
-            ctx.span,
-        ));
+            .help("write the model's `max_position_embeddings`")
+            .at_key(ctx.key.as_str(), ctx.span),
+        );
     }
     // Widths: only where the rules say what a head is (every built-in architecture rotates whole
     // heads and has V heads as wide as Q/K heads).
@@ -88,17 +73,17 @@ pub fn check(view: &ModelView, r: &Resolved<'_>, out: &mut Vec<Finding>) {
             None
         };
         if let Some(p) = problem {
-            out.push(at(
+            out.push(
                 Finding::new(&CONFIG_VALUE, format!("`{}` is {n}: {p}", rd.key))
-                    .help(format!("write head_dim ({hd}) or drop the key")),
-                rd.span,
-            ));
+                    .help(format!("write head_dim ({hd}) or drop the key"))
+                    .at_key(rd.key.as_str(), rd.span),
+            );
         }
     }
     if let (Some(vd), Some(hd)) = (&c.value_dim, head_dim)
         && vd.value != hd
     {
-        out.push(at(
+        out.push(
             Finding::new(
                 &CONFIG_VALUE,
                 format!(
@@ -108,9 +93,9 @@ pub fn check(view: &ModelView, r: &Resolved<'_>, out: &mut Vec<Finding>) {
                     r.arch.map(|a| a.arch.as_str()).unwrap_or_default()
                 ),
             )
-            .help(format!("write {hd} or drop the key")),
-            vd.span,
-        ));
+            .help(format!("write {hd} or drop the key"))
+            .at_key(vd.key.as_str(), vd.span),
+        );
     }
     if let Some(sc) = &c.rope_scaling {
         rope_scaling(view, sc, out);
@@ -177,7 +162,7 @@ fn rope_scaling(
         let mut f = Finding::new(&CONFIG_VALUE, format!("`{}`: {msg}", sc.key))
             .severity(sev)
             .help("copy the model's `rope_scaling` from its `config.json`");
-        f.span = sc.span;
+        f = f.at_key(sc.key.as_str(), sc.span);
         out.push(f);
     }
 }

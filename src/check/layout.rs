@@ -211,7 +211,7 @@ pub fn check(view: &ModelView, r: &Resolved<'_>, out: &mut Vec<Finding>) {
     if let Some(metadata_span) = view.training_checkpoint() {
         out.push(
             Finding::new(&COLUMN_MAJOR, "metadata `format` is \"entrenar-checkpoint\": linear weights are stored [in, out] under an [out, in]-looking shape")
-                .span(metadata_span)
+                .at_key("format", Some(metadata_span))
                 .help("export the checkpoint with `apr export` (which transposes) before serving it"),
         );
     }

@@ -119,7 +119,7 @@ pub fn check(view: &ModelView, r: &Resolved<'_>, out: &mut Vec<Finding>) {
             } else {
                 "write the value with the right type"
             });
-        f.span = *span;
+        f = f.at_key(key.as_str(), *span);
         out.push(f);
     }
     dtype_codes(view, out);
@@ -161,7 +161,9 @@ pub fn check(view: &ModelView, r: &Resolved<'_>, out: &mut Vec<Finding>) {
             format!("n_head {h} is not a multiple of n_head_kv {kv}"),
         )
         .help("correct the head counts to the model's");
-        f.span = c.kv_heads.as_ref().and_then(|v| v.span);
+        if let Some(v) = &c.kv_heads {
+            f = f.at_key(v.key.as_str(), v.span);
+        }
         out.push(f);
     }
     if !r.env.contains_key("head_dim")
@@ -243,12 +245,10 @@ pub fn check(view: &ModelView, r: &Resolved<'_>, out: &mut Vec<Finding>) {
         )
         .tensor(&t.name)
         .help("correct the layer count in the metadata, or drop the extra blocks");
-        f.span = view
-            .config
-            .layers
-            .as_ref()
-            .and_then(|v| v.span)
-            .or(Some(t.record));
+        f = match &view.config.layers {
+            Some(v) if v.span.is_some() => f.at_key(v.key.as_str(), v.span),
+            _ => f.span(t.record),
+        };
         out.push(f);
     }
     let has_tensor = |key: &str| {
@@ -274,7 +274,9 @@ pub fn check(view: &ModelView, r: &Resolved<'_>, out: &mut Vec<Finding>) {
             format!("the config says {n_layer} layers but the file holds {} tensors (blocks seen: {seen_layers})", view.tensors.len()),
         )
         .help("correct the layer count in the metadata");
-        f.span = view.config.layers.as_ref().and_then(|v| v.span);
+        if let Some(v) = &view.config.layers {
+            f = f.at_key(v.key.as_str(), v.span);
+        }
         out.push(f);
         seen_layers as u32
     };
@@ -402,19 +404,19 @@ fn tensor_shapes(view: &ModelView, out: &mut Vec<Finding>) {
             (None, _) => out.push(
                 Finding::new(&TENSOR_SHAPES, format!("`tensor_shapes` names `{name}`, which the index lacks"))
                     .tensor(&name)
-                    .span(metadata_span)
+                    .at_key("tensor_shapes", Some(metadata_span))
                     .help("regenerate `tensor_shapes` from the index"),
             ),
             (Some(t), Some(d)) if d != t.dims => out.push(
                 Finding::new(&TENSOR_SHAPES, format!("`tensor_shapes` says `{name}` is {}; the index says {}", crate::diag::fmt_dims(&d), crate::diag::fmt_dims(&t.dims)))
                     .tensor(&name)
-                    .span(metadata_span)
+                    .at_key("tensor_shapes", Some(metadata_span))
                     .help("regenerate `tensor_shapes` from the index (and check which of the two the converter got right)"),
             ),
             (Some(_), None) => out.push(
                 Finding::new(&TENSOR_SHAPES, format!("`tensor_shapes` entry for `{name}` is not an array of integers"))
                     .tensor(&name)
-                    .span(metadata_span)
+                    .at_key("tensor_shapes", Some(metadata_span))
                     .help("regenerate `tensor_shapes` from the index"),
             ),
             _ => {}
@@ -525,14 +527,16 @@ fn config_contradicts_shapes(view: &ModelView, r: &Resolved<'_>, out: &mut Vec<F
         ),
     )
     .help_from(crate::diag::HelpFrom::ConfigFits, help);
-    f.span = match first.sym {
+    let value = match first.sym {
         "hidden" => view.config.hidden.as_ref(),
         "n_head" => view.config.heads.as_ref(),
         "n_head_kv" => view.config.kv_heads.as_ref(),
         "head_dim" => view.config.head_dim.as_ref(),
         "vocab" => view.config.vocab.as_ref(),
         _ => view.config.ffn.as_ref(),
+    };
+    if let Some(v) = value {
+        f = f.at_key(v.key.as_str(), v.span);
     }
-    .and_then(|v| v.span);
     out.push(f);
 }

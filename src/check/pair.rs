@@ -408,7 +408,7 @@ fn config(
             .help(help)
             .file(a.path())
             .evidence(json!({"apr": x.value, "reference": y.value}));
-            f.span = x.span;
+            f = f.at_key(x.key.as_str(), x.span);
             out.push(f);
         }
     }
@@ -431,7 +431,7 @@ fn config(
             .help(format!("set `{}` to {yv}", x.key))
             .file(a.path())
             .evidence(json!({"apr": x.value, "reference": y.value}));
-            f.span = x.span;
+            f = f.at_key(x.key.as_str(), x.span);
             out.push(f);
         }
     }
@@ -473,7 +473,9 @@ fn rope_factors(
     let mut f = Finding::new(&CONFIG_DIFFERS, msg)
         .help("convert again with the frequency factors (llama.cpp's converter writes `rope_freqs.weight` for `llama3`; ik_llama.cpp PR #402 fixed a converter that left it out)")
         .file(a.path());
-    f.span = a.config.rope_scaling.as_ref().and_then(|s| s.span);
+    if let Some(s) = &a.config.rope_scaling {
+        f = f.at_key(s.key.as_str(), s.span);
+    }
     out.push(f);
 }
 
@@ -534,7 +536,9 @@ fn rope_scaling(a: &ModelView, b: &ModelView, pa: &str, out: &mut Vec<Finding>) 
             "apr": x.map(|s| s.value.describe()),
             "reference": y.map(|s| s.value.describe()),
         }));
-    f.span = span;
+    if let (Some(x), Some(_)) = (x, span) {
+        f = f.at_key(x.key.as_str(), span);
+    }
     out.push(f);
 }
 
@@ -584,7 +588,9 @@ fn rope_order(
             )
             .file(a.path())
             .help(format!("set `rope_type` to {}", reference_rope.code()));
-            f.span = a.config.rope_type.as_ref().and_then(|v| v.span);
+            if let Some(v) = &a.config.rope_type {
+                f = f.at_key(v.key.as_str(), v.span);
+            }
             out.push(f);
         }
     }

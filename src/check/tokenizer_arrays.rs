@@ -29,7 +29,7 @@ pub fn check(view: &ModelView, out: &mut Vec<Finding>) {
                 .help("write the merges of this tokenizer"),
         ),
         Some(a) if !a.strings => out.push(
-            at(Finding::new(&TOKENIZER_ARRAYS, format!("`{merges_key}` is not an array of strings")), a.span)
+            Finding::new(&TOKENIZER_ARRAYS, format!("`{merges_key}` is not an array of strings")).at_key(merges_key, a.span)
                 .help("write each merge as a string \"left right\""),
         ),
         Some(a) => {
@@ -41,10 +41,8 @@ pub fn check(view: &ModelView, out: &mut Vec<Finding>) {
                     .map(|(rank, m)| format!("#{rank} {m:?}"))
                     .collect();
                 out.push(
-                    at(
-                        Finding::new(&TOKENIZER_ARRAYS, format!("{} of the {} entries of `{merges_key}` are not \"left right\" with two non-empty parts (e.g. {})", scan.bad_merges, scan.merges.1, quoted.join(", "))),
-                        a.span,
-                    )
+                    Finding::new(&TOKENIZER_ARRAYS, format!("{} of the {} entries of `{merges_key}` are not \"left right\" with two non-empty parts (e.g. {})", scan.bad_merges, scan.merges.1, quoted.join(", ")))
+                        .at_key(merges_key, a.span)
                     .help("write the merges exactly as the tokenizer's `merges` list has them"),
                 );
             }
@@ -76,7 +74,8 @@ pub fn check(view: &ModelView, out: &mut Vec<Finding>) {
                                 .collect::<Vec<_>>()
                                 .join(" or ")
                         ),
-                    ),
+                    )
+                    .key(key),
                     a.span,
                 )
                 .help("write the array with the type llama.cpp reads"),
@@ -94,7 +93,8 @@ pub fn check(view: &ModelView, out: &mut Vec<Finding>) {
                             ": the extra entries belong to another vocabulary"
                         }
                     ),
-                ),
+                )
+                .key(key),
                 a.span,
             )
             .help("write one entry per token, from the same tokenizer as the token list");

@@ -727,7 +727,7 @@ fn read_inner(source: Source) -> Result<AprFile, ReadError> {
                     ),
                 )
                 .severity(Severity::Warning)
-                .span(metadata_span)
+                .at_key(e.key.as_str(), Some(metadata_span))
                 .help("write each key once"),
             );
         }

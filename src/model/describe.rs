@@ -349,12 +349,13 @@ impl ModelView {
     }
 
     /// The header, metadata or footer record a byte that is no tensor's falls in, decoded. `here`
-    /// labels the exact field; `message` and `tensor` (a finding's) pick the metadata keys shown.
+    /// labels the exact field; `keys` and `tensor` (a finding's) pick the metadata keys shown, the
+    /// first key labelled as the primary.
     pub fn region_at(
         &self,
         span: Span,
         here: &str,
-        message: &str,
+        keys: &[String],
         tensor: Option<&str>,
     ) -> Option<Region> {
         let here = || here.to_owned();
@@ -436,11 +437,20 @@ impl ModelView {
                     });
                 }
                 if contains(a.metadata_span, span.offset) {
-                    // The keys the message names, decoded (the JSON text is kept per key).
+                    // The finding's keys, in its order, decoded (the JSON text is kept per key).
                     let mut lines = Vec::new();
                     let mut shown = 0;
-                    for e in &a.metadata {
-                        if shown < 4 && message.contains(&format!("`{}`", e.key)) {
+                    let mut named: Vec<&str> = Vec::new();
+                    for k in keys {
+                        if !named.contains(&k.as_str()) {
+                            named.push(k);
+                        }
+                    }
+                    let entries = named
+                        .into_iter()
+                        .filter_map(|k| a.metadata.iter().find(|e| e.key == k));
+                    for e in entries {
+                        if shown < 4 {
                             // A per-tensor map (`tensor_shapes`): the finding's tensor's entry.
                             let entry = tensor.and_then(|n| {
                                 let v = e.parse()?;

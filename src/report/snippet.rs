@@ -108,7 +108,7 @@ pub fn decode(view: &ModelView, f: &Finding) -> Option<Snippet> {
         };
         return Some(tensor(view, i, span).done(title(what)));
     }
-    let region = view.region_at(span, &where_(span), &f.message, f.tensor.as_deref())?;
+    let region = view.region_at(span, &where_(span), &f.keys, f.tensor.as_deref())?;
     Some(lines(&region).done(title(&region.what)))
 }
 
