@@ -7,6 +7,10 @@
 //! whose only child is the measured command, as `/usr/bin/time` does, and reads the wrapper's
 //! line. The wrapper's own start (~1 ms) is outside the child's numbers. `nix` gives
 //! `getrusage` without `unsafe` in this crate.
+//!
+//! Resolution, honestly: on Linux user + system is the scheduler's own runtime (ns, reported in
+//! µs); how it splits into user and system is apportioned from 10 ms tick samples, so a short
+//! child's split is coarse (a 5 ms run may read all user or all system) while its total is not.
 
 use std::ffi::OsString;
 use std::path::Path;
