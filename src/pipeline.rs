@@ -430,6 +430,15 @@ pub fn lint(model: &ModelView, against: Option<&ModelView>, opts: &Options) -> O
             }
         }
     }
+    // A positioned read that failed (a file that shrank after it was opened) left a stage
+    // without its bytes: the run could not do its job, whatever the stages said.
+    let mut read_failed = false;
+    for v in std::iter::once(model).chain(against) {
+        for (path, fail) in v.read_failures() {
+            read_failed = true;
+            findings.push(read_failure_finding(path, &fail));
+        }
+    }
     for v in std::iter::once(model).chain(against) {
         if !v.is_unchanged() {
             findings.push(
@@ -467,7 +476,9 @@ pub fn lint(model: &ModelView, against: Option<&ModelView>, opts: &Options) -> O
     let allowed = apply_overrides(&mut findings, &opts.overrides, &opts.override_origins);
     let has_error = findings.iter().any(|f| f.severity == Severity::Error);
     let same_input = findings.iter().any(|f| f.code == SAME_INPUT.code);
-    let verdict = if has_error {
+    let verdict = if read_failed {
+        Verdict::Error
+    } else if has_error {
         Verdict::Fail
     } else if inconclusive_why.is_some() || same_input {
         Verdict::Inconclusive
@@ -485,6 +496,24 @@ pub fn lint(model: &ModelView, against: Option<&ModelView>, opts: &Options) -> O
         allowed,
         config: opts.config.clone(),
     }
+}
+
+/// The finding of a positioned read of `path` that failed (exit 2: the stage that asked for the
+/// bytes compared nothing).
+fn read_failure_finding(path: &Path, fail: &crate::format::source::ReadFailure) -> Finding {
+    Finding::new(
+        &crate::format::lints::IO,
+        format!(
+            "cannot read {} bytes of `{}` at byte offset {}: {}",
+            fail.len,
+            path.display(),
+            fail.offset,
+            fail.error
+        ),
+    )
+    .file(path)
+    .span(crate::diag::Span::new(fail.offset, fail.len))
+    .help("the file changed or shrank while it was checked; wait for the program writing it to finish, then lint again")
 }
 
 /// `Some("same file")` when the two views are one file (same path after resolving links) or two files

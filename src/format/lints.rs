@@ -7,7 +7,7 @@ use crate::diag::Lint;
 use crate::diag::lint;
 
 lint!(IO, "APRL-F001", "container", Error, "the file cannot be opened or read",
-"What it catches: a path that does not exist, a directory, a file without read permission, or an I/O error while mapping it.
+"What it catches: a path that does not exist, a directory, a file without read permission, an I/O error while mapping it, or a read of its tensor bytes that fails (a file that shrank after it was opened): the finding gives the byte offset of the read.
 Why it matters: nothing can be checked.
 How to fix: pass the path of a regular, readable model file.
 Precedent: pre-commit hooks run on deleted or renamed files.");

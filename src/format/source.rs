@@ -13,9 +13,22 @@ use crate::diag::ReadError;
 use crate::format::lints;
 
 enum Store {
-    Mmap(memmap2::Mmap),
+    /// The map, and the open file behind it for positioned reads ([`Source::read_at`]).
+    Mmap(memmap2::Mmap, File),
     Owned(Vec<u8>),
     Empty,
+}
+
+/// A positioned read ([`Source::read_at`]) that could not be done: the bytes asked for and why.
+/// The first one of a file is kept ([`Source::read_failure`]) for the pipeline to report.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReadFailure {
+    /// Absolute byte offset of the read.
+    pub offset: u64,
+    /// Bytes asked for.
+    pub len: u64,
+    /// The system's reason (`failed to fill whole buffer` for a file that ended early).
+    pub error: String,
 }
 
 /// Make a SIGBUS (a mapped input that shrank under us: its vanished pages cannot be read) end the
@@ -48,6 +61,8 @@ pub struct Source {
     store: Arc<Store>,
     path: PathBuf,
     mtime: Option<std::time::SystemTime>,
+    /// The first positioned read of this file that failed (shared by clones).
+    failure: Arc<std::sync::OnceLock<ReadFailure>>,
 }
 
 impl std::fmt::Debug for Source {
@@ -83,6 +98,7 @@ impl Source {
                 store: Arc::new(Store::Empty),
                 path: path.to_path_buf(),
                 mtime,
+                failure: Arc::default(),
             });
         }
         // SAFETY: the map is read-only (the file was opened read-only, so nothing in this process can
@@ -91,9 +107,10 @@ impl Source {
         // or mtime after the fact, and the CLI refuses to report on a file that changed.
         let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| io_err("map", e))?;
         Ok(Source {
-            store: Arc::new(Store::Mmap(map)),
+            store: Arc::new(Store::Mmap(map, file)),
             path: path.to_path_buf(),
             mtime,
+            failure: Arc::default(),
         })
     }
 
@@ -103,13 +120,14 @@ impl Source {
             store: Arc::new(Store::Owned(bytes)),
             path: name.into(),
             mtime: None,
+            failure: Arc::default(),
         }
     }
 
     /// The whole file (mapped or owned).
     pub fn bytes(&self) -> &[u8] {
         match &*self.store {
-            Store::Mmap(m) => m,
+            Store::Mmap(m, _) => m,
             Store::Owned(v) => v,
             Store::Empty => &[],
         }
@@ -139,12 +157,54 @@ impl Source {
         self.bytes().get(offset as usize..end as usize)
     }
 
+    /// Read `buf.len()` bytes at `offset` into `buf` with a positioned read (`pread`), not through
+    /// the map: the pages stay in the page cache and are never mapped into this process, so there
+    /// is no page fault, nothing to release and nothing to unmap. For scattered reads of a few KB
+    /// (the sampled rows); what is read whole and large is cheaper through the map ([`Self::bytes`]).
+    ///
+    /// A range outside the mapped length, or a file that has shrunk since it was opened (the read
+    /// ends early), is a [`ReadFailure`]; the first one is also kept for [`Self::read_failure`].
+    pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), ReadFailure> {
+        let len = buf.len() as u64;
+        let fail = |error: String| {
+            let f = ReadFailure { offset, len, error };
+            let _ = self.failure.set(f.clone());
+            Err(f)
+        };
+        let in_range = offset.checked_add(len).is_some_and(|end| end <= self.len());
+        if !in_range {
+            return fail(format!(
+                "the range ends past the {} bytes the file had when opened",
+                self.len()
+            ));
+        }
+        match &*self.store {
+            #[cfg(unix)]
+            Store::Mmap(_, file) => {
+                use std::os::unix::fs::FileExt;
+                match file.read_exact_at(buf, offset) {
+                    Ok(()) => Ok(()),
+                    Err(e) => fail(e.to_string()),
+                }
+            }
+            _ => {
+                buf.copy_from_slice(&self.bytes()[offset as usize..(offset + len) as usize]);
+                Ok(())
+            }
+        }
+    }
+
+    /// The first positioned read of this file that failed, if any did.
+    pub fn read_failure(&self) -> Option<ReadFailure> {
+        self.failure.get().cloned()
+    }
+
     /// Tell the kernel this process is done with `span` for now: its pages leave this process's
     /// resident set (they stay in the page cache and fault back in, unchanged, if read again). Keeps
     /// peak memory at what is being compared, not at every 64 KiB window ever touched.
     pub fn release(&self, span: crate::diag::Span) {
         #[cfg(unix)]
-        if let Store::Mmap(m) = &*self.store {
+        if let Store::Mmap(m, _) = &*self.store {
             let end = span.end().min(m.len() as u64);
             if span.offset >= end {
                 return;
@@ -167,7 +227,7 @@ impl Source {
     /// without the advice the reads fault the pages in as usual.
     pub fn populate(&self, span: crate::diag::Span) {
         #[cfg(target_os = "linux")]
-        if let Store::Mmap(m) = &*self.store {
+        if let Store::Mmap(m, _) = &*self.store {
             let end = span.end().min(m.len() as u64);
             if span.offset < end {
                 let _ = m.advise_range(
@@ -188,7 +248,7 @@ impl Source {
     /// less than [`PREFETCH_GAP`] apart (one larger read is cheaper than two). Best effort: without
     /// the advice the reads fault the pages in as usual. Returns the bytes asked for.
     pub fn prefetch(&self, spans: &[crate::diag::Span]) -> u64 {
-        let Store::Mmap(m) = &*self.store else {
+        let Store::Mmap(m, _) = &*self.store else {
             return 0;
         };
         let n = m.len() as u64;

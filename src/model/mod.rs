@@ -331,6 +331,36 @@ impl ModelView {
                 });
         }
     }
+    /// Bytes `range` of `t`'s data (offsets from the start of the data) into `out`, which is
+    /// `range`'s length, with one positioned read of the file holding `t`
+    /// ([`Source::read_at`]): the pages are never mapped into this process. For the scattered
+    /// reads of a few KB (sampled rows, small tensors); read large tensors whole through
+    /// [`Self::bytes`]. A range outside the data, or a file that shrank since it was opened, is a
+    /// [`ReadFailure`] (the file keeps the first one: [`Self::read_failures`]).
+    ///
+    /// [`ReadFailure`]: crate::format::source::ReadFailure
+    pub fn read_tensor_range(
+        &self,
+        t: &TensorView,
+        range: std::ops::Range<u64>,
+        out: &mut [u8],
+    ) -> Result<(), crate::format::source::ReadFailure> {
+        let src = self.source_of(t);
+        let len = range.end.saturating_sub(range.start);
+        let inside = range.start <= range.end && range.end <= t.data.len;
+        if !inside || len != out.len() as u64 {
+            // Our own bug, not the file's: record it like any failed read so nothing passes on it.
+            return src.read_at(u64::MAX, out);
+        }
+        src.read_at(t.data.offset + range.start, out)
+    }
+    /// The first failed positioned read of each of the model's files that had one: (file, what).
+    pub fn read_failures(&self) -> Vec<(&Path, crate::format::source::ReadFailure)> {
+        self.sources()
+            .into_iter()
+            .filter_map(|s| s.read_failure().map(|f| (s.path(), f)))
+            .collect()
+    }
     /// The raw bytes of a tensor's data (in bounds: the reader checked).
     pub fn bytes(&self, t: &TensorView) -> &[u8] {
         self.source_of(t)

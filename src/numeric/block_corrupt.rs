@@ -57,6 +57,7 @@ pub fn check(
     let mut same_at: Vec<bool> = vec![true; bb];
     let mut bad_blocks = 0usize;
     for (i, &(row, unit)) in s.units.iter().enumerate() {
+        let unit_first = (ra.unit_range(row, unit).start - ra.unit_range(row, 0).start) / bb;
         let (xa, xb) = (ra.unit_bytes(row, unit), rb.unit_bytes(row, unit));
         if xa == xb {
             identical += 1;
@@ -68,7 +69,6 @@ pub fn check(
             continue;
         }
         bad += 1;
-        let unit_first = (ra.unit_range(row, unit).start - ra.unit_range(row, 0).start) / bb;
         for (k, (ba, bbk)) in xa.chunks_exact(bb).zip(xb.chunks_exact(bb)).enumerate() {
             if ba == bbk {
                 continue;

@@ -128,6 +128,13 @@ pub fn compare(env: &Env<'_>, p: &Pair<'_>) -> RoleResult {
         return res;
     };
     let mut units = sample::plan(&ra, 0..ra.rows);
+    // The sample's bytes, a read per cluster on each side (small tensors are read whole below).
+    if ta.data.len > SMALL_BYTES {
+        ra.load(&units);
+    }
+    if tb.data.len > SMALL_BYTES && ta.dims == tb.dims {
+        rb.load(&sample::same_columns(&ra, &rb, &units));
+    }
     let full = env.full.and_then(|m| m.get(&(p.ia, p.ib)));
     if ta.dtype == tb.dtype && ta.dims == tb.dims {
         let identical = if let Some(fc) = full {

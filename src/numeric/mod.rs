@@ -154,51 +154,6 @@ pub fn run(
     run_with(a, ra, b, rb, settings, None, out)
 }
 
-/// Compared pairs' pages are looked at in batches: once the pairs compared since the last look
-/// have mapped about this much (what they read plus [`FAULT_AROUND_CHARGE`] each) ...
-const RELEASE_BATCH: u64 = 1 << 20;
-/// ... counting for each pair the pages the kernel maps around its reads (fault-around maps up to
-/// 64 KiB per fault, more where the page cache holds the file in large folios) ...
-const FAULT_AROUND_CHARGE: u64 = 256 << 10;
-/// ... and they are released only when the process's resident set has grown by more than this
-/// since the comparison began (or when it cannot be read), so peak RSS grows by at most about
-/// this much plus one batch, whatever the kernel mapped around the reads.
-const RESIDENT_GROWTH_MAX: u64 = 8 << 20;
-
-/// The process's resident set in bytes, where the system tells it cheaply (`/proc/self/statm`,
-/// in pages of the size the kernel gave the process in its auxiliary vector).
-fn resident_bytes() -> Option<u64> {
-    #[cfg(target_os = "linux")]
-    {
-        static PAGE: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
-        let page = (*PAGE.get_or_init(|| {
-            // (type, value) pairs of native words; AT_PAGESZ = 6.
-            let auxv = std::fs::read("/proc/self/auxv").ok()?;
-            const W: usize = std::mem::size_of::<usize>();
-            auxv.chunks_exact(2 * W).find_map(|kv| {
-                let word = |b: &[u8]| {
-                    let mut a = [0u8; W];
-                    a.copy_from_slice(b);
-                    usize::from_ne_bytes(a) as u64
-                };
-                (word(&kv[..W]) == 6).then(|| word(&kv[W..]))
-            })
-        }))?;
-        let statm = std::fs::read("/proc/self/statm").ok()?;
-        let pages: u64 = std::str::from_utf8(&statm)
-            .ok()?
-            .split_whitespace()
-            .nth(1)?
-            .parse()
-            .ok()?;
-        Some(pages * page)
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        None
-    }
-}
-
 /// [`run`], with the whole-tensor comparisons of `--deep` ([`scan::run`]) deciding the pairs
 /// they cover.
 pub fn run_with(
@@ -226,53 +181,12 @@ pub fn run_with(
         full: scan.map(|s| &s.full),
     };
     let pairs = pairs(ra, b, rb, a);
-    // Pairs compared since the last release, and what they mapped (estimated).
-    let pending = std::sync::Mutex::new((0u64, Vec::<(usize, usize)>::new()));
-    let rss0 = resident_bytes();
-    let release = |batch: &[(usize, usize)]| {
-        let (ia, ib): (Vec<usize>, Vec<usize>) = batch.iter().copied().unzip();
-        a.release_all(&ia);
-        b.release_all(&ib);
-    };
+    // Nothing to release afterwards: the comparison reads the sampled bytes with positioned
+    // reads (`sample::Reader`), so none of their pages is mapped into the process.
     let results: Vec<RoleResult> = pairs
         .par_iter()
-        .map(|p| {
-            let r = compare::compare(&env, p);
-            // Done with these two tensors: their pages may go. Each `madvise` (with two threads,
-            // a TLB shootdown each) cost 8 ms of a 38 ms run on the bench pair when every tensor
-            // was released, so the pairs are gathered and released, merged, only once the
-            // resident set has grown past `RESIDENT_GROWTH_MAX`.
-            let look = {
-                let mut g = pending.lock().unwrap_or_else(|e| e.into_inner());
-                g.0 += r.touched + FAULT_AROUND_CHARGE;
-                g.1.push((p.ia, p.ib));
-                let look = g.0 >= RELEASE_BATCH;
-                if look {
-                    g.0 = 0;
-                }
-                look
-            };
-            let grown = || match (rss0, resident_bytes()) {
-                (Some(r0), Some(now)) => now.saturating_sub(r0) > RESIDENT_GROWTH_MAX,
-                _ => true,
-            };
-            let full = (look && grown())
-                .then(|| std::mem::take(&mut pending.lock().unwrap_or_else(|e| e.into_inner()).1));
-            if let Some(batch) = full {
-                release(&batch);
-            }
-            r
-        })
+        .map(|p| compare::compare(&env, p))
         .collect();
-    // What is left stays mapped unless the resident set has already grown past the budget: the
-    // view's unmap takes it (a release now would be one more shootdown for nothing).
-    let rest = std::mem::take(&mut pending.lock().unwrap_or_else(|e| e.into_inner()).1);
-    if match (rss0, resident_bytes()) {
-        (Some(r0), Some(now)) => now.saturating_sub(r0) > RESIDENT_GROWTH_MAX,
-        _ => true,
-    } {
-        release(&rest);
-    }
     let mut compared = 0;
     let mut bytes_read = 0;
     for r in &results {
@@ -465,23 +379,4 @@ fn llama3_divisors(
 /// per-file fact of the view (`ModelView::llama3_divisors`).
 pub fn llama3_divisors_of(v: &ModelView, hd: usize) -> Option<Vec<f32>> {
     v.llama3_divisors(hd)
-}
-
-#[cfg(all(test, target_os = "linux"))]
-mod resident_tests {
-    use super::resident_bytes;
-
-    #[test]
-    fn the_resident_set_is_read_in_bytes_and_grows_with_touched_memory() {
-        let before = resident_bytes().expect("statm and auxv are readable on Linux");
-        // 64 MiB written page by page: resident whatever the page size.
-        let v: Vec<u8> = (0..64usize << 20).map(|i| (i % 251) as u8).collect();
-        let after = resident_bytes().expect("readable");
-        let grown = after.saturating_sub(before);
-        assert!(
-            (48 << 20..=100 << 20).contains(&grown),
-            "resident set {before} -> {after} bytes after touching 64 MiB"
-        );
-        assert_eq!(v[300], (300 % 251) as u8);
-    }
 }

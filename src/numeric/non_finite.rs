@@ -23,13 +23,13 @@ pub fn scan_units(r: &mut Reader<'_>, units: &[(u64, u64)], t: &TensorView) -> O
     if r.dtype.block_elems() == 1 {
         return scan_float_units(r, units, t);
     }
-    let bb = r.block_bytes() as usize;
+    let (bb, dtype) = (r.block_bytes() as usize, r.dtype);
     for &(row, unit) in units {
         let first = r.unit_range(row, unit).start;
         let bytes = r.unit_bytes(row, unit);
         if let Some(k) = bytes
             .chunks_exact(bb)
-            .position(|b| !quant::block_scales_finite(r.dtype, b))
+            .position(|b| !quant::block_scales_finite(dtype, b))
         {
             let block = (first as u64 - r.unit_range(row, 0).start as u64) / bb as u64 + k as u64;
             return Some(scale_finding(r, t, row, block));
@@ -71,7 +71,7 @@ fn scan_float_units(r: &mut Reader<'_>, units: &[(u64, u64)], t: &TensorView) ->
                         "`{}`: value [{row}, {col}] is {} ({} in the sampled bytes, which both files share)",
                         t.name,
                         value(b),
-                        r.dtype
+                        dtype
                     ),
                 )
                 .help(HELP),

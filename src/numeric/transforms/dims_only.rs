@@ -19,15 +19,25 @@ pub fn explain(cx: &Context<'_>) -> Option<Explanation> {
     // Same dtype and size: the bytes decide.
     if ta.dtype == tb.dtype && ta.data.len == tb.data.len {
         let mut ra = Reader::new(cx.a, ta, ta.dtype)?;
-        let (da, db) = (cx.a.bytes(ta), cx.b.bytes(tb));
+        // The reference's bytes at the same ranges, read as the reader reads (not mapped).
+        let read_b = |range: std::ops::Range<usize>, buf: &mut Vec<u8>| {
+            buf.resize(range.len(), 0);
+            cx.b.read_tensor_range(tb, range.start as u64..range.end as u64, buf)
+                .is_ok()
+        };
+        let mut db = Vec::new();
         let same = if ta.data.len <= SMALL_BYTES {
+            let n = ta.data.len as usize;
+            let mut da = vec![0u8; n];
             ra.touch_all();
-            da == db
+            cx.a.read_tensor_range(ta, 0..n as u64, &mut da).is_ok()
+                && read_b(0..n, &mut db)
+                && da == db
         } else {
+            ra.load(&cx.sample.units);
             cx.sample.units.iter().all(|&(row, unit)| {
                 let r = ra.unit_range(row, unit);
-                ra.unit_bytes(row, unit);
-                da.get(r.clone()) == db.get(r)
+                read_b(r, &mut db) && ra.unit_bytes(row, unit) == db.as_slice()
             })
         };
         // The reference's bytes were read at the same ranges.
