@@ -59,7 +59,7 @@ pub(super) use for_each_block_simd;
 
 /// Runs `op` compiled for the widest instruction set the CPU has (pulp's `Arch`, with its
 /// `x86-v4` level: V4 → V3 → scalar on x86-64). In tests a thread can force one level
-/// ([`tests::forced`]) to compare them.
+/// (`tests::forced`) to compare them.
 #[inline(always)]
 pub(super) fn dispatch<Op: pulp::WithSimd>(op: Op) -> Op::Output {
     #[cfg(test)]
