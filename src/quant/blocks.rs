@@ -19,8 +19,8 @@ pub(super) fn for_each_block<const B: usize, const E: usize>(
 }
 
 /// [`for_each_block`] with the layout file's `dequantize_block`, compiled for the widest SIMD
-/// lanes the CPU has, picked at run time by `pulp` (AVX2 + FMA on x86-64-v3, NEON on aarch64,
-/// baseline code otherwise). Expands to the body of a layout file's `dequantize_blocks`, and
+/// lanes the CPU has, picked at run time by `pulp` ([`dispatch`]: AVX-512 on x86-64-v4, else
+/// AVX2 + FMA on x86-64-v3, NEON on aarch64, baseline code otherwise). Expands to the body of a layout file's `dequantize_blocks`, and
 /// uses that file's `BLOCK_BYTES` and `BLOCK_ELEMS`.
 ///
 /// The block body is called directly (it is `#[inline(always)]`), so it is inlined into the
@@ -28,8 +28,9 @@ pub(super) fn for_each_block<const B: usize, const E: usize>(
 /// or closure would stay a separate, baseline-compiled function. One dispatch covers all of
 /// `data` (a tile of rows), not one block. The arithmetic is the same IEEE operations in the
 /// same order (Rust never contracts a multiply and an add into an FMA on its own), so the values
-/// are bit-identical to the baseline build of the same body: `tests` below checks it on random
-/// blocks of every type.
+/// are bit-identical to the baseline build of the same body, whichever instruction set (the
+/// decoders are elementwise: no sum whose order the lane count could change): `tests` below
+/// checks it on random blocks of every type, under each level this CPU has.
 macro_rules! for_each_block_simd {
     ($data:expr, $out:expr, $block:path) => {{
         struct Run<'a> {
@@ -48,13 +49,25 @@ macro_rules! for_each_block_simd {
                 }
             }
         }
-        pulp::Arch::new().dispatch(Run {
+        $crate::quant::blocks::dispatch(Run {
             data: $data,
             out: $out,
         });
     }};
 }
 pub(super) use for_each_block_simd;
+
+/// Runs `op` compiled for the widest instruction set the CPU has (pulp's `Arch`, with its
+/// `x86-v4` level: V4 → V3 → scalar on x86-64). In tests a thread can force one level
+/// (`tests::forced`) to compare them.
+#[inline(always)]
+pub(super) fn dispatch<Op: pulp::WithSimd>(op: Op) -> Op::Output {
+    #[cfg(test)]
+    if let Some(level) = tests::FORCED.get() {
+        return tests::run_forced(level, op);
+    }
+    pulp::Arch::new().dispatch(op)
+}
 
 /// The little-endian f16 at `at`, widened exactly as ggml's `GGML_FP16_TO_FP32`.
 #[inline(always)]
@@ -67,24 +80,96 @@ mod tests {
     use super::super::table::DType;
     use super::super::*;
     use super::for_each_block;
+    use std::cell::Cell;
 
-    /// The dispatched (SIMD-compiled) decoder of each block type, reached through the public
-    /// driver (`dequantize`, which the table routes through it), against the same block body
-    /// built for baseline x86-64 (`for_each_block`, outside any dispatch), on random valid
-    /// blocks: every value bit-identical.
+    /// An instruction set a test runs the decoders on.
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    pub(crate) enum Level {
+        /// Baseline x86-64 (or the target's baseline).
+        Scalar,
+        /// AVX2 + FMA.
+        V3,
+        /// AVX-512 (F/BW/CD/DQ/VL).
+        V4,
+    }
+
+    thread_local! {
+        /// The level [`super::dispatch`] uses on this thread, `None` for the CPU's best.
+        pub(crate) static FORCED: Cell<Option<Level>> = const { Cell::new(None) };
+    }
+
+    /// `op` on `level`; panics when the CPU lacks it (callers check [`available`] first).
+    pub(crate) fn run_forced<Op: pulp::WithSimd>(level: Level, op: Op) -> Op::Output {
+        use pulp::Simd;
+        match level {
+            Level::Scalar => Simd::vectorize(pulp::Scalar::new(), op),
+            #[cfg(target_arch = "x86_64")]
+            Level::V3 => Simd::vectorize(pulp::x86::V3::try_new().expect("AVX2"), op),
+            #[cfg(target_arch = "x86_64")]
+            Level::V4 => Simd::vectorize(pulp::x86::V4::try_new().expect("AVX-512"), op),
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => unreachable!("x86-64 levels on another target"),
+        }
+    }
+
+    /// Whether this CPU can run `level`.
+    fn available(level: Level) -> bool {
+        match level {
+            Level::Scalar => true,
+            #[cfg(target_arch = "x86_64")]
+            Level::V3 => pulp::x86::V3::try_new().is_some(),
+            #[cfg(target_arch = "x86_64")]
+            Level::V4 => pulp::x86::V4::try_new().is_some(),
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => false,
+        }
+    }
+
+    /// `f` with this thread's decoders forced to `level`.
+    pub(crate) fn forced<R>(level: Level, f: impl FnOnce() -> R) -> R {
+        FORCED.set(Some(level));
+        let r = f();
+        FORCED.set(None);
+        r
+    }
+
+    /// The dispatched (SIMD-compiled) decoder of each block type, reached through the serial
+    /// driver (`dequantize_rows_serial`, which the table routes through it) on each level the CPU
+    /// has (AVX-512, AVX2 + FMA, and the CPU's best without forcing), against the same block
+    /// body built for baseline x86-64 (`for_each_block`, outside any dispatch), on random valid
+    /// blocks: every value bit-identical. Levels the CPU lacks are skipped, saying so.
     fn same_bits<const B: usize, const E: usize>(dt: DType, f: fn(&[u8; B], &mut [f32; E])) {
         const N: usize = 300;
         for seed in 0..3 {
             let data = crate::quant::bench_support_random_blocks(dt, N as u64, seed);
             let mut scalar = vec![f32::NAN; N * E];
             for_each_block(&data, &mut scalar, f);
-            let mut simd = vec![f32::NAN; N * E];
-            crate::quant::dequantize(dt, &data, &[(N * E) as u64], &mut simd).expect("decodes");
-            for (i, (a, b)) in scalar.iter().zip(&simd).enumerate() {
-                assert!(
-                    a.to_bits() == b.to_bits(),
-                    "{dt} seed {seed} value {i}: scalar {a} simd {b}"
-                );
+            for level in [None, Some(Level::V4), Some(Level::V3), Some(Level::Scalar)] {
+                if level.is_some_and(|l| !available(l)) {
+                    eprintln!("{dt}: skipped {level:?}, this CPU does not have it");
+                    continue;
+                }
+                let mut simd = vec![f32::NAN; N * E];
+                let mut decode = || {
+                    crate::quant::dequantize_rows_serial(
+                        dt,
+                        &data,
+                        &[(N * E) as u64],
+                        0..1,
+                        &mut simd,
+                    )
+                };
+                match level {
+                    Some(l) => forced(l, decode),
+                    None => decode(),
+                }
+                .expect("decodes");
+                for (i, (a, b)) in scalar.iter().zip(&simd).enumerate() {
+                    assert!(
+                        a.to_bits() == b.to_bits(),
+                        "{dt} seed {seed} {level:?} value {i}: scalar {a} simd {b}"
+                    );
+                }
             }
         }
     }

@@ -87,6 +87,7 @@ pub(crate) fn linear(
     // yᵀ, row-major (out, n): each tile writes one contiguous run.
     let mut yt = vec![0f32; out * n];
     if n > 0 {
+        let xs = lanes::Tokens::new(x, inp, n);
         yt.par_chunks_mut(tr * n).enumerate().try_for_each_init(
             Vec::new,
             |w: &mut Vec<f32>, (ti, yt_tile)| {
@@ -101,7 +102,7 @@ pub(crate) fn linear(
                     w,
                 )
                 .map_err(|e| format!("`{}`: {e}", t.name))?;
-                lanes::tile_product(w, x, inp, n, yt_tile);
+                lanes::tile_product(w, &xs, yt_tile);
                 Ok::<(), String>(())
             },
         )?;
