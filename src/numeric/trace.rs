@@ -13,6 +13,7 @@ use crate::numeric::forward::{Act, Model, permute};
 use crate::numeric::stage::{Criterion, Stage, activation_cosine};
 use crate::numeric::tokens::prompt_tokens;
 use crate::rules::Resolved;
+use rayon::prelude::*;
 
 /// One compared stage (the probe's record, with the trace's criterion).
 pub type TraceStage = Stage;
@@ -307,25 +308,33 @@ impl Judge<'_> {
         stop_at_first: bool,
     ) -> Result<bool, TraceError> {
         let n = self.n;
-        for (x, y) in acts_a.iter().zip(acts_b) {
-            // A copy only where the rows are put in the other RoPE order (not of the logits).
-            let xs = if self.permute && matches!(x.stage, "q" | "k" | "q_rope" | "k_rope") {
-                std::borrow::Cow::Owned(permute::to_other_order(
-                    &x.values,
-                    x.width,
-                    self.head_dim,
-                    self.rope,
-                ))
-            } else {
-                std::borrow::Cow::Borrowed(&x.values[..])
-            };
-            let st = self.crit.judge(
-                x.stage,
-                x.layer,
-                (&xs, &y.values),
-                (vec![n, x.width], vec![n, y.width]),
-                |_| self.criterion.clone(),
-            );
+        // Every stage of the step judged at once on the pool (the logits' comparison alone is
+        // the size of a linear layer's output), then recorded in order below.
+        let judged: Vec<Stage> = acts_a
+            .par_iter()
+            .zip(acts_b)
+            .map(|(x, y)| {
+                // A copy only where the rows are put in the other RoPE order (not of the logits).
+                let xs = if self.permute && matches!(x.stage, "q" | "k" | "q_rope" | "k_rope") {
+                    std::borrow::Cow::Owned(permute::to_other_order(
+                        &x.values,
+                        x.width,
+                        self.head_dim,
+                        self.rope,
+                    ))
+                } else {
+                    std::borrow::Cow::Borrowed(&x.values[..])
+                };
+                self.crit.judge(
+                    x.stage,
+                    x.layer,
+                    (&xs, &y.values),
+                    (vec![n, x.width], vec![n, y.width]),
+                    |_| self.criterion.clone(),
+                )
+            })
+            .collect();
+        for ((x, y), st) in acts_a.iter().zip(acts_b).zip(judged) {
             let diverged = !st.pass;
             if diverged && t.first_divergence.is_none() {
                 t.first_divergence = Some(serde_json::json!({"layer": x.layer, "stage": x.stage}));
