@@ -157,3 +157,86 @@ fn golden_metadata_mismatch_pair() {
 fn golden_fatal_error() {
     check("fatal", 2);
 }
+
+/// `rosetta` of an oracle model's clean APR (`clean`), the same with layer 1's `ffn_gate` and
+/// `ffn_up` swapped (`swapped`: layer 0 agrees, layer 1's FFN diverges) and a K-quant model in the
+/// `ggml` mode, written into a fresh directory as `model.apr` beside `ref.gguf`.
+fn rosetta_dir(case: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let gguf = match case {
+        "ggml" => "gguf/tiny-qwen2-lq-q4_k_m.gguf",
+        _ => "gguf/tiny-llama-q8_0.gguf",
+    };
+    std::fs::copy(fixture(gguf), d.join("ref.gguf")).unwrap();
+    let mut apr = clean_apr(gguf, Flavour::Realizar);
+    if case == "swapped" {
+        let pos = |n: &str| apr.tensors.iter().position(|t| t.name == n).unwrap();
+        let (gi, ui) = (pos("blk.1.ffn_gate.weight"), pos("blk.1.ffn_up.weight"));
+        let gate = apr.tensors[gi].bytes.clone();
+        apr.tensors[gi].bytes = apr.tensors[ui].bytes.clone();
+        apr.tensors[ui].bytes = gate;
+    }
+    apr.write(&d.join("model.apr")).unwrap();
+    dir
+}
+
+/// Both files of each trace step run at once (issue 13): the reports must stay byte for byte
+/// those of the trace that ran A's step, then B's. The snapshots were written by the binary of
+/// commit bf144ce, which did; a stage of one side compared against the wrong stage of the other,
+/// or stages reordered, changes them. Four threads, so the two sides overlap even on one core.
+#[test]
+fn golden_rosetta_reports() {
+    let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
+    let update = std::env::var_os("APR_LINT_UPDATE_GOLDEN").is_some();
+    let mut stale = Vec::new();
+    for (case, name, args, want_code) in [
+        ("clean", "rosetta-clean.txt", &[][..], 0),
+        ("swapped", "rosetta-swapped-v.txt", &["-v"][..], 0),
+        (
+            "swapped",
+            "rosetta-swapped-teacher-forced.json",
+            &["--teacher-forced", "--format", "json"][..],
+            0,
+        ),
+        (
+            "swapped",
+            "rosetta-swapped-stop-at-first.json",
+            &["--stop-at-first", "--format", "json", "--assert-match"][..],
+            1,
+        ),
+        (
+            "ggml",
+            "rosetta-ggml.json",
+            &["--mode", "ggml", "--format", "json"][..],
+            0,
+        ),
+    ] {
+        let dir = rosetta_dir(case);
+        let o = bin()
+            .args(["rosetta", "model.apr", "ref.gguf"])
+            .args(args)
+            .current_dir(dir.path())
+            .env("NO_COLOR", "1")
+            .env("APR_LINT_NO_TIMINGS", "1")
+            .env("RAYON_NUM_THREADS", "4")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&o.stdout).replace(env!("CARGO_PKG_VERSION"), "VERSION");
+        assert_eq!(o.status.code(), Some(want_code), "{name}:\n{text}");
+        let file = golden.join(name);
+        if update {
+            std::fs::write(&file, &text).unwrap();
+            continue;
+        }
+        let want =
+            std::fs::read_to_string(&file).unwrap_or_else(|_| panic!("no {}", file.display()));
+        if want != text {
+            stale.push(format!(
+                "{} differs\n--- want\n{want}\n--- got\n{text}",
+                file.display()
+            ));
+        }
+    }
+    assert!(stale.is_empty(), "{}", stale.join("\n"));
+}

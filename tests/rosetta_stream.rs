@@ -309,3 +309,75 @@ fn no_progress_line_when_stderr_is_not_a_terminal() {
     }
     assert!(err.contains("[APR-LOAD]"), "{err}");
 }
+
+/// The observer is asked twice per step whether to stop: before the step runs, and once both
+/// files have run it, before it is compared (the two files' step run at once, so there is no
+/// point between them). A stop at any of these ends the trace with exactly the steps before it
+/// compared, and the observer is told the same things in the same order as when the two files ran
+/// one after the other.
+#[test]
+fn a_stop_at_any_point_ends_the_trace_after_the_steps_before_it() {
+    struct StopAt {
+        at: usize,
+        calls: usize,
+        log: Vec<String>,
+    }
+    impl Observer for StopAt {
+        fn running(&mut self, step: Step) {
+            self.log.push(format!("running {step:?}"));
+        }
+        fn compared(&mut self, step: Step, stages: &[TraceStage]) {
+            self.log
+                .push(format!("compared {step:?}: {}", stages.len()));
+        }
+        fn stop_requested(&mut self) -> bool {
+            self.calls += 1;
+            self.log.push(format!("stop? {}", self.calls));
+            self.calls == self.at
+        }
+    }
+    impl RosettaObserver for StopAt {}
+    let gv = gguf_view(GGUF);
+    let (clean, _) = pair_writers();
+    let av = apr_view(&clean);
+    let steps = [
+        (Step::Embedding, 1),
+        (Step::Layer(0), 10),
+        (Step::Layer(1), 10),
+        (Step::Head, 2),
+    ];
+    for at in 1..=2 * steps.len() + 1 {
+        let mut obs = StopAt {
+            at,
+            calls: 0,
+            log: Vec::new(),
+        };
+        let r = pipeline::rosetta_with(
+            &av,
+            &gv,
+            &Options::default(),
+            &TraceOptions::default(),
+            &mut obs,
+        );
+        let t = r.trace.as_ref().unwrap();
+        let mut want = Vec::new();
+        let mut n_stages = 0;
+        for (i, (step, n)) in steps.iter().enumerate() {
+            want.push(format!("stop? {}", 2 * i + 1));
+            if at == 2 * i + 1 {
+                break;
+            }
+            want.push(format!("running {step:?}"));
+            want.push(format!("stop? {}", 2 * i + 2));
+            if at == 2 * i + 2 {
+                break;
+            }
+            want.push(format!("compared {step:?}: {n}"));
+            n_stages += n;
+        }
+        assert_eq!(obs.log, want, "stop at call {at}");
+        assert_eq!(t.stages.len(), n_stages, "stop at call {at}");
+        let stopped = (at <= 2 * steps.len()).then_some(Stop::Interrupted);
+        assert_eq!(t.stopped, stopped, "stop at call {at}");
+    }
+}

@@ -13,6 +13,7 @@ use crate::numeric::forward::{Act, Model, permute};
 use crate::numeric::stage::{Criterion, Stage, activation_cosine};
 use crate::numeric::tokens::prompt_tokens;
 use crate::rules::Resolved;
+use rayon::prelude::*;
 
 /// One compared stage (the probe's record, with the trace's criterion).
 pub type TraceStage = Stage;
@@ -195,8 +196,8 @@ pub trait Observer {
     /// `step` ran on both files and was compared: the stages it added (ending at the first
     /// divergent one with `--stop-at-first`).
     fn compared(&mut self, _step: Step, _stages: &[TraceStage]) {}
-    /// Asked before each step and between the two files of a step: `true` ends the trace there
-    /// ([`Stop::Interrupted`]), with the stages compared so far.
+    /// Asked before each step and once both files have run it, before it is compared: `true` ends
+    /// the trace there ([`Stop::Interrupted`]), with the stages compared so far.
     fn stop_requested(&mut self) -> bool {
         false
     }
@@ -307,25 +308,33 @@ impl Judge<'_> {
         stop_at_first: bool,
     ) -> Result<bool, TraceError> {
         let n = self.n;
-        for (x, y) in acts_a.iter().zip(acts_b) {
-            // A copy only where the rows are put in the other RoPE order (not of the logits).
-            let xs = if self.permute && matches!(x.stage, "q" | "k" | "q_rope" | "k_rope") {
-                std::borrow::Cow::Owned(permute::to_other_order(
-                    &x.values,
-                    x.width,
-                    self.head_dim,
-                    self.rope,
-                ))
-            } else {
-                std::borrow::Cow::Borrowed(&x.values[..])
-            };
-            let st = self.crit.judge(
-                x.stage,
-                x.layer,
-                (&xs, &y.values),
-                (vec![n, x.width], vec![n, y.width]),
-                |_| self.criterion.clone(),
-            );
+        // Every stage of the step judged at once on the pool (the logits' comparison alone is
+        // the size of a linear layer's output), then recorded in order below.
+        let judged: Vec<Stage> = acts_a
+            .par_iter()
+            .zip(acts_b)
+            .map(|(x, y)| {
+                // A copy only where the rows are put in the other RoPE order (not of the logits).
+                let xs = if self.permute && matches!(x.stage, "q" | "k" | "q_rope" | "k_rope") {
+                    std::borrow::Cow::Owned(permute::to_other_order(
+                        &x.values,
+                        x.width,
+                        self.head_dim,
+                        self.rope,
+                    ))
+                } else {
+                    std::borrow::Cow::Borrowed(&x.values[..])
+                };
+                self.crit.judge(
+                    x.stage,
+                    x.layer,
+                    (&xs, &y.values),
+                    (vec![n, x.width], vec![n, y.width]),
+                    |_| self.criterion.clone(),
+                )
+            })
+            .collect();
+        for ((x, y), st) in acts_a.iter().zip(acts_b).zip(judged) {
             let diverged = !st.pass;
             if diverged && t.first_divergence.is_none() {
                 t.first_divergence = Some(serde_json::json!({"layer": x.layer, "stage": x.stage}));
@@ -358,13 +367,44 @@ impl Judge<'_> {
     }
 }
 
-/// Drop the pages of every weight of `layer` (`None`: the tensors of no layer) from this process:
-/// the forward pass releases each matrix after reading it, and this makes sure nothing of a layer
-/// stays mapped once the trace has moved past it, whatever the kernels do.
-fn release_layer(m: &Model<'_>, layer: Option<u32>) {
-    for (i, t) in m.view.tensors.iter().enumerate() {
-        if m.r.role_of(i).is_some_and(|(_, l)| l == layer) {
-            m.view.source().release(t.data);
+/// The tensors each step of one file reads, by layer (`None`: the tensors of no layer), as
+/// indices into the view's tensors.
+fn tensors_by_layer(m: &Model<'_>) -> std::collections::BTreeMap<Option<u32>, Vec<usize>> {
+    let mut by_layer = std::collections::BTreeMap::<Option<u32>, Vec<usize>>::new();
+    for i in 0..m.view.tensors.len() {
+        if let Some((_, l)) = m.r.role_of(i) {
+            by_layer.entry(l).or_default().push(i);
+        }
+    }
+    by_layer
+}
+
+/// One file's weights of one layer (or of no layer), for mapping them ahead of the step and
+/// dropping them after it.
+struct LayerPages<'m> {
+    view: &'m ModelView,
+    by_layer: std::collections::BTreeMap<Option<u32>, Vec<usize>>,
+}
+
+impl LayerPages<'_> {
+    fn of<'m>(m: &Model<'m>) -> LayerPages<'m> {
+        LayerPages {
+            view: m.view,
+            by_layer: tensors_by_layer(m),
+        }
+    }
+    /// Map `layer`'s weight pages in a few calls before the layer reads them.
+    fn populate(&self, layer: Option<u32>) {
+        if let Some(ix) = self.by_layer.get(&layer) {
+            self.view.populate_all(ix);
+        }
+    }
+    /// Drop `layer`'s weight pages from this process: the forward pass releases each matrix after
+    /// reading it, and this makes sure nothing of a layer stays mapped once the trace has moved
+    /// past it, whatever the kernels do.
+    fn release(&self, layer: Option<u32>) {
+        if let Some(ix) = self.by_layer.get(&layer) {
+            self.view.release_all(ix);
         }
     }
 }
@@ -372,8 +412,11 @@ fn release_layer(m: &Model<'_>, layer: Option<u32>) {
 /// Both files' activations of one step (A's, B's).
 type StepActs = (Vec<Act>, Vec<Act>);
 
-/// The trace with both files in step: the embedding, then layer *l* of A and of B, compared,
-/// before layer *l + 1*, then the head. Only the current step's activations are held (the
+/// One file's part of a step, run on the thread pool beside the other file's.
+type StepRun<'r> = dyn Fn() -> Result<Vec<Act>, String> + Sync + 'r;
+
+/// The trace with both files in step: the embedding, then layer *l* of A and of B (run at once on
+/// the thread pool, compared in order), before layer *l + 1*, then the head (A, then B). Only the current step's activations are held (the
 /// layers' weight pages are released by the forward pass as it reads them), so memory does not
 /// grow with the depth. `obs` is told each step as soon as it is compared and may stop the trace.
 pub fn trace_with(
@@ -394,6 +437,7 @@ pub fn trace_with(
         rope: a.rope_type(),
         save: opts.save,
     };
+    let (pages_a, pages_b) = (LayerPages::of(a), LayerPages::of(b));
     let mut t = Trace {
         tokens: tokens.to_vec(),
         threshold: crit.threshold,
@@ -413,24 +457,38 @@ pub fn trace_with(
         },
     };
     obs.started(&t, &plan_of_pair(a, b));
-    // Runs one step on both files, compares it and tells the observer; `Ok(None)` ends the trace,
-    // else both sides' activations of the step.
+    // Runs one step on both files at once, compares it and tells the observer; `Ok(None)` ends
+    // the trace, else both sides' activations of the step.
     let mut step = |t: &mut Trace,
                     step: Step,
-                    run_a: &mut dyn FnMut() -> Result<Vec<Act>, String>,
-                    run_b: &mut dyn FnMut() -> Result<Vec<Act>, String>|
+                    run_a: &StepRun<'_>,
+                    run_b: &StepRun<'_>|
      -> Result<Option<StepActs>, TraceError> {
         if obs.stop_requested() {
             t.stopped = Some(Stop::Interrupted);
             return Ok(None);
         }
         obs.running(step);
-        let acts_a = run_a()?;
+        // A's and B's step share the pool: while one side is in a serial part (quantizing
+        // activations, a norm, RoPE, the fork and join of a linear), the other's tiles run. Only
+        // the computing overlaps; everything observable happens here, in the order of a run of A
+        // then B: A's error first, the stop asked between the two sides, then B's error, then the
+        // stages compared in order. The head runs A then B: its output matrix (the vocabulary's
+        // rows, the largest weight of either file) stays mapped until its product is done, so
+        // both at once would hold both files' matrices, and its product has no serial part to
+        // hide behind the other side's.
+        let (res_a, res_b) = if matches!(step, Step::Head) {
+            (run_a(), None)
+        } else {
+            let (x, y) = rayon::join(run_a, run_b);
+            (x, Some(y))
+        };
+        let acts_a = res_a?;
         if obs.stop_requested() {
             t.stopped = Some(Stop::Interrupted);
             return Ok(None);
         }
-        let acts_b = run_b()?;
+        let acts_b = res_b.unwrap_or_else(run_b)?;
         let before = t.stages.len();
         let end = judge.step(t, &acts_a, &acts_b, opts.stop_at_first)?;
         obs.compared(step, &t.stages[before..]);
@@ -444,7 +502,7 @@ pub fn trace_with(
             width: m.hidden(),
         }])
     };
-    let Some((ea, eb)) = step(&mut t, Step::Embedding, &mut || embed(a), &mut || embed(b))? else {
+    let Some((ea, eb)) = step(&mut t, Step::Embedding, &|| embed(a), &|| embed(b))? else {
         return Ok(t);
     };
     // The residual stream of each side; teacher-forced, A's layers and head read B's.
@@ -455,21 +513,27 @@ pub fn trace_with(
         let Some((la, lb)) = step(
             &mut t,
             Step::Layer(l),
-            &mut || a.layer(l, input_a, n),
-            &mut || b.layer(l, &xb, n),
+            &|| {
+                pages_a.populate(Some(l));
+                a.layer(l, input_a, n)
+            },
+            &|| {
+                pages_b.populate(Some(l));
+                b.layer(l, &xb, n)
+            },
         )?
         else {
             return Ok(t);
         };
         (xa, xb) = (last(la), last(lb));
-        release_layer(a, Some(l));
-        release_layer(b, Some(l));
+        pages_a.release(Some(l));
+        pages_b.release(Some(l));
     }
     let input_a = if opts.teacher_forced { &xb } else { &xa };
-    step(&mut t, Step::Head, &mut || a.head(input_a, n), &mut || {
+    step(&mut t, Step::Head, &|| a.head(input_a, n), &|| {
         b.head(&xb, n)
     })?;
-    release_layer(a, None);
-    release_layer(b, None);
+    pages_a.release(None);
+    pages_b.release(None);
     Ok(t)
 }

@@ -123,10 +123,21 @@ pub(super) fn with_bias(
     out: usize,
 ) -> Result<(Vec<f32>, usize), String> {
     let mut y = vec![0f32; n * out];
-    for (o, col) in yt.chunks_exact(n.max(1)).enumerate() {
-        for (tok, v) in col.iter().enumerate() {
-            y[tok * out + o] = *v;
-        }
+    // Transposed on the pool, a few tokens per task: each task reads short contiguous runs of
+    // `yt` and writes its tokens' rows in order (the logits' `y` is vocabulary × tokens wide).
+    const TOKENS_PER_TASK: usize = 4;
+    if out > 0 {
+        y.par_chunks_mut(out * TOKENS_PER_TASK)
+            .enumerate()
+            .for_each(|(c, rows)| {
+                let t0 = c * TOKENS_PER_TASK;
+                let k = rows.len() / out;
+                for (o, col) in yt.chunks_exact(n.max(1)).enumerate() {
+                    for (j, v) in col[t0..t0 + k].iter().enumerate() {
+                        rows[j * out + o] = *v;
+                    }
+                }
+            });
     }
     let bias_role = format!("{role}_bias");
     if let Some(bi) = r.find(&bias_role, layer) {
