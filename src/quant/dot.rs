@@ -5,14 +5,20 @@
 //! Mirrors (ggml 0.25.3, llama.cpp 0c1e57098bba): `quantize_row_q8_K_ref` (`ggml-quants.c`; the x86
 //! build calls it as is), the AVX2 `quantize_row_q8_0` (`ggml-cpu/arch/x86/quants.c`: d = amax/127
 //! stored as f16, q = round-half-even(x · 127/amax)), and the integer sums of
-//! `ggml_vec_dot_{q4_K,q6_K}_q8_K` and `ggml_vec_dot_{q8_0,q4_0}_q8_0`. The integer part of every
-//! block is exact, so it equals ggml's; each block's sum is then scaled in f32 as ggml does
-//! (`d_x · d_w · Σ` − `d_x · dmin_w · Σ m·bsums`), summed over the row's blocks in order (ggml sums
-//! the blocks in 8 f32 lanes: that order is the one difference, ~1e-7 of the row's result).
+//! `ggml_vec_dot_{q4_K,q6_K}_q8_K` and `ggml_vec_dot_{q8_0,q4_0}_q8_0`, in the f32 order of their
+//! AVX2 bodies: each block's integer products are summed into 8 i32 lanes (lane l holds bytes
+//! 4l..4l+3 of every 32-byte vector, as `madd(maddubs(·,·), ·)` leaves them; Q6_K's lanes minus
+//! 32 · Σ sc·bsums, Q4_K's mins in 4 more lanes), each block's lanes are scaled and added into 8
+//! f32 lanes with one FMA (`fmadd(d_x · d_w, lanes, acc)`), and the lanes are summed at the end of
+//! the row as `hsum_float_8` sums them. The integer part of every block is exact, so it equals
+//! ggml's on any machine. (llama.cpp itself runs Q4_K through its repacked GEMM on x86, whose f32
+//! order differs again by ~1e-7 of the result.)
 //!
-//! Each kernel has a scalar body (the reference) and, on x86-64 with AVX2, a `pulp` V3 body
-//! (maddubs/madd on 32 bytes at a time, safe intrinsics, no `unsafe`) that computes the same
-//! integers and combines them in the same order: the two are bit-identical (tested).
+//! Each kernel has a scalar body (the reference; `f32::mul_add` is the FMA) and, on x86-64 with
+//! AVX2, a `pulp` V3 body (maddubs/madd on 32 bytes at a time, safe intrinsics, no `unsafe`) that
+//! computes the same integers and combines them in the same order: the two are bit-identical
+//! (tested). Keeping the row's sum in lanes until its end, instead of a horizontal sum per block,
+//! is what makes the SIMD body fast.
 //!
 //! Must not: read files, know tensor names, or allocate from a header field (callers pass whole
 //! rows of validated tensors).
@@ -204,24 +210,60 @@ fn scales_mins_k4(q: &[u8]) -> ([u8; 8], [u8; 8]) {
     (sc, m)
 }
 
-/// The integer sums of one Q4_K block against one Q8_K block: (Σ_j sc_j · Σ q4·q8, Σ_j m_j · bsums).
+/// ggml's `hsum_float_8`: the 8 f32 lanes summed as its AVX2 code sums them.
 #[inline(always)]
-fn q4k_block_scalar(w: &[u8], x: &BlockQ8K) -> (i32, i32) {
+fn hsum8(a: [f32; 8]) -> f32 {
+    let r: [f32; 4] = core::array::from_fn(|i| a[i + 4] + a[i]);
+    (r[0] + r[2]) + (r[1] + r[3])
+}
+
+/// The 4 f32 lanes of the Q4_K mins' accumulator summed as ggml's AVX2 code sums them.
+#[inline(always)]
+fn hsum4(a: [f32; 4]) -> f32 {
+    (a[0] + a[2]) + (a[1] + a[3])
+}
+
+/// The 8 i32 lanes of one 32-byte vector's products, as `madd(maddubs(q, y), ·)` leaves them:
+/// lane l = Σ of bytes 4l..4l+3 of `q` times those of `y`, times `scale(l)`.
+#[inline(always)]
+fn lanes32(q: impl Fn(usize) -> i32, y: &[i8], scale: impl Fn(usize) -> i32) -> [i32; 8] {
+    core::array::from_fn(|l| {
+        scale(l)
+            * (0..4)
+                .map(|b| q(4 * l + b) * i32::from(y[4 * l + b]))
+                .sum::<i32>()
+    })
+}
+
+/// The 8 integer lanes of one Q4_K block against one Q8_K block (`sumi` of ggml's AVX2
+/// `ggml_vec_dot_q4_K_q8_K`) and the 4 lanes of its mins (`prod`).
+#[inline(always)]
+fn q4k_block_scalar(w: &[u8], x: &BlockQ8K) -> ([i32; 8], [i32; 4]) {
     let (sc, m) = scales_mins_k4(&w[4..16]);
-    let mut isum = 0i32;
+    let mut sumi = [0i32; 8];
     for j in 0..4 {
         let q = &w[16 + 32 * j..48 + 32 * j];
-        let (mut lo, mut hi) = (0i32, 0i32);
-        for (l, &qb) in q.iter().enumerate() {
-            lo += i32::from(qb & 0xF) * i32::from(x.qs[64 * j + l]);
-            hi += i32::from(qb >> 4) * i32::from(x.qs[64 * j + 32 + l]);
+        let lo = lanes32(
+            |i| i32::from(q[i] & 0xF),
+            &x.qs[64 * j..],
+            |_| i32::from(sc[2 * j]),
+        );
+        let hi = lanes32(
+            |i| i32::from(q[i] >> 4),
+            &x.qs[64 * j + 32..],
+            |_| i32::from(sc[2 * j + 1]),
+        );
+        for l in 0..8 {
+            sumi[l] += lo[l] + hi[l];
         }
-        isum += i32::from(sc[2 * j]) * lo + i32::from(sc[2 * j + 1]) * hi;
     }
-    let summs = (0..8)
-        .map(|j| i32::from(m[j]) * (i32::from(x.bsums[2 * j]) + i32::from(x.bsums[2 * j + 1])))
-        .sum();
-    (isum, summs)
+    // Σ of each sub-block of 32's activations, then m_2i · S_2i + m_2i+1 · S_2i+1.
+    let s: [i32; 8] =
+        core::array::from_fn(|j| i32::from(x.bsums[2 * j]) + i32::from(x.bsums[2 * j + 1]));
+    let prod = core::array::from_fn(|i| {
+        i32::from(m[2 * i]) * s[2 * i] + i32::from(m[2 * i + 1]) * s[2 * i + 1]
+    });
+    (sumi, prod)
 }
 
 /// The six-bit quant of Q6_K element `e` (< 256) of block `w`, unsigned (0..63).
@@ -240,23 +282,34 @@ fn q6_at(w: &[u8], e: usize) -> i32 {
     i32::from(low | (((qh >> (2 * quarter)) & 3) << 4))
 }
 
-/// Σ_s sc_s · Σ (q6 − 32)·q8 of one Q6_K block against one Q8_K block.
+/// The 8 integer lanes of one Q6_K block against one Q8_K block (`sumi − q8sclsub` of ggml's
+/// AVX2 `ggml_vec_dot_q6_K_q8_K`: the quants taken unsigned, 32 · Σ sc·bsums subtracted).
 #[inline(always)]
-fn q6k_block_scalar(w: &[u8], x: &BlockQ8K) -> i32 {
-    let mut isum = 0i32;
-    for s in 0..16 {
-        let sc = i32::from(w[192 + s] as i8);
-        let part: i32 = (16 * s..16 * s + 16)
-            .map(|e| (q6_at(w, e) - 32) * i32::from(x.qs[e]))
-            .sum();
-        isum += sc * part;
+fn q6k_block_scalar(w: &[u8], x: &BlockQ8K) -> [i32; 8] {
+    let sc = |s: usize| i32::from(w[192 + s] as i8);
+    let mut sumi = [0i32; 8];
+    for k in 0..8 {
+        let v = lanes32(
+            |i| q6_at(w, 32 * k + i),
+            &x.qs[32 * k..],
+            |l| sc(2 * k + l / 4),
+        );
+        for l in 0..8 {
+            sumi[l] += v[l];
+        }
     }
-    isum
+    for (l, s) in sumi.iter_mut().enumerate() {
+        *s -= 32
+            * (sc(2 * l) * i32::from(x.bsums[2 * l])
+                + sc(2 * l + 1) * i32::from(x.bsums[2 * l + 1]));
+    }
+    sumi
 }
 
-/// Σ q·q8 of one Q8_0 (or Q4_0: q = nibble − 8) block against one Q8_0 block.
+/// The 8 integer lanes of one Q8_0 (or Q4_0: q = nibble − 8, low nibbles first) block against
+/// one Q8_0 block.
 #[inline(always)]
-fn q80_block_scalar(dtype: DType, w: &[u8], x: &BlockQ8_0) -> i32 {
+fn q80_block_scalar(dtype: DType, w: &[u8], x: &BlockQ8_0) -> [i32; 8] {
     let q = |l: usize| -> i32 {
         if dtype == DType::Q8_0 {
             i32::from(w[2 + l] as i8)
@@ -266,20 +319,15 @@ fn q80_block_scalar(dtype: DType, w: &[u8], x: &BlockQ8_0) -> i32 {
             i32::from(w[2 + l - 16] >> 4) - 8
         }
     };
-    (0..QK8_0).map(|l| q(l) * i32::from(x.qs[l])).sum()
+    lanes32(q, &x.qs, |_| 1)
 }
 
-/// The row's dot product from its blocks' integer sums, in ggml's f32 arithmetic per block.
+/// `acc[l] = fma(d, lanes[l], acc[l])`: one block's lanes into the row's f32 lanes
+/// (`_mm256_fmadd_ps(d, _mm256_cvtepi32_ps(lanes), acc)`).
 #[inline(always)]
-fn combine(dtype: DType, w: &[u8], xd: f32, sums: (i32, i32), acc: &mut f32) {
-    match dtype {
-        DType::Q4_K => {
-            let d = xd * f16_le(w, 0);
-            let dmin = xd * f16_le(w, 2);
-            *acc += d * sums.0 as f32 - dmin * sums.1 as f32;
-        }
-        DType::Q6_K => *acc += (xd * f16_le(w, 208)) * sums.0 as f32,
-        _ => *acc += (f16_le(w, 0) * xd) * sums.0 as f32,
+fn fma_lanes<const L: usize>(d: f32, lanes: [i32; L], acc: &mut [f32; L]) {
+    for (a, v) in acc.iter_mut().zip(lanes) {
+        *a = d.mul_add(v as f32, *a);
     }
 }
 
@@ -291,32 +339,37 @@ pub fn dot_scalar(dtype: DType, row: &[u8], x: QRow<'_>) -> Option<f32> {
     if bb == 0 || !row.len().is_multiple_of(bb) {
         return None;
     }
-    let mut acc = 0f32;
+    let (mut acc, mut acc_m) = ([0f32; 8], [0f32; 4]);
     match (dtype, x) {
-        (DType::Q4_K | DType::Q6_K, QRow::K(xs)) if xs.len() * bb == row.len() => {
+        (DType::Q4_K, QRow::K(xs)) if xs.len() * bb == row.len() => {
             for (w, xb) in row.chunks_exact(bb).zip(xs) {
-                let s = if dtype == DType::Q4_K {
-                    q4k_block_scalar(w, xb)
-                } else {
-                    (q6k_block_scalar(w, xb), 0)
-                };
-                combine(dtype, w, xb.d, s, &mut acc);
+                let (sumi, prod) = q4k_block_scalar(w, xb);
+                fma_lanes(xb.d * f16_le(w, 0), sumi, &mut acc);
+                fma_lanes(-xb.d * f16_le(w, 2), prod, &mut acc_m);
+            }
+        }
+        (DType::Q6_K, QRow::K(xs)) if xs.len() * bb == row.len() => {
+            for (w, xb) in row.chunks_exact(bb).zip(xs) {
+                fma_lanes(xb.d * f16_le(w, 208), q6k_block_scalar(w, xb), &mut acc);
             }
         }
         (DType::Q8_0 | DType::Q4_0, QRow::Zero(xs)) if xs.len() * bb == row.len() => {
             for (w, xb) in row.chunks_exact(bb).zip(xs) {
-                combine(
-                    dtype,
-                    w,
-                    xb.d,
-                    (q80_block_scalar(dtype, w, xb), 0),
+                fma_lanes(
+                    f16_le(w, 0) * xb.d,
+                    q80_block_scalar(dtype, w, xb),
                     &mut acc,
                 );
             }
         }
         _ => return None,
     }
-    Some(acc)
+    // ggml adds the mins' lanes for Q4_K only (`x + 0.0` would turn a −0.0 into +0.0).
+    Some(if dtype == DType::Q4_K {
+        hsum8(acc) + hsum4(acc_m)
+    } else {
+        hsum8(acc)
+    })
 }
 
 /// `out[r · n + t]` = row r of `rows` (whole rows of `dtype`, `row_bytes` each) · token t of
@@ -392,12 +445,6 @@ mod avx2 {
         pulp::cast(a)
     }
 
-    #[inline(always)]
-    fn hsum(v: __m256i) -> i32 {
-        let a: [i32; 8] = pulp::cast(v);
-        a.iter().sum()
-    }
-
     /// Q4_K block `w`'s 8 vectors of 32 quants (sub-block order) and its 8 scales broadcast.
     #[inline(always)]
     fn q4k_unpack(s: V3, w: &[u8], sc: &[u8; 8]) -> ([__m256i; 8], [__m256i; 8]) {
@@ -429,18 +476,6 @@ mod avx2 {
                 ._mm256_add_epi32(acc, s.avx2._mm256_madd_epi16(p, scv[k]));
         }
         acc
-    }
-
-    /// The lane sums of `a` and of `b`, both at once.
-    #[inline(always)]
-    fn hsum2(s: V3, a: __m256i, b: __m256i) -> (i32, i32) {
-        let h = s.avx2._mm256_hadd_epi32(a, b);
-        let t = s.sse2._mm_add_epi32(
-            s.avx._mm256_castsi256_si128(h),
-            s.avx2._mm256_extracti128_si256::<1>(h),
-        );
-        let v: [i32; 4] = pulp::cast(t);
-        (v[0] + v[1], v[2] + v[3])
     }
 
     #[inline(always)]
@@ -532,34 +567,47 @@ mod avx2 {
             let n = xs.len();
             let bb = block_bytes(dtype);
             let a2 = s.avx2;
+            let zero = s.avx._mm256_setzero_ps();
+            let zero4 = s.sse._mm_setzero_ps();
+            // Each token's 8 (and, for Q4_K, 4 more) f32 lanes of the current row.
+            let mut acc = vec![zero; n];
+            let mut acc_m = vec![zero4; n];
             // Each weight block is unpacked once and multiplied with every token's block; each
-            // token's sum runs over the blocks in order, as the scalar body's does.
+            // token's lanes run over the blocks in order, as the scalar body's do.
             for (row, o) in rows
                 .chunks_exact(row_bytes)
                 .zip(out.chunks_exact_mut(n.max(1)))
             {
-                o.fill(0.0);
+                acc.fill(zero);
+                acc_m.fill(zero4);
                 for (b, w) in row.chunks_exact(bb).enumerate() {
                     match dtype {
                         DType::Q4_K => {
                             let (sc, m) = scales_mins_k4(&w[4..16]);
                             let (q, scv) = q4k_unpack(s, w, &sc);
                             let (d, dmin) = (f16_le(w, 0), f16_le(w, 2));
-                            // m_j for both of sub-block j's bsums: madd gives m_j · (b_2j + b_2j+1).
-                            let mut mm = [0i16; 16];
-                            for (k, v) in mm.iter_mut().enumerate() {
-                                *v = i16::from(m[k / 2]);
-                            }
-                            let mv = load_i16(&mm);
-                            for (x, acc) in xs.iter().zip(o.iter_mut()) {
+                            let mins: core::arch::x86_64::__m128i = pulp::cast(m.map(i16::from));
+                            for ((x, a), am) in xs.iter().zip(acc.iter_mut()).zip(acc_m.iter_mut())
+                            {
                                 let QRow::K(xb) = x else { continue };
                                 let xk = &xb[b];
-                                let (isum, summs) = hsum2(
-                                    s,
-                                    sums8(s, &q, &scv, &xk.qs),
-                                    a2._mm256_madd_epi16(load_i16(&xk.bsums), mv),
+                                let sumi = sums8(s, &q, &scv, &xk.qs);
+                                let bs = load_i16(&xk.bsums);
+                                let q8s = s.ssse3._mm_hadd_epi16(
+                                    s.avx._mm256_castsi256_si128(bs),
+                                    a2._mm256_extracti128_si256::<1>(bs),
                                 );
-                                *acc += (xk.d * d) * isum as f32 - (xk.d * dmin) * summs as f32;
+                                let prod = s.sse2._mm_madd_epi16(mins, q8s);
+                                *a = s.fma._mm256_fmadd_ps(
+                                    s.avx._mm256_set1_ps(xk.d * d),
+                                    s.avx._mm256_cvtepi32_ps(sumi),
+                                    *a,
+                                );
+                                *am = s.fma._mm_fmadd_ps(
+                                    s.sse._mm_set1_ps(-xk.d * dmin),
+                                    s.sse2._mm_cvtepi32_ps(prod),
+                                    *am,
+                                );
                             }
                         }
                         DType::Q6_K => {
@@ -570,17 +618,18 @@ mod avx2 {
                                 *v = i16::from(w[192 + j] as i8);
                             }
                             let scs = load_i16(&sc);
-                            for (x, acc) in xs.iter().zip(o.iter_mut()) {
+                            for (x, a) in xs.iter().zip(acc.iter_mut()) {
                                 let QRow::K(xb) = x else { continue };
                                 let xk = &xb[b];
-                                // Σ sc·(q − 32)·q8 = Σ sc·q·q8 − 32 · Σ sc·bsums.
-                                let (qsum, off) = hsum2(
-                                    s,
-                                    sums8(s, &q, &scv, &xk.qs),
+                                let sub = a2._mm256_slli_epi32::<5>(
                                     a2._mm256_madd_epi16(load_i16(&xk.bsums), scs),
                                 );
-                                let isum = qsum - 32 * off;
-                                *acc += (xk.d * d) * isum as f32;
+                                let sumi = a2._mm256_sub_epi32(sums8(s, &q, &scv, &xk.qs), sub);
+                                *a = s.fma._mm256_fmadd_ps(
+                                    s.avx._mm256_set1_ps(xk.d * d),
+                                    s.avx._mm256_cvtepi32_ps(sumi),
+                                    *a,
+                                );
                             }
                         }
                         _ => {
@@ -588,17 +637,28 @@ mod avx2 {
                             let aq = a2._mm256_sign_epi8(q, q);
                             let dw = f16_le(w, 0);
                             let ones = s.avx._mm256_set1_epi16(1);
-                            for (x, acc) in xs.iter().zip(o.iter_mut()) {
+                            for (x, a) in xs.iter().zip(acc.iter_mut()) {
                                 let QRow::Zero(xb) = x else { continue };
                                 let xk = &xb[b];
                                 // |q| · sign(x, q): maddubs needs its first operand unsigned.
                                 let sy = a2._mm256_sign_epi8(load_i8(&xk.qs), q);
                                 let p = a2._mm256_maddubs_epi16(aq, sy);
-                                let isum = hsum(a2._mm256_madd_epi16(p, ones));
-                                *acc += (dw * xk.d) * isum as f32;
+                                *a = s.fma._mm256_fmadd_ps(
+                                    s.avx._mm256_set1_ps(dw * xk.d),
+                                    s.avx._mm256_cvtepi32_ps(a2._mm256_madd_epi16(p, ones)),
+                                    *a,
+                                );
                             }
                         }
                     }
+                }
+                for ((ot, a), am) in o.iter_mut().zip(&acc).zip(&acc_m) {
+                    let lanes: [f32; 8] = pulp::cast(*a);
+                    *ot = if dtype == DType::Q4_K {
+                        hsum8(lanes) + hsum4(pulp::cast(*am))
+                    } else {
+                        hsum8(lanes)
+                    };
                 }
             }
         }
