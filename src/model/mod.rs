@@ -314,7 +314,18 @@ impl ModelView {
     /// `madvise` and, with several threads, a TLB shootdown; a gap released with its neighbours
     /// only drops page-table entries that a later read maps again.
     pub fn release_all(&self, tensors: &[usize]) {
-        const MERGE_GAP: u64 = 4 << 20;
+        for (src, span) in self.merged_spans(tensors, 4 << 20) {
+            src.release(span);
+        }
+    }
+    /// The data ranges of `tensors` (indices into `tensors`), merged per file where they lie within
+    /// `gap` bytes of each other, each with the file holding it: what [`Self::release_all`] and
+    /// [`Self::populate_all`] hand to one `madvise` each.
+    fn merged_spans(
+        &self,
+        tensors: &[usize],
+        gap: u64,
+    ) -> impl Iterator<Item = (&Source, crate::diag::Span)> + '_ {
         let spans: Vec<(usize, u64, u64, usize)> = tensors
             .iter()
             .filter_map(|&i| {
@@ -323,13 +334,17 @@ impl ModelView {
                     .map(|t| (t.file, t.data.offset, t.data.end(), i))
             })
             .collect();
-        for (start, end, first) in merged_ranges(spans, MERGE_GAP) {
-            self.source_of(&self.tensors[first])
-                .release(crate::diag::Span {
-                    offset: start,
-                    len: end - start,
-                });
-        }
+        merged_ranges(spans, gap)
+            .into_iter()
+            .map(move |(start, end, first)| {
+                (
+                    self.source_of(&self.tensors[first]),
+                    crate::diag::Span {
+                        offset: start,
+                        len: end - start,
+                    },
+                )
+            })
     }
     /// Bytes `range` of `t`'s data (offsets from the start of the data) into `out`, which is
     /// `range`'s length, with one positioned read of the file holding `t`
@@ -367,21 +382,8 @@ impl ModelView {
     /// file (gaps of up to 64 KiB included), instead of a page fault per 64 KiB as they are read.
     /// Best effort: where the kernel refuses the advice, the reads fault the pages in as usual.
     pub fn populate_all(&self, tensors: &[usize]) {
-        const MERGE_GAP: u64 = 64 << 10;
-        let spans: Vec<(usize, u64, u64, usize)> = tensors
-            .iter()
-            .filter_map(|&i| {
-                self.tensors
-                    .get(i)
-                    .map(|t| (t.file, t.data.offset, t.data.end(), i))
-            })
-            .collect();
-        for (start, end, first) in merged_ranges(spans, MERGE_GAP) {
-            self.source_of(&self.tensors[first])
-                .populate(crate::diag::Span {
-                    offset: start,
-                    len: end - start,
-                });
+        for (src, span) in self.merged_spans(tensors, 64 << 10) {
+            src.populate(span);
         }
     }
     /// The raw bytes of a tensor's data (in bounds: the reader checked).
