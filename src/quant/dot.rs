@@ -40,6 +40,9 @@ pub struct BlockQ8K {
     pub qs: [i8; QK_K],
     /// Σ of each run of 16 quants.
     pub bsums: [i16; QK_K / 16],
+    /// Σ of each run of 32 quants (`bsums` added in pairs, as ggml's `hadd` of them), for the
+    /// Q4_K mins.
+    pub pair_sums: [i16; QK_K / 32],
 }
 
 /// One block of 32 activations rounded as ggml's Q8_0 (x86): `x ≈ d · q`, d an f16 (held as f32).
@@ -109,6 +112,7 @@ pub fn quantize_q8_k(x: &[f32], out: &mut Vec<BlockQ8K>) {
             d: 0.0,
             qs: [0; QK_K],
             bsums: [0; QK_K / 16],
+            pair_sums: [0; QK_K / 32],
         };
         if amax != 0.0 {
             let iscale = -127.0 / max;
@@ -117,6 +121,9 @@ pub fn quantize_q8_k(x: &[f32], out: &mut Vec<BlockQ8K>) {
             }
             for (s, qs) in b.bsums.iter_mut().zip(b.qs.chunks_exact(16)) {
                 *s = qs.iter().map(|&q| i16::from(q)).sum();
+            }
+            for (s, pair) in b.pair_sums.iter_mut().zip(b.bsums.chunks_exact(2)) {
+                *s = pair[0] + pair[1];
             }
             b.d = 1.0 / iscale;
         }
@@ -190,7 +197,24 @@ fn block_bytes(dtype: DType) -> usize {
 
 #[inline(always)]
 fn f16_le(b: &[u8], at: usize) -> f32 {
-    half::f16::from_bits(u16::from_le_bytes([b[at], b[at + 1]])).to_f32()
+    f16_to_f32(u16::from_le_bytes([b[at], b[at + 1]]))
+}
+
+/// An f16's value as f32, inline and without branches on its value (the `half` crate's
+/// conversion is a call per value on this path): exponent and mantissa moved into place and
+/// scaled by 2¹¹² (exact for normal and subnormal values), infinities and NaNs (quieted, as F16C
+/// converts them) rebuilt from the bits.
+#[inline(always)]
+fn f16_to_f32(h: u16) -> f32 {
+    let sign = (u32::from(h) & 0x8000) << 16;
+    let em = u32::from(h) & 0x7fff;
+    let finite = f32::from_bits(em << 13) * f32::from_bits(0x7780_0000);
+    let bits = if em >= 0x7c00 {
+        0x7f80_0000 | (em & 0x3ff) << 13 | if em > 0x7c00 { 0x0040_0000 } else { 0 }
+    } else {
+        finite.to_bits()
+    };
+    f32::from_bits(sign | bits)
 }
 
 /// Q4_K's eight 6-bit scales and mins (`get_scale_min_k4`).
@@ -403,6 +427,33 @@ pub fn dot_rows(
         return false;
     }
     #[cfg(target_arch = "x86_64")]
+    if matches!(dtype, DType::Q4_K | DType::Q6_K) {
+        // The same instructions either way; AVX-512VL's 32 vector registers keep a token group's
+        // accumulators out of memory.
+        if let Some(v4) = pulp::x86::V4::try_new().filter(|_| simd_level_allows_v4()) {
+            v4.vectorize(avx2::RowsK {
+                simd: *v4,
+                q4: dtype == DType::Q4_K,
+                rows,
+                row_bytes,
+                xs,
+                out,
+            });
+            return true;
+        }
+        if let Some(simd) = pulp::x86::V3::try_new() {
+            simd.vectorize(avx2::RowsK {
+                simd,
+                q4: dtype == DType::Q4_K,
+                rows,
+                row_bytes,
+                xs,
+                out,
+            });
+            return true;
+        }
+    }
+    #[cfg(target_arch = "x86_64")]
     if let Some(simd) = pulp::x86::V3::try_new() {
         simd.vectorize(avx2::Rows {
             simd,
@@ -421,6 +472,16 @@ pub fn dot_rows(
         for (x, ot) in xs.iter().zip(o.iter_mut()) {
             *ot = dot_scalar(dtype, row, *x).unwrap_or(f32::NAN);
         }
+    }
+    true
+}
+
+/// Whether the K-quant body may run with AVX-512's register file (tests force it off to compare).
+#[cfg(target_arch = "x86_64")]
+fn simd_level_allows_v4() -> bool {
+    #[cfg(test)]
+    if tests::NO_V4.get() {
+        return false;
     }
     true
 }
@@ -539,6 +600,262 @@ mod avx2 {
                 a2._mm256_and_si256(both, s.avx._mm256_set1_epi8(0x0F)),
                 s.avx._mm256_set1_epi8(8),
             )
+        }
+    }
+
+    /// One Q4_K or Q6_K weight block, unpacked once for every token: its 8 vectors of 32
+    /// unsigned quants, the i16 scale vector of each, its mins (Q4_K, i16 in the low 128 bits)
+    /// or its 16 scales (Q6_K, for 32 · Σ sc·bsums), and its f16 scales as f32.
+    #[derive(Clone, Copy)]
+    struct BlockU {
+        q: [__m256i; 8],
+        sc: [__m256i; 8],
+        extra: __m256i,
+        d: f32,
+        dmin: f32,
+    }
+
+    /// `pshufb` masks: entry `[lo][hi]`'s low 128-bit lane broadcasts i16 `lo` (of 8) to all 8
+    /// of the lane, its high lane i16 `hi`. Q4_K uses `[j][j]`, Q6_K `[2k][2k + 1]`.
+    const fn splat16_masks() -> [[[u8; 32]; 8]; 8] {
+        let mut m = [[[0u8; 32]; 8]; 8];
+        let mut lo = 0;
+        while lo < 8 {
+            let mut hi = 0;
+            while hi < 8 {
+                let mut b = 0;
+                while b < 32 {
+                    let j = if b < 16 { lo } else { hi };
+                    m[lo][hi][b] = (2 * j + b % 2) as u8;
+                    b += 1;
+                }
+                hi += 1;
+            }
+            lo += 1;
+        }
+        m
+    }
+
+    const SPLAT16: [[[u8; 32]; 8]; 8] = splat16_masks();
+
+    /// Q4_K's 8 scales (bytes 0..8) and 8 mins (bytes 8..16) from its 12 packed bytes, with
+    /// 32-bit operations (as ggml's AVX2 code unpacks them); equal to [`scales_mins_k4`].
+    #[inline(always)]
+    pub(super) fn scales_mins_k4_u32(q: &[u8]) -> [u32; 4] {
+        const KMASK1: u32 = 0x3f3f_3f3f;
+        const KMASK2: u32 = 0x0f0f_0f0f;
+        const KMASK3: u32 = 0x0303_0303;
+        let w = |i: usize| u32::from_le_bytes([q[4 * i], q[4 * i + 1], q[4 * i + 2], q[4 * i + 3]]);
+        let (u0, u1, u2) = (w(0), w(1), w(2));
+        [
+            u0 & KMASK1,
+            (u2 & KMASK2) | (((u0 >> 6) & KMASK3) << 4),
+            u1 & KMASK1,
+            ((u2 >> 4) & KMASK2) | (((u1 >> 6) & KMASK3) << 4),
+        ]
+    }
+
+    #[inline(always)]
+    fn unpack_q4k(s: V3, w: &[u8], u: &mut BlockU) {
+        let a2 = s.avx2;
+        let m4 = s.avx._mm256_set1_epi8(0x0F);
+        for j in 0..4 {
+            let q4 = load(&w[16 + 32 * j..]);
+            u.q[2 * j] = a2._mm256_and_si256(q4, m4);
+            u.q[2 * j + 1] = a2._mm256_and_si256(a2._mm256_srli_epi16::<4>(q4), m4);
+        }
+        let sm: core::arch::x86_64::__m128i = pulp::cast(scales_mins_k4_u32(&w[4..16]));
+        // i16: the 8 scales in the low 128 bits, the 8 mins in the high.
+        let sm16 = a2._mm256_cvtepu8_epi16(sm);
+        let scales = a2._mm256_broadcastsi128_si256(s.avx._mm256_castsi256_si128(sm16));
+        for (j, v) in u.sc.iter_mut().enumerate() {
+            *v = a2._mm256_shuffle_epi8(scales, pulp::cast(SPLAT16[j][j]));
+        }
+        u.extra = s
+            .avx
+            ._mm256_castsi128_si256(a2._mm256_extracti128_si256::<1>(sm16));
+        u.d = f16_le(w, 0);
+        u.dmin = f16_le(w, 2);
+    }
+
+    #[inline(always)]
+    fn unpack_q6k(s: V3, w: &[u8], u: &mut BlockU) {
+        let a2 = s.avx2;
+        let m4 = s.avx._mm256_set1_epi8(0x0F);
+        let m2 = s.avx._mm256_set1_epi8(0x03);
+        for n in 0..2 {
+            let ql0 = load(&w[64 * n..]);
+            let ql1 = load(&w[64 * n + 32..]);
+            let qh = load(&w[128 + 32 * n..]);
+            // ((qh >> 2k) & 3) << 4, within each byte.
+            let hi = [
+                a2._mm256_slli_epi16::<4>(a2._mm256_and_si256(qh, m2)),
+                a2._mm256_slli_epi16::<4>(a2._mm256_and_si256(a2._mm256_srli_epi16::<2>(qh), m2)),
+                a2._mm256_slli_epi16::<4>(a2._mm256_and_si256(a2._mm256_srli_epi16::<4>(qh), m2)),
+                a2._mm256_slli_epi16::<4>(a2._mm256_and_si256(a2._mm256_srli_epi16::<6>(qh), m2)),
+            ];
+            u.q[4 * n] = a2._mm256_or_si256(a2._mm256_and_si256(ql0, m4), hi[0]);
+            u.q[4 * n + 1] = a2._mm256_or_si256(a2._mm256_and_si256(ql1, m4), hi[1]);
+            u.q[4 * n + 2] = a2._mm256_or_si256(
+                a2._mm256_and_si256(a2._mm256_srli_epi16::<4>(ql0), m4),
+                hi[2],
+            );
+            u.q[4 * n + 3] = a2._mm256_or_si256(
+                a2._mm256_and_si256(a2._mm256_srli_epi16::<4>(ql1), m4),
+                hi[3],
+            );
+        }
+        let b: [u8; 16] = w[192..208].try_into().unwrap_or([0; 16]);
+        let b: core::arch::x86_64::__m128i = pulp::cast(b);
+        // The 16 signed scales as i16; vector k takes scale 2k in its low 8 lanes, 2k+1 in its
+        // high 8.
+        let scs = a2._mm256_cvtepi8_epi16(b);
+        let halves = [
+            a2._mm256_broadcastsi128_si256(s.avx._mm256_castsi256_si128(scs)),
+            a2._mm256_broadcastsi128_si256(a2._mm256_extracti128_si256::<1>(scs)),
+        ];
+        for (k, v) in u.sc.iter_mut().enumerate() {
+            let j = 2 * (k % 4);
+            *v = a2._mm256_shuffle_epi8(halves[k / 4], pulp::cast(SPLAT16[j][j + 1]));
+        }
+        u.extra = scs;
+        u.d = f16_le(w, 208);
+        u.dmin = 0.0;
+    }
+
+    /// Row `u` against a group of `G` tokens: each block's integer lanes for all `G` tokens from
+    /// one pass over its unpacked quants, then each token's f32 lanes updated as ggml updates them
+    /// (the same FMAs, in block order, as the scalar reference).
+    #[inline(always)]
+    fn group<const G: usize>(s: V3, q4: bool, u: &[BlockU], xs: [&[BlockQ8K]; G]) -> [f32; G] {
+        let a2 = s.avx2;
+        let mut acc = [s.avx._mm256_setzero_ps(); G];
+        let mut accm = [s.sse._mm_setzero_ps(); G];
+        for (b, ub) in u.iter().enumerate() {
+            let xb: [&BlockQ8K; G] = core::array::from_fn(|t| &xs[t][b]);
+            let mut isum = [s.avx._mm256_setzero_si256(); G];
+            for k in 0..8 {
+                for t in 0..G {
+                    let p = a2._mm256_maddubs_epi16(ub.q[k], load_i8(&xb[t].qs[32 * k..]));
+                    isum[t] = a2._mm256_add_epi32(isum[t], a2._mm256_madd_epi16(p, ub.sc[k]));
+                }
+            }
+            for t in 0..G {
+                let xk = xb[t];
+                let sumi = if q4 {
+                    let q8s: core::arch::x86_64::__m128i = pulp::cast(xk.pair_sums);
+                    let prod = s
+                        .sse2
+                        ._mm_madd_epi16(s.avx._mm256_castsi256_si128(ub.extra), q8s);
+                    accm[t] = s.fma._mm_fmadd_ps(
+                        s.sse._mm_set1_ps(-xk.d * ub.dmin),
+                        s.sse2._mm_cvtepi32_ps(prod),
+                        accm[t],
+                    );
+                    isum[t]
+                } else {
+                    let sub = a2._mm256_slli_epi32::<5>(
+                        a2._mm256_madd_epi16(load_i16(&xk.bsums), ub.extra),
+                    );
+                    a2._mm256_sub_epi32(isum[t], sub)
+                };
+                acc[t] = s.fma._mm256_fmadd_ps(
+                    s.avx._mm256_set1_ps(xk.d * ub.d),
+                    s.avx._mm256_cvtepi32_ps(sumi),
+                    acc[t],
+                );
+            }
+        }
+        core::array::from_fn(|t| {
+            let lanes: [f32; 8] = pulp::cast(acc[t]);
+            if q4 {
+                hsum8(lanes) + hsum4(pulp::cast(accm[t]))
+            } else {
+                hsum8(lanes)
+            }
+        })
+    }
+
+    /// Tokens per group of the K-quant body.
+    const GROUP: usize = 4;
+
+    /// The `G` token rows from `xs[t0..]` (all `QRow::K`, checked by the caller).
+    #[inline(always)]
+    fn tokens<'b, const G: usize>(xs: &[QRow<'b>], t0: usize) -> [&'b [BlockQ8K]; G] {
+        core::array::from_fn(|i| match xs[t0 + i] {
+            QRow::K(b) => b,
+            QRow::Zero(_) => &[],
+        })
+    }
+
+    pub(super) struct RowsK<'a, 'b> {
+        pub simd: V3,
+        pub q4: bool,
+        pub rows: &'a [u8],
+        pub row_bytes: usize,
+        pub xs: &'a [QRow<'b>],
+        pub out: &'a mut [f32],
+    }
+
+    impl pulp::NullaryFnOnce for RowsK<'_, '_> {
+        type Output = ();
+
+        #[inline(always)]
+        fn call(self) {
+            let RowsK {
+                simd: s,
+                q4,
+                rows,
+                row_bytes,
+                xs,
+                out,
+            } = self;
+            let n = xs.len();
+            let bb = if q4 { 144 } else { 210 };
+            let zero = s.avx._mm256_setzero_si256();
+            let blank = BlockU {
+                q: [zero; 8],
+                sc: [zero; 8],
+                extra: zero,
+                d: 0.0,
+                dmin: 0.0,
+            };
+            let mut u = vec![blank; row_bytes / bb];
+            for (r, (row, o)) in rows
+                .chunks_exact(row_bytes)
+                .zip(out.chunks_exact_mut(n.max(1)))
+                .enumerate()
+            {
+                // The next row's bytes are asked for while this one is computed: the weights
+                // stream from memory once, and the tokens' work hides their latency.
+                if let Some(next) = rows.get((r + 1) * row_bytes..(r + 2) * row_bytes) {
+                    for line in next.chunks(64) {
+                        s.sse._mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(
+                            line.as_ptr().cast(),
+                        );
+                    }
+                }
+                for (ub, w) in u.iter_mut().zip(row.chunks_exact(bb)) {
+                    if q4 {
+                        unpack_q4k(s, w, ub);
+                    } else {
+                        unpack_q6k(s, w, ub);
+                    }
+                }
+                let mut t0 = 0;
+                while n - t0 >= GROUP {
+                    let r = group::<GROUP>(s, q4, &u, tokens(xs, t0));
+                    o[t0..t0 + GROUP].copy_from_slice(&r);
+                    t0 += GROUP;
+                }
+
+                match n - t0 {
+                    3 => o[t0..].copy_from_slice(&group::<3>(s, q4, &u, tokens(xs, t0))),
+                    2 => o[t0..].copy_from_slice(&group::<2>(s, q4, &u, tokens(xs, t0))),
+                    1 => o[t0..].copy_from_slice(&group::<1>(s, q4, &u, tokens(xs, t0))),
+                    _ => {}
+                }
+            }
         }
     }
 
@@ -668,6 +985,12 @@ mod avx2 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::cell::Cell;
+
+    thread_local! {
+        /// Set by a test to run the K-quant body with AVX2's register file only.
+        pub(super) static NO_V4: Cell<bool> = const { Cell::new(false) };
+    }
 
     fn bytes(n: usize, seed: u64) -> Vec<u8> {
         let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
@@ -711,6 +1034,34 @@ mod tests {
         w
     }
 
+    /// The inline f16 conversion equals the `half` crate's for every one of the 65,536 values
+    /// (NaNs: a NaN of the same sign).
+    #[test]
+    fn f16_conversion_equals_half() {
+        for h in 0..=u16::MAX {
+            let (ours, theirs) = (f16_to_f32(h), half::f16::from_bits(h).to_f32());
+            if theirs.is_nan() {
+                assert!(ours.is_nan() && ours.is_sign_negative() == theirs.is_sign_negative());
+            } else {
+                assert_eq!(ours.to_bits(), theirs.to_bits(), "{h:#06x}");
+            }
+        }
+    }
+
+    /// ggml's 32-bit unpacking of Q4_K's scales and mins equals the reference unpacking.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn q4k_scales_by_words_equal_reference() {
+        let b = bytes(12 * 4096, 3);
+        for q in b.chunks_exact(12) {
+            let (sc, m) = scales_mins_k4(q);
+            let w = avx2::scales_mins_k4_u32(q);
+            let by: Vec<u8> = w.iter().flat_map(|v| v.to_le_bytes()).collect();
+            assert_eq!(&by[..8], &sc, "{q:?}");
+            assert_eq!(&by[8..], &m, "{q:?}");
+        }
+    }
+
     /// The quantization's rounding, by hand on values whose results are known: the largest
     /// |x| maps to ∓127 (Q8_K) or ±127 (Q8_0), halves round to even.
     #[test]
@@ -723,6 +1074,7 @@ mod tests {
         assert_eq!(&b[0].qs[..5], &[-127, 64, 0, -2, -2]);
         assert_eq!(b[0].d, -1.0);
         assert_eq!(b[0].bsums[0], -127 + 64 - 2 - 2);
+        assert_eq!(b[0].pair_sums[0], b[0].bsums[0] + b[0].bsums[1]);
         let mut z = Vec::new();
         quantize_q8_0(&x[..32], &mut z);
         assert_eq!(&z[0].qs[..5], &[127, -64, 0, 2, 2]);
@@ -743,9 +1095,20 @@ mod tests {
             } else {
                 QK8_0
             };
+            // 1 to 9 tokens: every size of the K-quant body's last token group, and more than
+            // one group; with AVX-512's register file and without.
+            for (n, no_v4) in (1..=9).flat_map(|n| [(n, false), (n, true)]) {
+                NO_V4.set(no_v4);
+                check_kernel(dtype, k, nb, n);
+            }
+            NO_V4.set(false);
+        }
+    }
+
+    fn check_kernel(dtype: DType, k: usize, nb: usize, n: usize) {
+        {
             let row_bytes = nb * block_bytes(dtype);
-            // 6 tokens: more than one per weight block in the AVX2 body.
-            let (nrows, n) = (5, 6);
+            let nrows = 5;
             let w = weights(dtype, nrows * nb, 7);
             let x = floats(n * k, 9);
             let (mut qk, mut q0) = (Vec::new(), Vec::new());
@@ -770,7 +1133,7 @@ mod tests {
                     assert_eq!(
                         out[r * n + t].to_bits(),
                         s.to_bits(),
-                        "{dtype:?} row {r} token {t}"
+                        "{dtype:?} row {r} token {t} of {n}"
                     );
                     let exact: f64 = wf
                         .iter()
