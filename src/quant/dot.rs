@@ -671,9 +671,8 @@ mod avx2 {
         for (j, v) in u.sc.iter_mut().enumerate() {
             *v = a2._mm256_shuffle_epi8(scales, pulp::cast(SPLAT16[j][j]));
         }
-        u.extra = s
-            .avx
-            ._mm256_castsi128_si256(a2._mm256_extracti128_si256::<1>(sm16));
+        // The 8 mins in both halves, for two tokens' mins at once.
+        u.extra = a2._mm256_permute4x64_epi64::<0xEE>(sm16);
         u.d = f16_le(w, 0);
         u.dmin = f16_le(w, 2);
     }
@@ -727,11 +726,22 @@ mod avx2 {
     /// one pass over its unpacked quants, then each token's f32 lanes updated as ggml updates them
     /// (the same FMAs, in block order, as the scalar reference).
     #[inline(always)]
-    fn group<const G: usize>(s: V3, q4: bool, u: &[BlockU], xs: [&[BlockQ8K]; G]) -> [f32; G] {
+    fn group<const G: usize>(
+        s: V3,
+        q4: bool,
+        u: &[BlockU],
+        xs: [&[BlockQ8K]; G],
+        xds: &[[f32; GROUP]],
+    ) -> [f32; G] {
+        use core::arch::x86_64::{__m128, __m256};
         let a2 = s.avx2;
         let mut acc = [s.avx._mm256_setzero_ps(); G];
-        let mut accm = [s.sse._mm_setzero_ps(); G];
-        for (b, ub) in u.iter().enumerate() {
+        // Q4_K's mins lanes, two tokens to a register: token 2p in the low 4 lanes of `accm[p]`,
+        // token 2p + 1 in the high 4 (each half is ggml's 4-lane accumulator; lanes are
+        // independent).
+        let mut accm = [s.avx._mm256_setzero_ps(); 2];
+        let sign = s.sse._mm_set1_ps(-0.0);
+        for ((b, ub), xd) in u.iter().enumerate().zip(xds) {
             let xb: [&BlockQ8K; G] = core::array::from_fn(|t| &xs[t][b]);
             let mut isum = [s.avx._mm256_setzero_si256(); G];
             for k in 0..8 {
@@ -740,27 +750,42 @@ mod avx2 {
                     isum[t] = a2._mm256_add_epi32(isum[t], a2._mm256_madd_epi16(p, ub.sc[k]));
                 }
             }
-            for t in 0..G {
-                let xk = xb[t];
-                let sumi = if q4 {
-                    let q8s: core::arch::x86_64::__m128i = pulp::cast(xk.pair_sums);
-                    let prod = s
-                        .sse2
-                        ._mm_madd_epi16(s.avx._mm256_castsi256_si128(ub.extra), q8s);
-                    accm[t] = s.fma._mm_fmadd_ps(
-                        s.sse._mm_set1_ps(-xk.d * ub.dmin),
-                        s.sse2._mm_cvtepi32_ps(prod),
-                        accm[t],
+            // xd_t · d for the group's tokens in one multiply (the scalar body's `x.d · d`).
+            let xdv: __m128 = pulp::cast(*xd);
+            let dv: [f32; 4] = pulp::cast(s.sse._mm_mul_ps(xdv, s.sse._mm_set1_ps(ub.d)));
+            if q4 {
+                // −xd_t · dmin: (−a)·b is −(a·b) exactly.
+                let dm: __m256 = s.avx._mm256_castps128_ps256(
+                    s.sse
+                        ._mm_xor_ps(s.sse._mm_mul_ps(xdv, s.sse._mm_set1_ps(ub.dmin)), sign),
+                );
+                for (p, am) in accm.iter_mut().enumerate().take(G.div_ceil(2)) {
+                    let (t0, t1) = (2 * p, (2 * p + 1).min(G - 1));
+                    let q8s = a2._mm256_inserti128_si256::<1>(
+                        s.avx._mm256_castsi128_si256(pulp::cast(xb[t0].pair_sums)),
+                        pulp::cast(xb[t1].pair_sums),
                     );
+                    let prod = a2._mm256_madd_epi16(ub.extra, q8s);
+                    let (i0, i1) = (t0 as i32, t1 as i32);
+                    let idx = s.avx._mm256_setr_epi32(i0, i0, i0, i0, i1, i1, i1, i1);
+                    *am = s.fma._mm256_fmadd_ps(
+                        a2._mm256_permutevar8x32_ps(dm, idx),
+                        s.avx._mm256_cvtepi32_ps(prod),
+                        *am,
+                    );
+                }
+            }
+            for t in 0..G {
+                let sumi = if q4 {
                     isum[t]
                 } else {
                     let sub = a2._mm256_slli_epi32::<5>(
-                        a2._mm256_madd_epi16(load_i16(&xk.bsums), ub.extra),
+                        a2._mm256_madd_epi16(load_i16(&xb[t].bsums), ub.extra),
                     );
                     a2._mm256_sub_epi32(isum[t], sub)
                 };
                 acc[t] = s.fma._mm256_fmadd_ps(
-                    s.avx._mm256_set1_ps(xk.d * ub.d),
+                    s.avx._mm256_set1_ps(dv[t]),
                     s.avx._mm256_cvtepi32_ps(sumi),
                     acc[t],
                 );
@@ -769,7 +794,9 @@ mod avx2 {
         core::array::from_fn(|t| {
             let lanes: [f32; 8] = pulp::cast(acc[t]);
             if q4 {
-                hsum8(lanes) + hsum4(pulp::cast(accm[t]))
+                let m: [f32; 8] = pulp::cast(accm[t / 2]);
+                let h = 4 * (t % 2);
+                hsum8(lanes) + hsum4([m[h], m[h + 1], m[h + 2], m[h + 3]])
             } else {
                 hsum8(lanes)
             }
@@ -820,7 +847,23 @@ mod avx2 {
                 d: 0.0,
                 dmin: 0.0,
             };
-            let mut u = vec![blank; row_bytes / bb];
+            let nb = row_bytes / bb;
+            let mut u = vec![blank; nb];
+            // Each token group's Q8_K scales, block by block (`xds[g][b][t]`), for one multiply
+            // by the weight block's scale per group.
+            let xds: Vec<Vec<[f32; GROUP]>> = xs
+                .chunks(GROUP)
+                .map(|g| {
+                    (0..nb)
+                        .map(|b| {
+                            core::array::from_fn(|t| match g.get(t) {
+                                Some(QRow::K(x)) => x[b].d,
+                                _ => 0.0,
+                            })
+                        })
+                        .collect()
+                })
+                .collect();
             for (r, (row, o)) in rows
                 .chunks_exact(row_bytes)
                 .zip(out.chunks_exact_mut(n.max(1)))
@@ -844,15 +887,33 @@ mod avx2 {
                 }
                 let mut t0 = 0;
                 while n - t0 >= GROUP {
-                    let r = group::<GROUP>(s, q4, &u, tokens(xs, t0));
+                    let r = group::<GROUP>(s, q4, &u, tokens(xs, t0), &xds[t0 / GROUP]);
                     o[t0..t0 + GROUP].copy_from_slice(&r);
                     t0 += GROUP;
                 }
 
                 match n - t0 {
-                    3 => o[t0..].copy_from_slice(&group::<3>(s, q4, &u, tokens(xs, t0))),
-                    2 => o[t0..].copy_from_slice(&group::<2>(s, q4, &u, tokens(xs, t0))),
-                    1 => o[t0..].copy_from_slice(&group::<1>(s, q4, &u, tokens(xs, t0))),
+                    3 => o[t0..].copy_from_slice(&group::<3>(
+                        s,
+                        q4,
+                        &u,
+                        tokens(xs, t0),
+                        &xds[t0 / GROUP],
+                    )),
+                    2 => o[t0..].copy_from_slice(&group::<2>(
+                        s,
+                        q4,
+                        &u,
+                        tokens(xs, t0),
+                        &xds[t0 / GROUP],
+                    )),
+                    1 => o[t0..].copy_from_slice(&group::<1>(
+                        s,
+                        q4,
+                        &u,
+                        tokens(xs, t0),
+                        &xds[t0 / GROUP],
+                    )),
                     _ => {}
                 }
             }

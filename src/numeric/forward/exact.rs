@@ -52,7 +52,7 @@ pub fn path_of(dtype: DType, cols: usize) -> Path {
 }
 
 /// Rows per parallel tile of the integer product.
-const TILE_ROWS: usize = 16;
+const TILE_ROWS: usize = 64;
 
 /// [`super::linear`] in the `ggml` mode: y = x Wᵀ (+ b), `n` tokens of `inp` features.
 pub(crate) fn linear_ggml(
