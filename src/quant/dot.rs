@@ -722,9 +722,20 @@ mod avx2 {
         u.dmin = 0.0;
     }
 
-    /// Row `u` against a group of `G` tokens: each block's integer lanes for all `G` tokens from
-    /// one pass over its unpacked quants, then each token's f32 lanes updated as ggml updates them
-    /// (the same FMAs, in block order, as the scalar reference).
+    /// A token group's f32 accumulators for one row, kept between chunks of its blocks.
+    #[derive(Clone, Copy)]
+    struct Acc {
+        acc: [core::arch::x86_64::__m256; GROUP],
+        // Q4_K's mins lanes, two tokens to a register: token 2p in the low 4 lanes of `accm[p]`,
+        // token 2p + 1 in the high 4 (each half is ggml's 4-lane accumulator; lanes are
+        // independent).
+        accm: [core::arch::x86_64::__m256; GROUP / 2],
+    }
+
+    /// Row blocks `u` against a group of `G` tokens (`xs`: the same blocks of each token):
+    /// each block's integer lanes for all `G` tokens from one pass over its unpacked quants, then
+    /// each token's f32 lanes updated as ggml updates them (the same FMAs, in block order, as the
+    /// scalar reference).
     #[inline(always)]
     fn group<const G: usize>(
         s: V3,
@@ -732,14 +743,12 @@ mod avx2 {
         u: &[BlockU],
         xs: [&[BlockQ8K]; G],
         xds: &[[f32; GROUP]],
-    ) -> [f32; G] {
+        st: &mut Acc,
+    ) {
         use core::arch::x86_64::{__m128, __m256};
         let a2 = s.avx2;
-        let mut acc = [s.avx._mm256_setzero_ps(); G];
-        // Q4_K's mins lanes, two tokens to a register: token 2p in the low 4 lanes of `accm[p]`,
-        // token 2p + 1 in the high 4 (each half is ggml's 4-lane accumulator; lanes are
-        // independent).
-        let mut accm = [s.avx._mm256_setzero_ps(); 2];
+        let mut acc: [__m256; G] = core::array::from_fn(|t| st.acc[t]);
+        let mut accm = st.accm;
         let sign = s.sse._mm_set1_ps(-0.0);
         for ((b, ub), xd) in u.iter().enumerate().zip(xds) {
             let xb: [&BlockQ8K; G] = core::array::from_fn(|t| &xs[t][b]);
@@ -791,26 +800,41 @@ mod avx2 {
                 );
             }
         }
-        core::array::from_fn(|t| {
-            let lanes: [f32; 8] = pulp::cast(acc[t]);
-            if q4 {
-                let m: [f32; 8] = pulp::cast(accm[t / 2]);
-                let h = 4 * (t % 2);
-                hsum8(lanes) + hsum4([m[h], m[h + 1], m[h + 2], m[h + 3]])
-            } else {
-                hsum8(lanes)
-            }
-        })
+        st.acc[..G].copy_from_slice(&acc);
+        st.accm = accm;
+    }
+
+    /// Token `t`'s dot product from its group's accumulators, summed as ggml sums them.
+    #[inline(always)]
+    fn finish(q4: bool, st: &Acc, t: usize) -> f32 {
+        let lanes: [f32; 8] = pulp::cast(st.acc[t]);
+        if q4 {
+            let m: [f32; 8] = pulp::cast(st.accm[t / 2]);
+            let h = 4 * (t % 2);
+            hsum8(lanes) + hsum4([m[h], m[h + 1], m[h + 2], m[h + 3]])
+        } else {
+            hsum8(lanes)
+        }
     }
 
     /// Tokens per group of the K-quant body.
     const GROUP: usize = 4;
 
-    /// The `G` token rows from `xs[t0..]` (all `QRow::K`, checked by the caller).
+    /// Weight blocks per chunk: the tile's rows run over one chunk of blocks at a time, so the
+    /// tokens' blocks of that chunk stay in L1 across rows (8 tokens × 8 blocks ≈ 20 KB).
+    const CHUNK: usize = 8;
+
+    /// Blocks `b0..b1` of the `G` token rows from `xs[t0..]` (all `QRow::K` of `nb` blocks,
+    /// checked by the caller).
     #[inline(always)]
-    fn tokens<'b, const G: usize>(xs: &[QRow<'b>], t0: usize) -> [&'b [BlockQ8K]; G] {
+    fn tokens<'b, const G: usize>(
+        xs: &[QRow<'b>],
+        t0: usize,
+        b0: usize,
+        b1: usize,
+    ) -> [&'b [BlockQ8K]; G] {
         core::array::from_fn(|i| match xs[t0 + i] {
-            QRow::K(b) => b,
+            QRow::K(b) => &b[b0..b1],
             QRow::Zero(_) => &[],
         })
     }
@@ -839,6 +863,9 @@ mod avx2 {
             } = self;
             let n = xs.len();
             let bb = if q4 { 144 } else { 210 };
+            let nb = row_bytes / bb;
+            let nrows = rows.len() / row_bytes;
+            let ngroups = n.div_ceil(GROUP);
             let zero = s.avx._mm256_setzero_si256();
             let blank = BlockU {
                 q: [zero; 8],
@@ -847,8 +874,15 @@ mod avx2 {
                 d: 0.0,
                 dmin: 0.0,
             };
-            let nb = row_bytes / bb;
-            let mut u = vec![blank; nb];
+            let mut u = vec![blank; CHUNK.min(nb)];
+            let zf = s.avx._mm256_setzero_ps();
+            let mut st = vec![
+                Acc {
+                    acc: [zf; GROUP],
+                    accm: [zf; GROUP / 2]
+                };
+                nrows * ngroups
+            ];
             // Each token group's Q8_K scales, block by block (`xds[g][b][t]`), for one multiply
             // by the weight block's scale per group.
             let xds: Vec<Vec<[f32; GROUP]>> = xs
@@ -864,57 +898,53 @@ mod avx2 {
                         .collect()
                 })
                 .collect();
-            for (r, (row, o)) in rows
-                .chunks_exact(row_bytes)
-                .zip(out.chunks_exact_mut(n.max(1)))
-                .enumerate()
+            for b0 in (0..nb).step_by(CHUNK) {
+                let b1 = (b0 + CHUNK).min(nb);
+                let u = &mut u[..b1 - b0];
+                for (r, (row, st)) in rows
+                    .chunks_exact(row_bytes)
+                    .zip(st.chunks_exact_mut(ngroups.max(1)))
+                    .enumerate()
+                {
+                    // The next row's chunk is asked for while this one is computed: the
+                    // weights stream from memory once, and the tokens' work hides their latency.
+                    let next = (r + 1) * row_bytes + b0 * bb;
+                    if let Some(next) = rows.get(next..next + (b1 - b0) * bb) {
+                        for line in next.chunks(64) {
+                            s.sse._mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(
+                                line.as_ptr().cast(),
+                            );
+                        }
+                    }
+                    let blocks = row[b0 * bb..b1 * bb].chunks_exact(bb);
+                    for (ub, w) in u.iter_mut().zip(blocks) {
+                        if q4 {
+                            unpack_q4k(s, w, ub);
+                        } else {
+                            unpack_q6k(s, w, ub);
+                        }
+                    }
+                    let full = n / GROUP;
+                    for (g, st) in st[..full].iter_mut().enumerate() {
+                        let (t0, xd) = (g * GROUP, &xds[g][b0..b1]);
+                        group::<GROUP>(s, q4, u, tokens(xs, t0, b0, b1), xd, st);
+                    }
+                    if let Some(st) = st.get_mut(full) {
+                        let (t0, xd) = (full * GROUP, &xds[full][b0..b1]);
+                        match n - t0 {
+                            1 => group::<1>(s, q4, u, tokens(xs, t0, b0, b1), xd, st),
+                            2 => group::<2>(s, q4, u, tokens(xs, t0, b0, b1), xd, st),
+                            _ => group::<3>(s, q4, u, tokens(xs, t0, b0, b1), xd, st),
+                        }
+                    }
+                }
+            }
+            for (o, st) in out
+                .chunks_exact_mut(n.max(1))
+                .zip(st.chunks_exact(ngroups.max(1)))
             {
-                // The next row's bytes are asked for while this one is computed: the weights
-                // stream from memory once, and the tokens' work hides their latency.
-                if let Some(next) = rows.get((r + 1) * row_bytes..(r + 2) * row_bytes) {
-                    for line in next.chunks(64) {
-                        s.sse._mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(
-                            line.as_ptr().cast(),
-                        );
-                    }
-                }
-                for (ub, w) in u.iter_mut().zip(row.chunks_exact(bb)) {
-                    if q4 {
-                        unpack_q4k(s, w, ub);
-                    } else {
-                        unpack_q6k(s, w, ub);
-                    }
-                }
-                let mut t0 = 0;
-                while n - t0 >= GROUP {
-                    let r = group::<GROUP>(s, q4, &u, tokens(xs, t0), &xds[t0 / GROUP]);
-                    o[t0..t0 + GROUP].copy_from_slice(&r);
-                    t0 += GROUP;
-                }
-
-                match n - t0 {
-                    3 => o[t0..].copy_from_slice(&group::<3>(
-                        s,
-                        q4,
-                        &u,
-                        tokens(xs, t0),
-                        &xds[t0 / GROUP],
-                    )),
-                    2 => o[t0..].copy_from_slice(&group::<2>(
-                        s,
-                        q4,
-                        &u,
-                        tokens(xs, t0),
-                        &xds[t0 / GROUP],
-                    )),
-                    1 => o[t0..].copy_from_slice(&group::<1>(
-                        s,
-                        q4,
-                        &u,
-                        tokens(xs, t0),
-                        &xds[t0 / GROUP],
-                    )),
-                    _ => {}
+                for (t, ot) in o.iter_mut().enumerate() {
+                    *ot = finish(q4, &st[t / GROUP], t % GROUP);
                 }
             }
         }
@@ -1149,8 +1179,11 @@ mod tests {
     /// the dequantized weights (the crate's own decoders) with the dequantized activations.
     #[test]
     fn kernels_equal_scalar_reference_and_dequantized_product() {
-        for dtype in [DType::Q4_K, DType::Q6_K, DType::Q8_0, DType::Q4_0] {
-            let k = 3 * QK_K;
+        // 3 blocks, and 19 (the K-quant body's chunks of 8 blocks: two whole and a part).
+        for (dtype, k) in [DType::Q4_K, DType::Q6_K, DType::Q8_0, DType::Q4_0]
+            .into_iter()
+            .flat_map(|d| [(d, 3 * QK_K), (d, 19 * QK_K)])
+        {
             let nb = k / if matches!(dtype, DType::Q4_K | DType::Q6_K) {
                 QK_K
             } else {
