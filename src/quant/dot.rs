@@ -32,12 +32,16 @@ pub const QK8_0: usize = 32;
 
 /// One block of 256 activations rounded as ggml's Q8_K: `x ≈ d · q`, with the sum of each 16
 /// quants (`bsums`, used by the K-quants' mins).
+///
+/// Laid out with the quants first on a 64-byte boundary, so the kernels' 32-byte loads of them
+/// never straddle a cache line.
 #[derive(Clone, Debug, PartialEq)]
+#[repr(C, align(64))]
 pub struct BlockQ8K {
-    /// The scale (f32, `1 / iscale`).
-    pub d: f32,
     /// The quants.
     pub qs: [i8; QK_K],
+    /// The scale (f32, `1 / iscale`).
+    pub d: f32,
     /// Σ of each run of 16 quants.
     pub bsums: [i16; QK_K / 16],
     /// Σ of each run of 32 quants (`bsums` added in pairs, as ggml's `hadd` of them), for the
