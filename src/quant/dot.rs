@@ -837,10 +837,15 @@ mod avx2 {
         b0: usize,
         b1: usize,
     ) -> [&'b [BlockQ8K]; G] {
-        core::array::from_fn(|i| match xs[t0 + i] {
-            QRow::K(b) => &b[b0..b1],
-            QRow::Zero(_) => &[],
-        })
+        // A plain loop: `core::array::from_fn` here was left as a call (with a `vzeroupper`)
+        // per row and group.
+        let mut out: [&'b [BlockQ8K]; G] = [&[]; G];
+        for (o, x) in out.iter_mut().zip(&xs[t0..]) {
+            if let QRow::K(b) = x {
+                *o = b.get(b0..b1).unwrap_or(&[]);
+            }
+        }
+        out
     }
 
     pub(super) struct RowsK<'a, 'b> {
