@@ -1402,7 +1402,7 @@ fn apr_cases(label: &str, w: &AprWriter, rng: &mut Rng, out: &mut Vec<Case>) {
                     err_at(&[UNKNOWN_DTYPE])
                 }
             } else if candidates
-                .any(|d| apr_lint::quant::tensor_n_bytes(d, &t.dims) == Some(t.size))
+                .any(|d| apr_lint::quant::tensor_n_bytes(d, &t.dims) == Some(t.n_bytes))
             {
                 Expect::Ok
             } else {
@@ -1535,7 +1535,7 @@ fn apr_cases(label: &str, w: &AprWriter, rng: &mut Rng, out: &mut Vec<Case>) {
         );
         push(
             format!("entry {i} size - 1"),
-            patch(e.size_at, u64b(t.size - 1)),
+            patch(e.size_at, u64b(t.n_bytes - 1)),
             Expect::Finding(SIZE_MISMATCH),
         );
         // One byte more: into the next tensor when this one fills its padding, else a size
@@ -1548,8 +1548,8 @@ fn apr_cases(label: &str, w: &AprWriter, rng: &mut Rng, out: &mut Vec<Case>) {
             .min();
         push(
             format!("entry {i} size + 1"),
-            patch(e.size_at, u64b(t.size + 1)),
-            if next.is_some_and(|n| t.offset + t.size + 1 > n) {
+            patch(e.size_at, u64b(t.n_bytes + 1)),
+            if next.is_some_and(|n| t.offset + t.n_bytes + 1 > n) {
                 err_at(&[OVERLAP])
             } else {
                 Expect::Finding(SIZE_MISMATCH)

@@ -360,7 +360,7 @@ fn check_conversion(g: &GgufFile, flavour: Flavour, a: &AprFile) {
     let end = a
         .tensors
         .iter()
-        .map(|t| a.header.data_offset + t.offset + t.size.div_ceil(64) * 64)
+        .map(|t| a.header.data_offset + t.offset + t.n_bytes.div_ceil(64) * 64)
         .max()
         .unwrap();
     let footer = if flavour == Flavour::Aprender { 4 } else { 0 };
@@ -485,7 +485,7 @@ fn apr_writer_matches_worked_example_layout() {
     let names: Vec<_> = a
         .tensors
         .iter()
-        .map(|t| (t.name.as_str(), t.offset, t.size))
+        .map(|t| (t.name.as_str(), t.offset, t.n_bytes))
         .collect();
     assert_eq!(names, [("bias", 0, 4), ("weights", 64, 32)]);
 }

@@ -108,7 +108,7 @@ pub struct IndexEntry {
     /// Relative to `data_offset`.
     pub offset: u64,
     /// Payload bytes (unpadded).
-    pub size: u64,
+    pub n_bytes: u64,
     pub record: Span,
     pub dims_span: Span,
 }
@@ -118,7 +118,7 @@ impl IndexEntry {
         self.resolution.dtype
     }
     pub fn data_span(&self, data_offset: u64) -> Span {
-        Span::new(data_offset.saturating_add(self.offset), self.size)
+        Span::new(data_offset.saturating_add(self.offset), self.n_bytes)
     }
 }
 
@@ -903,7 +903,7 @@ fn read_inner(source: Source) -> Result<AprFile, ReadError> {
             resolution,
             dims,
             offset,
-            size,
+            n_bytes: size,
             record,
             dims_span,
         });
@@ -921,15 +921,15 @@ fn read_inner(source: Source) -> Result<AprFile, ReadError> {
     // Empty tensors overlap nothing, and between two tensors that overlap they would hide the
     // overlap from the neighbour comparison: leave them out.
     let mut order: Vec<usize> = (0..tensors.len())
-        .filter(|&i| tensors[i].size > 0)
+        .filter(|&i| tensors[i].n_bytes > 0)
         .collect();
-    order.sort_by_key(|&i| (tensors[i].offset, tensors[i].size));
+    order.sort_by_key(|&i| (tensors[i].offset, tensors[i].n_bytes));
     for w in order.windows(2) {
         let (a, b) = (&tensors[w[0]], &tensors[w[1]]);
-        if a.size > 0 && b.size > 0 && a.offset + a.size > b.offset {
+        if a.n_bytes > 0 && b.n_bytes > 0 && a.offset + a.n_bytes > b.offset {
             return Err(ReadError::new(
                 &lints::OVERLAP,
-                format!("tensors `{}` [{}, +{}) and `{}` [{}, +{}) overlap (offsets relative to the data section)", a.name, a.offset, a.size, b.name, b.offset, b.size),
+                format!("tensors `{}` [{}, +{}) and `{}` [{}, +{}) overlap (offsets relative to the data section)", a.name, a.offset, a.n_bytes, b.name, b.offset, b.n_bytes),
             )
             .span(b.record)
             .help("fix the writer's offset arithmetic"));
@@ -938,12 +938,12 @@ fn read_inner(source: Source) -> Result<AprFile, ReadError> {
     // Footer and trailing bytes.
     let unpadded_end = tensors
         .iter()
-        .map(|t| data_offset + t.offset + t.size)
+        .map(|t| data_offset + t.offset + t.n_bytes)
         .max()
         .unwrap_or(data_offset);
     let padded_end = tensors
         .iter()
-        .map(|t| data_offset + t.offset + pad_to(t.size, ALIGN).unwrap_or(t.size))
+        .map(|t| data_offset + t.offset + pad_to(t.n_bytes, ALIGN).unwrap_or(t.n_bytes))
         .max()
         .unwrap_or(data_offset);
     let footer = if file_len == padded_end || file_len == unpadded_end {
@@ -981,10 +981,10 @@ fn read_inner(source: Source) -> Result<AprFile, ReadError> {
     };
     let mut dirty: Vec<(&IndexEntry, Span)> = Vec::new();
     for t in &tensors {
-        let end = data_offset + t.offset + t.size;
+        let end = data_offset + t.offset + t.n_bytes;
         let pad_end =
-            (data_offset + t.offset + pad_to(t.size, ALIGN).unwrap_or(t.size)).min(body_end);
-        if t.size == 0 || pad_end <= end {
+            (data_offset + t.offset + pad_to(t.n_bytes, ALIGN).unwrap_or(t.n_bytes)).min(body_end);
+        if t.n_bytes == 0 || pad_end <= end {
             continue;
         }
         let pad = source.slice(end, pad_end - end).unwrap_or(&[]);
@@ -1004,7 +1004,7 @@ fn read_inner(source: Source) -> Result<AprFile, ReadError> {
                 format!(
                     "the padding after tensor `{}`'s data (which ends at offset {}) holds non-zero bytes at [{}, +{}){others}; padding must be zero",
                     t.name,
-                    data_offset + t.offset + t.size,
+                    data_offset + t.offset + t.n_bytes,
                     span.offset,
                     span.len
                 ),
