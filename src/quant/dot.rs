@@ -828,6 +828,10 @@ mod avx2 {
     /// tokens' blocks of that chunk stay in L1 across rows (8 tokens × 8 blocks ≈ 20 KB).
     const CHUNK: usize = 8;
 
+    /// Rows per pass over the chunks: their token groups' accumulators stay in L1 (8 rows × 16
+    /// groups × 192 bytes at 64 tokens).
+    const SUB: usize = 8;
+
     /// Blocks `b0..b1` of the `G` token rows from `xs[t0..]` (all `QRow::K` of `nb` blocks,
     /// checked by the caller).
     #[inline(always)]
@@ -873,7 +877,6 @@ mod avx2 {
             let n = xs.len();
             let bb = if q4 { 144 } else { 210 };
             let nb = row_bytes / bb;
-            let nrows = rows.len() / row_bytes;
             let ngroups = n.div_ceil(GROUP);
             let zero = s.avx._mm256_setzero_si256();
             let blank = BlockU {
@@ -885,13 +888,11 @@ mod avx2 {
             };
             let mut u = vec![blank; CHUNK.min(nb)];
             let zf = s.avx._mm256_setzero_ps();
-            let mut st = vec![
-                Acc {
-                    acc: [zf; GROUP],
-                    accm: [zf; GROUP / 2]
-                };
-                nrows * ngroups
-            ];
+            let zero_acc = Acc {
+                acc: [zf; GROUP],
+                accm: [zf; GROUP / 2],
+            };
+            let mut st = vec![zero_acc; SUB * ngroups];
             // Each token group's Q8_K scales, block by block (`xds[g][b][t]`), for one multiply
             // by the weight block's scale per group.
             let xds: Vec<Vec<[f32; GROUP]>> = xs
@@ -907,53 +908,60 @@ mod avx2 {
                         .collect()
                 })
                 .collect();
-            for b0 in (0..nb).step_by(CHUNK) {
-                let b1 = (b0 + CHUNK).min(nb);
-                let u = &mut u[..b1 - b0];
-                for (r, (row, st)) in rows
-                    .chunks_exact(row_bytes)
-                    .zip(st.chunks_exact_mut(ngroups.max(1)))
-                    .enumerate()
-                {
-                    // The next row's chunk is asked for while this one is computed: the
-                    // weights stream from memory once, and the tokens' work hides their latency.
-                    let next = (r + 1) * row_bytes + b0 * bb;
-                    if let Some(next) = rows.get(next..next + (b1 - b0) * bb) {
-                        for line in next.chunks(64) {
-                            s.sse._mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(
-                                line.as_ptr().cast(),
-                            );
+            let subs = rows
+                .chunks(SUB * row_bytes)
+                .zip(out.chunks_mut(SUB * n.max(1)));
+            for (si, (sub, out)) in subs.enumerate() {
+                st.fill(zero_acc);
+                for b0 in (0..nb).step_by(CHUNK) {
+                    let b1 = (b0 + CHUNK).min(nb);
+                    let u = &mut u[..b1 - b0];
+                    for (r, (row, st)) in sub
+                        .chunks_exact(row_bytes)
+                        .zip(st.chunks_exact_mut(ngroups.max(1)))
+                        .enumerate()
+                    {
+                        // The next row's chunk is asked for while this one is computed: the
+                        // weights stream from memory once, and the tokens' work hides their
+                        // latency.
+                        let next = (si * SUB + r + 1) * row_bytes + b0 * bb;
+                        if let Some(next) = rows.get(next..next + (b1 - b0) * bb) {
+                            for line in next.chunks(64) {
+                                s.sse._mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(
+                                    line.as_ptr().cast(),
+                                );
+                            }
                         }
-                    }
-                    let blocks = row[b0 * bb..b1 * bb].chunks_exact(bb);
-                    for (ub, w) in u.iter_mut().zip(blocks) {
-                        if q4 {
-                            unpack_q4k(s, w, ub);
-                        } else {
-                            unpack_q6k(s, w, ub);
+                        let blocks = row[b0 * bb..b1 * bb].chunks_exact(bb);
+                        for (ub, w) in u.iter_mut().zip(blocks) {
+                            if q4 {
+                                unpack_q4k(s, w, ub);
+                            } else {
+                                unpack_q6k(s, w, ub);
+                            }
                         }
-                    }
-                    let full = n / GROUP;
-                    for (g, st) in st[..full].iter_mut().enumerate() {
-                        let (t0, xd) = (g * GROUP, &xds[g][b0..b1]);
-                        group::<GROUP>(s, q4, u, tokens(xs, t0, b0, b1), xd, st);
-                    }
-                    if let Some(st) = st.get_mut(full) {
-                        let (t0, xd) = (full * GROUP, &xds[full][b0..b1]);
-                        match n - t0 {
-                            1 => group::<1>(s, q4, u, tokens(xs, t0, b0, b1), xd, st),
-                            2 => group::<2>(s, q4, u, tokens(xs, t0, b0, b1), xd, st),
-                            _ => group::<3>(s, q4, u, tokens(xs, t0, b0, b1), xd, st),
+                        let full = n / GROUP;
+                        for (g, st) in st[..full].iter_mut().enumerate() {
+                            let (t0, xd) = (g * GROUP, &xds[g][b0..b1]);
+                            group::<GROUP>(s, q4, u, tokens(xs, t0, b0, b1), xd, st);
+                        }
+                        if let Some(st) = st.get_mut(full) {
+                            let (t0, xd) = (full * GROUP, &xds[full][b0..b1]);
+                            match n - t0 {
+                                1 => group::<1>(s, q4, u, tokens(xs, t0, b0, b1), xd, st),
+                                2 => group::<2>(s, q4, u, tokens(xs, t0, b0, b1), xd, st),
+                                _ => group::<3>(s, q4, u, tokens(xs, t0, b0, b1), xd, st),
+                            }
                         }
                     }
                 }
-            }
-            for (o, st) in out
-                .chunks_exact_mut(n.max(1))
-                .zip(st.chunks_exact(ngroups.max(1)))
-            {
-                for (t, ot) in o.iter_mut().enumerate() {
-                    *ot = finish(q4, &st[t / GROUP], t % GROUP);
+                for (o, st) in out
+                    .chunks_exact_mut(n.max(1))
+                    .zip(st.chunks_exact(ngroups.max(1)))
+                {
+                    for (t, ot) in o.iter_mut().enumerate() {
+                        *ot = finish(q4, &st[t / GROUP], t % GROUP);
+                    }
                 }
             }
         }
@@ -1211,7 +1219,8 @@ mod tests {
     fn check_kernel(dtype: DType, k: usize, nb: usize, n: usize) {
         {
             let row_bytes = nb * block_bytes(dtype);
-            let nrows = 5;
+            // 11 rows: a whole pass of the K-quant body (8 rows) and a part.
+            let nrows = 11;
             let w = weights(dtype, nrows * nb, 7);
             let x = floats(n * k, 9);
             let (mut qk, mut q0) = (Vec::new(), Vec::new());
