@@ -122,36 +122,50 @@ pub(super) fn with_bias(
     n: usize,
     out: usize,
 ) -> Result<(Vec<f32>, usize), String> {
+    let bias_role = format!("{role}_bias");
+    let bias = match r.find(&bias_role, layer) {
+        Some(bi) => {
+            let bt = &view.tensors[bi];
+            let b = view
+                .dequantize(bt)
+                .map_err(|e| format!("`{}`: {e}", bt.name))?;
+            (b.len() == out).then_some(b)
+        }
+        None => None,
+    };
     let mut y = vec![0f32; n * out];
-    // Transposed on the pool, a few tokens per task: each task reads short contiguous runs of
-    // `yt` and writes its tokens' rows in order (the logits' `y` is vocabulary × tokens wide).
+    // Transposed on the pool, a few tokens per task, each task's tokens' rows written a block of
+    // `ROWS_PER_BLOCK` outputs at a time: the block's run of `yt` (a few KB) stays in the first
+    // level cache while each token's row takes its values, and the bias is added as they are
+    // written (y = yt + b, the one addition the bias ever had).
     const TOKENS_PER_TASK: usize = 4;
-    if out > 0 {
+    const ROWS_PER_BLOCK: usize = 256;
+    if out > 0 && n > 0 {
         y.par_chunks_mut(out * TOKENS_PER_TASK)
             .enumerate()
             .for_each(|(c, rows)| {
                 let t0 = c * TOKENS_PER_TASK;
-                let k = rows.len() / out;
-                for (o, col) in yt.chunks_exact(n.max(1)).enumerate() {
-                    for (j, v) in col[t0..t0 + k].iter().enumerate() {
-                        rows[j * out + o] = *v;
+                for o0 in (0..out).step_by(ROWS_PER_BLOCK) {
+                    let o1 = (o0 + ROWS_PER_BLOCK).min(out);
+                    let block = yt.get(o0 * n..o1 * n).unwrap_or(&[]);
+                    for (j, row) in rows.chunks_exact_mut(out).enumerate() {
+                        let dst = &mut row[o0..o1];
+                        let src = block.get(t0 + j..).unwrap_or(&[]).iter().step_by(n);
+                        match &bias {
+                            Some(b) => {
+                                for ((v, s), bv) in dst.iter_mut().zip(src).zip(&b[o0..o1]) {
+                                    *v = *s + bv;
+                                }
+                            }
+                            None => {
+                                for (v, s) in dst.iter_mut().zip(src) {
+                                    *v = *s;
+                                }
+                            }
+                        }
                     }
                 }
             });
-    }
-    let bias_role = format!("{role}_bias");
-    if let Some(bi) = r.find(&bias_role, layer) {
-        let bt = &view.tensors[bi];
-        let b = view
-            .dequantize(bt)
-            .map_err(|e| format!("`{}`: {e}", bt.name))?;
-        if b.len() == out {
-            for yr in y.chunks_exact_mut(out.max(1)) {
-                for (v, bv) in yr.iter_mut().zip(&b) {
-                    *v += bv;
-                }
-            }
-        }
     }
     Ok((y, out))
 }
