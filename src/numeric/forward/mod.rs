@@ -134,33 +134,42 @@ pub(super) fn with_bias(
         None => None,
     };
     let mut y = vec![0f32; n * out];
-    // Transposed on the pool, a few tokens per task, each task's tokens' rows written a block of
-    // `ROWS_PER_BLOCK` outputs at a time: the block's run of `yt` (a few KB) stays in the first
-    // level cache while each token's row takes its values, and the bias is added as they are
-    // written (y = yt + b, the one addition the bias ever had).
-    const TOKENS_PER_TASK: usize = 4;
-    const ROWS_PER_BLOCK: usize = 256;
+    // Transposed on the pool a block of `rows` outputs at a time, for every token: the block's
+    // run of `yt` (`rows · n` values, ~16 KB) is read once, from the first-level cache, and each
+    // token's part of the block is written as one contiguous run, the bias added as it is written
+    // (y = yt + b, the one addition the bias ever had). So `yt` and `y` each cross memory once,
+    // whatever the number of tokens.
     if out > 0 && n > 0 {
-        y.par_chunks_mut(out * TOKENS_PER_TASK)
+        let rows = (4096 / n).clamp(16, 1024);
+        let n_blocks = out.div_ceil(rows);
+        // blocks[k][j]: token j's outputs of block k.
+        let mut blocks: Vec<Vec<&mut [f32]>> =
+            (0..n_blocks).map(|_| Vec::with_capacity(n)).collect();
+        for row in y.chunks_exact_mut(out) {
+            for (parts, part) in blocks.iter_mut().zip(row.chunks_mut(rows)) {
+                parts.push(part);
+            }
+        }
+        blocks
+            .into_par_iter()
             .enumerate()
-            .for_each(|(c, rows)| {
-                let t0 = c * TOKENS_PER_TASK;
-                for o0 in (0..out).step_by(ROWS_PER_BLOCK) {
-                    let o1 = (o0 + ROWS_PER_BLOCK).min(out);
-                    let block = yt.get(o0 * n..o1 * n).unwrap_or(&[]);
-                    for (j, row) in rows.chunks_exact_mut(out).enumerate() {
-                        let dst = &mut row[o0..o1];
-                        let src = block.get(t0 + j..).unwrap_or(&[]).iter().step_by(n);
-                        match &bias {
-                            Some(b) => {
-                                for ((v, s), bv) in dst.iter_mut().zip(src).zip(&b[o0..o1]) {
-                                    *v = *s + bv;
-                                }
+            .for_each(|(k, mut parts)| {
+                let o0 = k * rows;
+                let o1 = (o0 + rows).min(out);
+                let block = yt.get(o0 * n..o1 * n).unwrap_or(&[]);
+                let b = bias.as_deref().and_then(|b| b.get(o0..o1));
+                for (j, dst) in parts.iter_mut().enumerate().take(n) {
+                    // Output o0 + i of token j is value j of the block's row i.
+                    let src = block.chunks_exact(n);
+                    match b {
+                        Some(b) => {
+                            for ((v, r), bv) in dst.iter_mut().zip(src).zip(b) {
+                                *v = r[j] + bv;
                             }
-                            None => {
-                                for (v, s) in dst.iter_mut().zip(src) {
-                                    *v = *s;
-                                }
+                        }
+                        None => {
+                            for (v, r) in dst.iter_mut().zip(src) {
+                                *v = r[j];
                             }
                         }
                     }
