@@ -111,6 +111,35 @@ pub struct ModelView {
     /// A Hugging Face checkpoint's `tokenizer.json`, read (the other formats keep their tokenizer
     /// in the container's records).
     hf_tokenizer: Option<std::sync::Arc<hf_tokenizer::HfTokenizer>>,
+    /// How many [`HeldPages`] guards are alive: while any is, a caller releases the pages
+    /// itself, a run of tensors at a time, and [`ModelView::release`] does nothing.
+    pages_held: HoldCount,
+}
+
+/// The number of [`HeldPages`] guards of one view. A clone of the view starts with none: the
+/// guards borrow the view they were made from.
+#[derive(Debug, Default)]
+struct HoldCount(std::sync::atomic::AtomicUsize);
+
+impl Clone for HoldCount {
+    fn clone(&self) -> Self {
+        HoldCount::default()
+    }
+}
+
+/// While alive, the view's per-tensor [`ModelView::release`] does nothing
+/// ([`ModelView::hold_pages`]).
+pub struct HeldPages<'v> {
+    view: &'v ModelView,
+}
+
+impl Drop for HeldPages<'_> {
+    fn drop(&mut self) {
+        self.view
+            .pages_held
+            .0
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 impl ModelView {
@@ -220,6 +249,7 @@ impl ModelView {
             prompt_ids: std::sync::OnceLock::new(),
             tokenized: std::sync::OnceLock::new(),
             hf_tokenizer,
+            pages_held: HoldCount::default(),
         };
         (view, error)
     }
@@ -306,8 +336,29 @@ impl ModelView {
         self.tensors.iter().find(|t| t.name == name)
     }
     /// Tell the kernel this process is done with `t`'s bytes for now (see `Source::release`).
+    /// Does nothing while [`Self::hold_pages`] is in effect.
     pub fn release(&self, t: &TensorView) {
-        self.source_of(t).release(t.data);
+        if !self.pages_are_held() {
+            self.source_of(t).release(t.data);
+        }
+    }
+    /// Whether a [`HeldPages`] guard of this view is alive.
+    fn pages_are_held(&self) -> bool {
+        self.pages_held.0.load(std::sync::atomic::Ordering::Relaxed) > 0
+    }
+    /// Until the returned guard is dropped, [`Self::release`] of one tensor does nothing: the
+    /// caller releases the pages itself, several tensors per call ([`Self::release_all`]). Each
+    /// `madvise(MADV_DONTNEED)` costs a TLB shootdown on every core the process runs on, so the
+    /// trace, which maps a layer's weights ahead in one go, releases them in one go too, instead of
+    /// once per matrix as the forward pass reads them. Memory is unchanged: the layer's pages were
+    /// all mapped at once anyway.
+    pub fn hold_pages(&self) -> HeldPages<'_> {
+        // A count, not a flag: two holders of one view (a file traced against itself through
+        // one view) each keep the hold until both have let go.
+        self.pages_held
+            .0
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        HeldPages { view: self }
     }
     /// [`Self::release`] of several tensors (indices into `tensors`) at once: the data ranges of
     /// one file that lie within 4 MiB of each other are released by one call. Each call is a
@@ -501,5 +552,23 @@ mod release_tests {
             2
         );
         assert!(merged_ranges(Vec::new(), 10).is_empty());
+    }
+
+    #[test]
+    fn pages_stay_held_until_the_last_guard_goes_and_clones_start_unheld() {
+        use crate::format::Source;
+        use crate::format::writer::generate::{TINY, gguf_model};
+        let g = gguf_model(&TINY, crate::quant::DType::F32, 1);
+        let view = super::ModelView::from_source(Source::from_vec(g.to_bytes(), "x.gguf"))
+            .expect("a generated GGUF reads");
+        assert!(!view.pages_are_held());
+        let first = view.hold_pages();
+        let second = view.hold_pages();
+        assert!(view.pages_are_held());
+        assert!(!view.clone().pages_are_held());
+        drop(first);
+        assert!(view.pages_are_held(), "the second guard still holds");
+        drop(second);
+        assert!(!view.pages_are_held());
     }
 }

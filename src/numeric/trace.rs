@@ -508,6 +508,10 @@ pub fn trace_with(
     // The residual stream of each side; teacher-forced, A's layers and head read B's.
     let last = |mut acts: Vec<Act>| acts.pop().map(|x| x.values).unwrap_or_default();
     let (mut xa, mut xb) = (last(ea), last(eb));
+    // Each layer's pages are mapped ahead in a few calls and released after it in a few calls
+    // (`LayerPages`); the forward pass's own release after each matrix would add a `madvise` and
+    // a TLB shootdown per matrix without lowering the peak (the whole layer is mapped at once).
+    let held = (a.view.hold_pages(), b.view.hold_pages());
     for l in 0..a.n_layer {
         let input_a = if opts.teacher_forced { &xb } else { &xa };
         let Some((la, lb)) = step(
@@ -529,6 +533,9 @@ pub fn trace_with(
         pages_a.release(Some(l));
         pages_b.release(Some(l));
     }
+    // The head releases its output matrix as soon as its product is done, before the other
+    // file's head maps its own.
+    drop(held);
     let input_a = if opts.teacher_forced { &xb } else { &xa };
     step(&mut t, Step::Head, &|| a.head(input_a, n), &|| {
         b.head(&xb, n)

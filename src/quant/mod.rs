@@ -29,6 +29,7 @@ mod q6_k;
 mod q8_0;
 mod q8_1;
 mod q8_k;
+pub(crate) mod q8k_fast;
 mod size_only;
 mod table;
 

@@ -84,7 +84,7 @@ pub(crate) fn linear_ggml(
     // Each token's activations quantized once.
     let (mut qk, mut q0) = (Vec::new(), Vec::new());
     let per = if rounding == ActRounding::Q8K {
-        dot::quantize_q8_k(x, &mut qk);
+        crate::quant::q8k_fast::quantize_q8_k(x, &mut qk);
         inp / dot::QK_K
     } else {
         dot::quantize_q8_0(x, &mut q0);
