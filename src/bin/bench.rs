@@ -323,9 +323,18 @@ fn prepare_pair(args: &Args) -> Pair {
 }
 
 /// Reads a whole file (warms the page cache). Returns the time taken.
+/// `p` dropped from the page cache, then read once in order: the cache then holds the file as a
+/// read from disk leaves it (readahead's large folios), whatever earlier runs left. A file that
+/// entered the cache by small writes or scattered page faults sits there in single 4 KiB pages,
+/// and mapping those costs the kernel several times more per byte (on the bench pair: ~0.17 vs
+/// ~0.06 s of system time per 8-token `rosetta`), which would make the timings depend on the
+/// pair's history.
 fn read_all(p: &Path) -> Duration {
-    let t = Instant::now();
     let mut f = std::fs::File::open(p).expect("open for warm-up");
+    use nix::fcntl::{PosixFadviseAdvice, posix_fadvise};
+    // Clean, unmapped pages only; a failure leaves the cache as it is.
+    let _ = posix_fadvise(&f, 0, 0, PosixFadviseAdvice::POSIX_FADV_DONTNEED);
+    let t = Instant::now();
     let mut buf = vec![0u8; 8 << 20];
     while f.read(&mut buf).expect("read for warm-up") > 0 {}
     t.elapsed()
@@ -586,7 +595,7 @@ fn write_pair(md: &mut String, pair: &Pair) -> (ModelView, ModelView, u64) {
     }
     let _ = writeln!(
         md,
-        "\n{}; warm-up read of both files (fills the page cache): {} (GGUF, {:.1} GB/s), {} (APR, {:.1} GB/s).",
+        "\n{}; warm-up read of both files (each dropped from the page cache, then read once in order, so the cache holds it as a read from disk leaves it): {} (GGUF, {:.1} GB/s), {} (APR, {:.1} GB/s).",
         match pair.generated {
             Some(t) => format!("generation (both files) took {:.1} s", t.as_secs_f64()),
             None => "reused from an earlier run (`--regen` to regenerate)".into(),
