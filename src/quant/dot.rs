@@ -431,43 +431,35 @@ pub fn dot_rows(
         return false;
     }
     #[cfg(target_arch = "x86_64")]
-    if matches!(dtype, DType::Q4_K | DType::Q6_K) {
-        // The same instructions either way; AVX-512VL's 32 vector registers keep a token group's
-        // accumulators out of memory.
-        if let Some(v4) = pulp::x86::V4::try_new().filter(|_| simd_level_allows_v4()) {
-            v4.vectorize(avx2::RowsK {
-                simd: *v4,
-                q4: dtype == DType::Q4_K,
+    {
+        // The K-quant body runs the same instructions either way; AVX-512VL's 32 vector
+        // registers keep a token group's accumulators out of memory.
+        let k_quant = matches!(dtype, DType::Q4_K | DType::Q6_K);
+        if let Some(v4) = pulp::x86::V4::try_new().filter(|_| k_quant && simd_level_allows_v4()) {
+            let simd = *v4;
+            let job = avx2::Rows {
+                simd,
+                dtype,
                 rows,
                 row_bytes,
                 xs,
                 out,
-            });
+            };
+            v4.vectorize(job);
             return true;
         }
         if let Some(simd) = pulp::x86::V3::try_new() {
-            simd.vectorize(avx2::RowsK {
+            let job = avx2::Rows {
                 simd,
-                q4: dtype == DType::Q4_K,
+                dtype,
                 rows,
                 row_bytes,
                 xs,
                 out,
-            });
+            };
+            simd.vectorize(job);
             return true;
         }
-    }
-    #[cfg(target_arch = "x86_64")]
-    if let Some(simd) = pulp::x86::V3::try_new() {
-        simd.vectorize(avx2::Rows {
-            simd,
-            dtype,
-            rows,
-            row_bytes,
-            xs,
-            out,
-        });
-        return true;
     }
     for (row, o) in rows
         .chunks_exact(row_bytes)
@@ -510,83 +502,9 @@ mod avx2 {
         pulp::cast(a)
     }
 
-    /// Q4_K block `w`'s 8 vectors of 32 quants (sub-block order) and its 8 scales broadcast.
-    #[inline(always)]
-    fn q4k_unpack(s: V3, w: &[u8], sc: &[u8; 8]) -> ([__m256i; 8], [__m256i; 8]) {
-        let m4 = s.avx._mm256_set1_epi8(0x0F);
-        let zero = s.avx._mm256_setzero_si256();
-        let (mut q, mut scv) = ([zero; 8], [zero; 8]);
-        for j in 0..4 {
-            let q4 = load(&w[16 + 32 * j..]);
-            q[2 * j] = s.avx2._mm256_and_si256(q4, m4);
-            q[2 * j + 1] = s
-                .avx2
-                ._mm256_and_si256(s.avx2._mm256_srli_epi16::<4>(q4), m4);
-        }
-        for (v, &c) in scv.iter_mut().zip(sc) {
-            *v = s.avx._mm256_set1_epi16(i16::from(c));
-        }
-        (q, scv)
-    }
-
-    /// The lanes of Σ_j sc_j · Σ q·q8 over 8 vectors of 32 unsigned quants `q` with their
-    /// scales `scv`.
-    #[inline(always)]
-    fn sums8(s: V3, q: &[__m256i; 8], scv: &[__m256i; 8], x: &[i8; QK_K]) -> __m256i {
-        let mut acc = s.avx._mm256_setzero_si256();
-        for k in 0..8 {
-            let p = s.avx2._mm256_maddubs_epi16(q[k], load_i8(&x[32 * k..]));
-            acc = s
-                .avx2
-                ._mm256_add_epi32(acc, s.avx2._mm256_madd_epi16(p, scv[k]));
-        }
-        acc
-    }
-
     #[inline(always)]
     fn load_i16(b: &[i16; 16]) -> __m256i {
         pulp::cast(*b)
-    }
-
-    /// Q6_K block `w`'s 8 vectors of 32 unsigned (0..63) quants, element order, and the scales of
-    /// each vector's two sub-blocks of 16.
-    #[inline(always)]
-    fn q6k_unpack(s: V3, w: &[u8]) -> ([__m256i; 8], [__m256i; 8]) {
-        let a2 = s.avx2;
-        let m4 = s.avx._mm256_set1_epi8(0x0F);
-        let m2 = s.avx._mm256_set1_epi8(0x03);
-        let zero = s.avx._mm256_setzero_si256();
-        let (mut q, mut scv) = ([zero; 8], [zero; 8]);
-        for n in 0..2 {
-            let ql0 = load(&w[64 * n..]);
-            let ql1 = load(&w[64 * n + 32..]);
-            let qh = load(&w[128 + 32 * n..]);
-            // ((qh >> 2k) & 3) << 4, within each byte.
-            let hi = [
-                a2._mm256_slli_epi16::<4>(a2._mm256_and_si256(qh, m2)),
-                a2._mm256_slli_epi16::<4>(a2._mm256_and_si256(a2._mm256_srli_epi16::<2>(qh), m2)),
-                a2._mm256_slli_epi16::<4>(a2._mm256_and_si256(a2._mm256_srli_epi16::<4>(qh), m2)),
-                a2._mm256_slli_epi16::<4>(a2._mm256_and_si256(a2._mm256_srli_epi16::<6>(qh), m2)),
-            ];
-            q[4 * n] = a2._mm256_or_si256(a2._mm256_and_si256(ql0, m4), hi[0]);
-            q[4 * n + 1] = a2._mm256_or_si256(a2._mm256_and_si256(ql1, m4), hi[1]);
-            q[4 * n + 2] = a2._mm256_or_si256(
-                a2._mm256_and_si256(a2._mm256_srli_epi16::<4>(ql0), m4),
-                hi[2],
-            );
-            q[4 * n + 3] = a2._mm256_or_si256(
-                a2._mm256_and_si256(a2._mm256_srli_epi16::<4>(ql1), m4),
-                hi[3],
-            );
-        }
-        for (k, v) in scv.iter_mut().enumerate() {
-            let sa = i16::from(w[192 + 2 * k] as i8);
-            let sb = i16::from(w[192 + 2 * k + 1] as i8);
-            *v = s
-                .avx
-                ._mm256_set_m128i(s.sse2._mm_set1_epi16(sb), s.sse2._mm_set1_epi16(sa));
-        }
-        (q, scv)
     }
 
     /// Q8_0 / Q4_0 block `w`'s 32 signed quants.
@@ -852,116 +770,96 @@ mod avx2 {
         out
     }
 
-    pub(super) struct RowsK<'a, 'b> {
-        pub simd: V3,
-        pub q4: bool,
-        pub rows: &'a [u8],
-        pub row_bytes: usize,
-        pub xs: &'a [QRow<'b>],
-        pub out: &'a mut [f32],
-    }
-
-    impl pulp::NullaryFnOnce for RowsK<'_, '_> {
-        type Output = ();
-
-        #[inline(always)]
-        fn call(self) {
-            let RowsK {
-                simd: s,
-                q4,
-                rows,
-                row_bytes,
-                xs,
-                out,
-            } = self;
-            let n = xs.len();
-            let bb = if q4 { 144 } else { 210 };
-            let nb = row_bytes / bb;
-            let ngroups = n.div_ceil(GROUP);
-            let zero = s.avx._mm256_setzero_si256();
-            let blank = BlockU {
-                q: [zero; 8],
-                sc: [zero; 8],
-                extra: zero,
-                d: 0.0,
-                dmin: 0.0,
-            };
-            let mut u = vec![blank; CHUNK.min(nb)];
-            let zf = s.avx._mm256_setzero_ps();
-            let zero_acc = Acc {
-                acc: [zf; GROUP],
-                accm: [zf; GROUP / 2],
-            };
-            let mut st = vec![zero_acc; SUB * ngroups];
-            // Each token group's Q8_K scales, block by block (`xds[g][b][t]`), for one multiply
-            // by the weight block's scale per group.
-            let xds: Vec<Vec<[f32; GROUP]>> = xs
-                .chunks(GROUP)
-                .map(|g| {
-                    (0..nb)
-                        .map(|b| {
-                            core::array::from_fn(|t| match g.get(t) {
-                                Some(QRow::K(x)) => x[b].d,
-                                _ => 0.0,
-                            })
+    /// The K-quant body (Q4_K when `q4`, else Q6_K): every row of `rows` against every token.
+    #[inline(always)]
+    fn rows_k(s: V3, q4: bool, rows: &[u8], row_bytes: usize, xs: &[QRow<'_>], out: &mut [f32]) {
+        let n = xs.len();
+        let bb = if q4 { 144 } else { 210 };
+        let nb = row_bytes / bb;
+        let ngroups = n.div_ceil(GROUP);
+        let zero = s.avx._mm256_setzero_si256();
+        let blank = BlockU {
+            q: [zero; 8],
+            sc: [zero; 8],
+            extra: zero,
+            d: 0.0,
+            dmin: 0.0,
+        };
+        let mut u = vec![blank; CHUNK.min(nb)];
+        let zf = s.avx._mm256_setzero_ps();
+        let zero_acc = Acc {
+            acc: [zf; GROUP],
+            accm: [zf; GROUP / 2],
+        };
+        let mut st = vec![zero_acc; SUB * ngroups];
+        // Each token group's Q8_K scales, block by block (`xds[g][b][t]`), for one multiply
+        // by the weight block's scale per group.
+        let xds: Vec<Vec<[f32; GROUP]>> = xs
+            .chunks(GROUP)
+            .map(|g| {
+                (0..nb)
+                    .map(|b| {
+                        core::array::from_fn(|t| match g.get(t) {
+                            Some(QRow::K(x)) => x[b].d,
+                            _ => 0.0,
                         })
-                        .collect()
-                })
-                .collect();
-            let subs = rows
-                .chunks(SUB * row_bytes)
-                .zip(out.chunks_mut(SUB * n.max(1)));
-            for (si, (sub, out)) in subs.enumerate() {
-                st.fill(zero_acc);
-                for b0 in (0..nb).step_by(CHUNK) {
-                    let b1 = (b0 + CHUNK).min(nb);
-                    let u = &mut u[..b1 - b0];
-                    for (r, (row, st)) in sub
-                        .chunks_exact(row_bytes)
-                        .zip(st.chunks_exact_mut(ngroups.max(1)))
-                        .enumerate()
-                    {
-                        // The next row's chunk is asked for while this one is computed: the
-                        // weights stream from memory once, and the tokens' work hides their
-                        // latency.
-                        let next = (si * SUB + r + 1) * row_bytes + b0 * bb;
-                        if let Some(next) = rows.get(next..next + (b1 - b0) * bb) {
-                            for line in next.chunks(64) {
-                                s.sse._mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(
-                                    line.as_ptr().cast(),
-                                );
-                            }
+                    })
+                    .collect()
+            })
+            .collect();
+        let subs = rows
+            .chunks(SUB * row_bytes)
+            .zip(out.chunks_mut(SUB * n.max(1)));
+        for (si, (sub, out)) in subs.enumerate() {
+            st.fill(zero_acc);
+            for b0 in (0..nb).step_by(CHUNK) {
+                let b1 = (b0 + CHUNK).min(nb);
+                let u = &mut u[..b1 - b0];
+                for (r, (row, st)) in sub
+                    .chunks_exact(row_bytes)
+                    .zip(st.chunks_exact_mut(ngroups.max(1)))
+                    .enumerate()
+                {
+                    // The next row's chunk is asked for while this one is computed: the
+                    // weights stream from memory once, and the tokens' work hides their
+                    // latency.
+                    let next = (si * SUB + r + 1) * row_bytes + b0 * bb;
+                    if let Some(next) = rows.get(next..next + (b1 - b0) * bb) {
+                        for line in next.chunks(64) {
+                            s.sse._mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(
+                                line.as_ptr().cast(),
+                            );
                         }
-                        let blocks = row[b0 * bb..b1 * bb].chunks_exact(bb);
-                        for (ub, w) in u.iter_mut().zip(blocks) {
-                            if q4 {
-                                unpack_q4k(s, w, ub);
-                            } else {
-                                unpack_q6k(s, w, ub);
-                            }
+                    }
+                    let blocks = row[b0 * bb..b1 * bb].chunks_exact(bb);
+                    for (ub, w) in u.iter_mut().zip(blocks) {
+                        if q4 {
+                            unpack_q4k(s, w, ub);
+                        } else {
+                            unpack_q6k(s, w, ub);
                         }
-                        let full = n / GROUP;
-                        for (g, st) in st[..full].iter_mut().enumerate() {
-                            let (t0, xd) = (g * GROUP, &xds[g][b0..b1]);
-                            group::<GROUP>(s, q4, u, tokens(xs, t0, b0, b1), xd, st);
-                        }
-                        if let Some(st) = st.get_mut(full) {
-                            let (t0, xd) = (full * GROUP, &xds[full][b0..b1]);
-                            match n - t0 {
-                                1 => group::<1>(s, q4, u, tokens(xs, t0, b0, b1), xd, st),
-                                2 => group::<2>(s, q4, u, tokens(xs, t0, b0, b1), xd, st),
-                                _ => group::<3>(s, q4, u, tokens(xs, t0, b0, b1), xd, st),
-                            }
+                    }
+                    let full = n / GROUP;
+                    for (g, st) in st[..full].iter_mut().enumerate() {
+                        let (t0, xd) = (g * GROUP, &xds[g][b0..b1]);
+                        group::<GROUP>(s, q4, u, tokens(xs, t0, b0, b1), xd, st);
+                    }
+                    if let Some(st) = st.get_mut(full) {
+                        let (t0, xd) = (full * GROUP, &xds[full][b0..b1]);
+                        match n - t0 {
+                            1 => group::<1>(s, q4, u, tokens(xs, t0, b0, b1), xd, st),
+                            2 => group::<2>(s, q4, u, tokens(xs, t0, b0, b1), xd, st),
+                            _ => group::<3>(s, q4, u, tokens(xs, t0, b0, b1), xd, st),
                         }
                     }
                 }
-                for (o, st) in out
-                    .chunks_exact_mut(n.max(1))
-                    .zip(st.chunks_exact(ngroups.max(1)))
-                {
-                    for (t, ot) in o.iter_mut().enumerate() {
-                        *ot = finish(q4, &st[t / GROUP], t % GROUP);
-                    }
+            }
+            for (o, st) in out
+                .chunks_exact_mut(n.max(1))
+                .zip(st.chunks_exact(ngroups.max(1)))
+            {
+                for (t, ot) in o.iter_mut().enumerate() {
+                    *ot = finish(q4, &st[t / GROUP], t % GROUP);
                 }
             }
         }
@@ -989,14 +887,15 @@ mod avx2 {
                 xs,
                 out,
             } = self;
+            if matches!(dtype, DType::Q4_K | DType::Q6_K) {
+                return rows_k(s, dtype == DType::Q4_K, rows, row_bytes, xs, out);
+            }
             let n = xs.len();
             let bb = block_bytes(dtype);
             let a2 = s.avx2;
             let zero = s.avx._mm256_setzero_ps();
-            let zero4 = s.sse._mm_setzero_ps();
-            // Each token's 8 (and, for Q4_K, 4 more) f32 lanes of the current row.
+            // Each token's 8 f32 lanes of the current row.
             let mut acc = vec![zero; n];
-            let mut acc_m = vec![zero4; n];
             // Each weight block is unpacked once and multiplied with every token's block; each
             // token's lanes run over the blocks in order, as the scalar body's do.
             for (row, o) in rows
@@ -1004,86 +903,26 @@ mod avx2 {
                 .zip(out.chunks_exact_mut(n.max(1)))
             {
                 acc.fill(zero);
-                acc_m.fill(zero4);
                 for (b, w) in row.chunks_exact(bb).enumerate() {
-                    match dtype {
-                        DType::Q4_K => {
-                            let (sc, m) = scales_mins_k4(&w[4..16]);
-                            let (q, scv) = q4k_unpack(s, w, &sc);
-                            let (d, dmin) = (f16_le(w, 0), f16_le(w, 2));
-                            let mins: core::arch::x86_64::__m128i = pulp::cast(m.map(i16::from));
-                            for ((x, a), am) in xs.iter().zip(acc.iter_mut()).zip(acc_m.iter_mut())
-                            {
-                                let QRow::K(xb) = x else { continue };
-                                let xk = &xb[b];
-                                let sumi = sums8(s, &q, &scv, &xk.qs);
-                                let bs = load_i16(&xk.bsums);
-                                let q8s = s.ssse3._mm_hadd_epi16(
-                                    s.avx._mm256_castsi256_si128(bs),
-                                    a2._mm256_extracti128_si256::<1>(bs),
-                                );
-                                let prod = s.sse2._mm_madd_epi16(mins, q8s);
-                                *a = s.fma._mm256_fmadd_ps(
-                                    s.avx._mm256_set1_ps(xk.d * d),
-                                    s.avx._mm256_cvtepi32_ps(sumi),
-                                    *a,
-                                );
-                                *am = s.fma._mm_fmadd_ps(
-                                    s.sse._mm_set1_ps(-xk.d * dmin),
-                                    s.sse2._mm_cvtepi32_ps(prod),
-                                    *am,
-                                );
-                            }
-                        }
-                        DType::Q6_K => {
-                            let (q, scv) = q6k_unpack(s, w);
-                            let d = f16_le(w, 208);
-                            let mut sc = [0i16; 16];
-                            for (j, v) in sc.iter_mut().enumerate() {
-                                *v = i16::from(w[192 + j] as i8);
-                            }
-                            let scs = load_i16(&sc);
-                            for (x, a) in xs.iter().zip(acc.iter_mut()) {
-                                let QRow::K(xb) = x else { continue };
-                                let xk = &xb[b];
-                                let sub = a2._mm256_slli_epi32::<5>(
-                                    a2._mm256_madd_epi16(load_i16(&xk.bsums), scs),
-                                );
-                                let sumi = a2._mm256_sub_epi32(sums8(s, &q, &scv, &xk.qs), sub);
-                                *a = s.fma._mm256_fmadd_ps(
-                                    s.avx._mm256_set1_ps(xk.d * d),
-                                    s.avx._mm256_cvtepi32_ps(sumi),
-                                    *a,
-                                );
-                            }
-                        }
-                        _ => {
-                            let q = q80_unpack(s, dtype, w);
-                            let aq = a2._mm256_sign_epi8(q, q);
-                            let dw = f16_le(w, 0);
-                            let ones = s.avx._mm256_set1_epi16(1);
-                            for (x, a) in xs.iter().zip(acc.iter_mut()) {
-                                let QRow::Zero(xb) = x else { continue };
-                                let xk = &xb[b];
-                                // |q| · sign(x, q): maddubs needs its first operand unsigned.
-                                let sy = a2._mm256_sign_epi8(load_i8(&xk.qs), q);
-                                let p = a2._mm256_maddubs_epi16(aq, sy);
-                                *a = s.fma._mm256_fmadd_ps(
-                                    s.avx._mm256_set1_ps(dw * xk.d),
-                                    s.avx._mm256_cvtepi32_ps(a2._mm256_madd_epi16(p, ones)),
-                                    *a,
-                                );
-                            }
-                        }
+                    let q = q80_unpack(s, dtype, w);
+                    let aq = a2._mm256_sign_epi8(q, q);
+                    let dw = f16_le(w, 0);
+                    let ones = s.avx._mm256_set1_epi16(1);
+                    for (x, a) in xs.iter().zip(acc.iter_mut()) {
+                        let QRow::Zero(xb) = x else { continue };
+                        let xk = &xb[b];
+                        // |q| · sign(x, q): maddubs needs its first operand unsigned.
+                        let sy = a2._mm256_sign_epi8(load_i8(&xk.qs), q);
+                        let p = a2._mm256_maddubs_epi16(aq, sy);
+                        *a = s.fma._mm256_fmadd_ps(
+                            s.avx._mm256_set1_ps(dw * xk.d),
+                            s.avx._mm256_cvtepi32_ps(a2._mm256_madd_epi16(p, ones)),
+                            *a,
+                        );
                     }
                 }
-                for ((ot, a), am) in o.iter_mut().zip(&acc).zip(&acc_m) {
-                    let lanes: [f32; 8] = pulp::cast(*a);
-                    *ot = if dtype == DType::Q4_K {
-                        hsum8(lanes) + hsum4(pulp::cast(*am))
-                    } else {
-                        hsum8(lanes)
-                    };
+                for (ot, a) in o.iter_mut().zip(&acc) {
+                    *ot = hsum8(pulp::cast(*a));
                 }
             }
         }
