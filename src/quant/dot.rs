@@ -18,7 +18,13 @@
 //! AVX2, a `pulp` V3 body (maddubs/madd on 32 bytes at a time, safe intrinsics, no `unsafe`) that
 //! computes the same integers and combines them in the same order: the two are bit-identical
 //! (tested). Keeping the row's sum in lanes until its end, instead of a horizontal sum per block,
-//! is what makes the SIMD body fast.
+//! is what makes the SIMD body fast. The K-quant body also unpacks each weight row once
+//! (quants, i16 scale vectors, mins, f32 scales) and runs it against four tokens per pass, their
+//! integer lanes in registers; a tile's rows go over chunks of 8 blocks in passes of 8 rows, so a
+//! chunk's token blocks stay in L1 and the accumulators are small; the next row is prefetched.
+//! Which of these loops runs first changes no sum: each token's f32 lanes still take the row's
+//! blocks in order. On AVX-512 CPUs that body runs with `pulp`'s V4 (32 vector registers, same
+//! instructions).
 //!
 //! Must not: read files, know tensor names, or allocate from a header field (callers pass whole
 //! rows of validated tensors).
