@@ -50,7 +50,7 @@ pub struct Metrics {
 ///
 /// The three sums run in element order, in f64, as they always have (their last digits are in
 /// the reports). The two maxima do not depend on the order, so they are taken in a second pass on
-/// SIMD lanes ([`maxima`]) instead of on the sums' serial chain.
+/// SIMD lanes (`maxima`) instead of on the sums' serial chain.
 pub fn metrics(x: &[f32], y: &[f32]) -> Metrics {
     let n = x.len().min(y.len()).max(1);
     let (mut sum, mut dot, mut na, mut nb) = (0f64, 0f64, 0f64, 0f64);
