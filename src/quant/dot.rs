@@ -23,8 +23,10 @@
 //! integer lanes in registers; a tile's rows go over chunks of 8 blocks in passes of 8 rows, so a
 //! chunk's token blocks stay in L1 and the accumulators are small; the next row is prefetched.
 //! Which of these loops runs first changes no sum: each token's f32 lanes still take the row's
-//! blocks in order. On AVX-512 CPUs that body runs with `pulp`'s V4 (32 vector registers, same
-//! instructions).
+//! blocks in order. On AVX-512 CPUs that body runs with `pulp`'s V4: 32 vector registers, and
+//! for a whole group of four tokens 512-bit instructions — two of a block's 32-quant vectors per
+//! multiply (their integer halves added at the end: the same integers), two tokens' f32 lanes per
+//! FMA and all four tokens' mins lanes in one, each lane computed as the 256-bit body computes it.
 //!
 //! Must not: read files, know tensor names, or allocate from a header field (callers pass whole
 //! rows of validated tensors).
@@ -445,6 +447,7 @@ pub fn dot_rows(
             let simd = *v4;
             let job = avx2::Rows {
                 simd,
+                wide: Some(v4),
                 dtype,
                 rows,
                 row_bytes,
@@ -457,6 +460,7 @@ pub fn dot_rows(
         if let Some(simd) = pulp::x86::V3::try_new() {
             let job = avx2::Rows {
                 simd,
+                wide: None,
                 dtype,
                 rows,
                 row_bytes,
@@ -494,7 +498,7 @@ mod avx2 {
 
     use super::*;
     use core::arch::x86_64::__m256i;
-    use pulp::x86::V3;
+    use pulp::x86::{V3, V4};
 
     #[inline(always)]
     fn load(b: &[u8]) -> __m256i {
@@ -535,6 +539,7 @@ mod avx2 {
     /// unsigned quants, the i16 scale vector of each, its mins (Q4_K, i16 in the low 128 bits)
     /// or its 16 scales (Q6_K, for 32 · Σ sc·bsums), and its f16 scales as f32.
     #[derive(Clone, Copy)]
+    #[repr(C, align(64))]
     struct BlockU {
         q: [__m256i; 8],
         sc: [__m256i; 8],
@@ -680,13 +685,7 @@ mod avx2 {
         let sign = s.sse._mm_set1_ps(-0.0);
         for ((b, ub), xd) in u.iter().enumerate().zip(xds) {
             let xb: [&BlockQ8K; G] = core::array::from_fn(|t| &xs[t][b]);
-            let mut isum = [s.avx._mm256_setzero_si256(); G];
-            for k in 0..8 {
-                for t in 0..G {
-                    let p = a2._mm256_maddubs_epi16(ub.q[k], load_i8(&xb[t].qs[32 * k..]));
-                    isum[t] = a2._mm256_add_epi32(isum[t], a2._mm256_madd_epi16(p, ub.sc[k]));
-                }
-            }
+            let isum = isum_256(s, ub, xb);
             // xd_t · d for the group's tokens in one multiply (the scalar body's `x.d · d`).
             let xdv: __m128 = pulp::cast(*xd);
             let dv: [f32; 4] = pulp::cast(s.sse._mm_mul_ps(xdv, s.sse._mm_set1_ps(ub.d)));
@@ -730,6 +729,120 @@ mod avx2 {
         }
         st.acc[..G].copy_from_slice(&acc);
         st.accm = accm;
+    }
+
+    /// [`group`] for a whole group with 512-bit instructions: the integer lanes as in
+    /// [`isum_512`], then two tokens' f32 lanes per register (their FMAs, lane for lane, as
+    /// [`group`] does them) and all four tokens' Q4_K mins lanes in one. Bit-identical to
+    /// [`group`].
+    #[inline(always)]
+    fn group_wide(
+        s: V3,
+        w: V4,
+        q4: bool,
+        u: &[BlockU],
+        xs: [&[BlockQ8K]; GROUP],
+        xds: &[[f32; GROUP]],
+        st: &mut Acc,
+    ) {
+        use core::arch::x86_64::{__m128, __m512, __m512i};
+        let (f, bw) = (w.avx512f, w.avx512bw);
+        let mut acc: [__m512; 2] = [
+            pulp::cast([st.acc[0], st.acc[1]]),
+            pulp::cast([st.acc[2], st.acc[3]]),
+        ];
+        let mut accm: __m512 = pulp::cast(st.accm);
+        // Token 2p's scale in the low 8 lanes, 2p + 1's in the high 8; each token's in its 4
+        // mins lanes.
+        let pair_idx = [
+            f._mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1),
+            f._mm512_setr_epi32(2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3),
+        ];
+        let quad_idx = f._mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+        let sign = s.sse._mm_set1_ps(-0.0);
+        for ((b, ub), xd) in u.iter().enumerate().zip(xds) {
+            let xb: [&BlockQ8K; GROUP] = [&xs[0][b], &xs[1][b], &xs[2][b], &xs[3][b]];
+            let z = isum_512(w, ub, xb);
+            let xdv: __m128 = pulp::cast(*xd);
+            let dv = f._mm512_castps128_ps512(s.sse._mm_mul_ps(xdv, s.sse._mm_set1_ps(ub.d)));
+            let extra = f._mm512_broadcast_i64x4(ub.extra);
+            if q4 {
+                let dm = s
+                    .sse
+                    ._mm_xor_ps(s.sse._mm_mul_ps(xdv, s.sse._mm_set1_ps(ub.dmin)), sign);
+                let q8s: __m512i = pulp::cast([
+                    xb[0].pair_sums,
+                    xb[1].pair_sums,
+                    xb[2].pair_sums,
+                    xb[3].pair_sums,
+                ]);
+                accm = f._mm512_fmadd_ps(
+                    f._mm512_permutexvar_ps(quad_idx, f._mm512_castps128_ps512(dm)),
+                    f._mm512_cvtepi32_ps(bw._mm512_madd_epi16(extra, q8s)),
+                    accm,
+                );
+            }
+            for (p, a) in acc.iter_mut().enumerate() {
+                let (z0, z1) = (z[2 * p], z[2 * p + 1]);
+                // Each token's two halves added: [z0.lo + z0.hi, z1.lo + z1.hi].
+                let mut sumi = f._mm512_add_epi32(
+                    f._mm512_shuffle_i64x2::<0x44>(z0, z1),
+                    f._mm512_shuffle_i64x2::<0xEE>(z0, z1),
+                );
+                if !q4 {
+                    let bs: __m512i = pulp::cast([xb[2 * p].bsums, xb[2 * p + 1].bsums]);
+                    let sub = f._mm512_slli_epi32::<5>(bw._mm512_madd_epi16(bs, extra));
+                    sumi = f._mm512_sub_epi32(sumi, sub);
+                }
+                *a = f._mm512_fmadd_ps(
+                    f._mm512_permutexvar_ps(pair_idx[p], dv),
+                    f._mm512_cvtepi32_ps(sumi),
+                    *a,
+                );
+            }
+        }
+        let [a0, a1]: [[core::arch::x86_64::__m256; 2]; 2] =
+            [pulp::cast(acc[0]), pulp::cast(acc[1])];
+        st.acc = [a0[0], a0[1], a1[0], a1[1]];
+        st.accm = pulp::cast(accm);
+    }
+
+    /// Each token's 8 integer lanes of block `ub`: `madd(maddubs(q, x), sc)` summed over the
+    /// block's 8 vectors of 32 quants.
+    #[inline(always)]
+    fn isum_256<const G: usize>(s: V3, ub: &BlockU, xb: [&BlockQ8K; G]) -> [__m256i; G] {
+        let a2 = s.avx2;
+        let mut isum = [s.avx._mm256_setzero_si256(); G];
+        for k in 0..8 {
+            for t in 0..G {
+                let p = a2._mm256_maddubs_epi16(ub.q[k], load_i8(&xb[t].qs[32 * k..]));
+                isum[t] = a2._mm256_add_epi32(isum[t], a2._mm256_madd_epi16(p, ub.sc[k]));
+            }
+        }
+        isum
+    }
+
+    /// [`isum_256`] with 512-bit instructions: vectors 2j and 2j + 1 in one register (half the
+    /// multiplies), their halves added at the end. Integer sums without overflow, so the lanes
+    /// are the same integers.
+    #[inline(always)]
+    fn isum_512<const G: usize>(
+        w: V4,
+        ub: &BlockU,
+        xb: [&BlockQ8K; G],
+    ) -> [core::arch::x86_64::__m512i; G] {
+        let (bw, f) = (w.avx512bw, w.avx512f);
+        let mut isum = [f._mm512_setzero_si512(); G];
+        for j in 0..4 {
+            let q: core::arch::x86_64::__m512i = pulp::cast([ub.q[2 * j], ub.q[2 * j + 1]]);
+            let sc: core::arch::x86_64::__m512i = pulp::cast([ub.sc[2 * j], ub.sc[2 * j + 1]]);
+            for t in 0..G {
+                let x: [i8; 64] = xb[t].qs[64 * j..64 * j + 64].try_into().unwrap_or([0; 64]);
+                let p = bw._mm512_maddubs_epi16(q, pulp::cast(x));
+                isum[t] = f._mm512_add_epi32(isum[t], bw._mm512_madd_epi16(p, sc));
+            }
+        }
+        isum
     }
 
     /// Token `t`'s dot product from its group's accumulators, summed as ggml sums them.
@@ -778,7 +891,15 @@ mod avx2 {
 
     /// The K-quant body (Q4_K when `q4`, else Q6_K): every row of `rows` against every token.
     #[inline(always)]
-    fn rows_k(s: V3, q4: bool, rows: &[u8], row_bytes: usize, xs: &[QRow<'_>], out: &mut [f32]) {
+    fn rows_k(
+        s: V3,
+        wide: Option<V4>,
+        q4: bool,
+        rows: &[u8],
+        row_bytes: usize,
+        xs: &[QRow<'_>],
+        out: &mut [f32],
+    ) {
         let n = xs.len();
         let bb = if q4 { 144 } else { 210 };
         let nb = row_bytes / bb;
@@ -848,7 +969,11 @@ mod avx2 {
                     let full = n / GROUP;
                     for (g, st) in st[..full].iter_mut().enumerate() {
                         let (t0, xd) = (g * GROUP, &xds[g][b0..b1]);
-                        group::<GROUP>(s, q4, u, tokens(xs, t0, b0, b1), xd, st);
+                        let xs = tokens(xs, t0, b0, b1);
+                        match wide {
+                            Some(w) => group_wide(s, w, q4, u, xs, xd, st),
+                            None => group::<GROUP>(s, q4, u, xs, xd, st),
+                        }
                     }
                     if let Some(st) = st.get_mut(full) {
                         let (t0, xd) = (full * GROUP, &xds[full][b0..b1]);
@@ -873,6 +998,8 @@ mod avx2 {
 
     pub(super) struct Rows<'a, 'b> {
         pub simd: V3,
+        /// AVX-512's 512-bit integer instructions for the K-quants (the job runs under V4).
+        pub wide: Option<V4>,
         pub dtype: DType,
         pub rows: &'a [u8],
         pub row_bytes: usize,
@@ -887,6 +1014,7 @@ mod avx2 {
         fn call(self) {
             let Rows {
                 simd: s,
+                wide,
                 dtype,
                 rows,
                 row_bytes,
@@ -894,7 +1022,7 @@ mod avx2 {
                 out,
             } = self;
             if matches!(dtype, DType::Q4_K | DType::Q6_K) {
-                return rows_k(s, dtype == DType::Q4_K, rows, row_bytes, xs, out);
+                return rows_k(s, wide, dtype == DType::Q4_K, rows, row_bytes, xs, out);
             }
             let n = xs.len();
             let bb = block_bytes(dtype);
