@@ -482,6 +482,11 @@ pub fn dot_rows(
     true
 }
 
+/// Tokens from which the body runs token group by token group over a pass's rows instead:
+/// past 16 tokens a chunk's token blocks no longer fit in L1 (measured on the bench pair's
+/// shapes: from 24 tokens on, group by group is faster; at 8, row by row).
+const BY_GROUP_FROM: usize = 17;
+
 /// Whether the K-quant body may run with AVX-512's register file (tests force it off to compare).
 #[cfg(target_arch = "x86_64")]
 fn simd_level_allows_v4() -> bool {
@@ -861,9 +866,16 @@ mod avx2 {
     /// Tokens per group of the K-quant body.
     const GROUP: usize = 4;
 
-    /// Weight blocks per chunk: the tile's rows run over one chunk of blocks at a time, so the
-    /// tokens' blocks of that chunk stay in L1 across rows (8 tokens × 8 blocks ≈ 20 KB).
+    /// Weight blocks per chunk when the body runs row by row: the tile's rows run over one
+    /// chunk of blocks at a time, so the tokens' blocks of that chunk stay in L1 across rows
+    /// (8 tokens × 8 blocks ≈ 20 KB).
     const CHUNK: usize = 8;
+
+
+    /// Weight blocks per chunk when the body runs group by group: the pass's unpacked rows and
+    /// one group's token blocks stay in L1 (8 rows × 6 blocks × 576 bytes + 4 tokens × 6 blocks
+    /// × 320 bytes ≈ 35 KB); 6 blocks are a whole row of 1536 values.
+    const CHUNK_BY_GROUP: usize = 6;
 
     /// Rows per pass over the chunks: their token groups' accumulators stay in L1 (8 rows × 16
     /// groups × 192 bytes at 64 tokens).
@@ -889,6 +901,61 @@ mod avx2 {
         out
     }
 
+    /// What every group of a K-quant product shares.
+    #[derive(Clone, Copy)]
+    struct Body<'x, 'b> {
+        s: V3,
+        wide: Option<V4>,
+        q4: bool,
+        xs: &'x [QRow<'b>],
+    }
+
+    impl Body<'_, '_> {
+        /// The token group from `t0` against row blocks `u` (the row's blocks `b0..b1`), into
+        /// its accumulators `st`.
+        #[inline(always)]
+        fn run(
+            self,
+            u: &[BlockU],
+            t0: usize,
+            (b0, b1): (usize, usize),
+            xd: &[[f32; GROUP]],
+            st: &mut Acc,
+        ) {
+            let Body { s, wide, q4, xs } = self;
+            match (xs.len() - t0, wide) {
+                (1, _) => group::<1>(s, q4, u, tokens(xs, t0, b0, b1), xd, st),
+                (2, _) => group::<2>(s, q4, u, tokens(xs, t0, b0, b1), xd, st),
+                (3, _) => group::<3>(s, q4, u, tokens(xs, t0, b0, b1), xd, st),
+                (_, Some(w)) => group_wide(s, w, q4, u, tokens(xs, t0, b0, b1), xd, st),
+                (_, None) => group::<GROUP>(s, q4, u, tokens(xs, t0, b0, b1), xd, st),
+            }
+        }
+
+        /// Unpacks weight blocks `w` into `u`.
+        #[inline(always)]
+        fn unpack(self, w: &[u8], u: &mut [BlockU]) {
+            let bb = if self.q4 { 144 } else { 210 };
+            for (ub, w) in u.iter_mut().zip(w.chunks_exact(bb)) {
+                if self.q4 {
+                    unpack_q4k(self.s, w, ub);
+                } else {
+                    unpack_q6k(self.s, w, ub);
+                }
+            }
+        }
+
+        /// Asks for `bytes` (the next weights to stream in) while the current ones are used.
+        #[inline(always)]
+        fn prefetch(self, bytes: Option<&[u8]>) {
+            for line in bytes.unwrap_or(&[]).chunks(64) {
+                self.s
+                    .sse
+                    ._mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(line.as_ptr().cast());
+            }
+        }
+    }
+
     /// The K-quant body (Q4_K when `q4`, else Q6_K): every row of `rows` against every token.
     #[inline(always)]
     fn rows_k(
@@ -900,10 +967,13 @@ mod avx2 {
         xs: &[QRow<'_>],
         out: &mut [f32],
     ) {
+        let body = Body { s, wide, q4, xs };
         let n = xs.len();
         let bb = if q4 { 144 } else { 210 };
         let nb = row_bytes / bb;
         let ngroups = n.div_ceil(GROUP);
+        let by_group = n >= BY_GROUP_FROM;
+        let chunk = if by_group { CHUNK_BY_GROUP } else { CHUNK };
         let zero = s.avx._mm256_setzero_si256();
         let blank = BlockU {
             q: [zero; 8],
@@ -912,7 +982,7 @@ mod avx2 {
             d: 0.0,
             dmin: 0.0,
         };
-        let mut u = vec![blank; CHUNK.min(nb)];
+        let mut u = vec![blank; if by_group { SUB * chunk } else { chunk }];
         let zf = s.avx._mm256_setzero_ps();
         let zero_acc = Acc {
             acc: [zf; GROUP],
@@ -938,50 +1008,65 @@ mod avx2 {
             .chunks(SUB * row_bytes)
             .zip(out.chunks_mut(SUB * n.max(1)));
         for (si, (sub, out)) in subs.enumerate() {
+            let (r0, nr) = (si * SUB, sub.len() / row_bytes);
+            if by_group && nb <= chunk {
+                // Rows of one chunk: unpack the pass's rows (asking for the next pass's), then
+                // run each token group over all of them, its accumulators in registers.
+                for (r, row) in sub.chunks_exact(row_bytes).enumerate() {
+                    let next = (r0 + SUB + r) * row_bytes;
+                    body.prefetch(rows.get(next..next + row_bytes));
+                    body.unpack(row, &mut u[r * chunk..]);
+                }
+                for (g, xd) in xds.iter().enumerate() {
+                    let t0 = g * GROUP;
+                    for (r, o) in out.chunks_exact_mut(n).enumerate() {
+                        let mut a = zero_acc;
+                        body.run(&u[r * chunk..r * chunk + nb], t0, (0, nb), xd, &mut a);
+                        for (t, ot) in o[t0..].iter_mut().take(GROUP).enumerate() {
+                            *ot = finish(q4, &a, t);
+                        }
+                    }
+                }
+                continue;
+            }
             st.fill(zero_acc);
-            for b0 in (0..nb).step_by(CHUNK) {
-                let b1 = (b0 + CHUNK).min(nb);
-                let u = &mut u[..b1 - b0];
-                for (r, (row, st)) in sub
+            for b0 in (0..nb).step_by(chunk) {
+                let b1 = (b0 + chunk).min(nb);
+                let cb = b1 - b0;
+                if by_group {
+                    // Unpack the pass's rows over this chunk (asking for each row's next
+                    // chunk), then run each token group over all of them: a group's blocks
+                    // stay in L1 while the rows use them.
+                    for (r, row) in sub.chunks_exact(row_bytes).enumerate() {
+                        let next = if b1 < nb {
+                            (r0 + r) * row_bytes + b1 * bb
+                        } else {
+                            (r0 + SUB + r) * row_bytes
+                        };
+                        body.prefetch(rows.get(next..(next + chunk * bb).min(rows.len())));
+                        body.unpack(&row[b0 * bb..b1 * bb], &mut u[r * chunk..]);
+                    }
+                    for (g, xd) in xds.iter().enumerate() {
+                        for (r, st) in st.chunks_exact_mut(ngroups).take(nr).enumerate() {
+                            let u = &u[r * chunk..r * chunk + cb];
+                            body.run(u, g * GROUP, (b0, b1), &xd[b0..b1], &mut st[g]);
+                        }
+                    }
+                    continue;
+                }
+                let u = &mut u[..cb];
+                let rows_st = sub
                     .chunks_exact(row_bytes)
-                    .zip(st.chunks_exact_mut(ngroups.max(1)))
-                    .enumerate()
-                {
+                    .zip(st.chunks_exact_mut(ngroups.max(1)));
+                for (r, (row, st)) in rows_st.enumerate() {
                     // The next row's chunk is asked for while this one is computed: the
                     // weights stream from memory once, and the tokens' work hides their
                     // latency.
-                    let next = (si * SUB + r + 1) * row_bytes + b0 * bb;
-                    if let Some(next) = rows.get(next..next + (b1 - b0) * bb) {
-                        for line in next.chunks(64) {
-                            s.sse._mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(
-                                line.as_ptr().cast(),
-                            );
-                        }
-                    }
-                    let blocks = row[b0 * bb..b1 * bb].chunks_exact(bb);
-                    for (ub, w) in u.iter_mut().zip(blocks) {
-                        if q4 {
-                            unpack_q4k(s, w, ub);
-                        } else {
-                            unpack_q6k(s, w, ub);
-                        }
-                    }
-                    let full = n / GROUP;
-                    for (g, st) in st[..full].iter_mut().enumerate() {
-                        let (t0, xd) = (g * GROUP, &xds[g][b0..b1]);
-                        let xs = tokens(xs, t0, b0, b1);
-                        match wide {
-                            Some(w) => group_wide(s, w, q4, u, xs, xd, st),
-                            None => group::<GROUP>(s, q4, u, xs, xd, st),
-                        }
-                    }
-                    if let Some(st) = st.get_mut(full) {
-                        let (t0, xd) = (full * GROUP, &xds[full][b0..b1]);
-                        match n - t0 {
-                            1 => group::<1>(s, q4, u, tokens(xs, t0, b0, b1), xd, st),
-                            2 => group::<2>(s, q4, u, tokens(xs, t0, b0, b1), xd, st),
-                            _ => group::<3>(s, q4, u, tokens(xs, t0, b0, b1), xd, st),
-                        }
+                    let next = (r0 + r + 1) * row_bytes + b0 * bb;
+                    body.prefetch(rows.get(next..next + cb * bb));
+                    body.unpack(&row[b0 * bb..b1 * bb], u);
+                    for (g, (st, xd)) in st.iter_mut().zip(&xds).enumerate() {
+                        body.run(u, g * GROUP, (b0, b1), &xd[b0..b1], st);
                     }
                 }
             }
@@ -1169,7 +1254,8 @@ mod tests {
     /// the dequantized weights (the crate's own decoders) with the dequantized activations.
     #[test]
     fn kernels_equal_scalar_reference_and_dequantized_product() {
-        // 3 blocks, and 19 (the K-quant body's chunks of 8 blocks: two whole and a part).
+        // 3 blocks (one chunk), and 19 (the K-quant body's chunks of 8 blocks, two whole and a
+        // part; of 6 blocks group by group, three whole and a part).
         for (dtype, k) in [DType::Q4_K, DType::Q6_K, DType::Q8_0, DType::Q4_0]
             .into_iter()
             .flat_map(|d| [(d, 3 * QK_K), (d, 19 * QK_K)])
@@ -1180,8 +1266,10 @@ mod tests {
                 QK8_0
             };
             // 1 to 9 tokens: every size of the K-quant body's last token group, and more than
-            // one group; with AVX-512's register file and without.
-            for (n, no_v4) in (1..=9).flat_map(|n| [(n, false), (n, true)]) {
+            // one group; 17 to 21 the same group by group; with AVX-512's register file (and
+            // 512-bit instructions) and without.
+            let sizes = (1..=9).chain(BY_GROUP_FROM..BY_GROUP_FROM + 5);
+            for (n, no_v4) in sizes.flat_map(|n| [(n, false), (n, true)]) {
                 NO_V4.set(no_v4);
                 check_kernel(dtype, k, nb, n);
             }
