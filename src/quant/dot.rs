@@ -871,7 +871,6 @@ mod avx2 {
     /// (8 tokens × 8 blocks ≈ 20 KB).
     const CHUNK: usize = 8;
 
-
     /// Weight blocks per chunk when the body runs group by group: the pass's unpacked rows and
     /// one group's token blocks stay in L1 (8 rows × 6 blocks × 576 bytes + 4 tokens × 6 blocks
     /// × 320 bytes ≈ 35 KB); 6 blocks are a whole row of 1536 values.

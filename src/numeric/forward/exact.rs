@@ -14,7 +14,6 @@ use crate::model::ModelView;
 use crate::quant::DType;
 use crate::quant::dot::{self, ActRounding, QRow};
 use crate::rules::Resolved;
-use rayon::prelude::*;
 
 /// How the trace computes linear layers.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -99,33 +98,26 @@ pub(crate) fn linear_ggml(
             }
         })
         .collect();
-    // yᵀ, row-major (out, n): each tile writes one contiguous run.
-    let mut yt = vec![0f32; out * n];
-    if n > 0 && out > 0 {
-        yt.par_chunks_mut(TILE_ROWS * n)
-            .enumerate()
-            .try_for_each(|(ti, yt_tile)| {
-                let r0 = ti * TILE_ROWS;
-                let r1 = r0 + yt_tile.len() / n;
-                let ok = dot::dot_rows(
-                    t.dtype,
-                    &data[r0 * row_bytes..r1 * row_bytes],
-                    row_bytes,
-                    &xs,
-                    yt_tile,
-                );
-                if ok {
-                    Ok(())
-                } else {
-                    Err(format!(
-                        "`{}`: rows of {row_bytes} bytes do not fit its dtype",
-                        t.name
-                    ))
-                }
-            })?;
-    }
+    let y = super::tiled(
+        view,
+        r,
+        (role, layer),
+        (n, out, TILE_ROWS),
+        || (),
+        |_, r0, r1, yt_tile| {
+            let rows = data.get(r0 * row_bytes..r1 * row_bytes).unwrap_or(&[]);
+            if dot::dot_rows(t.dtype, rows, row_bytes, &xs, yt_tile) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "`{}`: rows of {row_bytes} bytes do not fit its dtype",
+                    t.name
+                ))
+            }
+        },
+    );
     view.release(t);
-    super::with_bias(view, r, role, layer, &yt, n, out)
+    y
 }
 
 /// The linear roles of a decoder block and the head.

@@ -83,45 +83,45 @@ pub(crate) fn linear(
     }
     let out = rows as usize;
     let data = view.bytes(t);
-    let tr = tile_rows(inp);
-    // yᵀ, row-major (out, n): each tile writes one contiguous run.
-    let mut yt = vec![0f32; out * n];
-    if n > 0 {
-        let xs = lanes::Tokens::new(x, inp, n);
-        yt.par_chunks_mut(tr * n).enumerate().try_for_each_init(
-            Vec::new,
-            |w: &mut Vec<f32>, (ti, yt_tile)| {
-                let r0 = ti * tr;
-                let r1 = r0 + yt_tile.len() / n;
-                w.resize((r1 - r0) * inp, 0.0);
-                crate::quant::dequantize_rows_serial(
-                    t.dtype,
-                    data,
-                    &t.dims,
-                    r0 as u64..r1 as u64,
-                    w,
-                )
+    let xs = lanes::Tokens::new(x, inp, n);
+    let y = tiled(
+        view,
+        r,
+        (role, layer),
+        (n, out, tile_rows(inp)),
+        Vec::new,
+        |w: &mut Vec<f32>, r0, r1, yt_tile| {
+            w.resize((r1 - r0) * inp, 0.0);
+            crate::quant::dequantize_rows_serial(t.dtype, data, &t.dims, r0 as u64..r1 as u64, w)
                 .map_err(|e| format!("`{}`: {e}", t.name))?;
-                lanes::tile_product(w, &xs, yt_tile);
-                Ok::<(), String>(())
-            },
-        )?;
-    }
+            lanes::tile_product(w, &xs, yt_tile);
+            Ok(())
+        },
+    );
     view.release(t);
-    with_bias(view, r, role, layer, &yt, n, out)
+    y
 }
 
-/// `yᵀ` (row-major `(out, n)`, as the tile products write it) turned into `y` (`n` rows of `out`),
-/// plus the role's bias when the model has one.
-pub(super) fn with_bias(
+/// y (`n` rows of `out` values) of a linear layer computed a tile of `tile` weight rows at a
+/// time on the pool, plus the role's bias when the model has one.
+///
+/// `product(state, r0, r1, yt)` writes every value of the tile's yᵀ (row-major `(r1 − r0, n)`)
+/// into a per-thread buffer that stays in cache (`state` is the thread's own, from `init`); the
+/// tile is then written into y transposed, each token's part as one contiguous run, the bias
+/// added as it is written (y = yt + b, the one addition the bias ever had). No whole yᵀ is
+/// ever held: y is the one buffer of the layer's size, and it crosses memory once.
+pub(super) fn tiled<S, I, P>(
     view: &ModelView,
     r: &Resolved<'_>,
-    role: &str,
-    layer: Option<u32>,
-    yt: &[f32],
-    n: usize,
-    out: usize,
-) -> Result<(Vec<f32>, usize), String> {
+    (role, layer): (&str, Option<u32>),
+    (n, out, tile): (usize, usize, usize),
+    init: I,
+    product: P,
+) -> Result<(Vec<f32>, usize), String>
+where
+    I: Fn() -> S + Sync + Send,
+    P: Fn(&mut S, usize, usize, &mut [f32]) -> Result<(), String> + Sync + Send,
+{
     let bias_role = format!("{role}_bias");
     let bias = match r.find(&bias_role, layer) {
         Some(bi) => {
@@ -134,33 +134,28 @@ pub(super) fn with_bias(
         None => None,
     };
     let mut y = vec![0f32; n * out];
-    // Transposed on the pool a block of `rows` outputs at a time, for every token: the block's
-    // run of `yt` (`rows · n` values, ~16 KB) is read once, from the first-level cache, and each
-    // token's part of the block is written as one contiguous run, the bias added as it is written
-    // (y = yt + b, the one addition the bias ever had). So `yt` and `y` each cross memory once,
-    // whatever the number of tokens.
     if out > 0 && n > 0 {
-        let rows = (4096 / n).clamp(16, 1024);
-        let n_blocks = out.div_ceil(rows);
-        // blocks[k][j]: token j's outputs of block k.
-        let mut blocks: Vec<Vec<&mut [f32]>> =
-            (0..n_blocks).map(|_| Vec::with_capacity(n)).collect();
+        let tile = tile.max(1);
+        // blocks[k][j]: token j's outputs of tile k.
+        let mut blocks: Vec<Vec<&mut [f32]>> = (0..out.div_ceil(tile))
+            .map(|_| Vec::with_capacity(n))
+            .collect();
         for row in y.chunks_exact_mut(out) {
-            for (parts, part) in blocks.iter_mut().zip(row.chunks_mut(rows)) {
+            for (parts, part) in blocks.iter_mut().zip(row.chunks_mut(tile)) {
                 parts.push(part);
             }
         }
-        blocks
-            .into_par_iter()
-            .enumerate()
-            .for_each(|(k, mut parts)| {
-                let o0 = k * rows;
-                let o1 = (o0 + rows).min(out);
-                let block = yt.get(o0 * n..o1 * n).unwrap_or(&[]);
+        blocks.into_par_iter().enumerate().try_for_each_init(
+            || (init(), Vec::new()),
+            |(state, yt), (k, mut parts)| {
+                let o0 = k * tile;
+                let o1 = (o0 + tile).min(out);
+                yt.resize((o1 - o0) * n, 0.0);
+                product(state, o0, o1, yt)?;
                 let b = bias.as_deref().and_then(|b| b.get(o0..o1));
                 for (j, dst) in parts.iter_mut().enumerate().take(n) {
-                    // Output o0 + i of token j is value j of the block's row i.
-                    let src = block.chunks_exact(n);
+                    // Output o0 + i of token j is value j of the tile's row i.
+                    let src = yt.chunks_exact(n);
                     match b {
                         Some(b) => {
                             for ((v, r), bv) in dst.iter_mut().zip(src).zip(b) {
@@ -174,7 +169,9 @@ pub(super) fn with_bias(
                         }
                     }
                 }
-            });
+                Ok::<(), String>(())
+            },
+        )?;
     }
     Ok((y, out))
 }
