@@ -13,7 +13,7 @@ use apr_lint::config;
 use apr_lint::diag::{Finding, Lint, Severity};
 use apr_lint::format::npy;
 use apr_lint::model::ModelView;
-use apr_lint::numeric::forward::Mode;
+use apr_lint::numeric::forward::{Logits, Mode};
 use apr_lint::numeric::trace::{Plan, Step, Trace, TraceOptions, TraceStage};
 use apr_lint::pipeline::{
     self, BAD_USAGE, CANNOT_DECODE, CANNOT_WRITE, ConfigInfo, NO_SUCH_TENSOR, OUTPUT_IS_INPUT,
@@ -46,6 +46,15 @@ enum TraceMode {
     F32,
     // Activations rounded as ggml rounds them, integer dot products (llama.cpp's numbers).
     Ggml,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq, Default)]
+enum TraceLogits {
+    // Every position's logits, each compared.
+    #[default]
+    All,
+    // The last position's only: the output product for one token.
+    Last,
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq, Default)]
@@ -220,6 +229,9 @@ enum Cmd {
         /// Linear layers as f32 (the reference) or as ggml computes them (llama.cpp's numbers)
         #[arg(long, value_enum, default_value = "f32")]
         mode: TraceMode,
+        /// Logits of every position, or of the last one only (as an engine computes them)
+        #[arg(long, value_enum, default_value = "all")]
+        logits: TraceLogits,
         #[command(flatten)]
         format: FormatOpt,
         #[command(flatten)]
@@ -919,6 +931,7 @@ fn run(cmd: Cmd, ctx: &mut Ctx) -> Result<u8, Fatal> {
             stop_at_first,
             save_activations,
             mode,
+            logits,
             findings,
             rules,
             ..
@@ -937,6 +950,10 @@ fn run(cmd: Cmd, ctx: &mut Ctx) -> Result<u8, Fatal> {
                 mode: match mode {
                     TraceMode::F32 => Mode::F32,
                     TraceMode::Ggml => Mode::Ggml,
+                },
+                logits: match logits {
+                    TraceLogits::All => Logits::All,
+                    TraceLogits::Last => Logits::Last,
                 },
             };
             let mut stream = RosettaStream::new(ctx, &opts.rules, [&va, &vb]);

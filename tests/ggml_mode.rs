@@ -114,3 +114,86 @@ fn cli_mode_flag_and_json() {
     assert!(doc["trace"].get("linear_paths").is_none(), "{doc}");
     assert_eq!(run(&["--mode", "fast"]).status.code(), Some(2));
 }
+
+/// `rosetta --logits last`: the logits stage is the last position's only (dims `[1, vocab]`,
+/// recorded in the JSON), and its values are the last row of the every-position logits, in both
+/// modes (the ggml mode's integer products do not depend on how many tokens share a pass, so
+/// there bit for bit); every earlier stage is unchanged. An unknown value is a usage error.
+#[test]
+fn cli_logits_last_is_the_last_row_of_every_positions_logits() {
+    let (a, b) = (
+        fixture("gguf/tiny-qwen2-lq-pure-q6_k.gguf"),
+        fixture("gguf/tiny-qwen2-lq-pure-q4_k.gguf"),
+    );
+    let dir = std::env::temp_dir().join(format!("apr-lint-logits-{}", std::process::id()));
+    let run = |extra: &[&str], save: &std::path::Path| {
+        std::fs::create_dir_all(save).unwrap();
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_apr-lint"))
+            .arg("rosetta")
+            .arg(&a)
+            .arg(&b)
+            .args(["--format", "json", "--prompt", "The capital of France is"])
+            .arg("--save-activations")
+            .arg(save)
+            .args(extra)
+            .output()
+            .unwrap();
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()
+    };
+    let npy = |d: &std::path::Path, name: &str| {
+        apr_lint::format::npy::read_f32(&std::fs::read(d.join(name)).unwrap()).unwrap()
+    };
+    for mode in ["ggml", "f32"] {
+        let (all_dir, last_dir) = (
+            dir.join(format!("{mode}-all")),
+            dir.join(format!("{mode}-last")),
+        );
+        let all = run(&["--mode", mode], &all_dir);
+        let last = run(&["--mode", mode, "--logits", "last"], &last_dir);
+        assert_eq!(all["trace"]["logits"], "all", "{all}");
+        assert_eq!(last["trace"]["logits"], "last", "{last}");
+        let (sa, sl) = (
+            all["trace"]["stages"].as_array().unwrap(),
+            last["trace"]["stages"].as_array().unwrap(),
+        );
+        assert_eq!(sa.len(), sl.len());
+        let n = all["trace"]["tokens"].as_array().unwrap().len() as u64;
+        assert!(n > 1, "{all}");
+        let (la, ll) = (sa.last().unwrap(), sl.last().unwrap());
+        assert_eq!(ll["stage"], "logits");
+        let vocab = la["apr_dims"][1].as_u64().unwrap();
+        assert_eq!(la["apr_dims"], serde_json::json!([n, vocab]));
+        assert_eq!(ll["apr_dims"], serde_json::json!([1, vocab]));
+        assert_eq!(ll["gguf_dims"], serde_json::json!([1, vocab]));
+        // Every stage before the logits is the same comparison.
+        assert_eq!(sa[..sa.len() - 1], sl[..sl.len() - 1], "{mode}");
+        for side in ["a", "b"] {
+            let (dims_all, v_all) = npy(&all_dir, &format!("{side}-logits.npy"));
+            let (dims_last, v_last) = npy(&last_dir, &format!("{side}-logits.npy"));
+            assert_eq!(dims_all, vec![n, vocab]);
+            assert_eq!(dims_last, vec![1, vocab]);
+            let row = &v_all[((n - 1) * vocab) as usize..];
+            if mode == "ggml" {
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(row), bits(&v_last), "{mode} {side}");
+            } else {
+                assert!(rel_max(row, &v_last) < 1e-6, "{mode} {side}");
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_apr-lint"))
+        .arg("rosetta")
+        .arg(&a)
+        .arg(&b)
+        .args(["--logits", "first"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+}

@@ -9,7 +9,7 @@
 use crate::model::ModelView;
 use crate::numeric::Settings;
 use crate::numeric::forward::exact::{Mode, PathUse, paths};
-use crate::numeric::forward::{Act, Model, permute};
+use crate::numeric::forward::{Act, Logits, Model, permute};
 use crate::numeric::stage::{Criterion, Stage, activation_cosine};
 use crate::numeric::tokens::prompt_tokens;
 use crate::rules::Resolved;
@@ -30,6 +30,8 @@ pub struct Trace {
     pub stopped: Option<Stop>,
     /// How linear layers were computed (`--mode`).
     pub mode: Mode,
+    /// Whose logits were computed and compared (`--logits`): every position's or the last one's.
+    pub logits: Logits,
     /// In the `ggml` mode, which linear weights of each side (`a`, `b`) ran integer kernels,
     /// rounded activations or the f32 product; empty in the `f32` mode.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -129,6 +131,8 @@ pub struct TraceOptions<'p> {
     pub save: Option<&'p std::path::Path>,
     /// `--mode`: how linear layers are computed.
     pub mode: Mode,
+    /// `--logits`: every position's logits, or the last one's.
+    pub logits: Logits,
 }
 
 /// Why a trace ended before its last stage.
@@ -307,7 +311,8 @@ impl Judge<'_> {
         acts_b: &[Act],
         stop_at_first: bool,
     ) -> Result<bool, TraceError> {
-        let n = self.n;
+        // A stage's positions: every token's, or one (the last position's logits).
+        let rows = |a: &Act| a.values.len().checked_div(a.width).unwrap_or(self.n);
         // Every stage of the step judged at once on the pool (the logits' comparison alone is
         // the size of a linear layer's output), then recorded in order below.
         let judged: Vec<Stage> = acts_a
@@ -329,7 +334,7 @@ impl Judge<'_> {
                     x.stage,
                     x.layer,
                     (&xs, &y.values),
-                    (vec![n, x.width], vec![n, y.width]),
+                    (vec![rows(x), x.width], vec![rows(y), y.width]),
                     |_| self.criterion.clone(),
                 )
             })
@@ -348,7 +353,7 @@ impl Judge<'_> {
                     let mut buf = Vec::new();
                     let _ = crate::format::npy::write_f32(
                         &mut buf,
-                        &[n as u64, act.width as u64],
+                        &[rows(act) as u64, act.width as u64],
                         &act.values,
                     );
                     let path = dir.join(name(side));
@@ -447,6 +452,7 @@ pub fn trace_with(
         first_divergence: None,
         stopped: None,
         mode: a.mode(),
+        logits: opts.logits,
         linear_paths: if a.mode() == Mode::Ggml {
             vec![
                 ("a".into(), paths(a.view, a.r)),
@@ -537,9 +543,12 @@ pub fn trace_with(
     // file's head maps its own.
     drop(held);
     let input_a = if opts.teacher_forced { &xb } else { &xa };
-    step(&mut t, Step::Head, &|| a.head(input_a, n), &|| {
-        b.head(&xb, n)
-    })?;
+    step(
+        &mut t,
+        Step::Head,
+        &|| a.head(input_a, n, opts.logits),
+        &|| b.head(&xb, n, opts.logits),
+    )?;
     pages_a.release(None);
     pages_b.release(None);
     Ok(t)

@@ -290,6 +290,19 @@ pub struct AttnInputs {
 }
 
 /// One named stage of one layer.
+/// Which positions' logits the head computes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Logits {
+    /// Every position's (each one compared).
+    #[default]
+    All,
+    /// The last position's only, as an engine computes them to pick the next token (and as
+    /// `llama-bench` does): the output product for one token instead of every token; its
+    /// weights are read once either way. The final norm is still every position's.
+    Last,
+}
+
 #[derive(Clone, Debug)]
 pub struct Act {
     pub stage: &'static str,
@@ -578,8 +591,8 @@ impl<'a> Model<'a> {
         ])
     }
 
-    /// Final norm and logits.
-    pub fn head(&self, x: &[f32], n: usize) -> Result<Vec<Act>, String> {
+    /// Final norm (every position) and logits (every position, or the last one's).
+    pub fn head(&self, x: &[f32], n: usize, logits: Logits) -> Result<Vec<Act>, String> {
         let h = self.hidden;
         let normed = rms_norm(
             x,
@@ -595,7 +608,11 @@ impl<'a> Model<'a> {
         } else {
             "token_embd"
         };
-        let (logits, vocab) = self.mm(role, None, &normed, n, h)?;
+        let (rows, m) = match logits {
+            Logits::Last if n > 0 => (&normed[(n - 1) * h..], 1),
+            _ => (&normed[..], n),
+        };
+        let (logits, vocab) = self.mm(role, None, rows, m, h)?;
         Ok(vec![
             Act {
                 stage: "output_norm",
@@ -639,6 +656,6 @@ pub fn run_all(m: &Model<'_>, tokens: &[u32]) -> Result<Vec<Act>, String> {
         x = st.last().map(|a| a.values.clone()).unwrap_or_default();
         acts.extend(st);
     }
-    acts.extend(m.head(&x, n)?);
+    acts.extend(m.head(&x, n, Logits::All)?);
     Ok(acts)
 }
