@@ -27,6 +27,8 @@
 //! for a whole group of four tokens 512-bit instructions — two of a block's 32-quant vectors per
 //! multiply (their integer halves added at the end: the same integers), two tokens' f32 lanes per
 //! FMA and all four tokens' mins lanes in one, each lane computed as the 256-bit body computes it.
+//! Past 16 tokens a pass's rows are unpacked first and each token group (two whole groups at once
+//! with 512-bit instructions) runs over all of them, so a group's token blocks stay in L1.
 //!
 //! Must not: read files, know tensor names, or allocate from a header field (callers pass whole
 //! rows of validated tensors).
@@ -741,22 +743,26 @@ mod avx2 {
     /// [`group`] does them) and all four tokens' Q4_K mins lanes in one. Bit-identical to
     /// [`group`].
     #[inline(always)]
-    fn group_wide(
+    fn group_wide<const P: usize, const G: usize>(
         s: V3,
         w: V4,
         q4: bool,
         u: &[BlockU],
-        xs: [&[BlockQ8K]; GROUP],
-        xds: &[[f32; GROUP]],
-        st: &mut Acc,
+        xs: [[&[BlockQ8K]; GROUP]; P],
+        xds: [&[[f32; GROUP]]; P],
+        st: [&mut Acc; P],
     ) {
-        use core::arch::x86_64::{__m128, __m512, __m512i};
+        use core::arch::x86_64::{__m128, __m512i};
         let (f, bw) = (w.avx512f, w.avx512bw);
-        let mut acc: [__m512; 2] = [
-            pulp::cast([st.acc[0], st.acc[1]]),
-            pulp::cast([st.acc[2], st.acc[3]]),
-        ];
-        let mut accm: __m512 = pulp::cast(st.accm);
+        let mut acc = [[f._mm512_setzero_ps(); 2]; P];
+        let mut accm = [f._mm512_setzero_ps(); P];
+        for p in 0..P {
+            acc[p] = [
+                pulp::cast([st[p].acc[0], st[p].acc[1]]),
+                pulp::cast([st[p].acc[2], st[p].acc[3]]),
+            ];
+            accm[p] = pulp::cast(st[p].accm);
+        }
         // Token 2p's scale in the low 8 lanes, 2p + 1's in the high 8; each token's in its 4
         // mins lanes.
         let pair_idx = [
@@ -765,51 +771,62 @@ mod avx2 {
         ];
         let quad_idx = f._mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
         let sign = s.sse._mm_set1_ps(-0.0);
-        for ((b, ub), xd) in u.iter().enumerate().zip(xds) {
-            let xb: [&BlockQ8K; GROUP] = [&xs[0][b], &xs[1][b], &xs[2][b], &xs[3][b]];
-            let z = isum_512(w, ub, xb);
-            let xdv: __m128 = pulp::cast(*xd);
-            let dv = f._mm512_castps128_ps512(s.sse._mm_mul_ps(xdv, s.sse._mm_set1_ps(ub.d)));
-            let extra = f._mm512_broadcast_i64x4(ub.extra);
-            if q4 {
-                let dm = s
-                    .sse
-                    ._mm_xor_ps(s.sse._mm_mul_ps(xdv, s.sse._mm_set1_ps(ub.dmin)), sign);
-                let q8s: __m512i = pulp::cast([
-                    xb[0].pair_sums,
-                    xb[1].pair_sums,
-                    xb[2].pair_sums,
-                    xb[3].pair_sums,
-                ]);
-                accm = f._mm512_fmadd_ps(
-                    f._mm512_permutexvar_ps(quad_idx, f._mm512_castps128_ps512(dm)),
-                    f._mm512_cvtepi32_ps(bw._mm512_madd_epi16(extra, q8s)),
-                    accm,
-                );
+        for (b, ub) in u.iter().enumerate() {
+            // The groups' tokens' blocks, group p's token t at 4p + t: one pass over the
+            // row block's quants for all of them.
+            let mut xb: [&BlockQ8K; G] = [&xs[0][0][b]; G];
+            for (i, x) in xb.iter_mut().enumerate() {
+                *x = &xs[i / GROUP][i % GROUP][b];
             }
-            for (p, a) in acc.iter_mut().enumerate() {
-                let (z0, z1) = (z[2 * p], z[2 * p + 1]);
-                // Each token's two halves added: [z0.lo + z0.hi, z1.lo + z1.hi].
-                let mut sumi = f._mm512_add_epi32(
-                    f._mm512_shuffle_i64x2::<0x44>(z0, z1),
-                    f._mm512_shuffle_i64x2::<0xEE>(z0, z1),
-                );
-                if !q4 {
-                    let bs: __m512i = pulp::cast([xb[2 * p].bsums, xb[2 * p + 1].bsums]);
-                    let sub = f._mm512_slli_epi32::<5>(bw._mm512_madd_epi16(bs, extra));
-                    sumi = f._mm512_sub_epi32(sumi, sub);
+            let z = isum_512(w, ub, xb);
+            let extra = f._mm512_broadcast_i64x4(ub.extra);
+            for p in 0..P {
+                let xdv: __m128 = pulp::cast(xds[p][b]);
+                let dv = f._mm512_castps128_ps512(s.sse._mm_mul_ps(xdv, s.sse._mm_set1_ps(ub.d)));
+                let xb = &xb[GROUP * p..GROUP * p + GROUP];
+                let z = &z[GROUP * p..GROUP * p + GROUP];
+                if q4 {
+                    let dm = s
+                        .sse
+                        ._mm_xor_ps(s.sse._mm_mul_ps(xdv, s.sse._mm_set1_ps(ub.dmin)), sign);
+                    let q8s: __m512i = pulp::cast([
+                        xb[0].pair_sums,
+                        xb[1].pair_sums,
+                        xb[2].pair_sums,
+                        xb[3].pair_sums,
+                    ]);
+                    accm[p] = f._mm512_fmadd_ps(
+                        f._mm512_permutexvar_ps(quad_idx, f._mm512_castps128_ps512(dm)),
+                        f._mm512_cvtepi32_ps(bw._mm512_madd_epi16(extra, q8s)),
+                        accm[p],
+                    );
                 }
-                *a = f._mm512_fmadd_ps(
-                    f._mm512_permutexvar_ps(pair_idx[p], dv),
-                    f._mm512_cvtepi32_ps(sumi),
-                    *a,
-                );
+                for (h, a) in acc[p].iter_mut().enumerate() {
+                    let (z0, z1) = (z[2 * h], z[2 * h + 1]);
+                    // Each token's two halves added: [z0.lo + z0.hi, z1.lo + z1.hi].
+                    let mut sumi = f._mm512_add_epi32(
+                        f._mm512_shuffle_i64x2::<0x44>(z0, z1),
+                        f._mm512_shuffle_i64x2::<0xEE>(z0, z1),
+                    );
+                    if !q4 {
+                        let bs: __m512i = pulp::cast([xb[2 * h].bsums, xb[2 * h + 1].bsums]);
+                        let sub = f._mm512_slli_epi32::<5>(bw._mm512_madd_epi16(bs, extra));
+                        sumi = f._mm512_sub_epi32(sumi, sub);
+                    }
+                    *a = f._mm512_fmadd_ps(
+                        f._mm512_permutexvar_ps(pair_idx[h], dv),
+                        f._mm512_cvtepi32_ps(sumi),
+                        *a,
+                    );
+                }
             }
         }
-        let [a0, a1]: [[core::arch::x86_64::__m256; 2]; 2] =
-            [pulp::cast(acc[0]), pulp::cast(acc[1])];
-        st.acc = [a0[0], a0[1], a1[0], a1[1]];
-        st.accm = pulp::cast(accm);
+        for (p, st) in st.into_iter().enumerate() {
+            let [a0, a1]: [[core::arch::x86_64::__m256; 2]; 2] =
+                [pulp::cast(acc[p][0]), pulp::cast(acc[p][1])];
+            st.acc = [a0[0], a0[1], a1[0], a1[1]];
+            st.accm = pulp::cast(accm[p]);
+        }
     }
 
     /// Each token's 8 integer lanes of block `ub`: `madd(maddubs(q, x), sc)` summed over the
@@ -926,9 +943,33 @@ mod avx2 {
                 (1, _) => group::<1>(s, q4, u, tokens(xs, t0, b0, b1), xd, st),
                 (2, _) => group::<2>(s, q4, u, tokens(xs, t0, b0, b1), xd, st),
                 (3, _) => group::<3>(s, q4, u, tokens(xs, t0, b0, b1), xd, st),
-                (_, Some(w)) => group_wide(s, w, q4, u, tokens(xs, t0, b0, b1), xd, st),
+                (_, Some(w)) => {
+                    group_wide::<1, 4>(s, w, q4, u, [tokens(xs, t0, b0, b1)], [xd], [st])
+                }
                 (_, None) => group::<GROUP>(s, q4, u, tokens(xs, t0, b0, b1), xd, st),
             }
+        }
+
+        /// [`Body::run`] for the two whole token groups from `t0` at once (512-bit body only;
+        /// returns `false`, having done nothing, without it).
+        #[inline(always)]
+        fn run2(
+            self,
+            u: &[BlockU],
+            t0: usize,
+            (b0, b1): (usize, usize),
+            xd: [&[[f32; GROUP]]; 2],
+            st: [&mut Acc; 2],
+        ) -> bool {
+            let Some(w) = self.wide.filter(|_| self.xs.len() >= t0 + 2 * GROUP) else {
+                return false;
+            };
+            let xs = [
+                tokens(self.xs, t0, b0, b1),
+                tokens(self.xs, t0 + GROUP, b0, b1),
+            ];
+            group_wide::<2, 8>(self.s, w, self.q4, u, xs, xd, st);
+            true
         }
 
         /// Unpacks weight blocks `w` into `u`.
@@ -1016,15 +1057,35 @@ mod avx2 {
                     body.prefetch(rows.get(next..next + row_bytes));
                     body.unpack(row, &mut u[r * chunk..]);
                 }
-                for (g, xd) in xds.iter().enumerate() {
+                let mut g = 0;
+                while g < ngroups {
                     let t0 = g * GROUP;
+                    let mut step = 1;
                     for (r, o) in out.chunks_exact_mut(n).enumerate() {
-                        let mut a = zero_acc;
-                        body.run(&u[r * chunk..r * chunk + nb], t0, (0, nb), xd, &mut a);
-                        for (t, ot) in o[t0..].iter_mut().take(GROUP).enumerate() {
-                            *ot = finish(q4, &a, t);
+                        let u = &u[r * chunk..r * chunk + nb];
+                        let (mut a, mut a2) = (zero_acc, zero_acc);
+                        // A `match`, not a closure: a closure's body would be compiled
+                        // without the SIMD target features (every intrinsic a call).
+                        let pair = match xds.get(g + 1) {
+                            Some(xd2) => {
+                                body.run2(u, t0, (0, nb), [&xds[g], xd2], [&mut a, &mut a2])
+                            }
+                            None => false,
+                        };
+                        if pair {
+                            step = 2;
+                            for (t, ot) in o[t0..].iter_mut().take(2 * GROUP).enumerate() {
+                                let acc = if t < GROUP { &a } else { &a2 };
+                                *ot = finish(q4, acc, t % GROUP);
+                            }
+                        } else {
+                            body.run(u, t0, (0, nb), &xds[g], &mut a);
+                            for (t, ot) in o[t0..].iter_mut().take(GROUP).enumerate() {
+                                *ot = finish(q4, &a, t);
+                            }
                         }
                     }
+                    g += step;
                 }
                 continue;
             }
@@ -1045,11 +1106,29 @@ mod avx2 {
                         body.prefetch(rows.get(next..(next + chunk * bb).min(rows.len())));
                         body.unpack(&row[b0 * bb..b1 * bb], &mut u[r * chunk..]);
                     }
-                    for (g, xd) in xds.iter().enumerate() {
+                    let mut g = 0;
+                    while g < ngroups {
+                        let mut step = 1;
                         for (r, st) in st.chunks_exact_mut(ngroups).take(nr).enumerate() {
                             let u = &u[r * chunk..r * chunk + cb];
-                            body.run(u, g * GROUP, (b0, b1), &xd[b0..b1], &mut st[g]);
+                            let t0 = g * GROUP;
+                            let pair = match (st.get_mut(g..g + 2), xds.get(g + 1)) {
+                                (Some([s0, s1]), Some(xd2)) => body.run2(
+                                    u,
+                                    t0,
+                                    (b0, b1),
+                                    [&xds[g][b0..b1], &xd2[b0..b1]],
+                                    [s0, s1],
+                                ),
+                                _ => false,
+                            };
+                            if pair {
+                                step = 2;
+                            } else {
+                                body.run(u, t0, (b0, b1), &xds[g][b0..b1], &mut st[g]);
+                            }
                         }
+                        g += step;
                     }
                     continue;
                 }
