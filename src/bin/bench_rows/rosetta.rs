@@ -6,12 +6,16 @@
 //! token count and `--mode`: `f32` (target ≤ 2.0 × llama.cpp) and `ggml` (quantized activations
 //! and integer dot products, the fastest mode: target ≤ 1.0 ×), their runs interleaved.
 //!
+//! Each row's peak RSS is held to issue 13's bound (`rss_bound`), and a 77-token trace with the
+//! human report on a pipe is timed to its first layer's lines (target: within 2 s).
+//!
 //! llama.cpp's time is what `llama-bench` reports per prompt pass (its model load and warm-up
 //! excluded), times two; apr-lint's is the whole process (loading both files included), so the
 //! ratio is conservative.
 
 use std::ffi::OsStr;
 use std::fmt::Write as _;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -33,6 +37,59 @@ fn forward_flop(n: u64, logits: u64) -> f64 {
     // n(n+1)/2 (query, key) pairs per head, each a dot product and a weighted add of hd.
     let attention = s.layers * s.heads * (n * (n + 1) / 2) * 4 * hd;
     (linear + attention) as f64
+}
+
+/// f32 values of one layer's ten trace stages per token (attn_norm, attn_out, ffn_norm, ffn_out,
+/// layer_out: hidden each; q, q_rope: the query width; k, k_rope, v: the key/value width).
+fn stage_width() -> u64 {
+    let s = SHAPE;
+    let hd = s.hidden / s.heads;
+    5 * s.hidden + 2 * s.heads * hd + 3 * s.kv_heads * hd
+}
+
+/// Issue 13's peak-RSS bound for a trace of `n` tokens computing `logits` positions' logits, in
+/// bytes: the largest layer of either file dequantized to f32 (one transformer block: Q, K, V,
+/// output, gate, up, down) + the activations (both sides' logits, one layer's stages of both
+/// sides) + 64 MiB.
+fn rss_bound(n: u64, logits: u64) -> u64 {
+    let s = SHAPE;
+    let hd = s.hidden / s.heads;
+    let (qd, kvd) = (s.heads * hd, s.kv_heads * hd);
+    let block = s.hidden * qd + 2 * s.hidden * kvd + qd * s.hidden + 3 * s.hidden * s.ffn;
+    let activations = 2 * logits * s.vocab + 2 * n * stage_width();
+    4 * (block + activations) + (64 << 20)
+}
+
+/// `apr-lint rosetta … --tokens …` with the human report on a pipe: the time from the start until
+/// the first stage line of layer 0 (the line after `[ROSETTA] === Layer 0 ===`) arrived, and until
+/// the process ended; `None` for the first if no such line came.
+fn first_layer_once(bin: &Path, args: &[&OsStr], cwd: &Path) -> (Option<Duration>, Duration) {
+    let t = Instant::now();
+    let Ok(mut child) = Command::new(bin)
+        .args(args)
+        .current_dir(cwd)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+    else {
+        return (None, t.elapsed());
+    };
+    let mut first = None;
+    let mut after_header = false;
+    if let Some(out) = child.stdout.take() {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if first.is_none() {
+                if after_header && line.starts_with("[ROSETTA] ") {
+                    first = Some(t.elapsed());
+                }
+                after_header = line.starts_with("[ROSETTA] === Layer 0 ===");
+            }
+        }
+    }
+    let _ = child.wait();
+    (first, t.elapsed())
 }
 
 /// One `llama-bench` run: the median time of one prompt pass of `n` tokens (its own repetitions).
@@ -213,6 +270,38 @@ pub fn section(
         }
     }
 
+    // A long prompt with the human report on a pipe: when layer 0's lines arrive (issue 13: within
+    // 2 s at 77 tokens), per mode, interleaved.
+    const FIRST_N: u64 = 77;
+    eprintln!("timing rosetta's first layer at {FIRST_N} tokens …");
+    let long = tokens(FIRST_N);
+    let first_modes = ["f32", "ggml"];
+    let first_args = |mode: &'static str| -> Vec<&OsStr> {
+        vec![
+            OsStr::new("rosetta"),
+            apr.as_os_str(),
+            gguf.as_os_str(),
+            OsStr::new("--tokens"),
+            OsStr::new(&long),
+            OsStr::new("--mode"),
+            OsStr::new(mode),
+        ]
+    };
+    for m in first_modes {
+        first_layer_once(bin, &first_args(m), cwd);
+    }
+    let mut firsts = vec![(Vec::new(), Vec::new(), 0usize); first_modes.len()];
+    for _ in 0..reps {
+        for (i, m) in first_modes.iter().enumerate() {
+            let (f, w) = first_layer_once(bin, &first_args(m), cwd);
+            match f {
+                Some(f) => firsts[i].0.push(f),
+                None => firsts[i].2 += 1,
+            }
+            firsts[i].1.push(w);
+        }
+    }
+
     let mut md = String::new();
     let _ = writeln!(
         md,
@@ -228,12 +317,16 @@ pub fn section(
          product {n_big} times llama-bench's at 64 tokens. GFLOP/s = 2 forwards' FLOP (the \
          logits the row computes) / rosetta wall. Peak RSS and CPU time \
          (user + system, all threads) of one more rosetta run (`getrusage`): on a busy \
-         machine the CPU time is the steadier measure of the work done.",
-        n_big = 64
+         machine the CPU time is the steadier measure of the work done. RSS bound (issue 13): \
+         the largest layer of either file dequantized to f32 (one transformer block, {block:.1} \
+         MiB) + the activations (both sides' logits of the positions the row computes, one \
+         layer's stages of both sides) + 64 MiB.",
+        n_big = 64,
+        block = (rss_bound(0, 0) - (64 << 20)) as f64 / MIB,
     );
     let _ = writeln!(
         md,
-        "\n| tokens | mode | rosetta wall median | min | max | peak RSS | CPU time | exit | GFLOP/s | llama.cpp 2 forwards median | min | max | rosetta / llama.cpp | target |\n|---:|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---|"
+        "\n| tokens | mode | rosetta wall median | min | max | peak RSS | RSS bound | CPU time | exit | GFLOP/s | llama.cpp 2 forwards median | min | max | rosetta / llama.cpp | target |\n|---:|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---|"
     );
     for r in &rows {
         let (target, logits) = (
@@ -267,16 +360,36 @@ pub fn section(
                 format!("≤ {target:.1} ×: not measured"),
             ),
         };
+        let bound = rss_bound(r.n, logits);
+        let rss = match r.usage {
+            Some((kb, _)) => {
+                let ok = kb * 1024 <= bound;
+                if !ok {
+                    misses.push(format!(
+                        "rosetta at {} tokens ({}): peak RSS {:.1} MiB > bound {:.1} MiB",
+                        r.n,
+                        r.variant.label,
+                        kb as f64 / 1024.0,
+                        bound as f64 / MIB
+                    ));
+                }
+                format!(
+                    "{:.1} MiB{}",
+                    kb as f64 / 1024.0,
+                    if ok { "" } else { " **MISS**" }
+                )
+            }
+            None => "—".into(),
+        };
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {} | {} | {} | {} | {:?} | {gflops:.1} | {lm} | {lmin} | {lmax} | {ratio} | {status} |",
+            "| {} | {} | {} | {} | {} | {rss} | {:.1} MiB | {} | {:?} | {gflops:.1} | {lm} | {lmin} | {lmax} | {ratio} | {status} |",
             r.n,
             r.variant.label,
             ms(r.wall.median),
             ms(r.wall.min),
             ms(r.wall.max),
-            r.usage
-                .map_or("—".into(), |u| format!("{:.1} MB", u.0 as f64 / 1000.0)),
+            bound as f64 / MIB,
             r.usage.map_or("—".into(), |u| format!("{:.2} s", u.1)),
             r.codes,
         );
@@ -295,5 +408,91 @@ pub fn section(
             ),
         }
     );
+    let _ = writeln!(
+        md,
+        "\n**Time to the first layer.** `apr-lint rosetta X.apr X.gguf --tokens <{FIRST_N} ids> \
+         --mode M`, the human report on a pipe (no `-q`), run alternately, median of {reps}: \
+         the time from the start of the process until the first line of layer 0 (the line \
+         after `[ROSETTA] === Layer 0 ===`) arrived on the pipe, and until the process ended. \
+         Target: within 2 s.\n\n\
+         | tokens | mode | layer 0's lines arrived, median | min | max | whole trace, median | target |\n\
+         |---:|---|---:|---:|---:|---:|---|"
+    );
+    for (m, (f, w, missing)) in first_modes.iter().zip(firsts) {
+        let whole = ms(Stats::of(w).median);
+        if missing > 0 || f.is_empty() {
+            misses.push(format!(
+                "rosetta at {FIRST_N} tokens ({m}): no layer 0 line in {missing} run(s)"
+            ));
+            let _ = writeln!(
+                md,
+                "| {FIRST_N} | {m} | no layer 0 line in {missing} run(s) | — | — | {whole} | ≤ 2 s: **MISS** |"
+            );
+            continue;
+        }
+        let f = Stats::of(f);
+        let ok = f.median <= Duration::from_secs(2);
+        if !ok {
+            misses.push(format!(
+                "rosetta at {FIRST_N} tokens ({m}): layer 0's lines after {} > 2 s",
+                ms(f.median)
+            ));
+        }
+        let _ = writeln!(
+            md,
+            "| {FIRST_N} | {m} | {} | {} | {} | {whole} | ≤ 2 s: {} |",
+            ms(f.median),
+            ms(f.min),
+            ms(f.max),
+            if ok { "ok" } else { "**MISS**" }
+        );
+    }
     md
+}
+
+const MIB: f64 = (1u64 << 20) as f64;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The bound BENCHMARKS.md computed by hand for the bench shape (issue 13's streaming
+    /// section): one block of 46,792,704 values (178.5 MiB), both sides' logits (2 × n × 151,936)
+    /// and one layer's stages of both sides (2 × n × 11,520), all f32, + 64 MiB: 252.5 MiB at 8
+    /// tokens, 338.5 at 77 (the section's 338.6 adds its rounded parts).
+    #[test]
+    fn rss_bound_is_the_hand_computed_one() {
+        let hand = |n: u64, logits: u64| 4 * (46_792_704 + 2 * logits * 151_936 + 2 * n * 11_520);
+        assert_eq!(rss_bound(8, 8), hand(8, 8) + (64 << 20));
+        assert_eq!(rss_bound(77, 77), hand(77, 77) + (64 << 20));
+        assert_eq!(rss_bound(64, 1), hand(64, 1) + (64 << 20));
+        let mib = |b: u64| (b as f64 / MIB * 10.0).round() / 10.0;
+        assert_eq!(mib(rss_bound(8, 8)), 252.5);
+        assert_eq!(mib(rss_bound(77, 77)), 338.5);
+    }
+
+    /// The first stage line is the one after layer 0's header, timed when it arrives.
+    #[test]
+    fn first_layer_is_the_line_after_layer_0s_header() {
+        let script = "echo '[ROSETTA] === Embedding ==='; echo '[ROSETTA] embedding ok'; \
+                      echo '[ROSETTA] === Layer 0 ==='; sleep 0.3; \
+                      echo '[ROSETTA] layer_out ok'; sleep 0.2; echo '[ROSETTA] === Layer 1 ==='";
+        let args = [OsStr::new("-c"), OsStr::new(script)];
+        let (first, whole) = first_layer_once(Path::new("sh"), &args, Path::new("."));
+        let first = first.expect("a layer 0 line");
+        assert!(first >= Duration::from_millis(300), "{first:?}");
+        assert!(
+            whole >= first + Duration::from_millis(200),
+            "{first:?} {whole:?}"
+        );
+
+        let args = [
+            OsStr::new("-c"),
+            OsStr::new("echo '[ROSETTA] embedding ok'"),
+        ];
+        assert_eq!(
+            first_layer_once(Path::new("sh"), &args, Path::new(".")).0,
+            None
+        );
+    }
 }
