@@ -1,6 +1,7 @@
 //! `rosetta` as it runs: the two files in step, each layer's `[ROSETTA]` lines on stdout as soon as
-//! the layer is compared, `--stop-at-first`, Ctrl-C (exit 130 with what was compared), and no
-//! progress line when stderr is not a terminal.
+//! the layer is compared, `--stop-at-first`, Ctrl-C (exit 130 with what was compared), and the
+//! progress line: on a terminal (a pseudo-terminal from util-linux `script`), not with `-q`, not
+//! when stderr is not a terminal.
 //!
 //! The CLI tests run a 2-layer oracle model (`tiny-llama-q8_0`), which traces in milliseconds; the
 //! test-only `APR_LINT_TEST_STEP_DELAY_MS` pauses after each layer, so "layer 0 was printed before
@@ -379,5 +380,51 @@ fn a_stop_at_any_point_ends_the_trace_after_the_steps_before_it() {
         assert_eq!(t.stages.len(), n_stages, "stop at call {at}");
         let stopped = (at <= 2 * steps.len()).then_some(Stop::Interrupted);
         assert_eq!(t.stopped, stopped, "stop at call {at}");
+    }
+}
+
+/// Run `apr-lint` with a pseudo-terminal as stdin, stdout and stderr (util-linux `script`, which
+/// copies what the terminal shows to its own stdout): what a user at a terminal sees.
+fn on_a_terminal(args: &[&str]) -> (bool, String) {
+    let quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
+    let cmd = std::iter::once(env!("CARGO_BIN_EXE_apr-lint"))
+        .chain(args.iter().copied())
+        .map(quote)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let o = Command::new("script")
+        .args(["-q", "-e", "-c", &cmd, "/dev/null"])
+        .env("NO_COLOR", "1")
+        .env("APR_LINT_NO_TIMINGS", "1")
+        .env("APR_LINT_TEST_STEP_DELAY_MS", "400")
+        .stdin(Stdio::null())
+        .output()
+        .expect("util-linux `script` runs");
+    (
+        o.status.success(),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn a_progress_line_on_a_terminal_and_none_with_q() {
+    let dir = tempfile::tempdir().unwrap();
+    let (clean, _) = pair_writers();
+    let a = write(dir.path(), "clean.apr", &clean);
+    let g = fixture(GGUF);
+    let (a, g) = (a.to_str().unwrap(), g.to_str().unwrap());
+
+    let (ok, shown) = on_a_terminal(&["rosetta", a, g]);
+    assert!(ok, "{shown}");
+    // The report itself, and the progress line between its layers: the layer being run, the time
+    // so far and, after layer 0 was compared, the estimate.
+    assert!(shown.contains("[ROSETTA] === Layer 1 ==="), "{shown}");
+    assert!(shown.contains("layer 2/2 · "), "{shown}");
+    assert!(shown.contains(" s · eta "), "{shown}");
+
+    let (ok, shown) = on_a_terminal(&["rosetta", a, g, "-q"]);
+    assert!(ok, "{shown}");
+    for progress in ["layer 1/2", "layer 2/2", " · eta "] {
+        assert!(!shown.contains(progress), "{shown}");
     }
 }
