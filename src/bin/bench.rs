@@ -193,6 +193,29 @@ fn status(ok: bool) -> &'static str {
 // ---------------------------------------------------------------------------------------------
 // Machine, date, command
 
+/// The instruction sets the kernels choose between at run time, as this CPU has them: the same
+/// code runs its AVX-512 bodies on one host and its AVX2 bodies on another, and the timings differ.
+fn simd_features() -> String {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let has = [
+            ("AVX2", std::is_x86_feature_detected!("avx2")),
+            ("FMA", std::is_x86_feature_detected!("fma")),
+            ("AVX-512F", std::is_x86_feature_detected!("avx512f")),
+            ("AVX-512BW", std::is_x86_feature_detected!("avx512bw")),
+            ("AVX-512 VNNI", std::is_x86_feature_detected!("avx512vnni")),
+        ];
+        has.iter()
+            .map(|(name, yes)| format!("{name} {}", if *yes { "yes" } else { "no" }))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        std::env::consts::ARCH.to_string()
+    }
+}
+
 fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -543,6 +566,7 @@ fn write_header(md: &mut String, n: usize, nproc: usize) -> String {
         cpu_model(),
         mem_total()
     );
+    let _ = writeln!(md, "| SIMD | {} |", simd_features());
     if let Ok(k) = std::fs::read_to_string("/proc/sys/kernel/osrelease") {
         let _ = writeln!(md, "| kernel | Linux {} |", k.trim());
     }
