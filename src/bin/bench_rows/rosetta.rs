@@ -130,6 +130,34 @@ fn llama_forward(bench: &Path, gguf: &Path, n: u64) -> Option<Duration> {
     Some(Duration::from_nanos(median_of(samples)))
 }
 
+/// `rosetta APR GGUF --tokens TOKS --mode MODE`, with `-q` when `quiet` and `--logits last`
+/// when `last_logits`.
+fn trace_args<'a>(
+    apr: &'a Path,
+    gguf: &'a Path,
+    toks: &'a str,
+    mode: &'a str,
+    quiet: bool,
+    last_logits: bool,
+) -> Vec<&'a OsStr> {
+    let mut a = vec![
+        OsStr::new("rosetta"),
+        apr.as_os_str(),
+        gguf.as_os_str(),
+        OsStr::new("--tokens"),
+        OsStr::new(toks),
+        OsStr::new("--mode"),
+        OsStr::new(mode),
+    ];
+    if quiet {
+        a.push(OsStr::new("-q"));
+    }
+    if last_logits {
+        a.extend([OsStr::new("--logits"), OsStr::new("last")]);
+    }
+    a
+}
+
 /// `apr-lint rosetta APR GGUF --tokens …` once: wall time and exit code.
 fn rosetta_once(bin: &Path, args: &[&OsStr], cwd: &Path) -> (Duration, Option<i32>) {
     let t = Instant::now();
@@ -216,22 +244,7 @@ pub fn section(
     for n in [8u64, 64] {
         eprintln!("timing rosetta at {n} tokens …");
         let toks = tokens(n);
-        let args = |v: &Variant| -> Vec<&OsStr> {
-            let mut a = vec![
-                OsStr::new("rosetta"),
-                apr.as_os_str(),
-                gguf.as_os_str(),
-                OsStr::new("--tokens"),
-                OsStr::new(&toks),
-                OsStr::new("-q"),
-                OsStr::new("--mode"),
-                OsStr::new(v.mode),
-            ];
-            if v.last_logits {
-                a.extend([OsStr::new("--logits"), OsStr::new("last")]);
-            }
-            a
-        };
+        let args = |v: &Variant| trace_args(apr, gguf, &toks, v.mode, true, v.last_logits);
         // Warm-up of all (page cache, llama.cpp's own first-run costs).
         for v in &VARIANTS {
             rosetta_once(bin, &args(v), cwd);
@@ -276,17 +289,7 @@ pub fn section(
     eprintln!("timing rosetta's first layer at {FIRST_N} tokens …");
     let long = tokens(FIRST_N);
     let first_modes = ["f32", "ggml"];
-    let first_args = |mode: &'static str| -> Vec<&OsStr> {
-        vec![
-            OsStr::new("rosetta"),
-            apr.as_os_str(),
-            gguf.as_os_str(),
-            OsStr::new("--tokens"),
-            OsStr::new(&long),
-            OsStr::new("--mode"),
-            OsStr::new(mode),
-        ]
-    };
+    let first_args = |mode: &'static str| trace_args(apr, gguf, &long, mode, false, false);
     for m in first_modes {
         first_layer_once(bin, &first_args(m), cwd);
     }

@@ -289,7 +289,6 @@ pub struct AttnInputs {
     pub kv_dim: usize,
 }
 
-/// One named stage of one layer.
 /// Which positions' logits the head computes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -303,6 +302,7 @@ pub enum Logits {
     Last,
 }
 
+/// One named stage of one layer.
 #[derive(Clone, Debug)]
 pub struct Act {
     pub stage: &'static str,
